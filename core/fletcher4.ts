@@ -1,0 +1,175 @@
+/**
+ * fletcher-4, the checksum of send streams, in pure TypeScript.
+ *
+ * Four 64-bit accumulators a, b, c, d; for each 32-bit word w of the data, in the stream's
+ * byte order: a += w, b += a, c += b, d += c (mod 2^64). Trailing bytes beyond a multiple of
+ * four are ignored. The state is kept as eight 32-bit halves (`lo, hi` per accumulator, the
+ * memory layout of `uint64_t[4]` on a little-endian host), so the native library can update
+ * the same state in place.
+ *
+ * @module
+ */
+
+import type { Checksum } from "./record.ts";
+
+/** Something that folds bytes into a fletcher-4 state. */
+export interface Fletcher4Engine {
+  /** A short name for reports ("typescript", "native-avx2", ...). */
+  readonly name: string;
+  /**
+   * Folds `data` into `state` (eight u32 halves: a.lo, a.hi, b.lo, b.hi, ...).
+   *
+   * @param littleEndian whether the data's 32-bit words are little-endian
+   */
+  update(state: Uint32Array, data: Uint8Array, littleEndian: boolean): void;
+}
+
+const TWO32 = 4294967296;
+/** Words between normalisations: small enough that no low half passes 2^53. */
+const BLOCK_WORDS = 64;
+
+function updateTs(state: Uint32Array, data: Uint8Array, littleEndian: boolean): void {
+  const nwords = data.byteLength >>> 2;
+  if (nwords === 0) return;
+  let alo = state[0]!, ahi = state[1]!, blo = state[2]!, bhi = state[3]!;
+  let clo = state[4]!, chi = state[5]!, dlo = state[6]!, dhi = state[7]!;
+  const aligned = littleEndian && (data.byteOffset & 3) === 0;
+  const words = aligned ? new Uint32Array(data.buffer, data.byteOffset, nwords) : null;
+  const view = aligned ? null : new DataView(data.buffer, data.byteOffset, nwords * 4);
+  let i = 0;
+  while (i < nwords) {
+    const end = Math.min(nwords, i + BLOCK_WORDS);
+    if (words !== null) {
+      for (; i < end; i++) {
+        alo += words[i]!;
+        blo += alo;
+        bhi += ahi;
+        clo += blo;
+        chi += bhi;
+        dlo += clo;
+        dhi += chi;
+      }
+    } else {
+      for (; i < end; i++) {
+        alo += view!.getUint32(i * 4, littleEndian);
+        blo += alo;
+        bhi += ahi;
+        clo += blo;
+        chi += bhi;
+        dlo += clo;
+        dhi += chi;
+      }
+    }
+    let carry = Math.floor(alo / TWO32);
+    alo -= carry * TWO32;
+    ahi = (ahi + carry) >>> 0;
+    carry = Math.floor(blo / TWO32);
+    blo -= carry * TWO32;
+    bhi = (bhi + carry) % TWO32;
+    carry = Math.floor(clo / TWO32);
+    clo -= carry * TWO32;
+    chi = (chi + carry) % TWO32;
+    carry = Math.floor(dlo / TWO32);
+    dlo -= carry * TWO32;
+    dhi = (dhi + carry) % TWO32;
+  }
+  state[0] = alo;
+  state[1] = ahi;
+  state[2] = blo;
+  state[3] = bhi;
+  state[4] = clo;
+  state[5] = chi;
+  state[6] = dlo;
+  state[7] = dhi;
+}
+
+/**
+ * The pure-TypeScript fletcher-4: the reference the native library must agree with.
+ *
+ * @example
+ * ```ts
+ * import { tsFletcher4 } from "./fletcher4.ts";
+ * const state = new Uint32Array(8);
+ * tsFletcher4.update(state, new Uint8Array([1, 0, 0, 0, 2, 0, 0, 0]), true);
+ * // a = 1 + 2, b = 1 + 3, c = 1 + 4, d = 1 + 5
+ * if (state[0] !== 3 || state[2] !== 4 || state[4] !== 5 || state[6] !== 6) throw new Error();
+ * ```
+ */
+export const tsFletcher4: Fletcher4Engine = { name: "typescript", update: updateTs };
+
+/**
+ * A running fletcher-4 checksum.
+ *
+ * @example
+ * ```ts
+ * import { Fletcher4 } from "./fletcher4.ts";
+ * const f = new Fletcher4();
+ * f.update(new Uint8Array([1, 0, 0, 0]), true);
+ * const [a, b, c, d] = f.value();
+ * if (a !== 1n || b !== 1n || c !== 1n || d !== 1n) throw new Error();
+ * ```
+ */
+export class Fletcher4 {
+  /** The state as `uint64_t[4]`; `halves` views the same memory. */
+  readonly words: BigUint64Array = new BigUint64Array(4);
+  /** The state as eight u32 halves, for engines. */
+  readonly halves: Uint32Array = new Uint32Array(this.words.buffer);
+  #engine: Fletcher4Engine;
+
+  /** @param engine the implementation to use (pure TypeScript unless told otherwise) */
+  constructor(engine: Fletcher4Engine = tsFletcher4) {
+    this.#engine = engine;
+  }
+
+  /** The engine in use. */
+  get engine(): Fletcher4Engine {
+    return this.#engine;
+  }
+
+  /** Folds data in, words read in the given byte order. */
+  update(data: Uint8Array, littleEndian: boolean): void {
+    this.#engine.update(this.halves, data, littleEndian);
+  }
+
+  /** Starts again from zero. */
+  reset(): void {
+    this.halves.fill(0);
+  }
+
+  /** The current value. */
+  value(): Checksum {
+    const w = this.words;
+    return [w[0]!, w[1]!, w[2]!, w[3]!];
+  }
+
+  /** Whether the current value equals `ck`. */
+  equals(ck: Checksum): boolean {
+    const w = this.words;
+    return w[0] === ck[0] && w[1] === ck[1] && w[2] === ck[2] && w[3] === ck[3];
+  }
+}
+
+/** Whether a checksum is all zero ("not checked" in a non-END record). */
+export function isZeroChecksum(ck: Checksum): boolean {
+  return ck[0] === 0n && ck[1] === 0n && ck[2] === 0n && ck[3] === 0n;
+}
+
+/**
+ * fletcher-4 of one buffer from zero.
+ *
+ * @example
+ * ```ts
+ * import { fletcher4 } from "./fletcher4.ts";
+ * const [a] = fletcher4(new Uint8Array([0, 0, 0, 5]), false);
+ * if (a !== 5n) throw new Error();
+ * ```
+ */
+export function fletcher4(
+  data: Uint8Array,
+  littleEndian: boolean,
+  engine: Fletcher4Engine = tsFletcher4,
+): Checksum {
+  const f = new Fletcher4(engine);
+  f.update(data, littleEndian);
+  return f.value();
+}
