@@ -1,0 +1,66 @@
+/**
+ * `zsend`: ZFS send streams without ZFS. A thin dispatcher: each verb is its own module.
+ *
+ * @module
+ */
+
+import { StreamError } from "./core/errors.ts";
+import { isBrokenPipe } from "./io/output.ts";
+import { EXIT_USAGE, UsageError, warn } from "./cli/common.ts";
+
+type Verb = { main(args: string[]): Promise<number>; USAGE: string };
+
+const VERBS: Record<string, () => Promise<Verb>> = {
+  dump: () => import("./cli/dump.ts"),
+  verify: () => import("./cli/verify.ts"),
+};
+
+const HELP = `zsend: ZFS send streams without ZFS
+
+usage: zsend VERB [options]
+
+  dump [-v] [-vv] [-C] [-d] [--json] [FILE|-]   print every record, as zstream dump does
+  verify [--quiet] [--json] [FILE|-]           prove a stream intact (exit 0) or not (exit 1)
+
+'zsend VERB --help' tells more.`;
+
+/** Runs the command line; returns the exit status. */
+export async function run(args: string[]): Promise<number> {
+  const [verb, ...rest] = args;
+  if (verb === undefined || verb === "help" || verb === "--help" || verb === "-h") {
+    console.log(HELP);
+    return verb === undefined ? EXIT_USAGE : 0;
+  }
+  const load = VERBS[verb];
+  if (load === undefined) {
+    warn(`zsend: unknown verb '${verb}'\n\n${HELP}`);
+    return EXIT_USAGE;
+  }
+  const module = await load();
+  try {
+    return await module.main(rest);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      warn(`zsend ${verb}: ${e.message}\nusage: ${module.USAGE}`);
+      return EXIT_USAGE;
+    }
+    if (isBrokenPipe(e)) return 0;
+    if (e instanceof StreamError) {
+      warn(`zsend ${verb}: ${e.message}`);
+      return 1;
+    }
+    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied) {
+      warn(`zsend ${verb}: ${(e as Error).message}`);
+      return 1;
+    }
+    if (e instanceof TypeError || e instanceof RangeError) {
+      warn(`zsend ${verb}: ${e.message}`);
+      return 1;
+    }
+    throw e;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await run(Deno.args));
+}

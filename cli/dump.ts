@@ -1,0 +1,65 @@
+/**
+ * `zsend dump [-v] [-vv] [-C] [-d] [--json] [FILE|-]`: every record, as OpenZFS `zstream
+ * dump` prints it, or as NDJSON.
+ *
+ * @module
+ */
+
+import { parseArgs } from "@std/cli";
+import { DumpSummary, formatRecord, recordToJson } from "../core/dump.ts";
+import { readRecords } from "../core/reader.ts";
+import { openStreamInput } from "../io/source.ts";
+import { TextOutput } from "../io/output.ts";
+import { engine, oneInput, UsageError } from "./common.ts";
+
+/** Usage of the verb. */
+export const USAGE = "zsend dump [-v] [-vv] [-C] [-d] [--json] [FILE|-]";
+
+function jsonLine(value: unknown): string {
+  return JSON.stringify(value, (_k, v) => typeof v === "bigint" ? v.toString() : v) + "\n";
+}
+
+/** Runs the verb; returns the exit status. */
+export async function main(args: string[]): Promise<number> {
+  const flags = parseArgs(args, {
+    boolean: ["v", "C", "d", "json", "help"],
+    collect: ["v"],
+    unknown: (a: string) => {
+      if (a.startsWith("-") && a !== "-") throw new UsageError(`unknown option ${a}`);
+      return true;
+    },
+  });
+  if (flags.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const verbosity = (flags.v as boolean[]).filter(Boolean).length;
+  const options = {
+    allRecords: verbosity >= 1 || flags.d,
+    checksums: verbosity >= 2 || flags.d,
+    data: flags.d as boolean,
+  };
+  const input = oneInput(flags._, "dump");
+  const out = new TextOutput();
+  const summary = new DumpSummary();
+  const records = readRecords(openStreamInput(input), {
+    fletcher4: engine(),
+    ignoreChecksums: flags.C as boolean,
+  });
+  if (flags.json) {
+    for await (const r of records) {
+      summary.add(r);
+      await out.print(jsonLine(recordToJson(r)));
+    }
+    await out.print(jsonLine(summary.toJSON()));
+  } else {
+    for await (const r of records) {
+      summary.add(r);
+      const text = formatRecord(r, options);
+      if (text !== "") await out.print(text);
+    }
+    await out.print(summary.format());
+  }
+  await out.flush();
+  return 0;
+}

@@ -1,0 +1,97 @@
+/**
+ * Exact-length reads over a sequence of byte chunks, without copying when the bytes asked
+ * for lie within one chunk.
+ *
+ * @module
+ */
+
+/** Bytes in chunks of any size: a `ReadableStream`, an async generator, an array. */
+export type ByteChunks = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
+
+const EMPTY: Uint8Array = new Uint8Array(0);
+
+/**
+ * Reads exact lengths from chunks. What it returns may be a view into a chunk: chunks are
+ * never written to, so views stay valid.
+ *
+ * @example
+ * ```ts
+ * import { ByteSource } from "./byte_source.ts";
+ * const src = new ByteSource([new Uint8Array([1, 2]), new Uint8Array([3, 4, 5])]);
+ * const a = await src.take(3);
+ * const b = await src.take(5);
+ * if (a.join() !== "1,2,3" || b.join() !== "4,5" || src.consumed !== 5) throw new Error();
+ * ```
+ */
+export class ByteSource {
+  #iterator: AsyncIterator<Uint8Array> | Iterator<Uint8Array>;
+  #chunk: Uint8Array = EMPTY;
+  #pos = 0;
+  #ended = false;
+  /** Bytes handed out so far. */
+  consumed = 0;
+
+  /** @param chunks the input */
+  constructor(chunks: ByteChunks) {
+    this.#iterator = Symbol.asyncIterator in chunks
+      ? chunks[Symbol.asyncIterator]()
+      : (chunks as Iterable<Uint8Array>)[Symbol.iterator]();
+  }
+
+  /** Returns exactly `n` bytes when they are already buffered in one chunk, else `null`. */
+  takeSync(n: number): Uint8Array | null {
+    const pos = this.#pos;
+    if (this.#chunk.length - pos < n) return null;
+    this.#pos = pos + n;
+    this.consumed += n;
+    return this.#chunk.subarray(pos, pos + n);
+  }
+
+  /**
+   * Returns exactly `n` bytes, or fewer only when the input ends first. Memory grows with the
+   * bytes that actually arrive, never with `n` alone.
+   */
+  async take(n: number): Promise<Uint8Array> {
+    const direct = this.takeSync(n);
+    if (direct !== null) return direct;
+    const pieces: Uint8Array[] = [];
+    let have = 0;
+    while (have < n) {
+      if (this.#pos >= this.#chunk.length && !(await this.#next())) break;
+      const want = Math.min(n - have, this.#chunk.length - this.#pos);
+      if (pieces.length === 0 && want === n) {
+        return this.takeSync(n)!;
+      }
+      pieces.push(this.#chunk.subarray(this.#pos, this.#pos + want));
+      this.#pos += want;
+      have += want;
+    }
+    this.consumed += have;
+    if (pieces.length === 1) return pieces[0]!;
+    const out = new Uint8Array(have);
+    let off = 0;
+    for (const p of pieces) {
+      out.set(p, off);
+      off += p.length;
+    }
+    return out;
+  }
+
+  async #next(): Promise<boolean> {
+    while (!this.#ended) {
+      const r = await this.#iterator.next();
+      if (r.done) {
+        this.#ended = true;
+        break;
+      }
+      if (r.value.length > 0) {
+        this.#chunk = r.value;
+        this.#pos = 0;
+        return true;
+      }
+    }
+    this.#chunk = EMPTY;
+    this.#pos = 0;
+    return false;
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * Records to bytes: encodes records in either byte order with the running fletcher-4
+ * checksum, as the kernel's `dump_record()` does: each record's trailing checksum covers
+ * everything before it, END carries the checksum of its whole substream.
+ *
+ * @module
+ */
+
+import { BACKUP_MAGIC, CHECKSUM_OFFSET, DRR, HDRTYPE, RECORD_SIZE } from "./constants.ts";
+import { Fletcher4, type Fletcher4Engine, isZeroChecksum, tsFletcher4 } from "./fletcher4.ts";
+import { type Checksum, type DrrBegin, type DrrRecord, encodeRecord, makeVersioninfo, type RecordInit, viewOf, writeChecksum } from "./record.ts";
+
+/** Options of {@linkcode StreamWriter}. */
+export interface WriterOptions {
+  /** Byte order to write (little-endian by default). */
+  littleEndian?: boolean;
+  /**
+   * Whether records carry a trailing checksum (modern streams, the default); old streams
+   * (zfs-fuse, pool version 23) carry only the END checksum.
+   */
+  recordChecksums?: boolean;
+  /** The fletcher-4 implementation. */
+  fletcher4?: Fletcher4Engine;
+}
+
+/** Per-call options of {@linkcode StreamWriter.write}. */
+export interface WriteOptions {
+  /** Overrides the writer's `recordChecksums` for this one record. */
+  recordChecksum?: boolean;
+}
+
+/**
+ * Encodes records with their running checksum. Each call returns the chunks to send: the
+ * 312-byte record, then its payload when there is one.
+ *
+ * @example
+ * ```ts
+ * import { StreamWriter } from "./writer.ts";
+ * const w = new StreamWriter();
+ * const chunks = [...w.begin({ toname: "p/fs@a", toguid: 5n, objset_type: 2 }), ...w.end()];
+ * if (chunks.length !== 2 || chunks[1]![0] !== 5) throw new Error();
+ * ```
+ */
+export class StreamWriter {
+  readonly littleEndian: boolean;
+  readonly recordChecksums: boolean;
+  #checksum: Fletcher4;
+  #toguid = 0n;
+
+  /** @param options byte order, checksum style, engine */
+  constructor(options: WriterOptions = {}) {
+    this.littleEndian = options.littleEndian ?? true;
+    this.recordChecksums = options.recordChecksums ?? true;
+    this.#checksum = new Fletcher4(options.fletcher4 ?? tsFletcher4);
+  }
+
+  /** The running checksum so far. */
+  get checksum(): Checksum {
+    return this.#checksum.value();
+  }
+
+  /**
+   * Writes a BEGIN, starting the checksum again. Defaults: magic, a substream header type with
+   * no features, and `payloadlen` from the payload.
+   */
+  begin(fields: Partial<Omit<DrrBegin, "type">>, payload?: Uint8Array): Uint8Array[] {
+    this.#toguid = fields.toguid ?? 0n;
+    return this.write({
+      magic: BACKUP_MAGIC,
+      versioninfo: makeVersioninfo(HDRTYPE.SUBSTREAM, 0),
+      payloadlen: payload?.length ?? 0,
+      ...fields,
+      type: DRR.BEGIN,
+    }, payload);
+  }
+
+  /**
+   * Writes an END carrying the running checksum (and the substream's toguid unless given),
+   * then starts the checksum again.
+   */
+  end(toguid: bigint = this.#toguid, options: WriteOptions = {}): Uint8Array[] {
+    return this.write({ type: DRR.END, toguid }, undefined, options);
+  }
+
+  /**
+   * The all-zero END that closes a compound stream (its running checksum is zero: the
+   * previous END reset it).
+   */
+  finalEnd(): Uint8Array[] {
+    return this.write({ type: DRR.END, toguid: 0n }, undefined, { recordChecksum: false });
+  }
+
+  /**
+   * Writes any record: END gets the running checksum, others a trailing checksum when the
+   * stream carries them. The payload must have the size the record's fields imply.
+   */
+  write(rec: RecordInit | DrrRecord, payload?: Uint8Array, options: WriteOptions = {}): Uint8Array[] {
+    const le = this.littleEndian;
+    const ck = this.#checksum;
+    const fields: Record<string, unknown> = { ...rec };
+    delete fields.record_checksum;
+    if (rec.type === DRR.BEGIN) ck.reset();
+    if (rec.type === DRR.END) fields.checksum = ck.value();
+    const out = encodeRecord(fields as RecordInit, le, new Uint8Array(RECORD_SIZE));
+    ck.update(out.subarray(0, CHECKSUM_OFFSET), le);
+    const withChecksum = options.recordChecksum ?? this.recordChecksums;
+    if (rec.type !== DRR.BEGIN && withChecksum) {
+      writeChecksum(viewOf(out), CHECKSUM_OFFSET, ck.value(), le);
+    }
+    ck.update(out.subarray(CHECKSUM_OFFSET), le);
+    if (rec.type === DRR.END) {
+      ck.reset();
+      return [out];
+    }
+    if (payload !== undefined && payload.length > 0) {
+      ck.update(payload, le);
+      return [out, payload];
+    }
+    return [out];
+  }
+}
+
+/**
+ * Whether a record as read carries a trailing checksum, so that a re-encoding keeps the
+ * stream's style.
+ */
+export function hasRecordChecksum(rec: { record_checksum: Checksum }): boolean {
+  return !isZeroChecksum(rec.record_checksum);
+}

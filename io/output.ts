@@ -1,0 +1,67 @@
+/**
+ * Buffered text and byte output to a writer (stdout by default), quiet on a closed pipe.
+ *
+ * @module
+ */
+
+const encoder = new TextEncoder();
+
+/** Where bytes can be written (`Deno.stdout`, an open file, ...). */
+export interface ByteWriter {
+  write(p: Uint8Array): Promise<number>;
+}
+
+/**
+ * Collects text and writes it in large pieces.
+ *
+ * @example
+ * ```ts
+ * import { TextOutput } from "./output.ts";
+ * const chunks: Uint8Array[] = [];
+ * const out = new TextOutput({ write: (b) => (chunks.push(b.slice()), Promise.resolve(b.length)) });
+ * out.print("hello ");
+ * out.print("world\n");
+ * await out.flush();
+ * if (new TextDecoder().decode(chunks[0]) !== "hello world\n") throw new Error();
+ * ```
+ */
+export class TextOutput {
+  #writer: ByteWriter;
+  #pending: string[] = [];
+  #size = 0;
+  /** Flush when this many characters are pending. */
+  threshold = 1 << 16;
+
+  /** @param writer where the bytes go */
+  constructor(writer: ByteWriter = Deno.stdout) {
+    this.#writer = writer;
+  }
+
+  /** Adds text; returns a promise only when a flush was due. */
+  print(text: string): Promise<void> | undefined {
+    this.#pending.push(text);
+    this.#size += text.length;
+    if (this.#size >= this.threshold) return this.flush();
+  }
+
+  /** Writes everything pending. */
+  async flush(): Promise<void> {
+    if (this.#pending.length === 0) return;
+    const bytes = encoder.encode(this.#pending.join(""));
+    this.#pending = [];
+    this.#size = 0;
+    await writeAll(this.#writer, bytes);
+  }
+}
+
+/** Writes all bytes, looping over short writes. */
+export async function writeAll(w: ByteWriter, bytes: Uint8Array): Promise<void> {
+  let off = 0;
+  while (off < bytes.length) off += await w.write(bytes.subarray(off));
+}
+
+/** Whether an error is a closed pipe on the other end (`zsend dump | head`). */
+export function isBrokenPipe(e: unknown): boolean {
+  return e instanceof Deno.errors.BrokenPipe ||
+    (e instanceof Error && /broken pipe|EPIPE/i.test(e.message));
+}

@@ -1,0 +1,27 @@
+/**
+ * zsend: read, verify and write ZFS send streams in TypeScript, without ZFS.
+ *
+ * ```ts
+ * import { readRecords, StreamWriter, verifyStream } from "./mod.ts";
+ * const w = new StreamWriter();
+ * const stream = [...w.begin({ toname: "tank/fs@now", toguid: 42n, objset_type: 2 }), ...w.end()];
+ * const report = await verifyStream(stream);
+ * if (report.snapshots[0] !== "tank/fs@now") throw new Error();
+ * for await (const r of readRecords(stream)) console.log(r.index, r.header.type);
+ * ```
+ *
+ * @module
+ */
+
+export * from "./core/constants.ts";
+export * from "./core/record.ts";
+export * from "./core/errors.ts";
+export * from "./core/fletcher4.ts";
+export * from "./core/byte_source.ts";
+export * from "./core/reader.ts";
+export * from "./core/writer.ts";
+export * from "./core/nvlist.ts";
+export * from "./core/dump.ts";
+export * from "./core/record_rules.ts";
+export * from "./core/verify.ts";
+export { bestFletcher4, nativeFletcher4 } from "./io/native/fletcher4_native.ts";

@@ -1,0 +1,53 @@
+/**
+ * Runs the zsend command line as a user would, in a child process.
+ *
+ * @module
+ */
+
+import { ROOT } from "./_fixtures.ts";
+
+/** What a run printed and how it ended. */
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  stdoutBytes: Uint8Array;
+}
+
+/** The command that starts zsend: `deno run` of cli.ts (or the binary in ZSEND_BIN). */
+export function zsendCommand(): string[] {
+  const bin = Deno.env.get("ZSEND_BIN");
+  if (bin) return [bin];
+  return [Deno.execPath(), "run", "--allow-all", "--quiet", `${ROOT}cli.ts`];
+}
+
+/** Runs `zsend ARGS`, with `stdin` piped in when given. */
+export async function runZsend(
+  args: string[],
+  options: { stdin?: Uint8Array | string; cmd?: string[]; env?: Record<string, string> } = {},
+): Promise<RunResult> {
+  const [exe, ...pre] = options.cmd ?? zsendCommand();
+  const child = new Deno.Command(exe!, {
+    args: [...pre, ...args],
+    stdin: options.stdin === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+    ...(options.env ? { env: options.env } : {}),
+  }).spawn();
+  if (options.stdin !== undefined) {
+    const w = child.stdin.getWriter();
+    const bytes = typeof options.stdin === "string"
+      ? new TextEncoder().encode(options.stdin)
+      : options.stdin;
+    await w.write(bytes).catch(() => {});
+    await w.close().catch(() => {});
+  }
+  const out = await child.output();
+  const dec = new TextDecoder();
+  return {
+    code: out.code,
+    stdout: dec.decode(out.stdout),
+    stderr: dec.decode(out.stderr),
+    stdoutBytes: out.stdout,
+  };
+}
