@@ -106,7 +106,7 @@ for (const [name, good] of STREAMS) {
   Deno.test(`verify() catches bit flips anywhere in ${name}`, async () => {
     const layout = await layoutOf(good);
     const rand = prng(SEED ^ good.length);
-    for (let i = 0; i < 60; i++) {
+    for (let i = 0; i < 250; i++) {
       const pos = Math.floor(rand() * good.length);
       const bit = Math.floor(rand() * 8);
       const bad = good.slice();
@@ -126,7 +126,7 @@ for (const [name, good] of STREAMS) {
     const layout = await layoutOf(good);
     const rand = prng(SEED ^ 0x5151 ^ good.length);
     const cuts = [0, 1, RECORD_SIZE - 1, RECORD_SIZE, good.length - 1, good.length - RECORD_SIZE];
-    for (let i = 0; i < 30; i++) cuts.push(Math.floor(rand() * good.length));
+    for (let i = 0; i < 60; i++) cuts.push(Math.floor(rand() * good.length));
     for (const cut of cuts) {
       const e = await expectFault(good.subarray(0, cut), `truncation at ${cut}`);
       assert(/truncated|empty stream/.test(e.fault), `truncation at ${cut}: ${e.message}`);
