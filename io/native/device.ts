@@ -1,0 +1,302 @@
+/**
+ * Positional I/O on a file or block device: through the native library (`pread`/`pwrite`,
+ * `BLKGETSIZE64`) when it is loaded, else through Deno's `FsFile` (`seek` + `read`/`write`),
+ * with the same results either way.
+ *
+ * @module
+ */
+
+import { cString, loadNative, nativeDisabled, type NativeLib, ZS_O } from "./ffi.ts";
+
+/** How to open a {@linkcode Device}. */
+export interface DeviceOpenOptions {
+  /** Open read-write (default: read-only). */
+  write?: boolean;
+  /** Create the file if missing (needs `write`). */
+  create?: boolean;
+  /** Fail if the file exists (needs `write`; implies `create`). */
+  createNew?: boolean;
+  /** Truncate to zero length (needs `write`). */
+  truncate?: boolean;
+  /** Permission bits for a created file (default 0o666, less the umask). */
+  mode?: number;
+  /**
+   * `true`: the native library, or throw; `false`: Deno's `FsFile`. Default: native when it is
+   * loaded, `ZSEND_NO_NATIVE` is not `1` and Deno's read (and write) permission covers the path
+   * (FFI would bypass Deno's permission checks), else `FsFile`.
+   */
+  native?: boolean;
+}
+
+const ERRNO_CLASS: Record<number, new (message: string) => Error> = {
+  1: Deno.errors.PermissionDenied, // EPERM
+  2: Deno.errors.NotFound, // ENOENT
+  13: Deno.errors.PermissionDenied, // EACCES
+  16: Deno.errors.Busy, // EBUSY
+  17: Deno.errors.AlreadyExists, // EEXIST
+  20: Deno.errors.NotADirectory, // ENOTDIR
+  21: Deno.errors.IsADirectory, // EISDIR
+};
+
+function osError(lib: NativeLib, errno: number, what: string): Error {
+  const p = lib.symbols.zs_strerror(errno);
+  const text = p === null ? `errno ${errno}` : Deno.UnsafePointerView.getCString(p);
+  const Class = ERRNO_CLASS[errno] ?? Error;
+  return new Class(`${text} (os error ${errno}): ${what}`);
+}
+
+function granted(desc: Deno.PermissionDescriptor): boolean {
+  try {
+    return Deno.permissions.querySync(desc).state === "granted";
+  } catch {
+    return false;
+  }
+}
+
+function checkOffset(offset: number): void {
+  if (!Number.isSafeInteger(offset) || offset < 0) {
+    throw new RangeError(`bad offset ${offset}`);
+  }
+}
+
+/**
+ * An open file or block device with positional reads and writes.
+ *
+ * Methods are synchronous (the native calls block, as `pread` does).
+ *
+ * @example
+ * ```ts
+ * import { Device } from "./device.ts";
+ * const path = Deno.makeTempFileSync();
+ * using dev = Device.open(path, { write: true });
+ * dev.pwrite(new Uint8Array([1, 2, 3, 4]), 10);
+ * const buf = new Uint8Array(8);
+ * const n = dev.pread(buf, 8); // bytes 8..13 exist; 14.. is past the end
+ * if (n !== 6 || dev.size() !== 14 || buf[2] !== 1 || buf[5] !== 4) throw new Error();
+ * Deno.removeSync(path);
+ * ```
+ */
+export class Device {
+  /** The path it was opened with. */
+  readonly path: string;
+  /** Which implementation does the I/O. */
+  readonly backend: "native" | "deno";
+  #lib: NativeLib | null;
+  #fd: number;
+  #file: Deno.FsFile | null;
+  #closed = false;
+
+  private constructor(path: string, lib: NativeLib | null, fd: number, file: Deno.FsFile | null) {
+    this.path = path;
+    this.#lib = lib;
+    this.#fd = fd;
+    this.#file = file;
+    this.backend = lib === null ? "deno" : "native";
+  }
+
+  /**
+   * Opens `path` (see {@linkcode DeviceOpenOptions}).
+   *
+   * @example
+   * ```ts
+   * import { Device } from "./device.ts";
+   * let threw = false;
+   * try {
+   *   Device.open("/nonexistent/zsend-device-example");
+   * } catch (e) {
+   *   threw = e instanceof Deno.errors.NotFound;
+   * }
+   * if (!threw) throw new Error();
+   * ```
+   */
+  static open(path: string | URL, options: DeviceOpenOptions = {}): Device {
+    const p = path instanceof URL ? decodeURIComponent(path.pathname) : path;
+    const write = options.write ?? false;
+    if ((options.create || options.createNew || options.truncate) && !write) {
+      throw new TypeError("create, createNew and truncate need write: true");
+    }
+    let lib: NativeLib | null = null;
+    if (options.native === true) {
+      lib = loadNative();
+      if (lib === null) throw new Error("native library requested but not loaded");
+    } else if (options.native === undefined && !nativeDisabled()) {
+      const allowed = granted({ name: "read", path: p }) &&
+        (!write || granted({ name: "write", path: p }));
+      if (allowed) lib = loadNative();
+    }
+    if (lib !== null) {
+      const flags = (write ? ZS_O.WRITE : 0) |
+        (options.create || options.createNew ? ZS_O.CREATE : 0) |
+        (options.createNew ? ZS_O.EXCL : 0) | (options.truncate ? ZS_O.TRUNC : 0);
+      const fd = lib.symbols.zs_open(cString(p), flags, options.mode ?? 0o666);
+      if (fd < 0) throw osError(lib, -fd, `open '${p}'`);
+      return new Device(p, lib, fd, null);
+    }
+    const file = Deno.openSync(p, {
+      read: true,
+      write,
+      create: options.create ?? false,
+      createNew: options.createNew ?? false,
+      truncate: options.truncate ?? false,
+      ...(options.mode === undefined ? {} : { mode: options.mode }),
+    });
+    return new Device(p, null, -1, file);
+  }
+
+  #check(): void {
+    if (this.#closed) throw new Deno.errors.BadResource(`device '${this.path}' is closed`);
+  }
+
+  /**
+   * The size in bytes (of a block device too).
+   *
+   * @example
+   * ```ts
+   * import { Device } from "./device.ts";
+   * const path = Deno.makeTempFileSync();
+   * Deno.writeFileSync(path, new Uint8Array(1234));
+   * using dev = Device.open(path);
+   * if (dev.size() !== 1234) throw new Error();
+   * Deno.removeSync(path);
+   * ```
+   */
+  size(): number {
+    this.#check();
+    if (this.#lib !== null) {
+      const r = Number(this.#lib.symbols.zs_size(this.#fd));
+      if (r < 0) throw osError(this.#lib, -r, `size of '${this.path}'`);
+      return r;
+    }
+    return this.#file!.seekSync(0, Deno.SeekMode.End);
+  }
+
+  /**
+   * Reads into `buf` from byte `offset`; returns the bytes read, fewer than `buf.length` only
+   * at the end of the file.
+   *
+   * @example
+   * ```ts
+   * import { Device } from "./device.ts";
+   * const path = Deno.makeTempFileSync();
+   * Deno.writeFileSync(path, new Uint8Array([9, 8, 7]));
+   * using dev = Device.open(path);
+   * const buf = new Uint8Array(4);
+   * if (dev.pread(buf, 1) !== 2 || buf[0] !== 8 || buf[1] !== 7) throw new Error();
+   * if (dev.pread(buf, 100) !== 0) throw new Error();
+   * Deno.removeSync(path);
+   * ```
+   */
+  pread(buf: Uint8Array, offset: number): number {
+    this.#check();
+    checkOffset(offset);
+    if (buf.length === 0) return 0;
+    if (this.#lib !== null) {
+      const r = Number(
+        this.#lib.symbols.zs_pread(this.#fd, buf, BigInt(buf.length), BigInt(offset)),
+      );
+      if (r < 0) throw osError(this.#lib, -r, `pread '${this.path}'`);
+      return r;
+    }
+    const file = this.#file!;
+    file.seekSync(offset, Deno.SeekMode.Start);
+    let done = 0;
+    while (done < buf.length) {
+      const n = file.readSync(buf.subarray(done));
+      if (n === null || n === 0) break;
+      done += n;
+    }
+    return done;
+  }
+
+  /**
+   * Writes all of `buf` at byte `offset` (extending the file if needed); returns `buf.length`.
+   *
+   * @example
+   * ```ts
+   * import { Device } from "./device.ts";
+   * const path = Deno.makeTempFileSync();
+   * using dev = Device.open(path, { write: true });
+   * if (dev.pwrite(new Uint8Array([5, 6]), 2) !== 2) throw new Error();
+   * const got = Deno.readFileSync(path);
+   * if (got.length !== 4 || got[0] !== 0 || got[3] !== 6) throw new Error();
+   * Deno.removeSync(path);
+   * ```
+   */
+  pwrite(buf: Uint8Array, offset: number): number {
+    this.#check();
+    checkOffset(offset);
+    if (buf.length === 0) return 0;
+    if (this.#lib !== null) {
+      const r = Number(
+        this.#lib.symbols.zs_pwrite(this.#fd, buf, BigInt(buf.length), BigInt(offset)),
+      );
+      if (r < 0) throw osError(this.#lib, -r, `pwrite '${this.path}'`);
+      return r;
+    }
+    const file = this.#file!;
+    file.seekSync(offset, Deno.SeekMode.Start);
+    let done = 0;
+    while (done < buf.length) done += file.writeSync(buf.subarray(done));
+    return done;
+  }
+
+  /**
+   * Flushes data and metadata to stable storage.
+   *
+   * @example
+   * ```ts
+   * import { Device } from "./device.ts";
+   * const path = Deno.makeTempFileSync();
+   * using dev = Device.open(path, { write: true });
+   * dev.pwrite(new Uint8Array([1]), 0);
+   * dev.fsync();
+   * if (Deno.readFileSync(path)[0] !== 1) throw new Error();
+   * Deno.removeSync(path);
+   * ```
+   */
+  fsync(): void {
+    this.#check();
+    if (this.#lib !== null) {
+      const r = this.#lib.symbols.zs_fsync(this.#fd);
+      if (r < 0) throw osError(this.#lib, -r, `fsync '${this.path}'`);
+      return;
+    }
+    this.#file!.syncSync();
+  }
+
+  /**
+   * Closes it; later calls do nothing, other methods then throw `BadResource`.
+   *
+   * @example
+   * ```ts
+   * import { Device } from "./device.ts";
+   * const path = Deno.makeTempFileSync();
+   * const dev = Device.open(path);
+   * dev.close();
+   * dev.close();
+   * let threw = false;
+   * try {
+   *   dev.size();
+   * } catch (e) {
+   *   threw = e instanceof Deno.errors.BadResource;
+   * }
+   * if (!threw) throw new Error();
+   * Deno.removeSync(path);
+   * ```
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#lib !== null) {
+      const r = this.#lib.symbols.zs_close(this.#fd);
+      if (r < 0) throw osError(this.#lib, -r, `close '${this.path}'`);
+      return;
+    }
+    this.#file!.close();
+  }
+
+  /** Closes it (for `using`). */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

@@ -1,0 +1,234 @@
+/**
+ * The native helper library (`build/libzsend_native.so`, built from `io/native/zsend_native.c`
+ * by `deno task build-native`), loaded lazily through Deno FFI.
+ *
+ * Nothing happens at import. The first call to {@linkcode loadNative} tries, in order, the path
+ * in the environment variable `ZSEND_NATIVE_LIB` (when `--allow-env` covers it) and
+ * `build/libzsend_native.so` next to this source tree; when `--allow-ffi` is not granted or
+ * nothing loads, it returns `null` (and {@linkcode nativeLoadError} says why) so that callers
+ * fall back to TypeScript quietly. Permissions are queried, never requested, so there is no
+ * prompt.
+ *
+ * @module
+ */
+
+/**
+ * The symbols of `libzsend_native.so`, with their C prototypes.
+ *
+ * @example
+ * ```ts
+ * import { NATIVE_SYMBOLS } from "./ffi.ts";
+ * if (NATIVE_SYMBOLS.zs_pread.result !== "i64") throw new Error();
+ * ```
+ */
+export const NATIVE_SYMBOLS = {
+  /**
+   * `void zs_fletcher4_native(uint64_t *state, const uint8_t *buf, uint32_t len)`: words in
+   * host order. `len` is 32-bit because a u64 argument would be a BigInt (an allocation and a
+   * slower call) on every call; split larger buffers at a multiple of 4.
+   */
+  zs_fletcher4_native: { parameters: ["buffer", "buffer", "u32"], result: "void" },
+  /** `void zs_fletcher4_byteswap(uint64_t *state, const uint8_t *buf, uint32_t len)` */
+  zs_fletcher4_byteswap: { parameters: ["buffer", "buffer", "u32"], result: "void" },
+  /** `const char *zs_fletcher4_impl(void)`: "avx512", "avx2", "sse2" or "scalar" */
+  zs_fletcher4_impl: { parameters: [], result: "pointer" },
+  /** `int zs_fletcher4_select(const char *name)`: 0, or -1 if unknown / unsupported */
+  zs_fletcher4_select: { parameters: ["buffer"], result: "i32" },
+  /** `int32_t zs_open(const char *path, uint32_t flags, uint32_t mode)`: fd or -errno */
+  zs_open: { parameters: ["buffer", "u32", "u32"], result: "i32" },
+  /** `const char *zs_strerror(int32_t err)`: strerror(err) */
+  zs_strerror: { parameters: ["i32"], result: "pointer" },
+  /** `int32_t zs_close(int32_t fd)`: 0 or -errno */
+  zs_close: { parameters: ["i32"], result: "i32" },
+  /** `int32_t zs_fsync(int32_t fd)`: 0 or -errno */
+  zs_fsync: { parameters: ["i32"], result: "i32" },
+  /** `int64_t zs_size(int32_t fd)`: bytes (BLKGETSIZE64 for block devices) or -errno */
+  zs_size: { parameters: ["i32"], result: "i64" },
+  /** `int64_t zs_pread(int32_t fd, uint8_t *buf, uint64_t len, uint64_t off)`: bytes or -errno */
+  zs_pread: { parameters: ["i32", "buffer", "u64", "u64"], result: "i64" },
+  /** `int64_t zs_pwrite(int32_t fd, const uint8_t *buf, uint64_t len, uint64_t off)` */
+  zs_pwrite: { parameters: ["i32", "buffer", "u64", "u64"], result: "i64" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/**
+ * Flags for `zs_open` (the same on every OS, unlike `O_*`).
+ *
+ * @example
+ * ```ts
+ * import { ZS_O } from "./ffi.ts";
+ * if ((ZS_O.WRITE | ZS_O.CREATE) !== 3) throw new Error();
+ * ```
+ */
+export const ZS_O = { WRITE: 1, CREATE: 2, TRUNC: 4, EXCL: 8 } as const;
+
+/**
+ * The loaded library.
+ *
+ * @example
+ * ```ts
+ * import { loadNative, type NativeLib } from "./ffi.ts";
+ * const lib: NativeLib | null = loadNative();
+ * if (lib !== null && typeof lib.symbols.zs_fsync !== "function") throw new Error();
+ * ```
+ */
+export type NativeLib = Deno.DynamicLibrary<typeof NATIVE_SYMBOLS>;
+
+/**
+ * The environment variable that names the library to load instead of the default.
+ *
+ * @example
+ * ```ts
+ * import { NATIVE_LIB_ENV } from "./ffi.ts";
+ * if (NATIVE_LIB_ENV !== "ZSEND_NATIVE_LIB") throw new Error();
+ * ```
+ */
+export const NATIVE_LIB_ENV = "ZSEND_NATIVE_LIB";
+
+/**
+ * Where the library is built, relative to this file.
+ *
+ * @example
+ * ```ts
+ * import { DEFAULT_NATIVE_LIB } from "./ffi.ts";
+ * if (!DEFAULT_NATIVE_LIB.href.endsWith("/build/libzsend_native.so")) throw new Error();
+ * ```
+ */
+export const DEFAULT_NATIVE_LIB: URL = new URL("../../build/libzsend_native.so", import.meta.url);
+
+let tried = false;
+let lib: NativeLib | null = null;
+let loadError: string | null = null;
+
+function granted(desc: Deno.PermissionDescriptor): boolean {
+  try {
+    return Deno.permissions.querySync(desc).state === "granted";
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Reads an environment variable if `--allow-env` covers it; never prompts, never throws.
+ *
+ * @example
+ * ```ts
+ * import { envVar } from "./ffi.ts";
+ * const v = envVar("ZSEND_SURELY_UNSET_VARIABLE");
+ * if (v !== undefined) throw new Error();
+ * ```
+ */
+export function envVar(name: string): string | undefined {
+  if (!granted({ name: "env", variable: name })) return undefined;
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Set to `1` to make `bestFletcher4()` and `Device.open()` use TypeScript only.
+ *
+ * @example
+ * ```ts
+ * import { NO_NATIVE_ENV } from "./ffi.ts";
+ * if (NO_NATIVE_ENV !== "ZSEND_NO_NATIVE") throw new Error();
+ * ```
+ */
+export const NO_NATIVE_ENV = "ZSEND_NO_NATIVE";
+
+/**
+ * Whether `ZSEND_NO_NATIVE=1` asks for the TypeScript paths (unreadable env counts as no).
+ *
+ * @example
+ * ```ts
+ * import { nativeDisabled } from "./ffi.ts";
+ * if (typeof nativeDisabled() !== "boolean") throw new Error();
+ * ```
+ */
+export function nativeDisabled(): boolean {
+  return envVar(NO_NATIVE_ENV) === "1";
+}
+
+function message(e: unknown): string {
+  return (e instanceof Error ? e.message : String(e)).split("\n")[0]!;
+}
+
+/**
+ * Loads the native library once; `null` when it is not available (see
+ * {@linkcode nativeLoadError}). Later calls return the same result.
+ *
+ * @example
+ * ```ts
+ * import { loadNative, nativeLoadError } from "./ffi.ts";
+ * const lib = loadNative();
+ * // Either it loaded, or there is a message saying what was tried.
+ * if ((lib === null) !== (nativeLoadError() !== null)) throw new Error();
+ * ```
+ */
+export function loadNative(): NativeLib | null {
+  if (tried) return lib;
+  tried = true;
+  const attempts: string[] = [];
+  const candidates: (string | URL)[] = [];
+  const override = envVar(NATIVE_LIB_ENV);
+  if (override) candidates.push(override);
+  else attempts.push(`$${NATIVE_LIB_ENV} (not set or not readable)`);
+  candidates.push(DEFAULT_NATIVE_LIB);
+  for (const path of candidates) {
+    const shown = path instanceof URL
+      ? (path.protocol === "file:" ? decodeURIComponent(path.pathname) : path.href)
+      : `${path} (from $${NATIVE_LIB_ENV})`;
+    if (path instanceof URL && path.protocol !== "file:") {
+      attempts.push(`${shown}: not a local file`);
+      continue;
+    }
+    const ffiPath = path instanceof URL ? decodeURIComponent(path.pathname) : path;
+    if (!granted({ name: "ffi", path: ffiPath })) {
+      attempts.push(`${shown}: --allow-ffi not granted`);
+      continue;
+    }
+    try {
+      lib = Deno.dlopen(path, NATIVE_SYMBOLS);
+      loadError = null;
+      return lib;
+    } catch (e) {
+      attempts.push(`${shown}: ${message(e)}`);
+    }
+  }
+  loadError = `zsend native library not loaded; tried ${attempts.join("; ")}. ` +
+    `Build it with \`deno task build-native\`, or set ${NATIVE_LIB_ENV} to its path.`;
+  return null;
+}
+
+/**
+ * Why the native library did not load, or `null` if it did (or was not tried yet).
+ *
+ * @example
+ * ```ts
+ * import { loadNative, nativeLoadError } from "./ffi.ts";
+ * const why = loadNative() === null ? nativeLoadError()! : "";
+ * if (why !== "" && !why.includes("ZSEND_NATIVE_LIB")) throw new Error(why);
+ * ```
+ */
+export function nativeLoadError(): string | null {
+  return loadError;
+}
+
+/**
+ * A NUL-terminated UTF-8 copy of `s`, for `const char *` parameters.
+ *
+ * @example
+ * ```ts
+ * import { cString } from "./ffi.ts";
+ * const c = cString("é");
+ * if (c.length !== 3 || c[2] !== 0) throw new Error();
+ * ```
+ */
+export function cString(s: string): Uint8Array<ArrayBuffer> {
+  const bytes = new TextEncoder().encode(s);
+  if (bytes.includes(0)) throw new TypeError("string contains a NUL byte");
+  const out = new Uint8Array(bytes.length + 1);
+  out.set(bytes);
+  return out;
+}

@@ -1,0 +1,133 @@
+/**
+ * fletcher-4 through the native library, and the choice between it and TypeScript.
+ *
+ * @module
+ */
+
+import { type Fletcher4Engine, tsFletcher4 } from "../../core/fletcher4.ts";
+import { cString, loadNative, nativeDisabled, type NativeLib } from "./ffi.ts";
+
+function implName(lib: NativeLib): string {
+  const p = lib.symbols.zs_fletcher4_impl();
+  return p === null ? "unknown" : Deno.UnsafePointerView.getCString(p);
+}
+
+/** The most bytes per native call (a u32, and a multiple of 4 so the words stay aligned). */
+const MAX_CALL = 0xfffffffc;
+
+function makeEngine(lib: NativeLib): Fletcher4Engine {
+  const { zs_fletcher4_native: le, zs_fletcher4_byteswap: be } = lib.symbols;
+  const hostLittle = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
+  const sameOrder = hostLittle ? le : be;
+  const swapped = hostLittle ? be : le;
+  return {
+    name: `native-${implName(lib)}`,
+    update(state: Uint32Array, data: Uint8Array, littleEndian: boolean): void {
+      if (state.length < 8) throw new RangeError("fletcher-4 state needs 8 u32 halves");
+      const fn = littleEndian ? sameOrder : swapped;
+      const len = data.byteLength;
+      if (len <= MAX_CALL) {
+        if (len >= 4) fn(state, data, len);
+        return;
+      }
+      for (let off = 0; off < len; off += MAX_CALL) {
+        fn(state, data.subarray(off, Math.min(len, off + MAX_CALL)), Math.min(MAX_CALL, len - off));
+      }
+    },
+  };
+}
+
+let engine: Fletcher4Engine | null | undefined;
+
+/**
+ * The native fletcher-4 engine (named `native-<implementation>`, e.g. `native-avx2`), or
+ * `null` when the library is not loaded. Ignores `ZSEND_NO_NATIVE`; see {@linkcode
+ * bestFletcher4}.
+ *
+ * @example
+ * ```ts
+ * import { nativeFletcher4 } from "./fletcher4_native.ts";
+ * import { fletcher4, tsFletcher4 } from "../../core/fletcher4.ts";
+ * const data = new Uint8Array(1000).map((_, i) => i * 7);
+ * const native = nativeFletcher4(); // null without --allow-ffi or a built library
+ * const engine = native ?? tsFletcher4;
+ * if (String(fletcher4(data, false, engine)) !== String(fletcher4(data, false))) {
+ *   throw new Error("native and TypeScript disagree");
+ * }
+ * ```
+ */
+export function nativeFletcher4(): Fletcher4Engine | null {
+  if (engine === undefined) {
+    const lib = loadNative();
+    engine = lib === null ? null : makeEngine(lib);
+  }
+  return engine;
+}
+
+/**
+ * The fastest fletcher-4 available: native when loaded and `ZSEND_NO_NATIVE` is not `1`,
+ * else {@linkcode tsFletcher4}.
+ *
+ * @example
+ * ```ts
+ * import { bestFletcher4 } from "./fletcher4_native.ts";
+ * import { Fletcher4 } from "../../core/fletcher4.ts";
+ * const f = new Fletcher4(bestFletcher4());
+ * f.update(new Uint8Array([2, 0, 0, 0, 3, 0, 0, 0]), true);
+ * const [a, b, c, d] = f.value();
+ * if (a !== 5n || b !== 7n || c !== 9n || d !== 11n) throw new Error();
+ * ```
+ */
+export function bestFletcher4(): Fletcher4Engine {
+  if (nativeDisabled()) return tsFletcher4;
+  return nativeFletcher4() ?? tsFletcher4;
+}
+
+/**
+ * The native implementations this CPU can run, best first (empty without the library).
+ *
+ * @example
+ * ```ts
+ * import { nativeImplementations } from "./fletcher4_native.ts";
+ * const impls = nativeImplementations();
+ * if (impls.length > 0 && impls.at(-1) !== "scalar") throw new Error();
+ * ```
+ */
+export function nativeImplementations(): string[] {
+  const lib = loadNative();
+  if (lib === null) return [];
+  const current = implName(lib);
+  const out = ["avx512", "avx2", "sse2", "scalar"].filter((name) =>
+    lib.symbols.zs_fletcher4_select(cString(name)) === 0
+  );
+  lib.symbols.zs_fletcher4_select(cString(current));
+  return out;
+}
+
+/**
+ * Runs `fn` with the native library switched to implementation `name` (for tests and
+ * benchmarks; the switch is process-wide), then switches back. Returns `false` without calling
+ * `fn` when the library is not loaded or the CPU cannot run `name`.
+ *
+ * @example
+ * ```ts
+ * import { nativeFletcher4, withNativeImplementation } from "./fletcher4_native.ts";
+ * let ran = false;
+ * const ok = withNativeImplementation("scalar", () => {
+ *   ran = nativeFletcher4() !== null;
+ * });
+ * if (ok !== ran) throw new Error();
+ * ```
+ */
+export function withNativeImplementation(name: string, fn: () => void): boolean {
+  const lib = loadNative();
+  if (lib === null) return false;
+  const previous = implName(lib);
+  if (lib.symbols.zs_fletcher4_select(cString(name)) !== 0) return false;
+  try {
+    fn();
+  } finally {
+    lib.symbols.zs_fletcher4_select(cString(previous));
+  }
+  return true;
+}
