@@ -125,7 +125,8 @@ export function formatRecord(r: StreamRecord, o: DumpOptions): string {
       break;
     case DRR.WRITE:
       if (all) {
-        s = `WRITE object = ${h.object} type = ${h.object_type} checksum type = ${h.checksumtype} ` +
+        s =
+          `WRITE object = ${h.object} type = ${h.object_type} checksum type = ${h.checksumtype} ` +
           `compression type = ${h.compressiontype} flags = ${h.flags} offset = ${h.offset} ` +
           `logical_size = ${h.logical_size} compressed_size = ${h.compressed_size} ` +
           `payload_size = ${r.payload.length} props = ${hex(h.key_prop)} ${cryptoFields(h)}\n`;

@@ -27,7 +27,7 @@ import {
   rawRecordType,
   streamByteOrder,
 } from "./record.ts";
-import { ByteSource, type ByteChunks } from "./byte_source.ts";
+import { type ByteChunks, ByteSource } from "./byte_source.ts";
 
 /** One record as read from a stream. */
 export interface StreamRecord {

@@ -9,7 +9,7 @@
 import { DRR, FEATURE } from "./constants.ts";
 import { StreamError } from "./errors.ts";
 import { decodeNvlist } from "./nvlist.ts";
-import { readRecords, type ReadOptions, type StreamRecord } from "./reader.ts";
+import { type ReadOptions, readRecords, type StreamRecord } from "./reader.ts";
 import { checkBegin, checkRecordFields } from "./record_rules.ts";
 import { type DrrBegin, featureFlags, firstStrayByte, hasFeature, hdrtype } from "./record.ts";
 import type { ByteChunks } from "./byte_source.ts";
@@ -146,20 +146,26 @@ export class StreamVerifier {
     switch (h.type) {
       case DRR.OBJECT:
         if (h.object < this.#objectCursor) {
-          fail(`OBJECT ${h.object} out of order: objects up to ${this.#objectCursor - 1n} came before`);
+          fail(
+            `OBJECT ${h.object} out of order: objects up to ${this.#objectCursor - 1n} came before`,
+          );
         }
         this.#objectCursor = h.object + BigInt(Math.max(1, h.dn_slots));
         break;
       case DRR.FREEOBJECTS:
         if (h.numobjs > 0n && h.firstobj < this.#objectCursor) {
-          fail(`FREEOBJECTS from ${h.firstobj} out of order: objects up to ` +
-            `${this.#objectCursor - 1n} came before`);
+          fail(
+            `FREEOBJECTS from ${h.firstobj} out of order: objects up to ` +
+              `${this.#objectCursor - 1n} came before`,
+          );
         }
         if (h.numobjs > 0n) this.#objectCursor = h.firstobj + h.numobjs;
         break;
       case DRR.WRITE:
         this.#dataOrder(h.object, h.offset, h.logical_size, fail);
-        if (hasFeature(this.#features, FEATURE.DEDUP)) this.#remember(h.object, h.offset, h.logical_size);
+        if (hasFeature(this.#features, FEATURE.DEDUP)) {
+          this.#remember(h.object, h.offset, h.logical_size);
+        }
         break;
       case DRR.WRITE_BYREF: {
         this.#dataOrder(h.object, h.offset, h.length, fail);
@@ -168,8 +174,10 @@ export class StreamVerifier {
         }
         const len = this.#written.get(h.refguid)?.get(h.refobject)?.get(h.refoffset);
         if (len === undefined) {
-          fail(`WRITE_BYREF refers to object ${h.refobject} offset ${h.refoffset}, ` +
-            `which no earlier WRITE wrote`);
+          fail(
+            `WRITE_BYREF refers to object ${h.refobject} offset ${h.refoffset}, ` +
+              `which no earlier WRITE wrote`,
+          );
         } else if (len !== h.length) {
           fail(`WRITE_BYREF length ${h.length} differs from the referenced block's ${len}`);
         }
@@ -186,8 +194,10 @@ export class StreamVerifier {
   /** Data comes in increasing (object, offset) order, one record per block. */
   #dataOrder(object: bigint, offset: bigint, length: bigint, fail: (m: string) => never): void {
     if (object < this.#dataObject || (object === this.#dataObject && offset < this.#dataEnd)) {
-      fail(`data for object ${object} offset ${offset} out of order: ` +
-        `object ${this.#dataObject} up to offset ${this.#dataEnd} came before`);
+      fail(
+        `data for object ${object} offset ${offset} out of order: ` +
+          `object ${this.#dataObject} up to offset ${this.#dataEnd} came before`,
+      );
     }
     this.#dataObject = object;
     this.#dataEnd = offset + length;

@@ -8,7 +8,16 @@
 
 import { BACKUP_MAGIC, CHECKSUM_OFFSET, DRR, HDRTYPE, RECORD_SIZE } from "./constants.ts";
 import { Fletcher4, type Fletcher4Engine, isZeroChecksum, tsFletcher4 } from "./fletcher4.ts";
-import { type Checksum, type DrrBegin, type DrrRecord, encodeRecord, makeVersioninfo, type RecordInit, viewOf, writeChecksum } from "./record.ts";
+import {
+  type Checksum,
+  type DrrBegin,
+  type DrrRecord,
+  encodeRecord,
+  makeVersioninfo,
+  type RecordInit,
+  viewOf,
+  writeChecksum,
+} from "./record.ts";
 
 /** Options of {@linkcode StreamWriter}. */
 export interface WriterOptions {
@@ -94,7 +103,11 @@ export class StreamWriter {
    * Writes any record: END gets the running checksum, others a trailing checksum when the
    * stream carries them. The payload must have the size the record's fields imply.
    */
-  write(rec: RecordInit | DrrRecord, payload?: Uint8Array, options: WriteOptions = {}): Uint8Array[] {
+  write(
+    rec: RecordInit | DrrRecord,
+    payload?: Uint8Array,
+    options: WriteOptions = {},
+  ): Uint8Array[] {
     const le = this.littleEndian;
     const ck = this.#checksum;
     const fields: Record<string, unknown> = { ...rec };

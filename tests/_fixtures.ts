@@ -52,7 +52,9 @@ const unpacked = new Map<string, string>();
 export async function unpackBz2(path: string): Promise<string> {
   const known = unpacked.get(path);
   if (known !== undefined) return known;
-  const out = await Deno.makeTempFile({ suffix: "-" + path.split("/").pop()!.replace(/\.bz2$/, "") });
+  const out = await Deno.makeTempFile({
+    suffix: "-" + path.split("/").pop()!.replace(/\.bz2$/, ""),
+  });
   const bz = new Deno.Command("bzcat", { args: [path], stdout: "piped" }).spawn();
   const file = await Deno.open(out, { write: true, truncate: true });
   await bz.stdout.pipeTo(file.writable);

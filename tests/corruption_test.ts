@@ -31,7 +31,13 @@ const SEED = Number(Deno.env.get("ZSEND_SEED") ?? Date.now() % 100000);
 console.log(`corruption tests: ZSEND_SEED=${SEED}`);
 
 interface Layout {
-  records: { offset: number; end: number; type: number; closer: number; header: StreamRecord["header"] }[];
+  records: {
+    offset: number;
+    end: number;
+    type: number;
+    closer: number;
+    header: StreamRecord["header"];
+  }[];
   recordChecksums: boolean;
   littleEndian: boolean;
 }

@@ -1,0 +1,358 @@
+/**
+ * The receive rules of OpenZFS `dmu_recv.c`, applied to an abstract object table: OBJECT
+ * claims or reclaims, FREEOBJECTS and FREE free, WRITE, WRITE_BYREF, WRITE_EMBEDDED and SPILL
+ * write, each refused as the kernel refuses it. The store implements {@linkcode ReceiveTarget};
+ * what this module decides never depends on how it stores things.
+ *
+ * @module
+ */
+
+import { BEGIN_FLAG, DRR, FEATURE, RECORD_FLAG } from "./constants.ts";
+import { StreamError } from "./errors.ts";
+import type { StreamRecord } from "./reader.ts";
+import {
+  type DrrBegin,
+  type DrrObject,
+  type DrrSpill,
+  type DrrWrite,
+  type DrrWriteByref,
+  type DrrWriteEmbedded,
+  featureFlags,
+  hasFeature,
+} from "./record.ts";
+import { checkRecordFields } from "./record_rules.ts";
+
+/** An object as the target holds it: the OBJECT record's fields and its bonus buffer. */
+export interface StoredObject {
+  object: number;
+  type: number;
+  bonustype: number;
+  blksz: number;
+  bonuslen: number;
+  checksumtype: number;
+  compress: number;
+  dnSlots: number;
+  flags: number;
+  rawBonuslen: number;
+  indblkshift: number;
+  nlevels: number;
+  nblkptr: number;
+  maxblkid: bigint;
+  /** The bonus payload as received (padded to 8 bytes, or `raw_bonuslen` bytes). */
+  bonus: Uint8Array;
+}
+
+/** What a receive writes into. Object numbers are below 2^48; offsets below 2^53. */
+export interface ReceiveTarget {
+  /** The object, or null when it is free. */
+  getObject(object: number): StoredObject | null;
+  /** Creates or replaces the object's fields and bonus (its data stays unless freed). */
+  putObject(o: StoredObject): void;
+  /** Frees the object: fields, data, spill block. */
+  freeObject(object: number): void;
+  /**
+   * Frees bytes [from, to) of an object (`to` null: to its end). Blocks wholly inside go;
+   * blocks that straddle an edge keep their bytes outside the range and become zero inside.
+   */
+  freeRange(object: number, from: number, to: number | null): void;
+  /** End of the object's last block (`doi_max_offset`), 0 when it has none. */
+  maxOffset(object: number): number;
+  /** Stores one WRITE (payload as it came: logical, compressed or encrypted). */
+  write(rec: DrrWrite, payload: Uint8Array): void;
+  /** Stores one WRITE_EMBEDDED (payload as it came). */
+  writeEmbedded(rec: DrrWriteEmbedded, payload: Uint8Array): void;
+  /**
+   * Stores the block that `rec` refers to (refguid, refobject, refoffset): from this
+   * snapshot when refguid is its own toguid, else from a snapshot received earlier.
+   * Returns false when no such block is known.
+   */
+  writeByref(rec: DrrWriteByref): boolean;
+  /** Sets the object's spill block, or removes it (null). */
+  setSpill(object: number, rec: DrrSpill | null, payload: Uint8Array | null): void;
+  /** Marks a byte range as redacted (left out by a redacted send). */
+  redact(object: number, offset: number, length: number): void;
+}
+
+/** Options of {@linkcode RecordApplier}. */
+export interface ApplyOptions {
+  /**
+   * The ZPL generation number of a bonus buffer, used to tell a re-created file from a grown
+   * one when an incremental changes a file's block size. Null when it cannot tell.
+   */
+  generation?: (bonustype: number, bonus: Uint8Array, littleEndian: boolean) => bigint | null;
+}
+
+const DMU_OT_PLAIN_FILE_CONTENTS = 19;
+const DMU_OT_SA = 44;
+const DMU_OT_ZNODE = 17;
+const DN_MAX_NBLKPTR = 3;
+const SPA_BLKPTRSHIFT = 7;
+
+/** Bonus bytes available to a dnode of `slots` 512-byte slots (`DN_SLOTS_TO_BONUSLEN`). */
+function slotsToBonuslen(slots: number): number {
+  return slots * 512 - 64 - 128;
+}
+
+/** The number of block pointers a dnode gets (`deduce_nblkptr`). */
+export function deduceNblkptr(bonustype: number, bonuslen: number, slots: number): number {
+  if (bonustype === DMU_OT_SA) return 1;
+  const cap = slotsToBonuslen(slots);
+  return Math.min(DN_MAX_NBLKPTR, 1 + ((cap - Math.min(cap, bonuslen)) >> SPA_BLKPTRSHIFT));
+}
+
+/** The ZPL generation in a znode (v4) bonus; null for other bonus types. */
+export function znodeGeneration(bonustype: number, bonus: Uint8Array, le: boolean): bigint | null {
+  if (bonustype !== DMU_OT_ZNODE || bonus.length < 72) return null;
+  return new DataView(bonus.buffer, bonus.byteOffset, bonus.byteLength).getBigUint64(64, le);
+}
+
+function toNumber(v: bigint, what: string): number {
+  if (v > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw new RangeError(`${what} ${v} is beyond 2^53, which zsend does not store`);
+  }
+  return Number(v);
+}
+
+/**
+ * Applies the records of one substream (after its BEGIN, up to its END) to a target, with
+ * the kernel's rules. Throws {@linkcode StreamError} naming the record that breaks one.
+ *
+ * @example
+ * ```ts
+ * import { RecordApplier, type ReceiveTarget, type StoredObject } from "./receive.ts";
+ * const objects = new Map<number, StoredObject>();
+ * const target = {
+ *   getObject: (o: number) => objects.get(o) ?? null,
+ *   putObject: (o: StoredObject) => void objects.set(o.object, o),
+ *   freeObject: (o: number) => void objects.delete(o),
+ *   freeRange: () => {}, maxOffset: () => 0, write: () => {}, writeEmbedded: () => {},
+ *   writeByref: () => false, setSpill: () => {}, redact: () => {},
+ * } satisfies ReceiveTarget;
+ * const begin = { type: 0, toguid: 1n, fromguid: 0n, flags: 0, versioninfo: 1n } as never;
+ * const applier = new RecordApplier(target, begin, true);
+ * const header = { type: 1, object: 5n, object_type: 19, bonustype: 0, blksz: 512, bonuslen: 0,
+ *   checksumtype: 0, compress: 0, dn_slots: 0, flags: 0, raw_bonuslen: 0, toguid: 1n,
+ *   indblkshift: 0, nlevels: 0, nblkptr: 0, maxblkid: 0n, payloadlen: 0,
+ *   record_checksum: [0n, 0n, 0n, 0n] } as const;
+ * applier.apply({ index: 1, offset: 312, header, raw: new Uint8Array(312),
+ *   payload: new Uint8Array(0), littleEndian: true, substream: 1 });
+ * if (objects.get(5)?.type !== 19) throw new Error();
+ * ```
+ */
+export class RecordApplier {
+  #target: ReceiveTarget;
+  #features: bigint;
+  #beginFlags: number;
+  #raw: boolean;
+  #spill: boolean;
+  #full: boolean;
+  #littleEndian: boolean;
+  #generation: NonNullable<ApplyOptions["generation"]>;
+  #lastObject = 0;
+  #lastOffset = 0;
+
+  /**
+   * @param target where the records go
+   * @param begin the substream's BEGIN
+   * @param littleEndian the stream's byte order (for reading bonus buffers)
+   */
+  constructor(
+    target: ReceiveTarget,
+    begin: DrrBegin,
+    littleEndian: boolean,
+    options: ApplyOptions = {},
+  ) {
+    this.#target = target;
+    this.#features = featureFlags(begin.versioninfo);
+    this.#beginFlags = begin.flags;
+    this.#raw = hasFeature(this.#features, FEATURE.RAW);
+    this.#spill = (begin.flags & BEGIN_FLAG.SPILL_BLOCK) !== 0;
+    this.#full = begin.fromguid === 0n;
+    this.#littleEndian = littleEndian;
+    this.#generation = options.generation ?? znodeGeneration;
+  }
+
+  /** Applies one record of the substream (not its BEGIN or END). */
+  apply(r: StreamRecord): void {
+    const h = r.header;
+    const fail = (fault: string): never => {
+      throw new StreamError({ index: r.index, type: h.type, offset: r.offset }, fault);
+    };
+    const bad = checkRecordFields(h, { features: this.#features, beginFlags: this.#beginFlags });
+    if (bad !== null) fail(bad);
+    try {
+      switch (h.type) {
+        case DRR.OBJECT:
+          this.#object(h, r.payload, fail);
+          break;
+        case DRR.FREEOBJECTS: {
+          const first = h.firstobj === 0n ? 1n : h.firstobj;
+          const end = h.firstobj + h.numobjs;
+          this.#freeObjects(first, end);
+          break;
+        }
+        case DRR.FREE: {
+          const object = toNumber(h.object, "object");
+          if (this.#target.getObject(object) === null) {
+            fail(`FREE of object ${object}, which does not exist`);
+          }
+          const from = toNumber(h.offset, "offset");
+          const all = h.length === 0xFFFFFFFFFFFFFFFFn ||
+            h.offset + h.length > BigInt(Number.MAX_SAFE_INTEGER);
+          this.#target.freeRange(object, from, all ? null : Number(h.offset + h.length));
+          break;
+        }
+        case DRR.WRITE: {
+          const object = this.#dataTarget(h.object, "WRITE", fail);
+          const offset = toNumber(h.offset, "offset");
+          if (
+            object < this.#lastObject || (object === this.#lastObject && offset < this.#lastOffset)
+          ) {
+            fail(
+              `WRITE to object ${object} offset ${offset} out of order ` +
+                `(after object ${this.#lastObject} offset ${this.#lastOffset})`,
+            );
+          }
+          this.#lastObject = object;
+          this.#lastOffset = offset;
+          this.#target.write(h, r.payload);
+          break;
+        }
+        case DRR.WRITE_BYREF:
+          this.#dataTarget(h.object, "WRITE_BYREF", fail);
+          if (!this.#target.writeByref(h)) {
+            fail(
+              `WRITE_BYREF refers to object ${h.refobject} offset ${h.refoffset} of snapshot ` +
+                `${h.refguid.toString(16)}, which was not received`,
+            );
+          }
+          break;
+        case DRR.WRITE_EMBEDDED:
+          this.#dataTarget(h.object, "WRITE_EMBEDDED", fail);
+          this.#target.writeEmbedded(h, r.payload);
+          break;
+        case DRR.SPILL: {
+          if (this.#spill && (h.flags & RECORD_FLAG.SPILL_UNMODIFIED) !== 0) break;
+          const object = this.#dataTarget(h.object, "SPILL", fail);
+          this.#target.setSpill(object, h, r.payload);
+          break;
+        }
+        case DRR.REDACT: {
+          const object = this.#dataTarget(h.object, "REDACT", fail);
+          this.#target.redact(object, toNumber(h.offset, "offset"), toNumber(h.length, "length"));
+          break;
+        }
+        case DRR.OBJECT_RANGE:
+          // Raw streams: the crypt parameters of a dnode block. The store keeps raw objects as
+          // they come; nothing in the object table changes.
+          break;
+        default:
+          fail("record type not allowed inside a substream");
+      }
+    } catch (e) {
+      if (e instanceof RangeError) fail(e.message);
+      throw e;
+    }
+  }
+
+  #dataTarget(object: bigint, what: string, fail: (m: string) => never): number {
+    const o = toNumber(object, "object");
+    if (this.#target.getObject(o) === null) fail(`${what} to object ${o}, which does not exist`);
+    return o;
+  }
+
+  #freeObjects(first: bigint, end: bigint): void {
+    // Objects above 2^53 cannot exist here; neither can any above 2^48.
+    const last = end > (1n << 48n) ? 1n << 48n : end;
+    const t = this.#target;
+    for (let o = Number(first); o < Number(last); o++) {
+      if (t.getObject(o) !== null) t.freeObject(o);
+      // Object tables are sparse: jump over long empty stretches quickly.
+      if (o - Number(first) > 4096 && o % 4096 === 0 && this.#noObjectsFrom(o, Number(last))) break;
+    }
+  }
+
+  #noObjectsFrom(from: number, to: number): boolean {
+    const t = this.#target as ReceiveTarget & { nextObject?: (from: number) => number | null };
+    if (t.nextObject === undefined) return false;
+    const next = t.nextObject(from);
+    return next === null || next >= to;
+  }
+
+  #object(h: DrrObject, payload: Uint8Array, fail: (m: string) => never): void {
+    const t = this.#target;
+    const object = toNumber(h.object, "object");
+    const slots = h.dn_slots !== 0 ? h.dn_slots : 1;
+    const nblkptr = deduceNblkptr(h.bonustype, h.bonuslen, slots);
+    let blksz = h.blksz;
+    const old = t.getObject(object);
+    if (old !== null) {
+      let freeAll = false;
+      if (h.blksz !== old.blksz) {
+        if (this.#raw || this.#full) freeAll = true;
+        else if (
+          h.object_type !== DMU_OT_PLAIN_FILE_CONTENTS || old.type !== DMU_OT_PLAIN_FILE_CONTENTS
+        ) {
+          freeAll = true;
+        } else if (t.maxOffset(object) <= old.blksz) freeAll = true;
+        else {
+          const before = this.#generation(old.bonustype, old.bonus, this.#littleEndian);
+          const after = this.#generation(h.bonustype, payload, this.#littleEndian);
+          if (before === null || after === null) {
+            fail(`OBJECT ${object}: cannot tell whether the file was re-created`);
+          }
+          if (before === after) {
+            if (h.blksz <= old.blksz) {
+              fail(
+                `OBJECT ${object}: block size can only grow for the same file ` +
+                  `(${old.blksz} -> ${h.blksz})`,
+              );
+            }
+            blksz = old.blksz;
+          } else freeAll = true;
+        }
+      }
+      if (nblkptr < old.nblkptr) freeAll = true;
+      if (slots !== old.dnSlots) freeAll = true;
+      if (this.#raw) {
+        const indblksz = h.indblkshift ? 1 << h.indblkshift : 0;
+        const oldInd = old.indblkshift ? 1 << old.indblkshift : 0;
+        if (indblksz !== oldInd || h.nlevels < old.nlevels) freeAll = true;
+      }
+      if (freeAll) t.freeRange(object, 0, null);
+      if (slots !== old.dnSlots) t.freeObject(object);
+      else {
+        const changed = h.object_type !== old.type || blksz !== old.blksz ||
+          h.bonustype !== old.bonustype || h.bonuslen !== old.bonuslen;
+        const keepSpill = this.#spill && (h.flags & RECORD_FLAG.OBJECT_SPILL) !== 0;
+        if (changed ? !keepSpill : this.#spill && !keepSpill) t.setSpill(object, null, null);
+      }
+      if (this.#raw && !freeAll && slots === old.dnSlots) {
+        const nblocks = h.maxblkid + 1n;
+        const from = nblocks * BigInt(old.blksz);
+        if (from <= BigInt(Number.MAX_SAFE_INTEGER)) t.freeRange(object, Number(from), null);
+      }
+    }
+    // A multi-slot dnode frees the objects whose slots it takes over.
+    for (let s = object + 1; s < object + slots; s++) {
+      if (t.getObject(s) !== null) t.freeObject(s);
+    }
+    t.putObject({
+      object,
+      type: h.object_type,
+      bonustype: h.bonustype,
+      blksz,
+      bonuslen: h.bonuslen,
+      checksumtype: h.checksumtype,
+      compress: h.compress,
+      dnSlots: slots,
+      flags: h.flags,
+      rawBonuslen: h.raw_bonuslen,
+      indblkshift: h.indblkshift,
+      nlevels: h.nlevels,
+      nblkptr: this.#raw ? h.nblkptr : nblkptr,
+      maxblkid: h.maxblkid,
+      bonus: payload.slice(),
+    });
+  }
+}

@@ -1,0 +1,252 @@
+/**
+ * `zsend recv`: reads a stream, checks it as `verify` does, and applies each substream to the
+ * store in its own transaction, which commits only after the substream's END has been checked.
+ *
+ * @module
+ */
+
+import { type BeginPlan, planBegin, ReceiveRefused } from "../core/begin_plan.ts";
+import type { ByteChunks } from "../core/byte_source.ts";
+import { DRR, HDRTYPE } from "../core/constants.ts";
+import { StreamError } from "../core/errors.ts";
+import type { Fletcher4Engine } from "../core/fletcher4.ts";
+import { decodeNvlist, nvlistToObject } from "../core/nvlist.ts";
+import { readRecords, type StreamRecord } from "../core/reader.ts";
+import { RecordApplier } from "../core/receive.ts";
+import { type DrrBegin, featureFlags, hdrtype } from "../core/record.ts";
+import { StreamVerifier } from "../core/verify.ts";
+import { SnapshotBuilder } from "./store/snapshot_builder.ts";
+import { hexGuid, type Store } from "./store/store.ts";
+
+/** How names in the stream map to names in the store (`zfs receive` without, `-d`, `-e`). */
+export type NameMode = "as-given" | "discard-pool" | "last-component";
+
+/** Options of {@linkcode receiveStream}. */
+export interface ReceiveOptions {
+  /** The target: `DATASET` or, for a single snapshot, `DATASET@SNAP`. */
+  target: string;
+  /** `-d` or `-e`. */
+  names?: NameMode;
+  /** `-F`: roll back an incremental's dataset to its source snapshot first. */
+  force?: boolean;
+  /** `-n`: do everything but commit. */
+  dryRun?: boolean;
+  /** Reports each snapshot as it is received (`-v`). */
+  onSnapshot?: (s: ReceivedSnapshot) => void;
+  /** Reports progress every few records. */
+  onProgress?: (bytes: number, records: number) => void;
+  fletcher4?: Fletcher4Engine;
+}
+
+/** One snapshot as received. */
+export interface ReceivedSnapshot {
+  dataset: string;
+  snapshot: string;
+  guid: bigint;
+  kind: BeginPlan["kind"];
+  records: number;
+  bytes: number;
+  newBlocks: number;
+  newBytes: number;
+  /** Snapshots destroyed first by `-F`. */
+  rolledBack: string[];
+  dryRun: boolean;
+}
+
+/** A snapshot being received. */
+interface Pending {
+  begin: DrrBegin;
+  plan: BeginPlan;
+  builder: SnapshotBuilder;
+  applier: RecordApplier;
+  first: StreamRecord;
+  records: number;
+  rolledBack: string[];
+  recordChecksums: boolean;
+}
+
+function splitName(toname: string): [string, string] {
+  const at = toname.indexOf("@");
+  return at < 0 ? [toname, ""] : [toname.slice(0, at), toname.slice(at + 1)];
+}
+
+/** Where a substream named `toname` goes. */
+export function targetName(
+  toname: string,
+  top: string | null,
+  options: Pick<ReceiveOptions, "target" | "names">,
+): [string, string] {
+  const [sentDataset, sentSnap] = splitName(toname);
+  const [target, targetSnap] = splitName(options.target);
+  const mode = options.names ?? "as-given";
+  let dataset: string;
+  if (mode === "discard-pool") {
+    const slash = sentDataset.indexOf("/");
+    dataset = slash < 0 ? target : `${target}/${sentDataset.slice(slash + 1)}`;
+  } else if (mode === "last-component") {
+    const base = top ?? sentDataset;
+    const last = base.slice(base.lastIndexOf("/") + 1);
+    dataset = `${target}/${last}${top !== null ? sentDataset.slice(top.length) : ""}`;
+  } else if (top !== null && (sentDataset === top || sentDataset.startsWith(top + "/"))) {
+    dataset = target + sentDataset.slice(top.length);
+  } else dataset = target;
+  const snapshot = targetSnap !== "" && top === null ? targetSnap : sentSnap;
+  if (
+    dataset === "" || snapshot === "" || /[@\0]/.test(dataset) ||
+    dataset.split("/").some((c) => c === "")
+  ) {
+    throw new ReceiveRefused(`cannot receive ${toname} as '${dataset}@${snapshot}': bad name`);
+  }
+  return [dataset, snapshot];
+}
+
+/**
+ * Receives a whole stream into a store. Snapshots received before a failure stay; the one
+ * that failed leaves nothing behind.
+ *
+ * @returns what was received; throws {@linkcode StreamError} or {@linkcode ReceiveRefused}
+ */
+export async function receiveStream(
+  store: Store,
+  source: ByteChunks,
+  options: ReceiveOptions,
+): Promise<ReceivedSnapshot[]> {
+  await store.lock();
+  const verifier = new StreamVerifier();
+  const received: ReceivedSnapshot[] = [];
+  let top: string | null = null;
+  let current: Pending | null = null;
+  let lastProgress = 0;
+
+  try {
+    for await (
+      const r of readRecords(source, options.fletcher4 ? { fletcher4: options.fletcher4 } : {})
+    ) {
+      verifier.check(r);
+      const h = r.header;
+      if (options.onProgress && r.index - lastProgress >= 256) {
+        lastProgress = r.index;
+        options.onProgress(r.offset, r.index);
+      }
+      if (h.type === DRR.BEGIN) {
+        if (hdrtype(h.versioninfo) === HDRTYPE.COMPOUNDSTREAM) {
+          top = splitName(h.toname)[0];
+          if (r.payload.length > 0) nvlistToObject(decodeNvlist(r.payload));
+          continue;
+        }
+        current = startSnapshot(store, r, h, top, options);
+        continue;
+      }
+      if (current === null) continue; // the END of a compound header, or the final END
+      if (h.type === DRR.END) {
+        const done = current;
+        current = null;
+        const snap: ReceivedSnapshot = {
+          dataset: done.plan.dataset,
+          snapshot: done.plan.snapshot,
+          guid: done.begin.toguid,
+          kind: done.plan.kind,
+          records: done.records + 2,
+          bytes: r.offset + r.raw.length - done.first.offset,
+          newBlocks: done.builder.newBlocks,
+          newBytes: done.builder.newBytes,
+          rolledBack: done.rolledBack,
+          dryRun: options.dryRun === true,
+        };
+        store.stmt(
+          `UPDATE snapshots SET stream_bytes = ?, record_checksums = ? WHERE guid = ? AND
+           dataset = (SELECT id FROM datasets WHERE name = ?)`,
+        ).run(snap.bytes, done.recordChecksums ? 1 : 0, hexGuid(snap.guid), snap.dataset);
+        if (options.dryRun) store.abort();
+        else store.commit();
+        received.push(snap);
+        options.onSnapshot?.(snap);
+        continue;
+      }
+      if (current.records++ === 0) current.recordChecksums = h.record_checksum[0] !== 0n;
+      current.applier.apply(r);
+    }
+  } catch (e) {
+    store.abort();
+    throw e;
+  }
+  return received;
+}
+
+function startSnapshot(
+  store: Store,
+  r: StreamRecord,
+  begin: DrrBegin,
+  top: string | null,
+  options: ReceiveOptions,
+): Pending {
+  const [dataset, snapshot] = targetName(begin.toname, top, options);
+  let plan: BeginPlan;
+  try {
+    plan = planBegin(begin, dataset, snapshot, store, options.force === true);
+  } catch (e) {
+    if (e instanceof ReceiveRefused) {
+      throw new StreamError({ index: r.index, type: DRR.BEGIN, offset: r.offset }, e.message);
+    }
+    throw e;
+  }
+  store.begin();
+  const rolledBack: string[] = [];
+  let datasetId: number;
+  let parent: number | null = null;
+  const now = Math.floor(Date.now() / 1000);
+  if (plan.kind === "incremental") {
+    const d = store.datasetByName(dataset)!;
+    datasetId = d.id;
+    for (const s of plan.rollback) {
+      const row = store.snapshotByName(`${dataset}@${s.name}`)!;
+      store.destroySnapshot(row.id);
+      rolledBack.push(`${dataset}@${s.name}`);
+    }
+    parent = store.snapshotByName(`${dataset}@${plan.from.name}`)!.id;
+  } else {
+    let origin: number | null = null;
+    if (plan.kind === "clone") {
+      origin = store.snapshotByName(`${plan.origin.dataset}@${plan.origin.name}`)!.id;
+      parent = origin;
+    }
+    datasetId = Number(
+      store.stmt("INSERT INTO datasets (name, objset_type, origin, created) VALUES (?, ?, ?, ?)")
+        .run(dataset, begin.objset_type, origin, now).lastInsertRowid,
+    );
+  }
+  const snapshotId = Number(
+    store.stmt(
+      `INSERT INTO snapshots (dataset, name, guid, fromguid, creation_time, parent, features,
+       begin_flags, little_endian, record_checksums, received, stream_bytes)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0)`,
+    ).run(
+      datasetId,
+      snapshot,
+      hexGuid(begin.toguid),
+      hexGuid(begin.fromguid),
+      Number(begin.creation_time),
+      parent,
+      featureFlags(begin.versioninfo).toString(16),
+      begin.flags,
+      r.littleEndian ? 1 : 0,
+      now,
+    ).lastInsertRowid,
+  );
+  const builder = new SnapshotBuilder(store, snapshotId, begin.toguid, (guid) => {
+    const found = store.snapshotsByGuid(guid);
+    return found.length === 0 ? null : found[found.length - 1]!.id;
+  });
+  if (parent !== null) builder.copyFrom(parent);
+  const applier = new RecordApplier(builder, begin, r.littleEndian);
+  return {
+    begin,
+    plan,
+    builder,
+    applier,
+    first: r,
+    records: 0,
+    rolledBack,
+    recordChecksums: false,
+  };
+}

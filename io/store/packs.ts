@@ -1,0 +1,148 @@
+/**
+ * Append-only pack files of block bytes. Only what the index has committed counts: bytes past
+ * a pack's committed length (from a receive that failed or was killed) are cut off before the
+ * next append.
+ *
+ * @module
+ */
+
+/** Packs grow to about this size before a new one starts. */
+export const PACK_LIMIT = 1 << 30;
+
+/** Where a block's bytes lie. */
+export interface PackLocation {
+  pack: number;
+  offset: number;
+}
+
+/**
+ * The pack files of one store directory.
+ *
+ * @example
+ * ```ts
+ * import { PackSet } from "./packs.ts";
+ * const dir = await Deno.makeTempDir();
+ * const packs = new PackSet(dir, [{ id: 1, committed: 0 }]);
+ * const at = packs.append(new Uint8Array([1, 2, 3]));
+ * packs.sync();
+ * const back = packs.read(at.pack, at.offset, 3);
+ * packs.close();
+ * await Deno.remove(dir, { recursive: true });
+ * if (back.join() !== "1,2,3") throw new Error();
+ * ```
+ */
+export class PackSet {
+  #dir: string;
+  #current: number;
+  #length: number;
+  #appender: Deno.FsFile | null = null;
+  #readers = new Map<number, Deno.FsFile>();
+  #dirty = false;
+
+  /**
+   * @param dir the store's `packs` directory
+   * @param known each pack and its committed length (at least one)
+   */
+  constructor(dir: string, known: { id: number; committed: number }[]) {
+    this.#dir = dir;
+    const last = known.reduce((a, b) => (b.id > a.id ? b : a), known[0]!);
+    this.#current = last.id;
+    this.#length = last.committed;
+  }
+
+  /** The path of a pack. */
+  path(pack: number): string {
+    return `${this.#dir}/${String(pack).padStart(6, "0")}.pack`;
+  }
+
+  /** The pack being appended to and its length so far. */
+  get position(): { pack: number; length: number } {
+    return { pack: this.#current, length: this.#length };
+  }
+
+  #open(): Deno.FsFile {
+    if (this.#appender === null) {
+      const f = Deno.openSync(this.path(this.#current), { read: true, write: true, create: true });
+      // Drop whatever a failed receive left past the committed length.
+      f.truncateSync(this.#length);
+      f.seekSync(this.#length, Deno.SeekMode.Start);
+      this.#appender = f;
+    }
+    return this.#appender;
+  }
+
+  /** Starts a new pack when the current one is full; returns its id when it did. */
+  rotateIfFull(): number | null {
+    if (this.#length < PACK_LIMIT) return null;
+    this.sync();
+    this.#appender?.close();
+    this.#appender = null;
+    this.#current++;
+    this.#length = 0;
+    return this.#current;
+  }
+
+  /** Appends bytes; returns where they went. */
+  append(data: Uint8Array): PackLocation {
+    const f = this.#open();
+    const at = { pack: this.#current, offset: this.#length };
+    let done = 0;
+    while (done < data.length) done += f.writeSync(data.subarray(done));
+    this.#length += data.length;
+    this.#dirty = true;
+    return at;
+  }
+
+  /** Flushes appended bytes to disk. */
+  sync(): void {
+    if (this.#dirty && this.#appender !== null) this.#appender.syncDataSync();
+    this.#dirty = false;
+  }
+
+  /** Forgets appends since the last commit (the index rolled back): cuts them off. */
+  rollback(pack: number, length: number): void {
+    if (this.#appender !== null) {
+      this.#appender.close();
+      this.#appender = null;
+    }
+    this.#current = pack;
+    this.#length = length;
+    try {
+      const f = Deno.openSync(this.path(pack), { write: true });
+      f.truncateSync(length);
+      f.close();
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+  }
+
+  /** Reads `length` bytes at `offset` of a pack. */
+  read(pack: number, offset: number, length: number): Uint8Array {
+    let f = this.#readers.get(pack);
+    if (f === undefined) {
+      f = Deno.openSync(this.path(pack), { read: true });
+      this.#readers.set(pack, f);
+    }
+    const out = new Uint8Array(length);
+    f.seekSync(offset, Deno.SeekMode.Start);
+    let done = 0;
+    while (done < length) {
+      const n = f.readSync(out.subarray(done));
+      if (n === null || n === 0) {
+        throw new RangeError(
+          `pack ${pack} ends before byte ${offset + length}: the store is damaged`,
+        );
+      }
+      done += n;
+    }
+    return out;
+  }
+
+  /** Closes every file. */
+  close(): void {
+    this.#appender?.close();
+    this.#appender = null;
+    for (const f of this.#readers.values()) f.close();
+    this.#readers.clear();
+  }
+}

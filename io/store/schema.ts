@@ -1,0 +1,95 @@
+/**
+ * The store's SQLite schema. Snapshots are materialised: each has its own object table and
+ * block map, whose rows point at blocks kept once by content hash in append-only packs.
+ *
+ * @module
+ */
+
+/** Bumped when the schema changes incompatibly. */
+export const SCHEMA_VERSION = 1;
+
+/** Every table and index, created when absent. */
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+
+-- A dataset: a filesystem or volume, or a clone of a snapshot.
+CREATE TABLE IF NOT EXISTS datasets (
+  id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  objset_type INTEGER NOT NULL,
+  origin INTEGER REFERENCES snapshots(id),
+  created INTEGER NOT NULL
+);
+
+-- A snapshot received from a (sub)stream.
+CREATE TABLE IF NOT EXISTS snapshots (
+  id INTEGER PRIMARY KEY,
+  dataset INTEGER NOT NULL REFERENCES datasets(id),
+  name TEXT NOT NULL,
+  guid TEXT NOT NULL,
+  fromguid TEXT NOT NULL,
+  creation_time INTEGER NOT NULL,
+  parent INTEGER REFERENCES snapshots(id),
+  features TEXT NOT NULL,
+  begin_flags INTEGER NOT NULL,
+  little_endian INTEGER NOT NULL,
+  record_checksums INTEGER NOT NULL,
+  received INTEGER NOT NULL,
+  stream_bytes INTEGER NOT NULL,
+  UNIQUE (dataset, name),
+  UNIQUE (dataset, guid)
+);
+CREATE INDEX IF NOT EXISTS snapshots_guid ON snapshots(guid);
+
+-- The objects of each snapshot: the OBJECT record's fields, bonus, spill block.
+CREATE TABLE IF NOT EXISTS objects (
+  snapshot INTEGER NOT NULL,
+  object INTEGER NOT NULL,
+  type INTEGER NOT NULL,
+  bonustype INTEGER NOT NULL,
+  blksz INTEGER NOT NULL,
+  bonuslen INTEGER NOT NULL,
+  checksumtype INTEGER NOT NULL,
+  compress INTEGER NOT NULL,
+  dn_slots INTEGER NOT NULL,
+  flags INTEGER NOT NULL,
+  raw_bonuslen INTEGER NOT NULL,
+  indblkshift INTEGER NOT NULL,
+  nlevels INTEGER NOT NULL,
+  nblkptr INTEGER NOT NULL,
+  maxblkid INTEGER NOT NULL,
+  bonus BLOB NOT NULL,
+  spill_block INTEGER,
+  spill_meta BLOB,
+  PRIMARY KEY (snapshot, object)
+) WITHOUT ROWID;
+
+-- The blocks of each object of each snapshot, by byte offset.
+-- kind: 0 WRITE, 1 WRITE_EMBEDDED, 2 redacted range (no block).
+-- meta: the rest of the record needed to send it again (see block_meta.ts).
+CREATE TABLE IF NOT EXISTS block_map (
+  snapshot INTEGER NOT NULL,
+  object INTEGER NOT NULL,
+  offset INTEGER NOT NULL,
+  lsize INTEGER NOT NULL,
+  kind INTEGER NOT NULL,
+  block INTEGER,
+  meta BLOB NOT NULL,
+  PRIMARY KEY (snapshot, object, offset)
+) WITHOUT ROWID;
+
+-- Each distinct block's bytes, kept once.
+CREATE TABLE IF NOT EXISTS blocks (
+  id INTEGER PRIMARY KEY,
+  hash BLOB NOT NULL UNIQUE,
+  pack INTEGER NOT NULL,
+  offset INTEGER NOT NULL,
+  length INTEGER NOT NULL
+);
+
+-- Pack files and how much of each is committed; bytes past it are from a failed receive.
+CREATE TABLE IF NOT EXISTS packs (
+  id INTEGER PRIMARY KEY,
+  committed INTEGER NOT NULL
+);
+`;

@@ -1,0 +1,279 @@
+/**
+ * The on-disk store: a directory with an SQLite index (`index.sqlite`, WAL) and pack files
+ * of blocks, each kept once by SHA-256. Receives take an exclusive lock; readers do not.
+ *
+ * @module
+ */
+
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import type { KnownSnapshot, TargetState } from "../../core/begin_plan.ts";
+import { PackSet } from "./packs.ts";
+import { SCHEMA, SCHEMA_VERSION } from "./schema.ts";
+
+/** A dataset row. */
+export interface DatasetRow {
+  id: number;
+  name: string;
+  objsetType: number;
+  /** The snapshot this dataset is a clone of, or null. */
+  origin: number | null;
+}
+
+/** A snapshot row. */
+export interface SnapshotRow {
+  id: number;
+  dataset: number;
+  datasetName: string;
+  name: string;
+  guid: bigint;
+  fromguid: bigint;
+  creationTime: number;
+  parent: number | null;
+  features: bigint;
+  beginFlags: number;
+  littleEndian: boolean;
+  recordChecksums: boolean;
+  received: number;
+  streamBytes: number;
+}
+
+const hexGuid = (g: bigint) => g.toString(16).padStart(16, "0");
+
+/** A store directory, opened. */
+export class Store implements TargetState {
+  readonly dir: string;
+  readonly db: DatabaseSync;
+  readonly packs: PackSet;
+  #lockFile: Deno.FsFile | null = null;
+  #stmts = new Map<string, StatementSync>();
+
+  private constructor(dir: string, db: DatabaseSync) {
+    this.dir = dir;
+    this.db = db;
+    const known = this.db.prepare("SELECT id, committed FROM packs ORDER BY id").all() as {
+      id: number;
+      committed: number;
+    }[];
+    if (known.length === 0) {
+      this.db.prepare("INSERT INTO packs (id, committed) VALUES (1, 0)").run();
+      known.push({ id: 1, committed: 0 });
+    }
+    this.packs = new PackSet(`${dir}/packs`, known);
+  }
+
+  /**
+   * Opens a store; creates it when `create` is set and it does not exist.
+   *
+   * @example
+   * ```ts
+   * import { Store } from "./store.ts";
+   * const dir = await Deno.makeTempDir();
+   * const store = Store.open(`${dir}/s`, { create: true });
+   * const empty = store.datasets().length === 0;
+   * store.close();
+   * await Deno.remove(dir, { recursive: true });
+   * if (!empty) throw new Error();
+   * ```
+   */
+  static open(dir: string, options: { create?: boolean } = {}): Store {
+    let exists = true;
+    try {
+      Deno.statSync(`${dir}/index.sqlite`);
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+      exists = false;
+    }
+    if (!exists) {
+      if (!options.create) throw new Deno.errors.NotFound(`no zsend store at ${dir}`);
+      Deno.mkdirSync(`${dir}/packs`, { recursive: true });
+    }
+    const db = new DatabaseSync(`${dir}/index.sqlite`);
+    db.exec("PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA foreign_keys = ON;");
+    db.exec("PRAGMA busy_timeout = 10000;");
+    db.exec(SCHEMA);
+    const version = db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as
+      | { value: string }
+      | undefined;
+    if (version === undefined) {
+      db.prepare("INSERT INTO meta (key, value) VALUES ('schema', ?)").run(String(SCHEMA_VERSION));
+    } else if (Number(version.value) !== SCHEMA_VERSION) {
+      db.close();
+      throw new TypeError(
+        `store ${dir} has schema ${version.value}; this zsend knows ${SCHEMA_VERSION}`,
+      );
+    }
+    return new Store(dir, db);
+  }
+
+  /** A cached prepared statement. */
+  stmt(sql: string): StatementSync {
+    let s = this.#stmts.get(sql);
+    if (s === undefined) {
+      s = this.db.prepare(sql);
+      this.#stmts.set(sql, s);
+    }
+    return s;
+  }
+
+  /** Takes the store's write lock (one receive at a time); waits when another holds it. */
+  async lock(): Promise<void> {
+    if (this.#lockFile !== null) return;
+    const f = await Deno.open(`${this.dir}/lock`, { read: true, write: true, create: true });
+    await f.lock(true);
+    this.#lockFile = f;
+  }
+
+  /** Every dataset, by name. */
+  datasets(): DatasetRow[] {
+    return (this.stmt("SELECT id, name, objset_type, origin FROM datasets ORDER BY name").all() as {
+      id: number;
+      name: string;
+      objset_type: number;
+      origin: number | null;
+    }[]).map((r) => ({ id: r.id, name: r.name, objsetType: r.objset_type, origin: r.origin }));
+  }
+
+  /** A dataset by name, or null. */
+  datasetByName(name: string): DatasetRow | null {
+    const r = this.stmt("SELECT id, name, objset_type, origin FROM datasets WHERE name = ?").get(
+      name,
+    ) as { id: number; name: string; objset_type: number; origin: number | null } | undefined;
+    return r === undefined
+      ? null
+      : { id: r.id, name: r.name, objsetType: r.objset_type, origin: r.origin };
+  }
+
+  #snapshotRows(where: string, ...args: (string | number)[]): SnapshotRow[] {
+    const rows = this.stmt(
+      `SELECT s.*, d.name AS dname FROM snapshots s JOIN datasets d ON d.id = s.dataset
+       WHERE ${where} ORDER BY s.id`,
+    ).all(...args) as Record<string, unknown>[];
+    return rows.map((r) => ({
+      id: r.id as number,
+      dataset: r.dataset as number,
+      datasetName: r.dname as string,
+      name: r.name as string,
+      guid: BigInt("0x" + (r.guid as string)),
+      fromguid: BigInt("0x" + (r.fromguid as string)),
+      creationTime: r.creation_time as number,
+      parent: r.parent as number | null,
+      features: BigInt("0x" + (r.features as string)),
+      beginFlags: r.begin_flags as number,
+      littleEndian: r.little_endian === 1,
+      recordChecksums: r.record_checksums === 1,
+      received: r.received as number,
+      streamBytes: r.stream_bytes as number,
+    }));
+  }
+
+  /** The snapshots of a dataset, oldest first. */
+  snapshots(dataset: number): SnapshotRow[] {
+    return this.#snapshotRows("s.dataset = ?", dataset);
+  }
+
+  /** A snapshot by id. */
+  snapshot(id: number): SnapshotRow | null {
+    return this.#snapshotRows("s.id = ?", id)[0] ?? null;
+  }
+
+  /** `DATASET@SNAP` to its row, or null. */
+  snapshotByName(full: string): SnapshotRow | null {
+    const at = full.lastIndexOf("@");
+    if (at < 0) return null;
+    return this.#snapshotRows(
+      "d.name = ? AND s.name = ?",
+      full.slice(0, at),
+      full.slice(at + 1),
+    )[0] ??
+      null;
+  }
+
+  /** Every snapshot with this guid, oldest first. */
+  snapshotsByGuid(guid: bigint): SnapshotRow[] {
+    return this.#snapshotRows("s.guid = ?", hexGuid(guid));
+  }
+
+  /** {@linkcode TargetState}: a dataset's type and snapshots. */
+  dataset(name: string): { objsetType: number; snapshots: KnownSnapshot[] } | null {
+    const d = this.datasetByName(name);
+    if (d === null) return null;
+    return {
+      objsetType: d.objsetType,
+      snapshots: this.snapshots(d.id).map((s) => ({ dataset: name, name: s.name, guid: s.guid })),
+    };
+  }
+
+  /** {@linkcode TargetState}: a snapshot by guid. */
+  snapshotByGuid(guid: bigint): KnownSnapshot | null {
+    const s = this.snapshotsByGuid(guid)[0];
+    return s === undefined ? null : { dataset: s.datasetName, name: s.name, guid: s.guid };
+  }
+
+  #txStart: { pack: number; length: number } | null = null;
+
+  /** Starts a write transaction (take {@linkcode Store.lock} first). */
+  begin(): void {
+    if (this.#txStart !== null) throw new Error("a transaction is already open");
+    this.#txStart = this.packs.position;
+    this.db.exec("BEGIN IMMEDIATE");
+  }
+
+  /** Makes the transaction durable: pack bytes flushed first, then the index committed. */
+  commit(): void {
+    if (this.#txStart === null) throw new Error("no transaction is open");
+    this.packs.sync();
+    const end = this.packs.position;
+    this.stmt("INSERT OR REPLACE INTO packs (id, committed) VALUES (?, ?)").run(
+      end.pack,
+      end.length,
+    );
+    this.db.exec("COMMIT");
+    this.#txStart = null;
+  }
+
+  /** Undoes the transaction: the index rolls back and appended pack bytes are cut off. */
+  abort(): void {
+    if (this.#txStart === null) return;
+    const start = this.#txStart;
+    this.#txStart = null;
+    this.db.exec("ROLLBACK");
+    this.packs.rollback(start.pack, start.length);
+  }
+
+  /** Destroys a snapshot and what only it used (not one a clone grew from). */
+  destroySnapshot(id: number): void {
+    const clones = this.stmt("SELECT name FROM datasets WHERE origin = ?").all(id) as {
+      name: string;
+    }[];
+    if (clones.length > 0) {
+      throw new TypeError(`snapshot is the origin of ${clones.map((c) => c.name).join(", ")}`);
+    }
+    this.stmt("DELETE FROM block_map WHERE snapshot = ?").run(id);
+    this.stmt("DELETE FROM objects WHERE snapshot = ?").run(id);
+    this.stmt("UPDATE snapshots SET parent = NULL WHERE parent = ?").run(id);
+    this.stmt("DELETE FROM snapshots WHERE id = ?").run(id);
+  }
+
+  /** Forgets blocks no snapshot uses any more (their pack bytes stay until a compaction). */
+  dropUnusedBlocks(): number {
+    const r = this.stmt(
+      `DELETE FROM blocks WHERE id NOT IN (SELECT block FROM block_map WHERE block IS NOT NULL)
+       AND id NOT IN (SELECT spill_block FROM objects WHERE spill_block IS NOT NULL)`,
+    ).run();
+    return Number(r.changes);
+  }
+
+  /** Closes the index and the packs, and lets go of the lock. */
+  close(): void {
+    for (const s of this.#stmts.values()) void s;
+    this.#stmts.clear();
+    this.packs.close();
+    this.db.close();
+    if (this.#lockFile !== null) {
+      this.#lockFile.close();
+      this.#lockFile = null;
+    }
+  }
+}
+
+export { hexGuid };
