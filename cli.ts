@@ -13,6 +13,9 @@ type Verb = { main(args: string[]): Promise<number>; USAGE: string };
 const VERBS: Record<string, () => Promise<Verb>> = {
   dump: () => import("./cli/dump.ts"),
   verify: () => import("./cli/verify.ts"),
+  recv: () => import("./cli/recv.ts"),
+  receive: () => import("./cli/recv.ts"),
+  list: () => import("./cli/list.ts"),
 };
 
 const HELP = `zsend: ZFS send streams without ZFS
@@ -21,6 +24,9 @@ usage: zsend VERB [options]
 
   dump [-v] [-vv] [-C] [-d] [--json] [FILE|-]   print every record, as zstream dump does
   verify [--quiet] [--json] [FILE|-]           prove a stream intact (exit 0) or not (exit 1)
+  recv [-F] [-d|-e] [-n] [-v] STORE TARGET [FILE|-]
+                                               receive a stream into a store (made on first use)
+  list [--json] [--space] STORE                the datasets and snapshots in a store
 
 'zsend VERB --help' tells more.`;
 

@@ -1,0 +1,84 @@
+/**
+ * `zsend list [--json] [--space] STORE`: the datasets and snapshots in a store.
+ *
+ * @module
+ */
+
+import { parseArgs } from "@std/cli";
+import { Store } from "../io/store/store.ts";
+import { storeSpace } from "../io/store/space.ts";
+import { UsageError } from "./common.ts";
+
+/** Usage of the verb. */
+export const USAGE = "zsend list [--json] [--space] STORE";
+
+const TYPES: Record<number, string> = { 2: "filesystem", 3: "volume" };
+
+/** Runs the verb; returns the exit status. */
+export async function main(args: string[]): Promise<number> {
+  const flags = parseArgs(args, {
+    boolean: ["json", "space", "help"],
+    unknown: (a: string) => {
+      if (a.startsWith("-")) throw new UsageError(`unknown option ${a}`);
+      return true;
+    },
+  });
+  if (flags.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const [dir, ...extra] = flags._.map(String);
+  if (dir === undefined || extra.length > 0) throw new UsageError("list takes one STORE");
+  const store = Store.open(dir);
+  try {
+    const space = flags.space ? storeSpace(store) : null;
+    const rows = [];
+    for (const d of store.datasets()) {
+      const origin = d.origin === null ? null : store.snapshot(d.origin);
+      for (const s of store.snapshots(d.id)) {
+        rows.push({
+          name: `${d.name}@${s.name}`,
+          type: TYPES[d.objsetType] ?? `objset type ${d.objsetType}`,
+          guid: s.guid.toString(16),
+          fromguid: s.fromguid === 0n ? null : s.fromguid.toString(16),
+          creation: new Date(s.creationTime * 1000).toISOString(),
+          received: new Date(s.received * 1000).toISOString(),
+          origin: origin === null ? null : `${origin.datasetName}@${origin.name}`,
+          stream_bytes: s.streamBytes,
+          ...(space
+            ? { referenced: space.referenced.get(s.id) ?? 0, unique: space.unique.get(s.id) ?? 0 }
+            : {}),
+        });
+      }
+    }
+    if (flags.json) {
+      console.log(JSON.stringify({ snapshots: rows, ...(space ? { store: space.totals } : {}) }));
+      return 0;
+    }
+    const header = ["NAME", "TYPE", "GUID", "CREATION", "ORIGIN"];
+    if (space) header.push("REFER", "UNIQUE");
+    const table = [
+      header,
+      ...rows.map((r) => {
+        const cells = [r.name, r.type, r.guid, r.creation.replace(".000Z", "Z"), r.origin ?? "-"];
+        if (space) cells.push(String(r.referenced), String(r.unique));
+        return cells;
+      }),
+    ];
+    const widths = header.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
+    for (const row of table) {
+      console.log(row.map((c, i) => i === row.length - 1 ? c : c.padEnd(widths[i]!)).join("  "));
+    }
+    if (space) {
+      const t = space.totals;
+      console.log(
+        `\nstore: ${t.blocks} blocks, ${t.stored_bytes} bytes stored once, ` +
+          `${t.pack_bytes} bytes in packs (${t.unused_bytes} unused), ` +
+          `${t.logical_bytes} bytes referenced by all snapshots together`,
+      );
+    }
+    return 0;
+  } finally {
+    store.close();
+  }
+}
