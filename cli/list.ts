@@ -15,7 +15,11 @@ export const USAGE = "zsend list [--json] [--space] STORE";
 const TYPES: Record<number, string> = { 2: "filesystem", 3: "volume" };
 
 /** Runs the verb; returns the exit status. */
-export async function main(args: string[]): Promise<number> {
+export function main(args: string[]): Promise<number> {
+  return Promise.resolve(list(args));
+}
+
+function list(args: string[]): number {
   const flags = parseArgs(args, {
     boolean: ["json", "space", "help"],
     unknown: (a: string) => {
