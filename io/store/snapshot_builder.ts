@@ -26,9 +26,18 @@ const META_END = LAYOUTS.map((fields) =>
   fields.reduce((end, f) => Math.max(end, f.offset + f.size), 8)
 );
 
-/** A record's fields, little-endian, up to the end of its type's layout: a block's metadata. */
+/** Fields that say where a block is, not what it is: left out of its metadata. */
+const PLACE_FIELDS = ["object", "offset", "toguid", "refguid", "refobject", "refoffset"];
+
+/**
+ * A record's fields, little-endian, up to the end of its type's layout, with the fields that
+ * place it (object, offset, guids) zeroed: a block's metadata, the same wherever it is used.
+ */
 export function recordMeta(rec: DrrRecord | { type: number }): Uint8Array {
-  return encodeRecord(rec as DrrRecord, true).slice(0, META_END[rec.type]);
+  const fields: Record<string, unknown> = { ...rec };
+  for (const f of PLACE_FIELDS) if (f in fields) fields[f] = 0n;
+  delete fields.record_checksum;
+  return encodeRecord(fields as unknown as DrrRecord, true).slice(0, META_END[rec.type]);
 }
 
 interface ObjectRow {
