@@ -133,7 +133,7 @@ function toNumber(v: bigint, what: string): number {
  * const header = { type: 1, object: 5n, object_type: 19, bonustype: 0, blksz: 512, bonuslen: 0,
  *   checksumtype: 0, compress: 0, dn_slots: 0, flags: 0, raw_bonuslen: 0, toguid: 1n,
  *   indblkshift: 0, nlevels: 0, nblkptr: 0, maxblkid: 0n, payloadlen: 0,
- *   record_checksum: [0n, 0n, 0n, 0n] } as const;
+ *   record_checksum: [0n, 0n, 0n, 0n] } as never;
  * applier.apply({ index: 1, offset: 312, header, raw: new Uint8Array(312),
  *   payload: new Uint8Array(0), littleEndian: true, substream: 1 });
  * if (objects.get(5)?.type !== 19) throw new Error();
