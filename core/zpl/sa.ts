@@ -22,7 +22,7 @@
 
 import type { SnapshotView } from "../snapshot_view.ts";
 import { readZap, type ZapEntry, zapFirstInt, zapMap } from "./zap.ts";
-import { readTimespec, type Timespec, ZplError, type ZplAttrs } from "./znode.ts";
+import { readTimespec, type Timespec, type ZplAttrs, ZplError } from "./znode.ts";
 
 /** The SA header's magic (`SA_MAGIC`). */
 export const SA_MAGIC = 0x2F505A;
@@ -83,7 +83,9 @@ export interface SaTable {
  */
 export function legacySaTable(): SaTable {
   const attrs = new Map<number, SaAttrDef>();
-  LEGACY.forEach(([name, length, byteswap], num) => attrs.set(num, { num, name, length, byteswap }));
+  LEGACY.forEach(([name, length, byteswap], num) =>
+    attrs.set(num, { num, name, length, byteswap })
+  );
   return { attrs, layouts: new Map([[0, LEGACY.map((_, i) => i)], [1, []]]) };
 }
 
@@ -173,7 +175,10 @@ export async function readSaTable(view: SnapshotView, saMaster: number): Promise
       const attrs = e.value.map(Number);
       for (const a of attrs) {
         if (!table.attrs.has(a)) {
-          throw new ZplError(layouts, `layout ${e.name} names attribute ${a}, which is not registered`);
+          throw new ZplError(
+            layouts,
+            `layout ${e.name} names attribute ${a}, which is not registered`,
+          );
         }
       }
       table.layouts.set(Number(e.name), attrs);
@@ -317,7 +322,9 @@ export function readSaAttrs(
     }
     for (const [num, bytes] of part.attrs) {
       const name = table.attrs.get(num)?.name ?? `SA_ATTR_${num}`;
-      if (byName.has(name)) throw new ZplError(object, `${name} is in both the bonus and the spill`);
+      if (byName.has(name)) {
+        throw new ZplError(object, `${name} is in both the bonus and the spill`);
+      }
       byName.set(name, bytes);
     }
   }

@@ -165,7 +165,9 @@ export function parseMicroZap(object: number, block: Uint8Array, littleEndian: b
   }
   const d = dv(block);
   const type = d.getBigUint64(0, littleEndian);
-  if (type !== ZBT.MICRO) throw new ZapError(object, `block type ${type.toString(16)} is not micro`);
+  if (type !== ZBT.MICRO) {
+    throw new ZapError(object, `block type ${type.toString(16)} is not micro`);
+  }
   const entries: ZapEntry[] = [];
   const n = block.length / MZAP_ENT_LEN - 1;
   for (let i = 0; i < n; i++) {
@@ -416,7 +418,9 @@ export async function readZap(view: SnapshotView, object: number): Promise<Zap> 
   const entries: ZapEntry[] = [];
   for (let idx = 0; idx < tableEntries; idx++) {
     const ptr = await readPointer(idx);
-    if (ptr < 1n || ptr >= freeblk) bad(`pointer ${idx} names block ${ptr}, outside 1..${nblocks - 1}`);
+    if (ptr < 1n || ptr >= freeblk) {
+      bad(`pointer ${idx} names block ${ptr}, outside 1..${nblocks - 1}`);
+    }
     const blkid = Number(ptr);
     if (blkid >= tableLow && blkid < tableHigh) bad(`pointer ${idx} names a pointer table block`);
     let leaf = leaves.get(blkid);
@@ -429,10 +433,14 @@ export async function readZap(view: SnapshotView, object: number): Promise<Zap> 
     }
     // The leaf must own this pointer: its prefix is the top prefixLen bits of the index.
     if (leaf.prefixLen > tableShift) {
-      bad(`leaf block ${blkid} has prefix length ${leaf.prefixLen}, longer than the table's ${tableShift}`);
+      bad(
+        `leaf block ${blkid} has prefix length ${leaf.prefixLen}, longer than the table's ${tableShift}`,
+      );
     }
     if (BigInt(idx >> (tableShift - leaf.prefixLen)) !== leaf.prefix) {
-      bad(`pointer ${idx} names leaf block ${blkid}, whose prefix ${leaf.prefix} does not cover it`);
+      bad(
+        `pointer ${idx} names leaf block ${blkid}, whose prefix ${leaf.prefix} does not cover it`,
+      );
     }
   }
   if (BigInt(leaves.size) !== numLeafs) {

@@ -147,7 +147,10 @@ export function parseZnode(object: number, bonus: Uint8Array, littleEndian: bool
   const mode = u(72);
   const size = u(80);
   let symlink: Uint8Array | null = null;
-  if ((Number(mode & 0xFFFFn) & S_IF.MT) === S_IF.LNK && size <= BigInt(bonus.length - ZNODE_PHYS_SIZE)) {
+  if (
+    (Number(mode & 0xFFFFn) & S_IF.MT) === S_IF.LNK &&
+    size <= BigInt(bonus.length - ZNODE_PHYS_SIZE)
+  ) {
     symlink = bonus.slice(ZNODE_PHYS_SIZE, ZNODE_PHYS_SIZE + Number(size));
   }
   return {

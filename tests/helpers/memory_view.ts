@@ -84,6 +84,11 @@ export class MemoryView implements SnapshotView {
     yield* [...this.#objects.keys()].sort((a, b) => a - b);
   }
 
+  /** The block ids of an object that hold something, in increasing order. */
+  async *blockIds(id: number): AsyncGenerator<number> {
+    yield* [...(this.#blocks.get(id)?.keys() ?? [])].sort((a, b) => a - b);
+  }
+
   /** Creates or replaces an object; a replaced object loses its data. */
   putObject(info: ObjectInfo): void {
     this.#objects.set(info.object, info);
