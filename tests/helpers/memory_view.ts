@@ -69,10 +69,12 @@ export class MemoryView implements SnapshotView {
     this.toname = init.toname;
   }
 
+  /** The object, or null when it is free. */
   object(id: number): Promise<ObjectInfo | null> {
     return Promise.resolve(this.#objects.get(id) ?? null);
   }
 
+  /** A block's logical bytes; null for a hole; rejects with `TypeError` when unreadable. */
   readBlock(id: number, blkid: number): Promise<Uint8Array | null> {
     const slot = this.#blocks.get(id)?.get(blkid);
     if (slot === undefined) return Promise.resolve(null);
@@ -80,6 +82,7 @@ export class MemoryView implements SnapshotView {
     return Promise.reject(new TypeError(slot.unreadable));
   }
 
+  /** Every object number, in increasing order. */
   async *objectIds(): AsyncGenerator<number> {
     yield* [...this.#objects.keys()].sort((a, b) => a - b);
   }
@@ -310,8 +313,14 @@ export async function receiveStream(
         const id = num(h.object, "object");
         const o = await v.object(id);
         if (o === null) throw new RangeError(`WRITE_EMBEDDED to object ${id}, which is free`);
+        const offset = num(h.offset, "offset");
+        if (h.etype !== 0) {
+          const why = `embedded block at ${offset} of object ${id} has etype ${h.etype}, not data`;
+          v.putBlock(id, Math.floor(offset / o.blksz), { unreadable: why });
+          break;
+        }
         const data = decompressBlock(h.compression, r.payload.subarray(0, h.psize), h.lsize);
-        const [blkid, block] = placeAt(o.blksz, num(h.offset, "offset"), data);
+        const [blkid, block] = placeAt(o.blksz, offset, data);
         v.putBlock(id, blkid, block);
         break;
       }
