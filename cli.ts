@@ -16,6 +16,9 @@ const VERBS: Record<string, () => Promise<Verb>> = {
   recv: () => import("./cli/recv.ts"),
   receive: () => import("./cli/recv.ts"),
   list: () => import("./cli/list.ts"),
+  extract: () => import("./cli/extract.ts"),
+  cat: () => import("./cli/cat.ts"),
+  ls: () => import("./cli/ls.ts"),
 };
 
 const HELP = `zsend: ZFS send streams without ZFS
@@ -27,6 +30,11 @@ usage: zsend VERB [options]
   recv [-F] [-d|-e] [-n] [-v] STORE TARGET [FILE|-]
                                                receive a stream into a store (made on first use)
   list [--json] [--space] STORE                the datasets and snapshots in a store
+  extract STORE DATASET@SNAP DIR               a snapshot as a directory tree
+  extract STORE VOL@SNAP --image PATH|DEVICE   a volume snapshot as an image or onto a device
+  extract --stream FILE... DIR                 straight from stream files, without a store
+  ls [-R] STORE DATASET@SNAP [PATH]            list a directory like ls -l
+  cat STORE DATASET@SNAP PATH                  one file to stdout
 
 'zsend VERB --help' tells more.`;
 

@@ -1,0 +1,84 @@
+/**
+ * `zsend ls [-R] STORE DATASET@SNAP [PATH]`: lists a directory of a snapshot like `ls -l`.
+ *
+ * @module
+ */
+
+import { parseArgs } from "@std/cli";
+import { type Inode, ZplFilesystem } from "../core/zpl/fs.ts";
+import { resolvePath } from "../core/zpl/path.ts";
+import { openSnapshot } from "../io/store/open_snapshot.ts";
+import { UsageError, warn } from "./common.ts";
+
+/** Usage of the verb. */
+export const USAGE = "zsend ls [-R] STORE DATASET@SNAP [PATH]";
+
+const KIND_CHAR: Record<Inode["kind"], string> = {
+  file: "-",
+  dir: "d",
+  symlink: "l",
+  fifo: "p",
+  socket: "s",
+  chardev: "c",
+  blockdev: "b",
+};
+
+/** `drwxr-xr-x`-style mode text. */
+export function modeText(inode: Inode): string {
+  const p = inode.perm;
+  const rwx = (bits: number, special: boolean, ch: string) =>
+    (bits & 4 ? "r" : "-") + (bits & 2 ? "w" : "-") +
+    (special ? (bits & 1 ? ch : ch.toUpperCase()) : bits & 1 ? "x" : "-");
+  return KIND_CHAR[inode.kind] + rwx((p >> 6) & 7, (p & 0o4000) !== 0, "s") +
+    rwx((p >> 3) & 7, (p & 0o2000) !== 0, "s") + rwx(p & 7, (p & 0o1000) !== 0, "t");
+}
+
+function line(inode: Inode, name: string, target: string | null): string {
+  const date = new Date(inode.mtime.sec * 1000).toISOString().slice(0, 16).replace("T", " ");
+  return `${modeText(inode)} ${String(inode.links).padStart(3)} ${String(inode.uid).padEnd(5)} ` +
+    `${String(inode.gid).padEnd(5)} ${String(inode.size).padStart(10)} ${date} ${name}` +
+    (target !== null ? ` -> ${target}` : "");
+}
+
+/** Runs the verb; returns the exit status. */
+export async function main(args: string[]): Promise<number> {
+  const flags = parseArgs(args, { boolean: ["help", "R"] });
+  if (flags.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const pos = flags._.map(String);
+  if (pos.length < 2 || pos.length > 3) throw new UsageError("ls takes STORE DATASET@SNAP [PATH]");
+  const { store, view } = openSnapshot(pos[0]!, pos[1]!);
+  try {
+    const fs = await ZplFilesystem.open(view);
+    const start = await resolvePath(fs, pos[2] ?? "/");
+    const st = await fs.stat(start);
+    if (st.kind !== "dir") {
+      console.log(line(st, pos[2]!, st.kind === "symlink" ? await fs.readlink(start) : null));
+      return 0;
+    }
+    if (flags.R) {
+      for await (
+        const e of fs.walk({
+          start,
+          onError: (err, path) => warn(`zsend ls: ${path}: ${err.message}`),
+        })
+      ) {
+        const target = e.inode.kind === "symlink" ? await fs.readlink(e.inode.object) : null;
+        console.log(line(e.inode, e.path, target));
+      }
+      return 0;
+    }
+    for (
+      const e of await fs.readdir(start, { onError: (err) => warn(`zsend ls: ${err.message}`) })
+    ) {
+      const inode = await fs.stat(e.object);
+      const target = inode.kind === "symlink" ? await fs.readlink(e.object) : null;
+      console.log(line(inode, e.name, target));
+    }
+    return 0;
+  } finally {
+    store.close();
+  }
+}

@@ -1,0 +1,221 @@
+/**
+ * Writes a filesystem snapshot out as a directory tree, safely: every path is made from
+ * validated names below the target, files are created new (never through an existing link),
+ * holes stay holes, and what the machine cannot apply is reported, not guessed.
+ *
+ * @module
+ */
+
+import { lchownSync, lutimesSync } from "node:fs";
+import type { Inode, WalkEntry, ZplFilesystem } from "../core/zpl/fs.ts";
+import type { Timespec } from "../core/zpl/znode.ts";
+import { splitRdev } from "../core/zpl/fs.ts";
+
+/** What an extraction did and could not do. */
+export interface ExtractReport {
+  files: number;
+  directories: number;
+  symlinks: number;
+  hardlinks: number;
+  special: number;
+  bytes: number;
+  /** Faults met (bad entries, unreadable files); each path was left out. */
+  errors: string[];
+  /** Things not applied (owners when not root, xattrs, ACLs, sockets). */
+  notes: string[];
+}
+
+/** Options of {@linkcode extractTree}. */
+export interface ExtractOptions {
+  /** Apply owners (default: when running as root). */
+  owners?: boolean;
+  /** Called after each path. */
+  onPath?: (path: string) => void;
+}
+
+const isRoot = (() => {
+  try {
+    return Deno.uid() === 0;
+  } catch {
+    return false;
+  }
+})();
+
+function seconds(t: Timespec): number {
+  return t.sec + t.nsec / 1e9;
+}
+
+/** Checks that DIR can take a tree: missing (then made) or an empty directory. */
+export async function prepareTarget(dir: string): Promise<void> {
+  try {
+    const st = await Deno.lstat(dir);
+    if (!st.isDirectory) throw new TypeError(`${dir} exists and is not a directory`);
+    for await (const _ of Deno.readDir(dir)) {
+      throw new TypeError(`${dir} is not empty: extract into a new or empty directory`);
+    }
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw e;
+    await Deno.mkdir(dir, { recursive: true });
+  }
+}
+
+/**
+ * Extracts the whole tree of `fs` into `dir` (which must be new or empty).
+ *
+ * @returns counts, the faults met and what was not applied
+ */
+export async function extractTree(
+  fs: ZplFilesystem,
+  dir: string,
+  options: ExtractOptions = {},
+): Promise<ExtractReport> {
+  await prepareTarget(dir);
+  const owners = options.owners ?? isRoot;
+  const report: ExtractReport = {
+    files: 0,
+    directories: 0,
+    symlinks: 0,
+    hardlinks: 0,
+    special: 0,
+    bytes: 0,
+    errors: [],
+    notes: [],
+  };
+  const note = (s: string) => {
+    if (!report.notes.includes(s)) report.notes.push(s);
+  };
+  if (!owners) note("owners and groups not applied (not running as root)");
+  const linked = new Map<number, string>();
+  const dirs: { path: string; inode: Inode }[] = [];
+
+  const walk = fs.walk({
+    onError: (e, path) => report.errors.push(`${path}: ${e.message}`),
+  });
+  for await (const entry of walk) {
+    const target = entry.path === "." ? dir : `${dir}/${entry.path.slice(2)}`;
+    try {
+      await writeEntry(fs, entry, target, report, linked, dirs, owners, note);
+      options.onPath?.(entry.path);
+    } catch (e) {
+      if (e instanceof Deno.errors.PermissionDenied && !isRoot) throw e;
+      report.errors.push(`${entry.path}: ${(e as Error).message}`);
+    }
+  }
+  // Directories last, deepest first: their times and modes after their contents are in.
+  for (let i = dirs.length - 1; i >= 0; i--) {
+    const { path, inode } = dirs[i]!;
+    try {
+      if (owners) await Deno.chown(path, inode.uid, inode.gid);
+      await Deno.chmod(path, inode.perm);
+      await Deno.utime(path, seconds(inode.atime), seconds(inode.mtime));
+    } catch (e) {
+      report.errors.push(`${path}: ${(e as Error).message}`);
+    }
+  }
+  return report;
+}
+
+async function writeEntry(
+  fs: ZplFilesystem,
+  entry: WalkEntry,
+  target: string,
+  report: ExtractReport,
+  linked: Map<number, string>,
+  dirs: { path: string; inode: Inode }[],
+  owners: boolean,
+  note: (s: string) => void,
+): Promise<void> {
+  const inode = entry.inode;
+  if (inode.kind === "dir") {
+    if (entry.path !== ".") await Deno.mkdir(target);
+    dirs.push({ path: target, inode });
+    report.directories++;
+    await xattrNote(fs, inode, entry.path, note);
+    return;
+  }
+  // A second name of an object already written is a hard link to it.
+  if (inode.links > 1) {
+    const first = linked.get(inode.object);
+    if (first !== undefined) {
+      await Deno.link(first, target);
+      report.hardlinks++;
+      return;
+    }
+    linked.set(inode.object, target);
+  }
+  switch (inode.kind) {
+    case "file": {
+      report.bytes += await writeFile(fs, inode, target);
+      report.files++;
+      break;
+    }
+    case "symlink": {
+      await Deno.symlink(await fs.readlink(inode.object), target);
+      if (owners) lchownSync(target, inode.uid, inode.gid);
+      lutimesSync(target, seconds(inode.atime), seconds(inode.mtime));
+      report.symlinks++;
+      return;
+    }
+    case "fifo":
+    case "chardev":
+    case "blockdev": {
+      if (inode.kind !== "fifo" && !isRoot) {
+        note("device nodes not made (not running as root)");
+        return;
+      }
+      const [major, minor] = splitRdev(inode.rdev, "glibc");
+      const args = inode.kind === "fifo"
+        ? [target, "p"]
+        : [target, inode.kind === "chardev" ? "c" : "b", String(major), String(minor)];
+      const out = await new Deno.Command("mknod", { args, stderr: "piped" }).output();
+      if (!out.success) throw new Error(new TextDecoder().decode(out.stderr).trim());
+      report.special++;
+      break;
+    }
+    case "socket":
+      note(`sockets not made (${entry.path})`);
+      return;
+  }
+  if (owners) await Deno.chown(target, inode.uid, inode.gid);
+  await Deno.chmod(target, inode.perm);
+  await Deno.utime(target, seconds(inode.atime), seconds(inode.mtime));
+  await xattrNote(fs, inode, entry.path, note);
+}
+
+async function writeFile(fs: ZplFilesystem, inode: Inode, target: string): Promise<number> {
+  // createNew: an existing name (a link planted there) is an error, never followed.
+  const file = await Deno.open(target, { write: true, createNew: true, mode: 0o600 });
+  let written = 0;
+  try {
+    for await (const piece of fs.readFile(inode.object)) {
+      if (isZero(piece.data)) continue; // holes stay holes
+      await file.seek(piece.offset, Deno.SeekMode.Start);
+      let done = 0;
+      while (done < piece.data.length) done += await file.write(piece.data.subarray(done));
+      written += piece.data.length;
+    }
+    await file.truncate(inode.size);
+  } finally {
+    file.close();
+  }
+  return written;
+}
+
+function isZero(b: Uint8Array): boolean {
+  const words = b.byteOffset % 4 === 0 && b.length % 4 === 0
+    ? new Uint32Array(b.buffer, b.byteOffset, b.length / 4)
+    : b;
+  for (let i = 0; i < words.length; i++) if (words[i] !== 0) return false;
+  return true;
+}
+
+async function xattrNote(
+  fs: ZplFilesystem,
+  inode: Inode,
+  path: string,
+  note: (s: string) => void,
+): Promise<void> {
+  if (inode.xattrDir === 0 && inode.saXattrs.size === 0) return;
+  const names = (await fs.xattrs(inode.object)).map((x) => x.name);
+  if (names.length > 0) note(`extended attributes not applied: ${path}: ${names.join(", ")}`);
+}

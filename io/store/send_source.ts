@@ -1,0 +1,95 @@
+/**
+ * A stored snapshot as a {@linkcode SendSource}: its object rows and block map, read from the
+ * index, and block bytes from the packs.
+ *
+ * @module
+ */
+
+import type { SendBlock, SendObject, SendSource } from "../../core/send.ts";
+import type { SnapshotRow, Store } from "./store.ts";
+
+/** Reads one stored snapshot for sending. */
+export class StoreSendSource implements SendSource {
+  readonly guid: bigint;
+  readonly creationTime: bigint;
+  readonly objsetType: number;
+  readonly features: bigint;
+  readonly beginFlags: number;
+  #store: Store;
+  #snapshot: number;
+  #objects: SendObject[] | null = null;
+
+  /**
+   * @param store the open store
+   * @param row the snapshot
+   */
+  constructor(store: Store, row: SnapshotRow) {
+    this.#store = store;
+    this.#snapshot = row.id;
+    this.guid = row.guid;
+    this.creationTime = BigInt(row.creationTime);
+    this.features = row.features;
+    this.beginFlags = row.beginFlags;
+    const d = store.db.prepare("SELECT objset_type FROM datasets WHERE id = ?").get(
+      row.dataset,
+    ) as {
+      objset_type: number;
+    };
+    this.objsetType = d.objset_type;
+  }
+
+  objects(): Iterable<SendObject> {
+    if (this.#objects === null) {
+      const stmt = this.#store.db.prepare(
+        "SELECT * FROM objects WHERE snapshot = ? ORDER BY object",
+      );
+      stmt.setReadBigInts(true);
+      this.#objects = (stmt.all(this.#snapshot) as Record<string, unknown>[]).map((r) => ({
+        object: Number(r.object),
+        type: Number(r.type),
+        bonustype: Number(r.bonustype),
+        blksz: Number(r.blksz),
+        bonuslen: Number(r.bonuslen),
+        checksumtype: Number(r.checksumtype),
+        compress: Number(r.compress),
+        dnSlots: Number(r.dn_slots),
+        flags: Number(r.flags),
+        rawBonuslen: Number(r.raw_bonuslen),
+        indblkshift: Number(r.indblkshift),
+        nlevels: Number(r.nlevels),
+        nblkptr: Number(r.nblkptr),
+        maxblkid: BigInt.asUintN(64, r.maxblkid as bigint),
+        bonus: r.bonus as Uint8Array,
+        spill: r.spill_block === null
+          ? null
+          : { meta: r.spill_meta as Uint8Array, block: Number(r.spill_block) },
+      }));
+    }
+    return this.#objects;
+  }
+
+  blocks(object: number): SendBlock[] {
+    return this.#store.stmt(
+      `SELECT offset, lsize, kind, block, meta FROM block_map WHERE snapshot = ? AND object = ?
+       ORDER BY offset`,
+    ).all(this.#snapshot, object) as unknown as SendBlock[];
+  }
+
+  blockData(block: number): Uint8Array {
+    const r = this.#store.stmt("SELECT pack, offset, length FROM blocks WHERE id = ?").get(
+      block,
+    ) as {
+      pack: number;
+      offset: number;
+      length: number;
+    };
+    return this.#store.packs.read(r.pack, r.offset, r.length);
+  }
+
+  blockHash(block: number): Uint8Array {
+    const r = this.#store.stmt("SELECT hash FROM blocks WHERE id = ?").get(block) as {
+      hash: Uint8Array;
+    };
+    return r.hash;
+  }
+}

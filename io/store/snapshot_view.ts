@@ -1,0 +1,180 @@
+/**
+ * A stored snapshot, readable as a {@linkcode SnapshotView}: objects with their bonus and
+ * spill, blocks as logical bytes (decompressed from how they came in the stream).
+ *
+ * @module
+ */
+
+import { compressionName, decompressBlock } from "../../core/compress/mod.ts";
+import { FEATURE } from "../../core/constants.ts";
+import { hasFeature } from "../../core/record.ts";
+import type { ObjectInfo, SnapshotView } from "../../core/snapshot_view.ts";
+import { KIND } from "./snapshot_builder.ts";
+import type { SnapshotRow, Store } from "./store.ts";
+
+interface MapRow {
+  offset: number;
+  lsize: number;
+  kind: number;
+  block: number | null;
+  meta: Uint8Array;
+}
+
+/** Reads one stored snapshot. */
+export class StoreSnapshotView implements SnapshotView {
+  readonly objsetType: number;
+  readonly littleEndian: boolean;
+  readonly snapshot: SnapshotRow;
+  #store: Store;
+  #raw: boolean;
+  #objects = new Map<number, ObjectInfo | null>();
+
+  /**
+   * @param store the open store
+   * @param snapshot the snapshot's row
+   */
+  constructor(store: Store, snapshot: SnapshotRow) {
+    this.#store = store;
+    this.snapshot = snapshot;
+    this.littleEndian = snapshot.littleEndian;
+    this.#raw = hasFeature(snapshot.features, FEATURE.RAW);
+    const d = store.db.prepare("SELECT objset_type FROM datasets WHERE id = ?").get(
+      snapshot.dataset,
+    ) as {
+      objset_type: number;
+    };
+    this.objsetType = d.objset_type;
+  }
+
+  /** Bytes of a stored block. */
+  blockBytes(block: number): Uint8Array {
+    const r = this.#store.stmt("SELECT pack, offset, length FROM blocks WHERE id = ?").get(
+      block,
+    ) as {
+      pack: number;
+      offset: number;
+      length: number;
+    };
+    return this.#store.packs.read(r.pack, r.offset, r.length);
+  }
+
+  object(id: number): Promise<ObjectInfo | null> {
+    return Promise.resolve(this.objectSync(id));
+  }
+
+  /** {@linkcode object}, without a promise. */
+  objectSync(id: number): ObjectInfo | null {
+    const cached = this.#objects.get(id);
+    if (cached !== undefined) return cached;
+    const r = this.#store.stmt(
+      `SELECT type, bonustype, blksz, bonuslen, dn_slots, maxblkid, bonus, spill_block, spill_meta
+       FROM objects WHERE snapshot = ? AND object = ?`,
+    ).get(this.snapshot.id, id) as {
+      type: number;
+      bonustype: number;
+      blksz: number;
+      bonuslen: number;
+      dn_slots: number;
+      maxblkid: number | bigint;
+      bonus: Uint8Array;
+      spill_block: number | null;
+      spill_meta: Uint8Array | null;
+    } | undefined;
+    let info: ObjectInfo | null = null;
+    if (r !== undefined) {
+      info = {
+        object: id,
+        type: r.type,
+        bonustype: r.bonustype,
+        blksz: r.blksz,
+        bonuslen: r.bonuslen,
+        bonus: r.bonus.subarray(0, r.bonuslen),
+        maxblkid: Number(r.maxblkid),
+        dnSlots: r.dn_slots,
+        spill: r.spill_block === null || r.spill_meta === null
+          ? null
+          : this.#spill(id, r.spill_block, r.spill_meta),
+      };
+    }
+    if (this.#objects.size > 4096) this.#objects.clear();
+    this.#objects.set(id, info);
+    return info;
+  }
+
+  #spill(id: number, block: number, meta: Uint8Array): Uint8Array {
+    const v = new DataView(meta.buffer, meta.byteOffset, meta.byteLength);
+    const length = Number(v.getBigUint64(16, true));
+    const compression = meta[33]!;
+    if (this.#raw) throw new TypeError(`the spill block of object ${id} is encrypted (raw send)`);
+    return decode(compression, this.blockBytes(block), length, `the spill block of object ${id}`);
+  }
+
+  readBlock(id: number, blkid: number): Promise<Uint8Array | null> {
+    return Promise.resolve(this.readBlockSync(id, blkid));
+  }
+
+  /** {@linkcode readBlock}, without a promise. */
+  readBlockSync(id: number, blkid: number): Uint8Array | null {
+    const o = this.objectSync(id);
+    if (o === null) return null;
+    const start = blkid * o.blksz;
+    const rows = this.#store.stmt(
+      `SELECT offset, lsize, kind, block, meta FROM block_map
+       WHERE snapshot = ? AND object = ? AND offset >= ? AND offset < ? ORDER BY offset`,
+    ).all(this.snapshot.id, id, start, start + o.blksz) as unknown as MapRow[];
+    if (rows.length === 0) return null;
+    const first = rows[0]!;
+    if (rows.length === 1 && first.offset === start && first.lsize === o.blksz) {
+      return this.#logical(id, first);
+    }
+    const out = new Uint8Array(o.blksz);
+    for (const row of rows) {
+      const data = this.#logical(id, row);
+      const at = row.offset - start;
+      out.set(data.subarray(0, Math.min(data.length, o.blksz - at)), at);
+    }
+    return out;
+  }
+
+  /** The logical bytes of one block map row. */
+  #logical(id: number, row: MapRow): Uint8Array {
+    const where = `the block at offset ${row.offset} of object ${id}`;
+    if (row.kind === KIND.REDACTED || row.block === null) {
+      throw new TypeError(`${where} was redacted from the stream`);
+    }
+    const stored = this.blockBytes(row.block);
+    const m = row.meta;
+    if (row.kind === KIND.EMBEDDED) {
+      const v = new DataView(m.buffer, m.byteOffset, m.byteLength);
+      const lsize = v.getUint32(48, true);
+      const data = decode(m[40]!, stored, lsize, where);
+      if (lsize >= row.lsize) return data;
+      const out = new Uint8Array(row.lsize);
+      out.set(data);
+      return out;
+    }
+    if (this.#raw) throw new TypeError(`${where} is encrypted (raw send)`);
+    return decode(m[50]!, stored, row.lsize, where);
+  }
+
+  async *objectIds(): AsyncIterable<number> {
+    const rows = this.#store.stmt("SELECT object FROM objects WHERE snapshot = ? ORDER BY object")
+      .all(this.snapshot.id) as { object: number }[];
+    for (const r of rows) yield r.object;
+  }
+}
+
+function decode(compression: number, stored: Uint8Array, lsize: number, where: string): Uint8Array {
+  if (compression === 0) {
+    return stored.length === lsize ? stored : decompressBlock(2, stored, lsize);
+  }
+  try {
+    return decompressBlock(compression, stored, lsize);
+  } catch (e) {
+    const err = e as Error;
+    throw new TypeError(
+      `${where} is compressed with ${compressionName(compression)}, which cannot be read: ` +
+        err.message,
+    );
+  }
+}
