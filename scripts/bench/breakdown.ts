@@ -1,0 +1,86 @@
+/**
+ * Where `zsend verify`'s time goes: one stage of its read path per run, in a child of its own
+ * (so each has its own peak RSS), timing only the stage's loop.
+ *
+ *   deno run -A scripts/bench/breakdown.ts STAGE FILE
+ *
+ * prints `{"stage": ..., "seconds": ..., "bytes": ...}`. Stages, each adding to the one before:
+ *
+ * - `noop`: nothing (deno startup and this module's imports)
+ * - `read-reuse`: read the file into one reused 4 MiB buffer (the floor for reading in Deno)
+ * - `read-fresh`: `io/source.ts` `openStreamInput()`, a fresh 4 MiB buffer per chunk, as
+ *   verify reads
+ * - `read-fresh-f4`: the same plus native fletcher-4 over every chunk
+ * - `records`: `core/reader.ts` `readRecords()` with checksums (parse + fletcher-4 + take)
+ * - `verify`: `core/verify.ts` `verifyStream()`, everything `zsend verify` does after startup
+ *
+ * @module
+ */
+
+import { openStreamInput } from "../../io/source.ts";
+import { readRecords } from "../../core/reader.ts";
+import { verifyStream } from "../../core/verify.ts";
+import { Fletcher4 } from "../../core/fletcher4.ts";
+import { bestFletcher4 } from "../../io/native/fletcher4_native.ts";
+
+/** The stages, in order. */
+export const STAGES = ["noop", "read-reuse", "read-fresh", "read-fresh-f4", "records", "verify"];
+
+/** What each stage is, for the report. */
+export const STAGE_LABEL: Record<string, string> = {
+  "noop": "deno startup + imports, no work",
+  "read-reuse": "read file, one reused 4 MiB buffer",
+  "read-fresh": "read file, fresh 4 MiB chunk each (io/source.ts)",
+  "read-fresh-f4": "... + native fletcher-4 over every chunk",
+  "records": "readRecords(): parse + checksum (core/reader.ts)",
+  "verify": "verifyStream(): all of verify (core/verify.ts)",
+};
+
+/** Runs one stage; returns the bytes or records it went through. */
+export async function stage(name: string, path: string): Promise<number> {
+  let n = 0;
+  switch (name) {
+    case "noop":
+      return 0;
+    case "read-reuse": {
+      using file = await Deno.open(path);
+      const buf = new Uint8Array(4 << 20);
+      for (;;) {
+        const got = await file.read(buf);
+        if (got === null) return n;
+        n += got;
+      }
+    }
+    case "read-fresh":
+      for await (const c of openStreamInput(path)) n += c.length;
+      return n;
+    case "read-fresh-f4": {
+      const ck = new Fletcher4(bestFletcher4());
+      for await (const c of openStreamInput(path)) {
+        ck.update(c, true);
+        n += c.length;
+      }
+      return n;
+    }
+    case "records":
+      for await (const r of readRecords(openStreamInput(path), { fletcher4: bestFletcher4() })) {
+        n = r.offset + r.raw.length + r.payload.length;
+      }
+      return n;
+    case "verify":
+      return (await verifyStream(openStreamInput(path), { fletcher4: bestFletcher4() })).bytes;
+  }
+  throw new TypeError(`unknown stage ${name}: one of ${STAGES.join(", ")}`);
+}
+
+if (import.meta.main) {
+  const [name, path] = Deno.args;
+  if (name === undefined || path === undefined) {
+    console.error("usage: deno run -A scripts/bench/breakdown.ts STAGE FILE");
+    Deno.exit(2);
+  }
+  const t0 = performance.now();
+  const bytes = await stage(name, path);
+  const seconds = (performance.now() - t0) / 1000;
+  console.log(JSON.stringify({ stage: name, seconds, bytes }));
+}

@@ -1,0 +1,286 @@
+/**
+ * The bench's report: markdown for people, JSON for programs. Every number in it was measured
+ * in the run that wrote it.
+ *
+ * @module
+ */
+
+import type { CaseResult, Measurement, RssMethod } from "./harness.ts";
+import type { MachineInfo } from "./machine.ts";
+import type { StreamInput } from "./inputs.ts";
+import type { Fletcher4BenchResult } from "../bench_fletcher4.ts";
+
+/** A zsend row against one of its peers. */
+export interface Ratio {
+  peer: string;
+  /** zsend's best time / the peer's best time (> 1: zsend is slower). */
+  time: number;
+  /** zsend's peak RSS / the peer's (null when either is unknown). */
+  rss: number | null;
+}
+
+/** A target the bench checks. */
+export interface Goal {
+  goal: string;
+  met: boolean | null;
+  detail: string;
+}
+
+/** Everything a run found. */
+export interface BenchReport {
+  machine: MachineInfo;
+  /** Null when only the in-process fletcher-4 table ran. */
+  stream: StreamInput | null;
+  zsend: { command: string[]; kind: "compiled" | "deno run" | "ZSEND_BIN" };
+  runs: number;
+  rssMethod: RssMethod;
+  /** `true` through the same wrapper as every child: the cost included in each time. */
+  harness: Measurement | null;
+  results: (CaseResult & { ratios: Ratio[] })[];
+  fletcher4: Fletcher4BenchResult | null;
+  goals: Goal[];
+  /** Things the reader should know (peers unavailable, synthetic stream, ...). */
+  notes: string[];
+}
+
+/** Adds the ratios of each row to its peers. */
+export function withRatios(results: CaseResult[]): (CaseResult & { ratios: Ratio[] })[] {
+  const byName = new Map(results.map((r) => [r.name, r]));
+  return results.map((r) => {
+    const ratios: Ratio[] = [];
+    for (const p of r.peers) {
+      const peer = byName.get(p);
+      if (r.best === undefined || peer?.best === undefined) continue;
+      const a = r.peakRssKiB ?? null;
+      const b = peer.peakRssKiB ?? null;
+      ratios.push({
+        peer: p,
+        time: r.best.seconds / peer.best.seconds,
+        rss: a !== null && b !== null && b > 0 ? a / b : null,
+      });
+    }
+    return { ...r, ratios };
+  });
+}
+
+/** The goals: `zsend verify` no slower than zstreamdump, and under 64 MiB peak RSS. */
+export function goals(results: (CaseResult & { ratios: Ratio[] })[]): Goal[] {
+  const v = results.find((r) => r.name === "zsend verify");
+  const peer = results.find((r) => r.name === "zstreamdump");
+  const out: Goal[] = [];
+  const ratio = v?.ratios.find((x) => x.peer === "zstreamdump");
+  out.push({
+    goal: "zsend verify no slower than zstreamdump",
+    met: ratio ? ratio.time <= 1 : null,
+    detail: ratio && v?.best && peer?.best
+      ? `${fmtS(v.best.seconds)} s vs ${fmtS(peer.best.seconds)} s: ${
+        ratio.time.toFixed(2)
+      }× its time`
+      : "not measured",
+  });
+  const rss = v?.peakRssKiB ?? null;
+  out.push({
+    goal: "zsend verify under 64 MiB peak RSS",
+    met: rss === null ? null : rss < 64 * 1024,
+    detail: rss === null ? "not measured" : `${(rss / 1024).toFixed(1)} MiB`,
+  });
+  return out;
+}
+
+function fmtS(s: number): string {
+  return s >= 10 ? s.toFixed(1) : s >= 1 ? s.toFixed(2) : s.toFixed(3);
+}
+
+function mib(kib: number | null | undefined): string {
+  return kib === null || kib === undefined ? "?" : (kib / 1024).toFixed(1);
+}
+
+function gib(bytes: number | null): string {
+  return bytes === null ? "?" : `${(bytes / 2 ** 30).toFixed(1)} GiB`;
+}
+
+function cell(s: string): string {
+  return s.replaceAll("|", "\\|");
+}
+
+/** The report as markdown. */
+export function toMarkdown(r: BenchReport): string {
+  const m = r.machine;
+  const L: string[] = [];
+  L.push(`# zsend bench, ${m.date}`, "");
+  L.push("| machine | |", "|---|---|");
+  L.push(`| CPU | ${m.cpu}, ${m.logicalCpus} logical CPUs |`);
+  L.push(`| memory | ${gib(m.memTotalBytes)} (${gib(m.memAvailableBytes)} available at start) |`);
+  L.push(`| kernel | ${m.kernel} |`);
+  L.push(
+    `| disk (bench/) | ${
+      m.disk
+        ? `${gib(m.disk.freeBytes)} free of ${
+          gib(m.disk.totalBytes)
+        }, ${m.disk.fstype} on ${m.disk.mount}`
+        : "unknown"
+    } |`,
+  );
+  L.push(`| load average | ${m.loadStart} at start, ${m.loadEnd ?? "?"} at end |`);
+  L.push(`| deno | ${m.deno} (V8 ${m.v8}) |`);
+  const git = m.git
+    ? `git ${m.git.head}${
+      m.git.changedPaths ? ` + ${m.git.changedPaths} changed tracked paths` : ""
+    }`
+    : "no git";
+  L.push(
+    `| zsend | ${
+      r.zsend.kind === "compiled"
+        ? "compiled binary"
+        : r.zsend.kind === "ZSEND_BIN"
+        ? "**ZSEND_BIN**"
+        : "not compiled:"
+    } \`${r.zsend.command.map((a) => a.replace(/^.*\//, "")).join(" ")}\`, ${git} |`,
+  );
+  L.push(`| peers | zfs-fuse ${m.zfsFuse ?? "not installed"} (zstreamdump, zfs) |`);
+  const s = r.stream;
+  if (s) {
+    L.push(
+      `| stream | ${s.path.replace(/^.*\/bench\//, "bench/")}: ${s.bytes} bytes, ${
+        s.origin === "zfs-fuse"
+          ? "made by real zfs-fuse (scripts/make_bench_stream.sh)"
+          : s.origin === "synthetic"
+          ? `**SYNTHETIC**, made by zsend's own StreamWriter (${s.why})`
+          : "given with --stream"
+      }, ${
+        s.madeNow ? `made in this run in ${s.makeSeconds?.toFixed(1)} s` : "reused from bench/"
+      } |`,
+    );
+  }
+  L.push(
+    `| method | best of ${r.runs} runs per row, the rows of a group interleaved, warm page ` +
+      `cache; wall time from spawn to exit, taken by the bench; peak RSS is the largest over ` +
+      `the runs, ${
+        r.rssMethod === "gnu-time"
+          ? "GNU time %M (ru_maxrss); CPU = %U + %S"
+          : "polled from /proc/PID/status VmHWM (a lower bound); no CPU time"
+      }; MB = 10^6 bytes |`,
+  );
+  if (r.harness) {
+    L.push(
+      `| harness | \`true\` through the same wrapper (${
+        r.rssMethod === "gnu-time" ? "/usr/bin/time + " : ""
+      }sh + exec): ${(r.harness.seconds * 1000).toFixed(1)} ms, ${
+        mib(r.harness.peakRssKiB)
+      } MiB; included in every time below |`,
+    );
+  }
+  L.push("");
+
+  const main = r.results.filter((x) => x.table === "main");
+  L.push("## zsend and its peers", "");
+  L.push(
+    "| group | row | command | best s | median s | MB/s | CPU s | peak RSS MiB | time vs peer | RSS vs peer |",
+    "|---|---|---|--:|--:|--:|--:|--:|---|---|",
+  );
+  for (const x of main) {
+    if (x.status !== "ok" || !x.best) continue;
+    L.push(
+      `| ${x.group} | ${x.name} | \`${cell(x.command)}\` | ${fmtS(x.best.seconds)} | ${
+        fmtS(x.medianSeconds!)
+      } | ${x.best.bytes > 0 ? x.mbPerSecond!.toFixed(0) : ""} | ${
+        (x.best.cpuSeconds === null ? "?" : x.best.cpuSeconds.toFixed(2)) +
+        (x.best.daemonCpuSeconds === undefined
+          ? ""
+          : ` + ${x.best.daemonCpuSeconds.toFixed(2)} daemon`)
+      } | ${mib(x.peakRssKiB)} | ${
+        x.ratios.map((q) => `${q.time.toFixed(2)}× ${q.peer}`).join("; ")
+      } | ${
+        x.ratios.map((q) => (q.rss === null ? "?" : `${q.rss.toFixed(1)}× ${q.peer}`)).join("; ")
+      } |`,
+    );
+  }
+  L.push("");
+  const missing = r.results.filter((x) => x.status !== "ok");
+  if (missing.length) {
+    L.push("Not measured:", "");
+    for (const x of missing) L.push(`- ${x.name} (${x.group}): ${x.status}: ${x.reason}`);
+    L.push("");
+  }
+
+  L.push("## Goals", "");
+  for (const g of r.goals) {
+    L.push(
+      `- ${g.goal}: **${
+        g.met === null ? "not measured" : g.met ? "met" : "NOT met"
+      }** (${g.detail})`,
+    );
+  }
+  L.push("");
+
+  const bd = r.results.filter((x) => x.table === "breakdown" && x.status === "ok" && x.best);
+  if (bd.length) {
+    L.push(
+      "## Where zsend verify's time goes",
+      "",
+      "Each stage of verify's read path in a child of its own (`scripts/bench/breakdown.ts`, " +
+        "`deno run`); each stage adds to the one before. *loop* is the stage's own loop, " +
+        "timed inside the child (best run); *child* is spawn to exit.",
+      "",
+      "| stage | what | loop s | adds s | loop MB/s | child s | peak RSS MiB |",
+      "|---|---|--:|--:|--:|--:|--:|",
+    );
+    let prev: number | null = null;
+    for (const x of bd) {
+      const loopRuns = x.runs.map((q) => q.innerSeconds).filter((q): q is number =>
+        q !== undefined
+      );
+      const loop = loopRuns.length ? Math.min(...loopRuns) : null;
+      const adds = loop !== null && prev !== null && x.name !== "stage read-fresh"
+        ? (loop - prev).toFixed(3)
+        : "";
+      L.push(
+        `| ${x.name.replace(/^stage /, "")} | ${cell(x.command)} | ${
+          loop === null ? "" : loop.toFixed(3)
+        } | ${adds} | ${loop && x.best!.bytes ? (x.best!.bytes / loop / 1e6).toFixed(0) : ""} | ${
+          fmtS(x.best!.seconds)
+        } | ${mib(x.peakRssKiB)} |`,
+      );
+      if (loop !== null && x.name !== "stage noop") prev = loop;
+    }
+    L.push(
+      "",
+      "(*adds* for read-fresh is left out: it replaces read-reuse rather than adding to it; " +
+        "read-fresh − read-reuse is the cost of a fresh buffer per chunk.)",
+      "",
+    );
+  }
+
+  const f = r.fletcher4;
+  if (f) {
+    L.push(
+      `## fletcher-4 (in process, ${f.bytes / 2 ** 20} MiB buffer, best of ${f.runs})`,
+      "",
+      `Native: ${f.native ?? `not loaded (${f.nativeError})`}.`,
+      "",
+      "| engine | little-endian GB/s | big-endian GB/s |",
+      "|---|--:|--:|",
+    );
+    const rows = new Map<string, { le?: number; be?: number }>();
+    for (const t of f.results) rows.set(t.engine, { ...rows.get(t.engine), [t.order]: t.gbps });
+    for (const [engine, v] of rows) {
+      L.push(
+        `| ${engine}${engine === f.native ? " (default)" : ""} | ${v.le?.toFixed(2) ?? "?"} | ${
+          v.be?.toFixed(2) ?? "?"
+        } |`,
+      );
+    }
+    L.push("");
+  }
+  if (r.notes.length) {
+    L.push("## Notes", "");
+    for (const n of r.notes) L.push(`- ${n}`);
+    L.push("");
+  }
+  return L.join("\n");
+}
+
+/** The report as JSON (bigints as strings). */
+export function toJson(r: BenchReport): string {
+  return JSON.stringify(r, (_k, v) => (typeof v === "bigint" ? v.toString() : v), 2);
+}
