@@ -19,6 +19,7 @@ const VERBS: Record<string, () => Promise<Verb>> = {
   extract: () => import("./cli/extract.ts"),
   cat: () => import("./cli/cat.ts"),
   ls: () => import("./cli/ls.ts"),
+  send: () => import("./cli/send.ts"),
 };
 
 const HELP = `zsend: ZFS send streams without ZFS
@@ -35,6 +36,8 @@ usage: zsend VERB [options]
   extract --stream FILE... DIR                 straight from stream files, without a store
   ls [-R] STORE DATASET@SNAP [PATH]            list a directory like ls -l
   cat STORE DATASET@SNAP PATH                  one file to stdout
+  send [-i SNAP | -I SNAP] [-D] [-R] [-p] [-v] [-n] STORE DATASET@SNAP
+                                               a stored snapshot as a stream, for zfs receive
 
 'zsend VERB --help' tells more.`;
 

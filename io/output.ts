@@ -65,3 +65,51 @@ export function isBrokenPipe(e: unknown): boolean {
   return e instanceof Deno.errors.BrokenPipe ||
     (e instanceof Error && /broken pipe|EPIPE/i.test(e.message));
 }
+
+/**
+ * Collects byte chunks and writes them in large pieces (many records are small).
+ *
+ * @example
+ * ```ts
+ * import { ChunkOutput } from "./output.ts";
+ * const got: number[] = [];
+ * const out = new ChunkOutput({ write: (b) => (got.push(b.length), Promise.resolve(b.length)) });
+ * await out.write(new Uint8Array(3));
+ * await out.write(new Uint8Array(4));
+ * await out.flush();
+ * if (got.join() !== "7") throw new Error(got.join());
+ * ```
+ */
+export class ChunkOutput {
+  #writer: ByteWriter;
+  #buf: Uint8Array;
+  #used = 0;
+
+  /**
+   * @param writer where the bytes go (stdout by default)
+   * @param size the buffer's size
+   */
+  constructor(writer: ByteWriter = Deno.stdout, size = 1 << 20) {
+    this.#writer = writer;
+    this.#buf = new Uint8Array(size);
+  }
+
+  /** Adds bytes; large ones go straight through. */
+  async write(chunk: Uint8Array): Promise<void> {
+    if (this.#used + chunk.length > this.#buf.length) await this.flush();
+    if (chunk.length >= this.#buf.length) {
+      await writeAll(this.#writer, chunk);
+      return;
+    }
+    this.#buf.set(chunk, this.#used);
+    this.#used += chunk.length;
+  }
+
+  /** Writes what is buffered. */
+  async flush(): Promise<void> {
+    if (this.#used === 0) return;
+    const n = this.#used;
+    this.#used = 0;
+    await writeAll(this.#writer, this.#buf.subarray(0, n));
+  }
+}

@@ -1,0 +1,70 @@
+/**
+ * `zsend send [-i SNAP | -I SNAP] [-D] [-R] [-p] [-v] [-n] STORE DATASET@SNAP`: a stored
+ * snapshot as a send stream on stdout, for `zfs receive`.
+ *
+ * @module
+ */
+
+import { parseArgs } from "@std/cli";
+import { sendStream } from "../io/send.ts";
+import { Store } from "../io/store/store.ts";
+import { ChunkOutput } from "../io/output.ts";
+import { engine, UsageError, warn } from "./common.ts";
+
+/** Usage of the verb. */
+export const USAGE = "zsend send [-i SNAP | -I SNAP] [-D] [-R] [-p] [-v] [-n] STORE DATASET@SNAP";
+
+/** Runs the verb; returns the exit status. */
+export async function main(args: string[]): Promise<number> {
+  const flags = parseArgs(args, {
+    boolean: ["D", "R", "p", "v", "n", "help"],
+    string: ["i", "I"],
+    unknown: (a: string) => {
+      if (a.startsWith("-")) throw new UsageError(`unknown option ${a}`);
+      return true;
+    },
+  });
+  if (flags.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  if (flags.i !== undefined && flags.I !== undefined) {
+    throw new UsageError("-i and -I exclude each other");
+  }
+  const pos = flags._.map(String);
+  if (pos.length !== 2) throw new UsageError("send takes STORE DATASET@SNAP");
+  if (!flags.n && Deno.stdout.isTerminal()) {
+    throw new UsageError("the stream cannot be written to a terminal: redirect it or pipe it");
+  }
+  const store = Store.open(pos[0]!);
+  try {
+    const from = flags.i ?? flags.I;
+    const chunks = sendStream(store, pos[1]!, {
+      ...(from !== undefined ? { from } : {}),
+      intermediate: flags.I !== undefined,
+      replicate: flags.R,
+      dedup: flags.D,
+      props: flags.p,
+      fletcher4: engine(),
+      onSubstream: (what) => {
+        if (flags.v || flags.n) warn(`${flags.n ? "would send" : "sending"} ${what}`);
+      },
+    });
+    let bytes = 0;
+    if (flags.n) {
+      for (const c of chunks) bytes += c.length;
+      warn(`total estimated size is ${bytes} bytes`);
+      return 0;
+    }
+    const out = new ChunkOutput();
+    for (const c of chunks) {
+      bytes += c.length;
+      await out.write(c);
+    }
+    await out.flush();
+    if (flags.v) warn(`sent ${bytes} bytes`);
+    return 0;
+  } finally {
+    store.close();
+  }
+}

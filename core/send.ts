@@ -1,0 +1,344 @@
+/**
+ * The send side: the records of a stored snapshot, full or incremental against an earlier
+ * one, in the order OpenZFS's `dmu_send.c` writes them: objects in increasing order, each
+ * OBJECT followed by a FREE past its end, its data in increasing offset order (holes as FREE),
+ * then its spill block; free dnode slots as FREEOBJECTS. Aggregation of FREE and FREEOBJECTS is
+ * {@linkcode RecordSender}'s (core/pending.ts).
+ *
+ * @module
+ */
+
+import { BEGIN_FLAG, DRR, FEATURE, HDRTYPE, RECORD_SIZE } from "./constants.ts";
+import type { RecordSender } from "./pending.ts";
+import { type Checksum, decodeRecord, type DrrRecord, makeVersioninfo } from "./record.ts";
+
+/** An object as a send source holds it. */
+export interface SendObject {
+  object: number;
+  type: number;
+  bonustype: number;
+  blksz: number;
+  bonuslen: number;
+  checksumtype: number;
+  compress: number;
+  dnSlots: number;
+  flags: number;
+  rawBonuslen: number;
+  indblkshift: number;
+  nlevels: number;
+  nblkptr: number;
+  maxblkid: bigint;
+  /** The bonus payload as it was received (padded to 8 bytes). */
+  bonus: Uint8Array;
+  /** The spill block: its SPILL record's fields (placeless, little-endian) and stored bytes. */
+  spill: { meta: Uint8Array; block: number } | null;
+}
+
+/** A stored block of an object (kind 0 WRITE, 1 WRITE_EMBEDDED, 2 redacted). */
+export interface SendBlock {
+  offset: number;
+  lsize: number;
+  kind: number;
+  block: number | null;
+  /** The record's fields (placeless, little-endian). */
+  meta: Uint8Array;
+}
+
+/** A snapshot to send from. */
+export interface SendSource {
+  guid: bigint;
+  creationTime: bigint;
+  objsetType: number;
+  features: bigint;
+  beginFlags: number;
+  /** Every object, in increasing order. */
+  objects(): Iterable<SendObject>;
+  /** Blocks of one object, in increasing offset order. */
+  blocks(object: number): SendBlock[];
+  /** The stored bytes of a block. */
+  blockData(block: number): Uint8Array;
+  /** The block's SHA-256 (for the dedup key of `-D`). */
+  blockHash(block: number): Uint8Array;
+}
+
+/** Options of {@linkcode sendRecords}. */
+export interface SendOptions {
+  /** The snapshot's name as it goes in the BEGIN (`pool/fs@snap`). */
+  toname: string;
+  /** Send as a clone of `from` (DRR_FLAG_CLONE). */
+  clone?: boolean;
+  /** `-D`: WRITE_BYREF for blocks sent before in this stream. */
+  dedup?: DedupState;
+}
+
+/** Blocks already sent in this stream (and earlier substreams), for `-D`. */
+export class DedupState {
+  /** Block id -> where it was first sent. */
+  readonly sent = new Map<number, { guid: bigint; object: bigint; offset: bigint }>();
+}
+
+const UINT64_MAX = 0xFFFF_FFFF_FFFF_FFFFn;
+const DNODES_PER_BLOCK = 32;
+const SPA_OLD_MAXBLOCKSIZE = 128 * 1024;
+const ZIO_COMPRESS_LZ4 = 15;
+const ZIO_COMPRESS_ZSTD = 16;
+const ZIO_CHECKSUM_SHA256 = 8;
+
+/** A record from its stored placeless fields, placed again. */
+function placed(meta: Uint8Array, fields: Record<string, unknown>): DrrRecord {
+  const raw = new Uint8Array(RECORD_SIZE);
+  raw.set(meta.subarray(0, RECORD_SIZE));
+  return { ...decodeRecord(raw, true), ...fields } as DrrRecord;
+}
+
+/** The feature flags a snapshot's stored data needs. */
+export function featuresFor(src: SendSource, dedup: boolean): bigint {
+  let f = src.features & BigInt(FEATURE.RAW);
+  for (const o of src.objects()) {
+    if (o.blksz > SPA_OLD_MAXBLOCKSIZE) f |= BigInt(FEATURE.LARGE_BLOCKS);
+    if (o.dnSlots > 1) f |= BigInt(FEATURE.LARGE_DNODE);
+    if (o.spill !== null) f |= BigInt(FEATURE.SA_SPILL);
+    for (const b of src.blocks(o.object)) {
+      if (b.kind === 1) {
+        f |= BigInt(FEATURE.EMBED_DATA);
+        f |= codecFeature(b.meta[40]!);
+      } else if (b.kind === 0 && b.meta[50] !== 0) {
+        f |= BigInt(FEATURE.COMPRESSED) | codecFeature(b.meta[50]!);
+      } else if (b.kind === 2) f |= BigInt(FEATURE.REDACTED);
+    }
+  }
+  if (dedup) f |= BigInt(FEATURE.DEDUP | FEATURE.DEDUPPROPS);
+  return f;
+}
+
+function codecFeature(c: number): bigint {
+  if (c === ZIO_COMPRESS_LZ4) return BigInt(FEATURE.LZ4);
+  if (c === ZIO_COMPRESS_ZSTD) return BigInt(FEATURE.ZSTD);
+  return 0n;
+}
+
+function sameObject(a: SendObject, b: SendObject): boolean {
+  return a.type === b.type && a.bonustype === b.bonustype && a.blksz === b.blksz &&
+    a.bonuslen === b.bonuslen && a.checksumtype === b.checksumtype &&
+    a.compress === b.compress && a.dnSlots === b.dnSlots && a.flags === b.flags &&
+    equalBytes(a.bonus, b.bonus) && sameSpill(a.spill, b.spill);
+}
+
+function sameSpill(a: SendObject["spill"], b: SendObject["spill"]): boolean {
+  if (a === null || b === null) return a === b;
+  return a.block === b.block && equalBytes(a.meta, b.meta);
+}
+
+function sameBlock(a: SendBlock, b: SendBlock): boolean {
+  return a.offset === b.offset && a.lsize === b.lsize && a.kind === b.kind &&
+    a.block === b.block && equalBytes(a.meta, b.meta);
+}
+
+function equalBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
+/** The dnode's highest block id, from the data it holds. */
+function maxblkidOf(o: SendObject, blocks: SendBlock[], raw: boolean): bigint {
+  if (raw) return o.maxblkid;
+  let end = 0;
+  for (const b of blocks) end = Math.max(end, b.offset + b.lsize);
+  return end === 0 ? 0n : BigInt(Math.ceil(end / o.blksz) - 1);
+}
+
+/** A SHA-256 digest as a dedup key: four big-endian 64-bit words. */
+function dedupKey(hash: Uint8Array): Checksum {
+  const v = new DataView(hash.buffer, hash.byteOffset, hash.byteLength);
+  return [v.getBigUint64(0), v.getBigUint64(8), v.getBigUint64(16), v.getBigUint64(24)];
+}
+
+/**
+ * The records of one substream: BEGIN, then objects and data, then END.
+ *
+ * @param sink the pending-op aggregation that encodes records
+ * @param to the snapshot to send
+ * @param from the snapshot it is relative to (incremental or clone), or null for a full stream
+ * @returns the stream's chunks
+ */
+export function* sendRecords(
+  sink: RecordSender,
+  to: SendSource,
+  from: SendSource | null,
+  options: SendOptions,
+): Generator<Uint8Array> {
+  const toguid = to.guid;
+  const raw = (to.features & BigInt(FEATURE.RAW)) !== 0n;
+  const dedup = options.dedup;
+  let flags = to.beginFlags &
+    (BEGIN_FLAG.CI_DATA | BEGIN_FLAG.FREERECORDS | BEGIN_FLAG.SPILL_BLOCK);
+  if (options.clone) flags |= BEGIN_FLAG.CLONE;
+  yield* sink.begin({
+    versioninfo: makeVersioninfo(HDRTYPE.SUBSTREAM, featuresFor(to, dedup !== undefined)),
+    creation_time: to.creationTime,
+    objset_type: to.objsetType,
+    flags,
+    toguid,
+    fromguid: from?.guid ?? 0n,
+    toname: options.toname,
+  });
+
+  const before = new Map<number, SendObject>();
+  if (from !== null) { for (const o of from.objects()) before.set(o.object, o); }
+  const after = [...to.objects()];
+  let next = 1; // object 0 is the meta dnode
+  let i = 0;
+  const freed = [...before.keys()].filter((id) => !after.some((o) => o.object === id)).sort((
+    a,
+    b,
+  ) => a - b);
+  let f = 0;
+
+  const sendFreed = (upTo: number) => {
+    const out: Uint8Array[] = [];
+    while (f < freed.length && freed[f]! < upTo) {
+      out.push(...sink.freeObjects(BigInt(freed[f]!), 1n));
+      f++;
+    }
+    return out;
+  };
+
+  for (; i < after.length; i++) {
+    const o = after[i]!;
+    const old = before.get(o.object) ?? null;
+    if (from === null && o.object > next) {
+      yield* sink.freeObjects(BigInt(next), BigInt(o.object - next));
+    }
+    if (from !== null) yield* sendFreed(o.object);
+    next = o.object + Math.max(1, o.dnSlots);
+
+    const blocks = to.blocks(o.object);
+    const whole = old === null || old.type !== o.type || old.blksz !== o.blksz ||
+      old.bonustype !== o.bonustype || old.dnSlots !== o.dnSlots;
+    let oldBlocks = new Map<number, SendBlock>();
+    if (!whole && old !== null) {
+      oldBlocks = new Map(from!.blocks(o.object).map((b) => [b.offset, b]));
+    }
+    const changed = whole ? blocks : blocks.filter((b) => {
+      const was = oldBlocks.get(b.offset);
+      return was === undefined || !sameBlock(was, b);
+    });
+    const kept = new Set(blocks.map((b) => b.offset));
+    const removed = whole ? [] : [...oldBlocks.values()].filter((b) => !kept.has(b.offset));
+    if (
+      !whole && old !== null && sameObject(old, o) && changed.length === 0 && removed.length === 0
+    ) {
+      continue;
+    }
+
+    // OBJECT, then a FREE of everything past the object's end.
+    const maxblkid = maxblkidOf(o, blocks, raw);
+    yield* sink.write({
+      type: DRR.OBJECT,
+      object: BigInt(o.object),
+      object_type: o.type,
+      bonustype: o.bonustype,
+      blksz: o.blksz,
+      bonuslen: o.bonuslen,
+      checksumtype: o.checksumtype,
+      compress: o.compress,
+      dn_slots: o.dnSlots > 1 || raw ? o.dnSlots : 0,
+      flags: o.flags,
+      raw_bonuslen: o.rawBonuslen,
+      toguid,
+      indblkshift: raw ? o.indblkshift : 0,
+      nlevels: raw ? o.nlevels : 0,
+      nblkptr: raw ? o.nblkptr : 0,
+      maxblkid: raw ? o.maxblkid : 0n,
+    }, o.bonus);
+    const end = (maxblkid + 1n) * BigInt(o.blksz);
+    yield* sink.free(BigInt(o.object), end, UINT64_MAX);
+
+    // Data in increasing offset order; holes (full) and removed blocks (incremental) as FREE.
+    let cursor = 0;
+    const ordered = [
+      ...changed.map((b) => ({ b, removed: false })),
+      ...removed.map((b) => ({ b, removed: true })),
+    ]
+      .sort((x, y) => x.b.offset - y.b.offset);
+    for (const { b, removed: gone } of ordered) {
+      if (gone) {
+        yield* sink.free(BigInt(o.object), BigInt(b.offset), BigInt(b.lsize));
+        continue;
+      }
+      if (whole && b.offset > cursor) {
+        yield* sink.free(BigInt(o.object), BigInt(cursor), BigInt(b.offset - cursor));
+      }
+      cursor = b.offset + b.lsize;
+      yield* dataRecord(sink, to, o, b, toguid, dedup);
+    }
+    if (whole && BigInt(cursor) < end) {
+      yield* sink.free(BigInt(o.object), BigInt(cursor), end - BigInt(cursor));
+    }
+    if (o.spill !== null && (old === null || whole || !sameSpill(old.spill, o.spill))) {
+      const rec = placed(o.spill.meta, { type: DRR.SPILL, object: BigInt(o.object), toguid });
+      yield* sink.write(rec, to.blockData(o.spill.block));
+    }
+  }
+  if (from !== null) yield* sendFreed(Number.MAX_SAFE_INTEGER);
+  else {
+    const maxobj = Math.ceil(next / DNODES_PER_BLOCK) * DNODES_PER_BLOCK;
+    if (maxobj > next) yield* sink.freeObjects(BigInt(next), BigInt(maxobj - next));
+  }
+  yield* sink.end();
+}
+
+function* dataRecord(
+  sink: RecordSender,
+  to: SendSource,
+  o: SendObject,
+  b: SendBlock,
+  toguid: bigint,
+  dedup: DedupState | undefined,
+): Generator<Uint8Array> {
+  const object = BigInt(o.object), offset = BigInt(b.offset);
+  if (b.kind === 2 || b.block === null) {
+    yield* sink.redact(object, offset, BigInt(b.lsize));
+    return;
+  }
+  if (b.kind === 1) {
+    const data = to.blockData(b.block);
+    const padded = new Uint8Array((data.length + 7) & ~7);
+    padded.set(data);
+    yield* sink.write(placed(b.meta, { type: DRR.WRITE_EMBEDDED, object, offset, toguid }), padded);
+    return;
+  }
+  const rec = placed(b.meta, { type: DRR.WRITE, object, offset, toguid }) as DrrRecord & {
+    checksumtype: number;
+    flags: number;
+    key_cksum: Checksum;
+    logical_size: bigint;
+    key_prop: bigint;
+  };
+  if (dedup !== undefined) {
+    const first = dedup.sent.get(b.block);
+    if (first !== undefined) {
+      yield* sink.write({
+        type: DRR.WRITE_BYREF,
+        object,
+        offset,
+        length: rec.logical_size,
+        toguid,
+        refguid: first.guid,
+        refobject: first.object,
+        refoffset: first.offset,
+        checksumtype: ZIO_CHECKSUM_SHA256,
+        flags: 1,
+        key_cksum: dedupKey(to.blockHash(b.block)),
+        key_prop: rec.key_prop,
+      });
+      return;
+    }
+    dedup.sent.set(b.block, { guid: toguid, object, offset });
+    rec.checksumtype = ZIO_CHECKSUM_SHA256;
+    rec.flags |= 1;
+    rec.key_cksum = dedupKey(to.blockHash(b.block));
+  }
+  yield* sink.write(rec, to.blockData(b.block));
+}
