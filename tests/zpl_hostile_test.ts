@@ -608,8 +608,13 @@ Deno.test("walk() reports a directory cycle and a directory linked twice, and en
   }));
   const faults: [string, Error][] = [];
   const paths: string[] = [];
-  for await (const w of fs.walk({ onError: (e, p) => faults.push([p, e]) })) paths.push(w.path);
+  const components: string[] = [];
+  for await (const w of fs.walk({ onError: (e, p) => faults.push([p, e]) })) {
+    paths.push(w.path);
+    components.push(w.components.map((c) => dec.decode(c)).join("|"));
+  }
   assertEquals(paths, [".", "./a", "./a/g", "./f"]);
+  assertEquals(components, ["", "a", "a|g", "f"]);
   assertEquals(faults.map(([p]) => p), ["./a/self", "./a/up", "./b"]);
   for (const [, e] of faults) assertInstanceOf(e, DirCycleError);
   // without onError the first fault throws

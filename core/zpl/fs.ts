@@ -219,7 +219,7 @@ export class DirCycleError extends ZplError {
 export interface FilePiece {
   /** Byte offset in the file. */
   offset: number;
-  /** The bytes (a block, the last one cut at the file's size). */
+  /** The bytes (a block, the last one cut at the file's size); a view: do not change it. */
   data: Uint8Array;
 }
 
@@ -235,8 +235,10 @@ export interface Xattr {
 
 /** One path of a walk. */
 export interface WalkEntry {
-  /** The path: `.` for the root, `./a/b` below it. */
+  /** The path: `.` for the root, `./a/b` below it (names decoded as UTF-8). */
   path: string;
+  /** The exact name bytes of each level below the start (empty for the root). */
+  components: Uint8Array[];
   /** Depth: 0 for the root. */
   depth: number;
   /** The file's attributes. */
@@ -694,12 +696,13 @@ export class ZplFilesystem {
       return;
     }
     visited.set(start, ".");
-    yield { path: ".", depth: 0, inode: rootInode, entry: null };
+    yield { path: ".", components: [], depth: 0, inode: rootInode, entry: null };
 
     // An explicit stack of directory listings keeps deep trees off the call stack.
     interface Frame {
       object: number;
       path: string;
+      components: Uint8Array[];
       depth: number;
       entries: DirEntry[];
       next: number;
@@ -713,7 +716,14 @@ export class ZplFilesystem {
       }
     };
     const stack: Frame[] = [
-      { object: start, path: ".", depth: 0, entries: await list(start, "."), next: 0 },
+      {
+        object: start,
+        path: ".",
+        components: [],
+        depth: 0,
+        entries: await list(start, "."),
+        next: 0,
+      },
     ];
     while (stack.length > 0) {
       const frame = stack[stack.length - 1]!;
@@ -723,6 +733,7 @@ export class ZplFilesystem {
       }
       const entry = frame.entries[frame.next++]!;
       const path = `${frame.path}/${entry.name}`;
+      const components = [...frame.components, entry.nameBytes];
       const depth = frame.depth + 1;
       let inode: Inode;
       try {
@@ -747,10 +758,10 @@ export class ZplFilesystem {
         report(e as Error, path);
         continue;
       }
-      yield { path, depth, inode, entry };
+      yield { path, components, depth, inode, entry };
       if (inode.kind === "dir") {
         const entries = await list(entry.object, path);
-        stack.push({ object: entry.object, path, depth, entries, next: 0 });
+        stack.push({ object: entry.object, path, components, depth, entries, next: 0 });
       }
     }
   }
