@@ -157,6 +157,24 @@ export class StoreSnapshotView implements SnapshotView {
     return decode(m[50]!, stored, row.lsize, where);
   }
 
+  /**
+   * The block ids of an object that hold something, in increasing order, so that readers skip
+   * holes without asking for each block (a hostile size cannot make them walk forever).
+   */
+  async *blockIds(id: number): AsyncIterable<number> {
+    const o = this.objectSync(id);
+    if (o === null || o.blksz <= 0) return;
+    const rows = this.#store.stmt(
+      "SELECT offset FROM block_map WHERE snapshot = ? AND object = ? ORDER BY offset",
+    ).all(this.snapshot.id, id) as { offset: number }[];
+    let last = -1;
+    for (const r of rows) {
+      const blkid = Math.floor(r.offset / o.blksz);
+      if (blkid !== last) yield blkid;
+      last = blkid;
+    }
+  }
+
   async *objectIds(): AsyncIterable<number> {
     const rows = this.#store.stmt("SELECT object FROM objects WHERE snapshot = ? ORDER BY object")
       .all(this.snapshot.id) as { object: number }[];
