@@ -91,14 +91,27 @@ export async function extractTree(
   const walk = fs.walk({
     onError: (e, path) => report.errors.push(`${path}: ${e.message}`),
   });
+  // The walk yields a directory's contents right after it. When a directory could not be made
+  // (its path already taken: names that are not UTF-8 all decode to U+FFFD, so a symlink can
+  // hold the path of a directory of another name), nothing below it is written: it would go
+  // through whatever holds that path, possibly a symlink out of DIR.
+  let skipDeeperThan = Infinity;
   for await (const entry of walk) {
+    if (entry.depth > skipDeeperThan) continue;
+    skipDeeperThan = Infinity;
     const target = entry.path === "." ? dir : `${dir}/${entry.path.slice(2)}`;
+    const made = dirs.length;
     try {
       await writeEntry(fs, entry, target, report, linked, dirs, owners, note);
       options.onPath?.(entry.path);
     } catch (e) {
       if (e instanceof Deno.errors.PermissionDenied && !isRoot) throw e;
-      report.errors.push(`${entry.path}: ${(e as Error).message}`);
+      // writeEntry lists a directory in `dirs` once it has made it.
+      const notMade = entry.inode.kind === "dir" && dirs.length === made;
+      if (notMade) skipDeeperThan = entry.depth;
+      report.errors.push(
+        `${entry.path}: ${(e as Error).message}` + (notMade ? " (its contents left out)" : ""),
+      );
     }
   }
   // Directories last, deepest first: their times and modes after their contents are in.
@@ -133,7 +146,9 @@ async function writeEntry(
     await xattrNote(fs, inode, entry.path, note);
     return;
   }
-  // A second name of an object already written is a hard link to it.
+  // A second name of an object already written is a hard link to it. Only a path this
+  // extraction made is remembered as the first name: never one it failed to make (something
+  // else holds it).
   if (inode.links > 1) {
     const first = linked.get(inode.object);
     if (first !== undefined) {
@@ -141,16 +156,20 @@ async function writeEntry(
       report.hardlinks++;
       return;
     }
-    linked.set(inode.object, target);
   }
+  const made = () => {
+    if (inode.links > 1) linked.set(inode.object, target);
+  };
   switch (inode.kind) {
     case "file": {
       report.bytes += await writeFile(fs, inode, target);
+      made();
       report.files++;
       break;
     }
     case "symlink": {
       await Deno.symlink(await fs.readlink(inode.object), target);
+      made();
       if (owners) lchownSync(target, inode.uid, inode.gid);
       lutimesSync(target, seconds(inode.atime), seconds(inode.mtime));
       report.symlinks++;
@@ -169,6 +188,7 @@ async function writeEntry(
         : [target, inode.kind === "chardev" ? "c" : "b", String(major), String(minor)];
       const out = await new Deno.Command("mknod", { args, stderr: "piped" }).output();
       if (!out.success) throw new Error(new TextDecoder().decode(out.stderr).trim());
+      made();
       report.special++;
       break;
     }
