@@ -16,6 +16,7 @@ const VERBS: Record<string, () => Promise<Verb>> = {
   recv: () => import("./cli/recv.ts"),
   receive: () => import("./cli/recv.ts"),
   list: () => import("./cli/list.ts"),
+  redup: () => import("./cli/redup.ts"),
   extract: () => import("./cli/extract.ts"),
   cat: () => import("./cli/cat.ts"),
   ls: () => import("./cli/ls.ts"),
@@ -31,6 +32,7 @@ usage: zsend VERB [options]
   recv [-F] [-d|-e] [-n] [-v] STORE TARGET [FILE|-]
                                                receive a stream into a store (made on first use)
   list [--json] [--space] STORE                the datasets and snapshots in a store
+  redup [-v] [FILE|-] > PLAIN                  a dedup stream as a plain one (zstream redup)
   extract STORE DATASET@SNAP DIR               a snapshot as a directory tree
   extract STORE VOL@SNAP --image PATH|DEVICE   a volume snapshot as an image or onto a device
   extract --stream FILE... DIR                 straight from stream files, without a store

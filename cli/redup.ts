@@ -1,0 +1,122 @@
+/**
+ * `zsend redup [-v] [FILE|-]`: a dedup stream as a plain one, on stdout, as OpenZFS `zstream
+ * redup` makes it (which a `zfs receive` that refuses dedup streams then takes).
+ *
+ * @module
+ */
+
+import { parseArgs } from "@std/cli";
+import { readRecords } from "../core/reader.ts";
+import { redupRecords, type RedupStats } from "../core/redup.ts";
+import { DiskRedupIndex } from "../io/redup_index.ts";
+import { type ByteWriter, writeAll } from "../io/output.ts";
+import { openStreamInput } from "../io/source.ts";
+import { engine, oneInput, UsageError, warn } from "./common.ts";
+
+/** Usage of the verb. */
+export const USAGE = "zsend redup [-v] [FILE|-] > PLAIN_STREAM";
+
+/** Size of the pieces written to the output. */
+const OUT_BLOCK = 1 << 20;
+
+/**
+ * Writes chunks to `out` in pieces of about 1 MiB (small chunks are gathered, large ones go as
+ * they are).
+ *
+ * @example
+ * ```ts
+ * import { pipeChunks } from "./redup.ts";
+ * const sizes: number[] = [];
+ * const out = { write: (b: Uint8Array) => (sizes.push(b.length), Promise.resolve(b.length)) };
+ * const n = await pipeChunks([new Uint8Array(3), new Uint8Array(4)], out);
+ * if (n !== 7 || sizes.join() !== "7") throw new Error(sizes.join());
+ * ```
+ */
+export async function pipeChunks(
+  chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  out: ByteWriter,
+): Promise<number> {
+  const block = new Uint8Array(OUT_BLOCK);
+  let filled = 0;
+  let total = 0;
+  for await (const c of chunks) {
+    total += c.length;
+    if (filled + c.length > OUT_BLOCK) {
+      if (filled > 0) await writeAll(out, block.subarray(0, filled));
+      filled = 0;
+    }
+    if (c.length >= OUT_BLOCK) {
+      await writeAll(out, c);
+      continue;
+    }
+    block.set(c, filled);
+    filled += c.length;
+  }
+  if (filled > 0) await writeAll(out, block.subarray(0, filled));
+  return total;
+}
+
+/**
+ * Refuses a terminal as stdout, where a binary stream does no good.
+ *
+ * @example
+ * ```ts
+ * import { refuseTerminalOutput } from "./redup.ts";
+ * refuseTerminalOutput({ isTerminal: () => false }); // a pipe or a file: fine
+ * let threw = false;
+ * try {
+ *   refuseTerminalOutput({ isTerminal: () => true });
+ * } catch (e) {
+ *   threw = e instanceof TypeError;
+ * }
+ * if (!threw) throw new Error();
+ * ```
+ */
+export function refuseTerminalOutput(out: { isTerminal(): boolean } = Deno.stdout): void {
+  if (out.isTerminal()) {
+    throw new TypeError(
+      "refusing to write a send stream to a terminal: redirect stdout to a file or a pipe",
+    );
+  }
+}
+
+function isRegularFile(path: string | undefined): path is string {
+  if (path === undefined || path === "-") return false;
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs the verb; returns the exit status. */
+export async function main(args: string[]): Promise<number> {
+  const flags = parseArgs(args, {
+    boolean: ["v", "help"],
+    unknown: (a: string) => {
+      if (a.startsWith("-") && a !== "-") throw new UsageError(`unknown option ${a}`);
+      return true;
+    },
+  });
+  if (flags.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const input = oneInput(flags._, "redup");
+  refuseTerminalOutput();
+  using index = DiskRedupIndex.create(isRegularFile(input) ? { source: input } : {});
+  const stats: RedupStats = { records: 0, byref: 0, writes: 0, begins: 0 };
+  const fletcher4 = engine();
+  const records = readRecords(openStreamInput(input), { fletcher4 });
+  const bytes = await pipeChunks(redupRecords(records, index, { fletcher4, stats }), Deno.stdout);
+  if (flags.v) {
+    warn(
+      `zsend redup: ${stats.records} records, ${stats.byref} WRITE_BYREF replaced, ` +
+        `${bytes} bytes written; index: ${index.entries} blocks in ${index.runs} runs, ` +
+        (index.spooledBytes > 0
+          ? `${index.spooledBytes} bytes spooled`
+          : "read back from the input file"),
+    );
+  }
+  return 0;
+}

@@ -1,0 +1,201 @@
+/**
+ * A dedup stream as a plain one, as OpenZFS `zstream redup` makes it
+ * (`cmd/zstream/zstream_redup.c`): every WRITE_BYREF becomes the WRITE it points at, with that
+ * WRITE's fields and data but the WRITE_BYREF's object, offset and toguid; DEDUP and DEDUPPROPS
+ * are cleared from every BEGIN (the compound header's too); everything else is copied, and the
+ * checksums are computed again.
+ *
+ * The blocks written so far are kept in a {@linkcode RedupIndex}, keyed by the WRITE's (toguid,
+ * object, offset) as `zstream redup` keys them, so that a reference resolves into this substream
+ * or any earlier substream of a compound stream. {@linkcode MemoryRedupIndex} keeps them in
+ * memory; `io/redup_index.ts` keeps them on disk for streams of any size.
+ *
+ * @module
+ */
+
+import { DRR, FEATURE } from "./constants.ts";
+import { StreamError } from "./errors.ts";
+import type { Fletcher4Engine } from "./fletcher4.ts";
+import type { StreamRecord } from "./reader.ts";
+import { type DrrBegin, type DrrWrite, featureFlags, type RecordInit } from "./record.ts";
+import { hasRecordChecksum, StreamWriter } from "./writer.ts";
+
+/** A WRITE record kept for later references: its decoded header and its payload. */
+export interface IndexedWrite {
+  /** The WRITE as it was read. */
+  header: DrrWrite;
+  /** Its payload (`compressed_size` bytes when compressed, else `logical_size`). */
+  payload: Uint8Array;
+}
+
+/** Where redup keeps the blocks written so far. */
+export interface RedupIndex {
+  /**
+   * Keeps a WRITE record just read. The record's payload may share memory with the input: an
+   * index that holds on to it must copy it.
+   */
+  add(record: StreamRecord): void | Promise<void>;
+  /** The WRITE written with this toguid, object and offset, or `undefined`. */
+  find(
+    guid: bigint,
+    object: bigint,
+    offset: bigint,
+  ): IndexedWrite | undefined | Promise<IndexedWrite | undefined>;
+}
+
+/**
+ * A {@linkcode RedupIndex} in memory: fine for small streams and tests; its size grows with the
+ * data written.
+ *
+ * @example
+ * ```ts
+ * import { MemoryRedupIndex } from "./redup.ts";
+ * const index = new MemoryRedupIndex();
+ * if (index.find(1n, 2n, 0n) !== undefined || index.size !== 0) throw new Error();
+ * ```
+ */
+export class MemoryRedupIndex implements RedupIndex {
+  #blocks = new Map<string, IndexedWrite>();
+
+  /** Number of WRITE records kept. */
+  get size(): number {
+    return this.#blocks.size;
+  }
+
+  /** Keeps a copy of a WRITE record. */
+  add(record: StreamRecord): void {
+    const h = record.header;
+    if (h.type !== DRR.WRITE) throw new TypeError("only WRITE records can be indexed");
+    this.#blocks.set(key(h.toguid, h.object, h.offset), {
+      header: h,
+      payload: record.payload.slice(),
+    });
+  }
+
+  /** The WRITE written with this toguid, object and offset. */
+  find(guid: bigint, object: bigint, offset: bigint): IndexedWrite | undefined {
+    return this.#blocks.get(key(guid, object, offset));
+  }
+}
+
+function key(guid: bigint, object: bigint, offset: bigint): string {
+  return `${guid.toString(16)}/${object.toString(16)}/${offset.toString(16)}`;
+}
+
+/** What {@linkcode redupRecords} did; filled in as it goes. */
+export interface RedupStats {
+  /** Records read. */
+  records: number;
+  /** WRITE_BYREF records replaced by WRITEs. */
+  byref: number;
+  /** WRITE records kept in the index. */
+  writes: number;
+  /** BEGIN records whose DEDUP/DEDUPPROPS flags were cleared. */
+  begins: number;
+}
+
+/** Options of {@linkcode redupRecords}. */
+export interface RedupOptions {
+  /** The fletcher-4 implementation for the new checksums. */
+  fletcher4?: Fletcher4Engine;
+  /** Counters to fill in. */
+  stats?: RedupStats;
+}
+
+const DEDUP_FLAGS = BigInt(FEATURE.DEDUP | FEATURE.DEDUPPROPS);
+
+/**
+ * Rewrites a dedup stream (plain or compound) as a plain one, in the input's byte order.
+ * Records that carried a trailing checksum get a new one, those that did not (old streams)
+ * get none; a WRITE that replaces a WRITE_BYREF follows the WRITE_BYREF.
+ *
+ * @param records the input, as {@linkcode readRecords} yields it (checksums checked)
+ * @param index where WRITE records are kept until a WRITE_BYREF needs one
+ * @param options checksum engine, counters
+ * @returns the bytes of the new stream; throws {@linkcode StreamError} at a WRITE_BYREF that
+ * points at nothing written before it
+ * @example
+ * ```ts
+ * import { MemoryRedupIndex, redupRecords } from "./redup.ts";
+ * import { readRecords } from "./reader.ts";
+ * import { StreamWriter } from "./writer.ts";
+ * const w = new StreamWriter();
+ * const data = new Uint8Array(512).fill(7);
+ * const dedup = [
+ *   ...w.begin({ toname: "p/fs@s", toguid: 5n, objset_type: 2, versioninfo: 1n | (3n << 2n) }),
+ *   ...w.write({ type: 3, object: 8n, object_type: 19, offset: 0n, logical_size: 512n, toguid: 5n }, data),
+ *   ...w.write({
+ *     type: 6, object: 9n, offset: 0n, length: 512n, toguid: 5n,
+ *     refguid: 5n, refobject: 8n, refoffset: 0n,
+ *   }),
+ *   ...w.end(),
+ * ];
+ * const plain = await Array.fromAsync(redupRecords(readRecords(dedup), new MemoryRedupIndex()));
+ * const out = await Array.fromAsync(readRecords(plain));
+ * const copy = out[2]!;
+ * if (copy.header.type !== 3 || copy.header.object !== 9n || copy.payload[0] !== 7) {
+ *   throw new Error();
+ * }
+ * if (out[0]!.header.type !== 0 || out[0]!.header.versioninfo !== 1n) throw new Error();
+ * ```
+ */
+export async function* redupRecords(
+  records: AsyncIterable<StreamRecord>,
+  index: RedupIndex,
+  options: RedupOptions = {},
+): AsyncGenerator<Uint8Array> {
+  const stats = options.stats ?? { records: 0, byref: 0, writes: 0, begins: 0 };
+  let writer: StreamWriter | null = null;
+  for await (const r of records) {
+    stats.records++;
+    writer ??= new StreamWriter({
+      littleEndian: r.littleEndian,
+      ...(options.fletcher4 ? { fletcher4: options.fletcher4 } : {}),
+    });
+    const h = r.header;
+    const checksum = { recordChecksum: hasRecordChecksum(h) };
+    switch (h.type) {
+      case DRR.BEGIN: {
+        const features = featureFlags(h.versioninfo);
+        const begin: DrrBegin = { ...h, versioninfo: h.versioninfo & ~(DEDUP_FLAGS << 2n) };
+        if ((features & DEDUP_FLAGS) !== 0n) stats.begins++;
+        yield* writer.write(begin, r.payload);
+        break;
+      }
+      case DRR.WRITE:
+        await index.add(r);
+        stats.writes++;
+        yield* writer.write(h, r.payload, checksum);
+        break;
+      case DRR.WRITE_BYREF: {
+        const found = await index.find(h.refguid, h.refobject, h.refoffset);
+        const at = { index: r.index, type: h.type, offset: r.offset };
+        if (found === undefined) {
+          throw new StreamError(
+            at,
+            `WRITE_BYREF refers to object ${h.refobject} offset ${h.refoffset} of the snapshot ` +
+              `with guid ${h.refguid.toString(16)}, which no earlier WRITE of the stream wrote`,
+          );
+        }
+        if (found.header.logical_size !== h.length) {
+          throw new StreamError(
+            at,
+            `WRITE_BYREF length ${h.length} differs from the logical size ` +
+              `${found.header.logical_size} of the WRITE it refers to`,
+          );
+        }
+        const copy: RecordInit = {
+          ...found.header,
+          object: h.object,
+          offset: h.offset,
+          toguid: h.toguid,
+        };
+        stats.byref++;
+        yield* writer.write(copy, found.payload, checksum);
+        break;
+      }
+      default:
+        yield* writer.write(h, r.payload, checksum);
+    }
+  }
+}

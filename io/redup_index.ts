@@ -1,0 +1,348 @@
+/**
+ * The blocks of a dedup stream kept on disk while `redup` runs, so that memory stays small
+ * whatever the size of the stream.
+ *
+ * Where the data lives: when the stream is a regular file, nowhere new: a WRITE is read back
+ * from the stream itself at the offset where it was read (as `zstream redup` does). Otherwise
+ * (a pipe) every WRITE record and its payload are appended to a spool file.
+ *
+ * How it is found: the sender writes the blocks of a substream in increasing (object, offset)
+ * order, so the index is a file of 24-byte entries (object, offset, position) made of sorted
+ * runs, one run per substream (a new run starts wherever the order breaks or the toguid
+ * changes). Memory holds only a few numbers per run, a 64 KiB buffer of entries not yet written,
+ * and a small cache of index pages; a lookup is a binary search over a run's entries on disk.
+ *
+ * @module
+ */
+
+import { DRR, RECORD_SIZE } from "../core/constants.ts";
+import { decodeRecord, type DrrWrite, payloadSize } from "../core/record.ts";
+import type { StreamRecord } from "../core/reader.ts";
+import type { IndexedWrite, RedupIndex } from "../core/redup.ts";
+import { Device } from "./native/device.ts";
+
+const ENTRY = 24;
+/** Entries per index page: 170 * 24 = 4080 bytes. */
+const PAGE_ENTRIES = 170;
+const PAGE_BYTES = PAGE_ENTRIES * ENTRY;
+/** Entries buffered before they are written to the index file. */
+const BUFFER_ENTRIES = 2730;
+/** Index pages kept in memory. */
+const CACHE_PAGES = 256;
+
+/** Options of {@linkcode DiskRedupIndex.create}. */
+export interface DiskRedupIndexOptions {
+  /**
+   * The stream's path, when it is a regular file that stays as it is while `redup` runs:
+   * WRITE records are read back from it instead of being copied.
+   */
+  source?: string;
+  /** Where to make the temporary directory (the system's temporary directory by default). */
+  tmpDir?: string;
+}
+
+/** One sorted run of entries: the WRITEs of one substream (usually). */
+interface Run {
+  guid: bigint;
+  /** Index of its first entry in the index file. */
+  start: number;
+  count: number;
+  firstObject: bigint;
+  firstOffset: bigint;
+  lastObject: bigint;
+  lastOffset: bigint;
+}
+
+function compare(ao: bigint, aoff: bigint, bo: bigint, boff: bigint): number {
+  if (ao !== bo) return ao < bo ? -1 : 1;
+  if (aoff !== boff) return aoff < boff ? -1 : 1;
+  return 0;
+}
+
+/**
+ * A {@linkcode RedupIndex} on disk, in a temporary directory removed by
+ * {@linkcode DiskRedupIndex.close}.
+ *
+ * @example
+ * ```ts
+ * import { DiskRedupIndex } from "./redup_index.ts";
+ * import { readRecords } from "../core/reader.ts";
+ * import { StreamWriter } from "../core/writer.ts";
+ * const w = new StreamWriter();
+ * const stream = [
+ *   ...w.begin({ toname: "p/fs@s", toguid: 5n, objset_type: 2 }),
+ *   ...w.write({ type: 3, object: 8n, object_type: 19, offset: 0n, logical_size: 512n, toguid: 5n },
+ *     new Uint8Array(512).fill(9)),
+ *   ...w.end(),
+ * ];
+ * using index = DiskRedupIndex.create();
+ * for await (const r of readRecords(stream)) if (r.header.type === 3) index.add(r);
+ * const got = index.find(5n, 8n, 0n);
+ * if (got?.payload[511] !== 9 || index.find(5n, 8n, 512n) !== undefined) throw new Error();
+ * ```
+ */
+export class DiskRedupIndex implements RedupIndex, Disposable {
+  /** The temporary directory. */
+  readonly dir: string;
+  #source: Device | null;
+  #spool: Device | null = null;
+  #spoolSize = 0;
+  #index: Device;
+  #indexEntries = 0;
+  #buffer = new Uint8Array(BUFFER_ENTRIES * ENTRY);
+  #bufferView = new DataView(this.#buffer.buffer);
+  #buffered = 0;
+  #runs: Run[] = [];
+  #runsByGuid = new Map<bigint, Run[]>();
+  #cache = new Map<number, DataView>();
+  #littleEndian = true;
+  #closed = false;
+
+  private constructor(dir: string, source: Device | null, index: Device) {
+    this.dir = dir;
+    this.#source = source;
+    this.#index = index;
+  }
+
+  /**
+   * Makes an empty index in a new temporary directory.
+   *
+   * @example
+   * ```ts
+   * import { DiskRedupIndex } from "./redup_index.ts";
+   * const index = DiskRedupIndex.create();
+   * const dir = index.dir;
+   * index.close();
+   * let gone = false;
+   * try {
+   *   Deno.statSync(dir);
+   * } catch {
+   *   gone = true;
+   * }
+   * if (!gone) throw new Error();
+   * ```
+   */
+  static create(options: DiskRedupIndexOptions = {}): DiskRedupIndex {
+    const dir = Deno.makeTempDirSync({
+      prefix: "zsend-redup-",
+      ...(options.tmpDir === undefined ? {} : { dir: options.tmpDir }),
+    });
+    try {
+      const source = options.source === undefined ? null : Device.open(options.source);
+      const index = Device.open(`${dir}/index`, { write: true, createNew: true, mode: 0o600 });
+      return new DiskRedupIndex(dir, source, index);
+    } catch (e) {
+      Deno.removeSync(dir, { recursive: true });
+      throw e;
+    }
+  }
+
+  /** WRITE records kept. */
+  get entries(): number {
+    return this.#indexEntries + this.#buffered;
+  }
+
+  /** Bytes copied to the spool file (0 when blocks are read back from the stream's file). */
+  get spooledBytes(): number {
+    return this.#spoolSize;
+  }
+
+  /** Sorted runs of entries (one per substream for a stream in the sender's order). */
+  get runs(): number {
+    return this.#runs.length;
+  }
+
+  /**
+   * Keeps a WRITE record: its position in the stream's file, or a copy in the spool.
+   *
+   * @example
+   * ```ts
+   * import { DiskRedupIndex } from "./redup_index.ts";
+   * using index = DiskRedupIndex.create();
+   * let threw = false;
+   * try {
+   *   index.add({ header: { type: 5 } } as never);
+   * } catch (e) {
+   *   threw = e instanceof TypeError;
+   * }
+   * if (!threw) throw new Error();
+   * ```
+   */
+  add(record: StreamRecord): void {
+    this.#check();
+    const h = record.header;
+    if (h.type !== DRR.WRITE) throw new TypeError("only WRITE records can be indexed");
+    this.#littleEndian = record.littleEndian;
+    let position: number;
+    if (this.#source !== null) {
+      position = record.offset;
+    } else {
+      this.#spool ??= Device.open(`${this.dir}/spool`, {
+        write: true,
+        createNew: true,
+        mode: 0o600,
+      });
+      position = this.#spoolSize;
+      this.#spool.pwrite(record.raw, position);
+      this.#spool.pwrite(record.payload, position + RECORD_SIZE);
+      this.#spoolSize += RECORD_SIZE + record.payload.length;
+    }
+
+    let run = this.#runs.at(-1);
+    if (
+      run === undefined || run.guid !== h.toguid ||
+      compare(h.object, h.offset, run.lastObject, run.lastOffset) <= 0
+    ) {
+      run = {
+        guid: h.toguid,
+        start: this.entries,
+        count: 0,
+        firstObject: h.object,
+        firstOffset: h.offset,
+        lastObject: h.object,
+        lastOffset: h.offset,
+      };
+      this.#runs.push(run);
+      const same = this.#runsByGuid.get(h.toguid);
+      if (same === undefined) this.#runsByGuid.set(h.toguid, [run]);
+      else same.push(run);
+    }
+    run.count++;
+    run.lastObject = h.object;
+    run.lastOffset = h.offset;
+
+    const at = this.#buffered * ENTRY;
+    const v = this.#bufferView;
+    v.setBigUint64(at, h.object, true);
+    v.setBigUint64(at + 8, h.offset, true);
+    v.setBigUint64(at + 16, BigInt(position), true);
+    if (++this.#buffered === BUFFER_ENTRIES) this.#flush();
+  }
+
+  /**
+   * The WRITE written with this toguid, object and offset, read back from disk.
+   *
+   * @example
+   * ```ts
+   * import { DiskRedupIndex } from "./redup_index.ts";
+   * using index = DiskRedupIndex.create();
+   * if (index.find(1n, 1n, 0n) !== undefined) throw new Error();
+   * ```
+   */
+  find(guid: bigint, object: bigint, offset: bigint): IndexedWrite | undefined {
+    this.#check();
+    const runs = this.#runsByGuid.get(guid);
+    if (runs === undefined) return undefined;
+    for (let i = runs.length - 1; i >= 0; i--) {
+      const run = runs[i]!;
+      if (
+        compare(object, offset, run.firstObject, run.firstOffset) < 0 ||
+        compare(object, offset, run.lastObject, run.lastOffset) > 0
+      ) continue;
+      let lo = run.start;
+      let hi = run.start + run.count - 1;
+      while (lo <= hi) {
+        const mid = (lo + hi) >>> 1;
+        const [o, off, position] = this.#entry(mid);
+        const c = compare(o, off, object, offset);
+        if (c === 0) return this.#read(position, guid, object, offset);
+        if (c < 0) lo = mid + 1;
+        else hi = mid - 1;
+      }
+    }
+    return undefined;
+  }
+
+  /** Writes the buffered entries to the index file. */
+  #flush(): void {
+    if (this.#buffered === 0) return;
+    const first = this.#indexEntries;
+    this.#index.pwrite(this.#buffer.subarray(0, this.#buffered * ENTRY), first * ENTRY);
+    this.#indexEntries += this.#buffered;
+    this.#buffered = 0;
+    // A cached page that was partly filled is stale now.
+    this.#cache.delete(Math.floor(first / PAGE_ENTRIES));
+  }
+
+  /** Entry `i`: (object, offset, position). */
+  #entry(i: number): [bigint, bigint, number] {
+    let v: DataView;
+    let at: number;
+    if (i >= this.#indexEntries) {
+      v = this.#bufferView;
+      at = (i - this.#indexEntries) * ENTRY;
+    } else {
+      const page = Math.floor(i / PAGE_ENTRIES);
+      v = this.#page(page);
+      at = (i - page * PAGE_ENTRIES) * ENTRY;
+    }
+    return [
+      v.getBigUint64(at, true),
+      v.getBigUint64(at + 8, true),
+      Number(v.getBigUint64(at + 16, true)),
+    ];
+  }
+
+  #page(page: number): DataView {
+    const cache = this.#cache;
+    const hit = cache.get(page);
+    if (hit !== undefined) {
+      cache.delete(page);
+      cache.set(page, hit);
+      return hit;
+    }
+    const buf = new Uint8Array(PAGE_BYTES);
+    const n = this.#index.pread(buf, page * PAGE_BYTES);
+    const v = new DataView(buf.buffer, 0, n);
+    if (cache.size >= CACHE_PAGES) cache.delete(cache.keys().next().value!);
+    cache.set(page, v);
+    return v;
+  }
+
+  #read(position: number, guid: bigint, object: bigint, offset: bigint): IndexedWrite {
+    const from = this.#source ?? this.#spool!;
+    const raw = new Uint8Array(RECORD_SIZE);
+    if (from.pread(raw, position) !== RECORD_SIZE) {
+      throw new Error(
+        `redup index: cannot read back the WRITE at byte ${position} of ${from.path}`,
+      );
+    }
+    const header = decodeRecord(raw, this.#littleEndian);
+    if (
+      header.type !== DRR.WRITE || header.toguid !== guid || header.object !== object ||
+      header.offset !== offset
+    ) {
+      throw new Error(
+        `redup index: the record at byte ${position} of ${from.path} is not the WRITE indexed ` +
+          "there (did the file change while redup ran?)",
+      );
+    }
+    const payload = new Uint8Array(payloadSize(header));
+    if (from.pread(payload, position + RECORD_SIZE) !== payload.length) {
+      throw new Error(`redup index: ${from.path} ends inside the WRITE at byte ${position}`);
+    }
+    return { header: header as DrrWrite, payload };
+  }
+
+  #check(): void {
+    if (this.#closed) throw new Deno.errors.BadResource("the redup index is closed");
+  }
+
+  /** Closes the files and removes the temporary directory; later calls do nothing. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#source?.close();
+      this.#spool?.close();
+      this.#index.close();
+    } finally {
+      Deno.removeSync(this.dir, { recursive: true });
+    }
+  }
+
+  /** The same as {@linkcode DiskRedupIndex.close}, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
