@@ -72,7 +72,9 @@ export async function run(args: string[]): Promise<number> {
       warn(`zsend ${verb}: ${(e as Error).message}`);
       return 1;
     }
-    if (e instanceof TypeError || e instanceof RangeError) {
+    // TypeError: a request that cannot be met; RangeError: a value out of range;
+    // SyntaxError: damaged data met while reading a snapshot (ZPL, ZAP, nvlist).
+    if (e instanceof TypeError || e instanceof RangeError || e instanceof SyntaxError) {
       warn(`zsend ${verb}: ${e.message}`);
       return 1;
     }

@@ -7,7 +7,7 @@
 
 import { parseArgs } from "@std/cli";
 import { DumpSummary, formatRecord, recordToJson } from "../core/dump.ts";
-import { readRecords } from "../core/reader.ts";
+import { readRecordBatches } from "../core/reader.ts";
 import { openStreamInput } from "../io/source.ts";
 import { TextOutput } from "../io/output.ts";
 import { engine, oneInput, UsageError } from "./common.ts";
@@ -42,21 +42,25 @@ export async function main(args: string[]): Promise<number> {
   const input = oneInput(flags._, "dump");
   const out = new TextOutput();
   const summary = new DumpSummary();
-  const records = readRecords(openStreamInput(input), {
+  const batches = readRecordBatches(openStreamInput(input, { reuse: true }), {
     fletcher4: engine(),
     ignoreChecksums: flags.C as boolean,
   });
   if (flags.json) {
-    for await (const r of records) {
-      summary.add(r);
-      await out.print(jsonLine(recordToJson(r)));
+    for await (const batch of batches) {
+      for (const r of batch) {
+        summary.add(r);
+        await out.print(jsonLine(recordToJson(r)));
+      }
     }
     await out.print(jsonLine(summary.toJSON()));
   } else {
-    for await (const r of records) {
-      summary.add(r);
-      const text = formatRecord(r, options);
-      if (text !== "") await out.print(text);
+    for await (const batch of batches) {
+      for (const r of batch) {
+        summary.add(r);
+        const text = formatRecord(r, options);
+        if (text !== "") await out.print(text);
+      }
     }
     await out.print(summary.format());
   }

@@ -45,7 +45,7 @@ export async function main(args: string[]): Promise<number> {
       let last = "";
       try {
         for (const file of pos) {
-          const got = await receiveStream(store, openStreamInput(file), {
+          const got = await receiveStream(store, openStreamInput(file, { reuse: true }), {
             target: "stream",
             names: "discard-pool",
             fletcher4: engine(),

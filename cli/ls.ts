@@ -58,26 +58,34 @@ export async function main(args: string[]): Promise<number> {
       console.log(line(st, pos[2]!, st.kind === "symlink" ? await fs.readlink(start) : null));
       return 0;
     }
+    // Like ls: a bad entry is reported and the rest listed; the exit status says it happened.
+    let faults = 0;
+    const fault = (path: string, err: Error) => {
+      faults++;
+      warn(`zsend ls: ${path}: ${err.message}`);
+    };
+    const target = async (inode: Inode): Promise<string | null> =>
+      inode.kind === "symlink" ? await fs.readlink(inode.object) : null;
     if (flags.R) {
-      for await (
-        const e of fs.walk({
-          start,
-          onError: (err, path) => warn(`zsend ls: ${path}: ${err.message}`),
-        })
-      ) {
-        const target = e.inode.kind === "symlink" ? await fs.readlink(e.inode.object) : null;
-        console.log(line(e.inode, e.path, target));
+      for await (const e of fs.walk({ start, onError: (err, path) => fault(path, err) })) {
+        try {
+          console.log(line(e.inode, e.path, await target(e.inode)));
+        } catch (err) {
+          fault(e.path, err as Error);
+        }
       }
-      return 0;
+      return faults > 0 ? 1 : 0;
     }
-    for (
-      const e of await fs.readdir(start, { onError: (err) => warn(`zsend ls: ${err.message}`) })
-    ) {
-      const inode = await fs.stat(e.object);
-      const target = inode.kind === "symlink" ? await fs.readlink(e.object) : null;
-      console.log(line(inode, e.name, target));
+    const entries = await fs.readdir(start, { onError: (err) => fault(err.entryName, err) });
+    for (const e of entries) {
+      try {
+        const inode = await fs.stat(e.object);
+        console.log(line(inode, e.name, await target(inode)));
+      } catch (err) {
+        fault(e.name, err as Error);
+      }
     }
-    return 0;
+    return faults > 0 ? 1 : 0;
   } finally {
     store.close();
   }

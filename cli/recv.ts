@@ -39,7 +39,7 @@ export async function main(args: string[]): Promise<number> {
   const progress = flags.progress || Deno.stderr.isTerminal() ? new Progress(total) : null;
   const store = Store.open(storeDir, { create: true });
   try {
-    const got = await receiveStream(store, openStreamInput(input), {
+    const got = await receiveStream(store, openStreamInput(input, { reuse: true }), {
       target,
       names,
       force: flags.F,

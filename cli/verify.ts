@@ -29,7 +29,9 @@ export async function main(args: string[]): Promise<number> {
   }
   const input = oneInput(flags._, "verify");
   try {
-    const report = await verifyStream(openStreamInput(input), { fletcher4: engine() });
+    const report = await verifyStream(openStreamInput(input, { reuse: true }), {
+      fletcher4: engine(),
+    });
     if (flags.json) {
       console.log(JSON.stringify({ ok: true, ...report }));
     } else if (!flags.quiet) {

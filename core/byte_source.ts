@@ -11,8 +11,9 @@ export type ByteChunks = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 const EMPTY: Uint8Array = new Uint8Array(0);
 
 /**
- * Reads exact lengths from chunks. What it returns may be a view into a chunk: chunks are
- * never written to, so views stay valid.
+ * Reads exact lengths from chunks. What it returns may be a view into a chunk, valid as long
+ * as the chunk is: a source that refills one buffer (see `readerChunks(..., { reuse: true })`)
+ * makes views valid only until the next read. Bytes that span chunks are always copied.
  *
  * @example
  * ```ts
@@ -62,7 +63,8 @@ export class ByteSource {
       if (pieces.length === 0 && want === n) {
         return this.takeSync(n)!;
       }
-      pieces.push(this.#chunk.subarray(this.#pos, this.#pos + want));
+      // A copy: the chunk's buffer may be refilled by the next read.
+      pieces.push(this.#chunk.slice(this.#pos, this.#pos + want));
       this.#pos += want;
       have += want;
     }

@@ -284,9 +284,11 @@ function jsonValue(name: string, v: unknown): unknown {
  */
 export function recordToJson(r: StreamRecord): Record<string, unknown> {
   const h = r.header as unknown as Record<string, unknown>;
+  // The record's own fields may be called offset (WRITE, FREE): its place in the stream is
+  // stream_offset.
   const out: Record<string, unknown> = {
     index: r.index,
-    offset: r.offset,
+    stream_offset: r.offset,
     substream: r.substream,
     record: recordTypeName(r.header.type),
   };

@@ -94,6 +94,32 @@ export async function* readRecords(
   source: ByteChunks,
   options: ReadOptions = {},
 ): AsyncGenerator<StreamRecord> {
+  for await (const batch of readRecordBatches(source, options)) yield* batch;
+}
+
+/** Records per batch at most. */
+const BATCH = 1024;
+
+/**
+ * {@linkcode readRecords} in batches: all the records that lie in the bytes already read, so
+ * that a fast consumer pays for one `await` per chunk rather than one per record. Payloads of a
+ * batch are valid until the next batch is asked for.
+ *
+ * @example
+ * ```ts
+ * import { readRecordBatches } from "./reader.ts";
+ * import { StreamWriter } from "./writer.ts";
+ * const w = new StreamWriter();
+ * const bytes = [...w.begin({ toname: "p/fs@a", toguid: 1n, objset_type: 2 }), ...w.end()];
+ * let n = 0;
+ * for await (const batch of readRecordBatches(bytes)) n += batch.length;
+ * if (n !== 2) throw new Error();
+ * ```
+ */
+export async function* readRecordBatches(
+  source: ByteChunks,
+  options: ReadOptions = {},
+): AsyncGenerator<StreamRecord[]> {
   const src = new ByteSource(source);
   const checksum = new Fletcher4(options.fletcher4 ?? tsFletcher4);
   const verifyChecksums = !options.ignoreChecksums;
@@ -103,120 +129,147 @@ export async function* readRecords(
   let compound = false;
   let substream = 0;
   let index = 0;
+  let batch: StreamRecord[] = [];
 
-  for (;;) {
-    const offset = src.consumed;
-    const raw = src.takeSync(RECORD_SIZE) ?? await src.take(RECORD_SIZE);
-    if (raw.length === 0) break;
-    let at: StreamPosition = { index, type: -1, offset };
-    if (raw.length < RECORD_SIZE) {
-      throw new StreamError(
-        at,
-        `truncated: the stream ends ${raw.length} bytes into a ${RECORD_SIZE}-byte record header`,
-      );
-    }
-    if (index === 0) {
-      const order = streamByteOrder(raw);
-      if (order === null || rawRecordType(raw, order) !== DRR.BEGIN) {
-        throw new StreamError(at, "not a ZFS send stream: the first record is not a BEGIN");
+  try {
+    for (;;) {
+      const offset = src.consumed;
+      // A copy: reading the payload may refill the buffer the header was read from.
+      let view = src.takeSync(RECORD_SIZE);
+      if (view === null) {
+        // More bytes must be read, which may refill the buffer the batch's payloads lie in.
+        if (batch.length > 0) yield batch;
+        batch = [];
+        view = await src.take(RECORD_SIZE);
       }
-      littleEndian = order;
-    }
-    const type = rawRecordType(raw, littleEndian);
-    at = { index, type, offset };
-    if (!isKnownType(type)) throw new StreamError(at, `unknown record type ${type}`);
-    const header = decodeRecord(raw, littleEndian);
-
-    // Structure: BEGIN ... END, or a compound header BEGIN/END, substreams, and a final END.
-    let recordSubstream = substream;
-    if (header.type === DRR.BEGIN) {
-      if (header.magic !== BACKUP_MAGIC) {
-        throw new StreamError(at, `bad magic ${header.magic.toString(16)}`);
-      }
-      if (nesting === "substream" || nesting === "header") {
-        throw new StreamError(at, "BEGIN inside a substream that has not ended");
-      }
-      if (hdrtype(header.versioninfo) === HDRTYPE.COMPOUNDSTREAM) {
-        if (nesting === "package") {
-          throw new StreamError(at, "a compound stream inside a compound stream");
-        }
-        nesting = "header";
-        compound = true;
-        recordSubstream = 0;
-      } else {
-        nesting = "substream";
-        recordSubstream = ++substream;
-      }
-    } else if (header.type === DRR.END) {
-      if (nesting === "substream") nesting = compound ? "package" : "done";
-      else if (nesting === "header") {
-        nesting = "package";
-        recordSubstream = 0;
-      } else if (nesting === "package") {
-        nesting = "done";
-        compound = false;
-        recordSubstream = 0;
-      } else throw new StreamError(at, "END outside any substream");
-    } else if (nesting !== "substream") {
-      throw new StreamError(at, "record outside a substream (no BEGIN before it)");
-    }
-
-    const size = payloadSize(header);
-    const limit = header.type === DRR.BEGIN ? MAX_BEGIN_PAYLOAD : maxPayload;
-    if (size > limit) {
-      throw new StreamError(at, `payload of ${size} bytes exceeds the limit of ${limit} bytes`);
-    }
-
-    if (verifyChecksums) {
-      if (header.type === DRR.BEGIN) checksum.reset();
-      if (header.type === DRR.END && !checksum.equals(header.checksum)) {
+      // A copy: reading the payload may refill the buffer the header was read from.
+      const raw = view.slice();
+      if (raw.length === 0) break;
+      let at: StreamPosition = { index, type: -1, offset };
+      if (raw.length < RECORD_SIZE) {
         throw new StreamError(
           at,
-          `END checksum mismatch: the record says ${hex(header.checksum)}, ` +
-            `the stream sums to ${hex(checksum.value())}`,
+          `truncated: the stream ends ${raw.length} bytes into a ${RECORD_SIZE}-byte record header`,
         );
       }
-      checksum.update(raw.subarray(0, CHECKSUM_OFFSET), littleEndian);
-      if (header.type !== DRR.BEGIN) {
-        const rc = header.record_checksum;
-        if ((rc[0] | rc[1] | rc[2] | rc[3]) !== 0n && !checksum.equals(rc)) {
+      if (index === 0) {
+        const order = streamByteOrder(raw);
+        if (order === null || rawRecordType(raw, order) !== DRR.BEGIN) {
+          throw new StreamError(at, "not a ZFS send stream: the first record is not a BEGIN");
+        }
+        littleEndian = order;
+      }
+      const type = rawRecordType(raw, littleEndian);
+      at = { index, type, offset };
+      if (!isKnownType(type)) throw new StreamError(at, `unknown record type ${type}`);
+      const header = decodeRecord(raw, littleEndian);
+
+      // Structure: BEGIN ... END, or a compound header BEGIN/END, substreams, and a final END.
+      let recordSubstream = substream;
+      if (header.type === DRR.BEGIN) {
+        if (header.magic !== BACKUP_MAGIC) {
+          throw new StreamError(at, `bad magic ${header.magic.toString(16)}`);
+        }
+        if (nesting === "substream" || nesting === "header") {
+          throw new StreamError(at, "BEGIN inside a substream that has not ended");
+        }
+        if (hdrtype(header.versioninfo) === HDRTYPE.COMPOUNDSTREAM) {
+          if (nesting === "package") {
+            throw new StreamError(at, "a compound stream inside a compound stream");
+          }
+          nesting = "header";
+          compound = true;
+          recordSubstream = 0;
+        } else {
+          nesting = "substream";
+          recordSubstream = ++substream;
+        }
+      } else if (header.type === DRR.END) {
+        if (nesting === "substream") nesting = compound ? "package" : "done";
+        else if (nesting === "header") {
+          nesting = "package";
+          recordSubstream = 0;
+        } else if (nesting === "package") {
+          nesting = "done";
+          compound = false;
+          recordSubstream = 0;
+        } else throw new StreamError(at, "END outside any substream");
+      } else if (nesting !== "substream") {
+        throw new StreamError(at, "record outside a substream (no BEGIN before it)");
+      }
+
+      const size = payloadSize(header);
+      const limit = header.type === DRR.BEGIN ? MAX_BEGIN_PAYLOAD : maxPayload;
+      if (size > limit) {
+        throw new StreamError(at, `payload of ${size} bytes exceeds the limit of ${limit} bytes`);
+      }
+
+      if (verifyChecksums) {
+        if (header.type === DRR.BEGIN) checksum.reset();
+        if (header.type === DRR.END && !checksum.equals(header.checksum)) {
           throw new StreamError(
             at,
-            `checksum mismatch: the record says ${hex(rc)}, the stream sums to ` +
-              hex(checksum.value()),
+            `END checksum mismatch: the record says ${hex(header.checksum)}, ` +
+              `the stream sums to ${hex(checksum.value())}`,
           );
         }
+        checksum.update(raw.subarray(0, CHECKSUM_OFFSET), littleEndian);
+        if (header.type !== DRR.BEGIN) {
+          const rc = header.record_checksum;
+          if ((rc[0] | rc[1] | rc[2] | rc[3]) !== 0n && !checksum.equals(rc)) {
+            throw new StreamError(
+              at,
+              `checksum mismatch: the record says ${hex(rc)}, the stream sums to ` +
+                hex(checksum.value()),
+            );
+          }
+        }
+        checksum.update(raw.subarray(CHECKSUM_OFFSET), littleEndian);
       }
-      checksum.update(raw.subarray(CHECKSUM_OFFSET), littleEndian);
+
+      let payload: Uint8Array = EMPTY;
+      if (size > 0) {
+        let got = src.takeSync(size);
+        if (got === null) {
+          if (batch.length > 0) yield batch;
+          batch = [];
+          got = await src.take(size);
+        }
+        payload = got;
+        if (payload.length < size) {
+          throw new StreamError(
+            at,
+            `truncated: the stream ends ${payload.length} bytes into a payload of ${size} bytes`,
+          );
+        }
+        if (verifyChecksums) checksum.update(payload, littleEndian);
+      }
+      if (header.type === DRR.END) checksum.reset();
+
+      batch.push({ index, offset, header, raw, payload, littleEndian, substream: recordSubstream });
+      if (batch.length >= BATCH) {
+        yield batch;
+        batch = [];
+      }
+      index++;
     }
 
-    let payload: Uint8Array = EMPTY;
-    if (size > 0) {
-      payload = src.takeSync(size) ?? await src.take(size);
-      if (payload.length < size) {
-        throw new StreamError(
-          at,
-          `truncated: the stream ends ${payload.length} bytes into a payload of ${size} bytes`,
-        );
-      }
-      if (verifyChecksums) checksum.update(payload, littleEndian);
+    const at = { index, type: -1, offset: src.consumed };
+    if (nesting === "start") throw new StreamError(at, "empty stream: no BEGIN record");
+    if (nesting !== "done") {
+      throw new StreamError(
+        at,
+        nesting === "package"
+          ? "truncated: the compound stream ends without its final END"
+          : "truncated: the stream ends before the END of its substream",
+      );
     }
-    if (header.type === DRR.END) checksum.reset();
-
-    yield { index, offset, header, raw, payload, littleEndian, substream: recordSubstream };
-    index++;
+  } catch (e) {
+    // The records before the fault reach the consumer first.
+    if (batch.length > 0) yield batch;
+    throw e;
   }
-
-  const at = { index, type: -1, offset: src.consumed };
-  if (nesting === "start") throw new StreamError(at, "empty stream: no BEGIN record");
-  if (nesting !== "done") {
-    throw new StreamError(
-      at,
-      nesting === "package"
-        ? "truncated: the compound stream ends without its final END"
-        : "truncated: the stream ends before the END of its substream",
-    );
-  }
+  if (batch.length > 0) yield batch;
 }
 
 /**

@@ -50,6 +50,8 @@ export interface ReceiveTarget {
   putObject(o: StoredObject): void;
   /** Frees the object: fields, data, spill block. */
   freeObject(object: number): void;
+  /** The first allocated object at or after `from`, or null (frees skip empty stretches). */
+  nextObject(from: number): number | null;
   /**
    * Frees bytes [from, to) of an object (`to` null: to its end). Blocks wholly inside go;
    * blocks that straddle an edge keep their bytes outside the range and become zero inside.
@@ -125,6 +127,7 @@ function toNumber(v: bigint, what: string): number {
  *   getObject: (o: number) => objects.get(o) ?? null,
  *   putObject: (o: StoredObject) => void objects.set(o.object, o),
  *   freeObject: (o: number) => void objects.delete(o),
+ *   nextObject: (from: number) => [...objects.keys()].sort((a, b) => a - b).find((o) => o >= from) ?? null,
  *   freeRange: () => {}, maxOffset: () => 0, write: () => {}, writeEmbedded: () => {},
  *   writeByref: () => false, setSpill: () => {}, redact: () => {},
  * } satisfies ReceiveTarget;
@@ -262,21 +265,13 @@ export class RecordApplier {
   }
 
   #freeObjects(first: bigint, end: bigint): void {
-    // Objects above 2^53 cannot exist here; neither can any above 2^48.
-    const last = end > (1n << 48n) ? 1n << 48n : end;
+    // Objects above 2^48 cannot exist; a range may still reach there.
+    const last = Number(end > 1n << 48n ? 1n << 48n : end);
     const t = this.#target;
-    for (let o = Number(first); o < Number(last); o++) {
-      if (t.getObject(o) !== null) t.freeObject(o);
-      // Object tables are sparse: jump over long empty stretches quickly.
-      if (o - Number(first) > 4096 && o % 4096 === 0 && this.#noObjectsFrom(o, Number(last))) break;
+    // Jump from one allocated object to the next: a range of 2^48 costs what it frees.
+    for (let o = t.nextObject(Number(first)); o !== null && o < last; o = t.nextObject(o + 1)) {
+      t.freeObject(o);
     }
-  }
-
-  #noObjectsFrom(from: number, to: number): boolean {
-    const t = this.#target as ReceiveTarget & { nextObject?: (from: number) => number | null };
-    if (t.nextObject === undefined) return false;
-    const next = t.nextObject(from);
-    return next === null || next >= to;
   }
 
   #object(h: DrrObject, payload: Uint8Array, fail: (m: string) => never): void {

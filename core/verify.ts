@@ -9,7 +9,7 @@
 import { DRR, FEATURE } from "./constants.ts";
 import { StreamError } from "./errors.ts";
 import { decodeNvlist } from "./nvlist.ts";
-import { type ReadOptions, readRecords, type StreamRecord } from "./reader.ts";
+import { type ReadOptions, readRecordBatches, type StreamRecord } from "./reader.ts";
 import { checkBegin, checkRecordFields } from "./record_rules.ts";
 import { type DrrBegin, featureFlags, firstStrayByte, hasFeature, hdrtype } from "./record.ts";
 import type { ByteChunks } from "./byte_source.ts";
@@ -244,6 +244,8 @@ export async function verifyStream(
   options: ReadOptions = {},
 ): Promise<VerifyReport> {
   const v = new StreamVerifier();
-  for await (const r of readRecords(source, options)) v.check(r);
+  for await (const batch of readRecordBatches(source, options)) {
+    for (const r of batch) v.check(r);
+  }
   return v.finish();
 }

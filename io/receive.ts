@@ -11,7 +11,7 @@ import { DRR, HDRTYPE } from "../core/constants.ts";
 import { StreamError } from "../core/errors.ts";
 import type { Fletcher4Engine } from "../core/fletcher4.ts";
 import { decodeNvlist, nvlistToObject } from "../core/nvlist.ts";
-import { readRecords, type StreamRecord } from "../core/reader.ts";
+import { readRecordBatches, type StreamRecord } from "../core/reader.ts";
 import { RecordApplier } from "../core/receive.ts";
 import { type DrrBegin, featureFlags, hdrtype } from "../core/record.ts";
 import { StreamVerifier } from "../core/verify.ts";
@@ -119,52 +119,56 @@ export async function receiveStream(
   let lastProgress = 0;
 
   try {
-    for await (
-      const r of readRecords(source, options.fletcher4 ? { fletcher4: options.fletcher4 } : {})
-    ) {
-      verifier.check(r);
-      const h = r.header;
-      if (options.onProgress && r.index - lastProgress >= 256) {
-        lastProgress = r.index;
-        options.onProgress(r.offset, r.index);
-      }
-      if (h.type === DRR.BEGIN) {
-        if (hdrtype(h.versioninfo) === HDRTYPE.COMPOUNDSTREAM) {
-          top = splitName(h.toname)[0];
-          if (r.payload.length > 0) nvlistToObject(decodeNvlist(r.payload));
+    const batches = readRecordBatches(
+      source,
+      options.fletcher4 ? { fletcher4: options.fletcher4 } : {},
+    );
+    for await (const batch of batches) {
+      for (const r of batch) {
+        verifier.check(r);
+        const h = r.header;
+        if (options.onProgress && r.index - lastProgress >= 256) {
+          lastProgress = r.index;
+          options.onProgress(r.offset, r.index);
+        }
+        if (h.type === DRR.BEGIN) {
+          if (hdrtype(h.versioninfo) === HDRTYPE.COMPOUNDSTREAM) {
+            top = splitName(h.toname)[0];
+            if (r.payload.length > 0) nvlistToObject(decodeNvlist(r.payload));
+            continue;
+          }
+          current = startSnapshot(store, r, h, top, options);
           continue;
         }
-        current = startSnapshot(store, r, h, top, options);
-        continue;
-      }
-      if (current === null) continue; // the END of a compound header, or the final END
-      if (h.type === DRR.END) {
-        const done = current;
-        current = null;
-        const snap: ReceivedSnapshot = {
-          dataset: done.plan.dataset,
-          snapshot: done.plan.snapshot,
-          guid: done.begin.toguid,
-          kind: done.plan.kind,
-          records: done.records + 2,
-          bytes: r.offset + r.raw.length - done.first.offset,
-          newBlocks: done.builder.newBlocks,
-          newBytes: done.builder.newBytes,
-          rolledBack: done.rolledBack,
-          dryRun: options.dryRun === true,
-        };
-        store.stmt(
-          `UPDATE snapshots SET stream_bytes = ?, record_checksums = ? WHERE guid = ? AND
+        if (current === null) continue; // the END of a compound header, or the final END
+        if (h.type === DRR.END) {
+          const done = current;
+          current = null;
+          const snap: ReceivedSnapshot = {
+            dataset: done.plan.dataset,
+            snapshot: done.plan.snapshot,
+            guid: done.begin.toguid,
+            kind: done.plan.kind,
+            records: done.records + 2,
+            bytes: r.offset + r.raw.length - done.first.offset,
+            newBlocks: done.builder.newBlocks,
+            newBytes: done.builder.newBytes,
+            rolledBack: done.rolledBack,
+            dryRun: options.dryRun === true,
+          };
+          store.stmt(
+            `UPDATE snapshots SET stream_bytes = ?, record_checksums = ? WHERE guid = ? AND
            dataset = (SELECT id FROM datasets WHERE name = ?)`,
-        ).run(snap.bytes, done.recordChecksums ? 1 : 0, hexGuid(snap.guid), snap.dataset);
-        if (options.dryRun) store.abort();
-        else store.commit();
-        received.push(snap);
-        options.onSnapshot?.(snap);
-        continue;
+          ).run(snap.bytes, done.recordChecksums ? 1 : 0, hexGuid(snap.guid), snap.dataset);
+          if (options.dryRun) store.abort();
+          else store.commit();
+          received.push(snap);
+          options.onSnapshot?.(snap);
+          continue;
+        }
+        if (current.records++ === 0) current.recordChecksums = h.record_checksum[0] !== 0n;
+        current.applier.apply(r);
       }
-      if (current.records++ === 0) current.recordChecksums = h.record_checksum[0] !== 0n;
-      current.applier.apply(r);
     }
   } catch (e) {
     store.abort();

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { cString, loadNative, type NativeLib } from "./native/ffi.ts";
+
 /** Default chunk size: large enough that most payloads lie within one chunk. */
 export const CHUNK_SIZE = 4 << 20;
 
@@ -12,9 +14,21 @@ export interface ByteReader {
   read(p: Uint8Array): Promise<number | null>;
 }
 
+/** Options of {@linkcode readerChunks}. */
+export interface ChunkOptions {
+  /** Bytes per chunk (4 MiB). */
+  chunkSize?: number;
+  /**
+   * Refill one buffer instead of allocating one per chunk: much faster and smaller, but each
+   * chunk (and any view into it) is valid only until the next is asked for. For consumers
+   * that are done with a record before reading the next (verify, dump, recv).
+   */
+  reuse?: boolean;
+}
+
 /**
  * Reads a file (or any reader) to its end, in chunks of `chunkSize` bytes (the last may be
- * shorter). Each chunk is a new buffer, so views into it stay valid.
+ * shorter). Each chunk is a new buffer unless `reuse` is set.
  *
  * @example
  * ```ts
@@ -29,39 +43,119 @@ export interface ByteReader {
  */
 export async function* readerChunks(
   reader: ByteReader,
-  chunkSize: number = CHUNK_SIZE,
+  options: ChunkOptions | number = {},
 ): AsyncGenerator<Uint8Array> {
-  for (;;) {
-    const buf = new Uint8Array(chunkSize);
-    let filled = 0;
-    let eof = false;
-    while (filled < chunkSize) {
-      const n = await reader.read(buf.subarray(filled));
-      if (n === null) {
-        eof = true;
-        break;
-      }
-      filled += n;
+  const opts = typeof options === "number" ? { chunkSize: options } : options;
+  const chunkSize = opts.chunkSize ?? CHUNK_SIZE;
+  if (!opts.reuse) {
+    for (;;) {
+      const buf = new Uint8Array(chunkSize);
+      const n = await fill(reader, buf);
+      if (n > 0) yield buf.subarray(0, n);
+      if (n < chunkSize) return;
     }
-    if (filled > 0) yield buf.subarray(0, filled);
-    if (eof) return;
   }
+  // Two buffers: while the consumer works on one, the next chunk is read into the other, so
+  // the kernel's copy overlaps the checksums.
+  let current = new Uint8Array(chunkSize);
+  let other = new Uint8Array(chunkSize);
+  let pending = fill(reader, current);
+  for (;;) {
+    const n = await pending;
+    if (n === 0) return;
+    const chunk = current.subarray(0, n);
+    [current, other] = [other, current];
+    pending = n < chunkSize ? Promise.resolve(0) : fill(reader, current);
+    yield chunk;
+  }
+}
+
+/** The native library, when it is loaded and Deno lets this process read `path`. */
+function readAheadLibrary(path: string): NativeLib | null {
+  try {
+    if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") return null;
+  } catch {
+    return null;
+  }
+  return loadNative();
+}
+
+/**
+ * A file read with `pread` on a native thread, one chunk ahead of the consumer: the kernel's
+ * copy of chunk N+1 runs while JavaScript checks chunk N. Two buffers take turns; a chunk is
+ * valid until the next is asked for.
+ */
+async function* readAhead(
+  lib: NativeLib,
+  path: string,
+  chunkSize: number,
+): AsyncGenerator<Uint8Array> {
+  const fd = lib.symbols.zs_open(cString(path), 0, 0);
+  if (fd < 0) {
+    // Let Deno say what is wrong, with its own error class.
+    using file = await Deno.open(path);
+    yield* readerChunks(file, { chunkSize, reuse: true });
+    return;
+  }
+  try {
+    let current = new Uint8Array(chunkSize);
+    let other = new Uint8Array(chunkSize);
+    let offset = 0;
+    const read = async (buf: Uint8Array, at: number): Promise<number> => {
+      const n = Number(await lib.symbols.zs_pread_async(fd, buf, BigInt(buf.length), BigInt(at)));
+      if (n < 0) throw new Deno.errors.BadResource(`reading ${path}: errno ${-n}`);
+      return n;
+    };
+    let pending = read(current, 0);
+    for (;;) {
+      const n = await pending;
+      if (n === 0) return;
+      const chunk = current.subarray(0, n);
+      offset += n;
+      [current, other] = [other, current];
+      pending = read(current, offset);
+      yield chunk;
+    }
+  } finally {
+    lib.symbols.zs_close(fd);
+  }
+}
+
+/** Reads until `buf` is full or the input ends; returns the bytes read. */
+async function fill(reader: ByteReader, buf: Uint8Array): Promise<number> {
+  let filled = 0;
+  while (filled < buf.length) {
+    const n = await reader.read(buf.subarray(filled));
+    if (n === null) break;
+    filled += n;
+  }
+  return filled;
 }
 
 /**
  * The bytes of a stream named on the command line: a path, or `-` (or nothing) for stdin.
  * Refuses a terminal as input, as `zstream` does.
  */
-export async function* openStreamInput(path: string | undefined): AsyncGenerator<Uint8Array> {
+export async function* openStreamInput(
+  path: string | undefined,
+  options: ChunkOptions = {},
+): AsyncGenerator<Uint8Array> {
   if (path === undefined || path === "-") {
     if (Deno.stdin.isTerminal()) {
       throw new TypeError(
         "the stream cannot be read from a terminal: name a file or take input from a pipe",
       );
     }
-    yield* readerChunks(Deno.stdin);
+    yield* readerChunks(Deno.stdin, options);
     return;
   }
+  if (options.reuse) {
+    const lib = readAheadLibrary(path);
+    if (lib !== null) {
+      yield* readAhead(lib, path, options.chunkSize ?? CHUNK_SIZE);
+      return;
+    }
+  }
   using file = await Deno.open(path);
-  yield* readerChunks(file);
+  yield* readerChunks(file, options);
 }

@@ -46,6 +46,16 @@ export const NATIVE_SYMBOLS = {
   zs_size: { parameters: ["i32"], result: "i64" },
   /** `int64_t zs_pread(int32_t fd, uint8_t *buf, uint64_t len, uint64_t off)`: bytes or -errno */
   zs_pread: { parameters: ["i32", "buffer", "u64", "u64"], result: "i64" },
+  /**
+   * `zs_pread` on a thread of its own (a promise): reads the next chunk of a stream while the
+   * JavaScript thread checks the one before.
+   */
+  zs_pread_async: {
+    name: "zs_pread",
+    parameters: ["i32", "buffer", "u64", "u64"],
+    result: "i64",
+    nonblocking: true,
+  },
   /** `int64_t zs_pwrite(int32_t fd, const uint8_t *buf, uint64_t len, uint64_t off)` */
   zs_pwrite: { parameters: ["i32", "buffer", "u64", "u64"], result: "i64" },
 } as const satisfies Deno.ForeignLibraryInterface;
