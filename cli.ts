@@ -17,6 +17,7 @@ const VERBS: Record<string, () => Promise<Verb>> = {
   receive: () => import("./cli/recv.ts"),
   list: () => import("./cli/list.ts"),
   redup: () => import("./cli/redup.ts"),
+  image: () => import("./cli/image.ts"),
   extract: () => import("./cli/extract.ts"),
   cat: () => import("./cli/cat.ts"),
   ls: () => import("./cli/ls.ts"),
@@ -33,6 +34,7 @@ usage: zsend VERB [options]
                                                receive a stream into a store (made on first use)
   list [--json] [--space] STORE                the datasets and snapshots in a store
   redup [-v] [FILE|-] > PLAIN                  a dedup stream as a plain one (zstream redup)
+  image send|recv [options] IMAGE|DEVICE       a raw image or device as a volume stream, and back
   extract STORE DATASET@SNAP DIR               a snapshot as a directory tree
   extract STORE VOL@SNAP --image PATH|DEVICE   a volume snapshot as an image or onto a device
   extract --stream FILE... DIR                 straight from stream files, without a store

@@ -1,0 +1,200 @@
+/**
+ * `zsend image send|recv`: a raw image or block device as a volume stream (what `zfs send` of a
+ * zvol holding those bytes would send), and a volume stream straight onto an image or device,
+ * without a store.
+ *
+ * @module
+ */
+
+import { parseArgs } from "@std/cli";
+import { readRecords } from "../core/reader.ts";
+import { DEFAULT_VOLBLOCKSIZE } from "../core/volume.ts";
+import { receiveImage, sendImage } from "../io/image.ts";
+import { openStreamInput } from "../io/source.ts";
+import { engine, UsageError, warn } from "./common.ts";
+import { pipeChunks, refuseTerminalOutput } from "./redup.ts";
+
+/** Usage of the verb. */
+export const USAGE = `zsend image send [--from OLD_IMAGE] [--name POOL/VOL@SNAP] [--block-size N]
+                  [--guid G] [--from-guid G] [-v] IMAGE|DEVICE > STREAM
+zsend image recv [-F] [-g FROMGUID] [--guid-file PATH | --no-guid-file] [-v] IMAGE|DEVICE
+                  [STREAM|-]
+
+send: the records a zfs send of a volume holding these bytes would contain: object 1 (volume
+  data, --block-size is its volblocksize, default ${DEFAULT_VOLBLOCKSIZE}) with a WRITE per
+  block that is not all zeros and FREE records for the rest, object 2 (its size). The image's
+  size must be a multiple of the block size. With --from, an incremental carrying only the
+  blocks that differ from OLD_IMAGE.
+  Guids: a snapshot's guid is derived from the content (SHA-256 of the block size, the size
+  and every non-zero block with its index), so the same bytes always get the same guid and
+  --from finds the older stream's guid by reading OLD_IMAGE. --guid and --from-guid set them
+  instead (hex with 0x, or decimal). The default name is zsend/<file name>@<guid in hex>.
+recv: WRITE becomes pwrite, FREE zeros where there is data (a file keeps its holes, its tail
+  is cut with ftruncate). A full stream creates or replaces the image (-F to replace a
+  non-empty file or a device). An incremental must come from the guid the image holds: the
+  one in IMAGE.zsend-guid, written after each receive (none for a device unless --guid-file
+  names one), or -g FROMGUID.`;
+
+/**
+ * Parses a guid: `0x` and hex, or decimal digits (as `zfs get guid` prints it), or hex with
+ * letters.
+ *
+ * @example
+ * ```ts
+ * import { parseGuid } from "./image.ts";
+ * if (parseGuid("0x1f") !== 31n || parseGuid("31") !== 31n || parseGuid("abc") !== 0xabcn) {
+ *   throw new Error();
+ * }
+ * ```
+ */
+export function parseGuid(text: string): bigint {
+  const t = text.trim().toLowerCase();
+  let n: bigint;
+  if (/^0x[0-9a-f]{1,16}$/.test(t)) n = BigInt(t);
+  else if (/^[0-9]{1,20}$/.test(t)) n = BigInt(t);
+  else if (/^[0-9a-f]{1,16}$/.test(t)) n = BigInt(`0x${t}`);
+  else throw new UsageError(`'${text}' is not a guid (hex with 0x, or decimal)`);
+  if (n === 0n || n >= 1n << 64n) throw new UsageError(`guid ${text} is out of range`);
+  return n;
+}
+
+/**
+ * Parses a block size: bytes, or with a K or M suffix.
+ *
+ * @example
+ * ```ts
+ * import { parseSize } from "./image.ts";
+ * if (parseSize("16K") !== 16384 || parseSize("1m") !== 1048576 || parseSize("512") !== 512) {
+ *   throw new Error();
+ * }
+ * ```
+ */
+export function parseSize(text: string): number {
+  const m = /^([0-9]+)([kKmM]?)$/.exec(text.trim());
+  if (m === null) throw new UsageError(`'${text}' is not a size (bytes, or with K or M)`);
+  const unit = { "": 1, k: 1024, m: 1 << 20 }[m[2]!.toLowerCase() as "" | "k" | "m"];
+  return Number(m[1]) * unit;
+}
+
+function flagString(v: unknown, name: string): string | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== "string" || v === "") throw new UsageError(`--${name} needs a value`);
+  return v;
+}
+
+async function send(args: string[]): Promise<number> {
+  const flags = parseArgs(args, {
+    string: ["from", "name", "block-size", "guid", "from-guid"],
+    boolean: ["v", "help"],
+    unknown: (a: string) => {
+      if (a.startsWith("-") && a !== "-") throw new UsageError(`unknown option ${a}`);
+      return true;
+    },
+  });
+  if (flags.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const [path, ...extra] = flags._.map(String);
+  if (path === undefined || extra.length > 0) throw new UsageError("image send takes one IMAGE");
+  const from = flagString(flags.from, "from");
+  const fromGuid = flagString(flags["from-guid"], "from-guid");
+  if (fromGuid !== undefined && from === undefined) {
+    throw new UsageError("--from-guid needs --from (the older image to compare with)");
+  }
+  const name = flagString(flags.name, "name");
+  if (name !== undefined && !/^[^@\s]+\/[^@\s]+@[^@\s]+$/.test(name)) {
+    throw new UsageError(`--name ${name}: expected POOL/VOLUME@SNAPSHOT`);
+  }
+  const bs = flagString(flags["block-size"], "block-size");
+  const guid = flagString(flags.guid, "guid");
+  refuseTerminalOutput();
+  const fletcher4 = engine();
+  const plan = sendImage(path, {
+    blockSize: bs === undefined ? DEFAULT_VOLBLOCKSIZE : parseSize(bs),
+    ...(name === undefined ? {} : { name }),
+    ...(from === undefined ? {} : { from }),
+    ...(guid === undefined ? {} : { guid: parseGuid(guid) }),
+    ...(fromGuid === undefined ? {} : { fromGuid: parseGuid(fromGuid) }),
+    fletcher4,
+  });
+  const bytes = await pipeChunks(plan.chunks, Deno.stdout);
+  if (flags.v) {
+    const s = plan.scan;
+    warn(
+      `zsend image send: ${plan.toname} (guid ${plan.toguid.toString(16)}` +
+        (from === undefined ? ", full" : `, from guid ${plan.fromguid.toString(16)}`) +
+        `): ${s.volsize} bytes in ${s.count} blocks of ${s.blockSize}, ` +
+        `${s.data.count()} with data, ${from === undefined ? s.data.count() : s.changed.count()}` +
+        ` ${from === undefined ? "sent" : "changed"}; ${bytes} bytes of stream`,
+    );
+  }
+  return 0;
+}
+
+async function recv(args: string[]): Promise<number> {
+  const flags = parseArgs(args, {
+    string: ["g", "guid-file"],
+    boolean: ["F", "v", "no-guid-file", "help"],
+    unknown: (a: string) => {
+      if (a.startsWith("-") && a !== "-") throw new UsageError(`unknown option ${a}`);
+      return true;
+    },
+  });
+  if (flags.help) {
+    console.log(USAGE);
+    return 0;
+  }
+  const [path, input, ...extra] = flags._.map(String);
+  if (path === undefined || extra.length > 0) {
+    throw new UsageError("image recv takes IMAGE|DEVICE [STREAM|-]");
+  }
+  const guidFile = flagString(flags["guid-file"], "guid-file");
+  if (guidFile !== undefined && flags["no-guid-file"]) {
+    throw new UsageError("--guid-file and --no-guid-file exclude each other");
+  }
+  const g = flagString(flags.g, "g");
+  const got = await receiveImage(
+    readRecords(openStreamInput(input), { fletcher4: engine() }),
+    path,
+    {
+      force: flags.F,
+      ...(g === undefined ? {} : { baseGuid: parseGuid(g) }),
+      ...(flags["no-guid-file"] ? { guidFile: null } : {}),
+      ...(guidFile === undefined ? {} : { guidFile }),
+    },
+  );
+  if (flags.v) {
+    warn(
+      `zsend image recv: ${got.toname} (guid ${got.toguid.toString(16)}` +
+        (got.fromguid === 0n ? ", full" : `, from guid ${got.fromguid.toString(16)}`) +
+        `) onto ${path}: ${got.finalSize} bytes, ${got.bytesWritten} written, ` +
+        `${got.bytesZeroed} zeroed` + (got.guidFile ? `; guid kept in ${got.guidFile}` : ""),
+    );
+  }
+  return 0;
+}
+
+/** An error of the system (a device that is busy, a disk that is full), said in one line. */
+function isOsError(e: unknown): e is Error {
+  return e instanceof Error &&
+    (Object.values(Deno.errors).some((c) => e instanceof c) || /\(os error \d+\)/.test(e.message));
+}
+
+/** Runs the verb; returns the exit status. */
+export async function main(args: string[]): Promise<number> {
+  const [sub, ...rest] = args;
+  try {
+    if (sub === "send") return await send(rest);
+    if (sub === "recv" || sub === "receive") return await recv(rest);
+  } catch (e) {
+    if (!isOsError(e) || e instanceof Deno.errors.BrokenPipe) throw e;
+    warn(`zsend image ${sub}: ${e.message}`);
+    return 1;
+  }
+  if (sub === "--help" || sub === "-h" || sub === "help") {
+    console.log(USAGE);
+    return 0;
+  }
+  throw new UsageError(sub === undefined ? "image needs send or recv" : `unknown: image ${sub}`);
+}
