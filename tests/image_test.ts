@@ -20,8 +20,10 @@ import {
 import { verifyStream } from "../core/verify.ts";
 import { StreamWriter } from "../core/writer.ts";
 import { readGuidFile, receiveImage, sendImage } from "../io/image.ts";
-import { ZFS_FUSE_DIR } from "./_fixtures.ts";
+import { skipNote, ZFS_FUSE_DIR } from "./_fixtures.ts";
+import { freshUnavailable } from "./_fresh.ts";
 import { runZsend } from "./_run.ts";
+import { sh, TestPool } from "./helpers/zfs_pool.ts";
 
 const MiB = 1 << 20;
 const BS = 16384;
@@ -662,4 +664,62 @@ Deno.test("image send from a loop device, image recv onto another one", async (t
     await detach(dst);
     await detach(src);
   }
+});
+
+// --- real ZFS: zfs-fuse receives volume streams (it cannot create volumes, but takes them) -----
+
+const why = freshUnavailable();
+if (why !== null) skipNote("volume streams against zfs-fuse", why);
+
+Deno.test({
+  name: "zfs receive (zfs-fuse) takes image send, full and incremental; its zfs send comes back",
+  ignore: why !== null,
+  async fn() {
+    const a = `${tmp}/zfs-a.img`, b = `${tmp}/zfs-b.img`, back = `${tmp}/zfs-back.img`;
+    const rand = prng(2024);
+    await Deno.writeFile(a, new Uint8Array(0));
+    await Deno.truncate(a, 8 * MiB);
+    pwrite(a, randomBytes(rand, 100000), 300000);
+    pwrite(a, randomBytes(rand, 8192), 8 * MiB - 8192);
+    await Deno.copyFile(a, b);
+    pwrite(b, randomBytes(rand, 20000), 5 * MiB);
+    pwrite(b, new Uint8Array(2 * 8192), 40 * 8192); // data blocks zeroed
+    await Deno.truncate(b, 12 * MiB); // the volume grows
+    const pool = await TestPool.create();
+    try {
+      const vol = `${pool.name}/vol`;
+      const full = await runZsend(["image", "send", "--block-size", "8K", "--name", `${vol}@a`, a]);
+      assertEquals(full.code, 0, full.stderr);
+      await pool.receive("vol", full.stdoutBytes);
+      const props = await sh("zfs", ["get", "-Hp", "-o", "value", "volsize,volblocksize", vol]);
+      assertEquals(props.trim().split("\n"), [`${8 * MiB}`, "8192"]);
+      const incr = await runZsend([
+        "image",
+        "send",
+        "--block-size",
+        "8K",
+        "--from",
+        a,
+        "--name",
+        `${vol}@b`,
+        b,
+      ]);
+      assertEquals(incr.code, 0, incr.stderr);
+      await pool.receive("vol", incr.stdoutBytes);
+      assertEquals(await pool.snapshots(), ["vol@a", "vol@b"]);
+      const guid = await sh("zfs", ["get", "-Hp", "-o", "value", "guid", `${vol}@b`]);
+      assertEquals(BigInt(guid.trim()), beginOf((await records(incr.stdoutBytes))[0]).toguid);
+      // What zfs-fuse sends of the volumes it received, back onto an image: the same bytes.
+      await sh("bash", ["-c", `zfs send ${vol}@a > ${tmp}/real-a.zs`]);
+      await sh("bash", ["-c", `zfs send -i @a ${vol}@b > ${tmp}/real-b.zs`]);
+      const r1 = await runZsend(["image", "recv", back, `${tmp}/real-a.zs`]);
+      assertEquals(r1.code, 0, r1.stderr);
+      assertEquals(await firstDifference(a, back), null);
+      const r2 = await runZsend(["image", "recv", back, `${tmp}/real-b.zs`]);
+      assertEquals(r2.code, 0, r2.stderr);
+      assertEquals(await firstDifference(b, back), null);
+    } finally {
+      await pool.destroy();
+    }
+  },
 });
