@@ -9,6 +9,12 @@
 /** Packs grow to about this size before a new one starts. */
 export const PACK_LIMIT = 1 << 30;
 
+/**
+ * Appended bytes between background flushes: the disk writes them while the receive goes on,
+ * so that the flush before the commit finds little left to do.
+ */
+const FLUSH_EVERY = 64 << 20;
+
 /** Where a block's bytes lie. */
 export interface PackLocation {
   pack: number;
@@ -38,6 +44,13 @@ export class PackSet {
   #appender: Deno.FsFile | null = null;
   #readers = new Map<number, Deno.FsFile>();
   #dirty = false;
+  #unflushed = 0;
+  #flushing: Promise<void> | null = null;
+  #flushError: unknown = null;
+  /** Bumped when files are closed on purpose, so a flush that then fails is not an error. */
+  #generation = 0;
+  /** Full packs, kept open until a background flush of theirs cannot still be running. */
+  #retired: Deno.FsFile[] = [];
 
   /**
    * @param dir the store's `packs` directory
@@ -75,7 +88,7 @@ export class PackSet {
   rotateIfFull(): number | null {
     if (this.#length < PACK_LIMIT) return null;
     this.sync();
-    this.#appender?.close();
+    if (this.#appender !== null) this.#retired.push(this.#appender);
     this.#appender = null;
     this.#current++;
     this.#length = 0;
@@ -90,17 +103,33 @@ export class PackSet {
     while (done < data.length) done += f.writeSync(data.subarray(done));
     this.#length += data.length;
     this.#dirty = true;
+    this.#unflushed += data.length;
+    if (this.#unflushed >= FLUSH_EVERY && this.#flushing === null) {
+      this.#unflushed = 0;
+      const generation = this.#generation;
+      this.#flushing = f.syncData()
+        .catch((e) => {
+          if (generation === this.#generation) this.#flushError = e;
+        })
+        .finally(() => void (this.#flushing = null));
+    }
     return at;
   }
 
-  /** Flushes appended bytes to disk. */
+  /** Flushes appended bytes to disk (what a background flush missed, and checks it worked). */
   sync(): void {
     if (this.#dirty && this.#appender !== null) this.#appender.syncDataSync();
     this.#dirty = false;
+    this.#unflushed = 0;
+    const failed = this.#flushError;
+    this.#flushError = null;
+    if (failed !== null) throw failed;
   }
 
   /** Forgets appends since the last commit (the index rolled back): cuts them off. */
   rollback(pack: number, length: number): void {
+    this.#generation++;
+    this.#flushError = null;
     if (this.#appender !== null) {
       this.#appender.close();
       this.#appender = null;
@@ -140,6 +169,9 @@ export class PackSet {
 
   /** Closes every file. */
   close(): void {
+    this.#generation++;
+    for (const f of this.#retired) f.close();
+    this.#retired = [];
     this.#appender?.close();
     this.#appender = null;
     for (const f of this.#readers.values()) f.close();
