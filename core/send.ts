@@ -55,7 +55,7 @@ export interface SendSource {
   objects(): Iterable<SendObject>;
   /** Blocks of one object, in increasing offset order. */
   blocks(object: number): SendBlock[];
-  /** The stored bytes of a block. */
+  /** The stored bytes of a block, valid until the next call (a source may reuse a buffer). */
   blockData(block: number): Uint8Array;
   /** The block's SHA-256 (for the dedup key of `-D`). */
   blockHash(block: number): Uint8Array;

@@ -145,14 +145,19 @@ export class PackSet {
     }
   }
 
-  /** Reads `length` bytes at `offset` of a pack. */
+  /** Reads `length` bytes at `offset` of a pack, into a new buffer. */
   read(pack: number, offset: number, length: number): Uint8Array {
+    return this.readInto(pack, offset, new Uint8Array(length));
+  }
+
+  /** Fills `out` from `offset` of a pack (for callers that reuse one buffer). */
+  readInto(pack: number, offset: number, out: Uint8Array): Uint8Array {
+    const length = out.length;
     let f = this.#readers.get(pack);
     if (f === undefined) {
       f = Deno.openSync(this.path(pack), { read: true });
       this.#readers.set(pack, f);
     }
-    const out = new Uint8Array(length);
     f.seekSync(offset, Deno.SeekMode.Start);
     let done = 0;
     while (done < length) {

@@ -18,6 +18,10 @@ export class StoreSendSource implements SendSource {
   #store: Store;
   #snapshot: number;
   #objects: SendObject[] | null = null;
+  /** Where the blocks of the object last listed lie, to read them without a query each. */
+  #places = new Map<number, { pack: number; offset: number; length: number }>();
+  /** One buffer for block bytes: each is written out before the next is read. */
+  #buffer = new Uint8Array(1 << 17);
 
   /**
    * @param store the open store
