@@ -10,12 +10,15 @@ import { parseArgs } from "@std/cli";
 import { readRecords } from "../core/reader.ts";
 import { DEFAULT_VOLBLOCKSIZE } from "../core/volume.ts";
 import { receiveImage, sendImage } from "../io/image.ts";
+import { openSnapshot } from "../io/store/open_snapshot.ts";
+import { extractVolume, guidSidecar } from "../io/volume_extract.ts";
 import { openStreamInput } from "../io/source.ts";
 import { engine, UsageError, warn } from "./common.ts";
 import { pipeChunks, refuseTerminalOutput } from "./redup.ts";
 
 /** Usage of the verb. */
-export const USAGE = `zsend image send [--from OLD_IMAGE] [--name POOL/VOL@SNAP] [--block-size N]
+export const USAGE =
+  `zsend image send [--from OLD_IMAGE | --from-store STORE VOL@SNAP] [--name POOL/VOL@SNAP] [--block-size N]
                   [--guid G] [--from-guid G] [-v] IMAGE|DEVICE > STREAM
 zsend image recv [-F] [-g FROMGUID] [--guid-file PATH | --no-guid-file] [-v] IMAGE|DEVICE
                   [STREAM|-]
@@ -84,7 +87,7 @@ function flagString(v: unknown, name: string): string | undefined {
 
 async function send(args: string[]): Promise<number> {
   const flags = parseArgs(args, {
-    string: ["from", "name", "block-size", "guid", "from-guid"],
+    string: ["from", "from-store", "name", "block-size", "guid", "from-guid"],
     boolean: ["v", "help"],
     unknown: (a: string) => {
       if (a.startsWith("-") && a !== "-") throw new UsageError(`unknown option ${a}`);
@@ -95,10 +98,49 @@ async function send(args: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const [path, ...extra] = flags._.map(String);
+  const positional = flags._.map(String);
+  const fromStore = flagString(flags["from-store"], "from-store");
+  // --from-store STORE VOL@SNAP: the older image is a volume snapshot in a store.
+  const storedSnapshot = fromStore === undefined ? undefined : positional.shift();
+  const [path, ...extra] = positional;
   if (path === undefined || extra.length > 0) throw new UsageError("image send takes one IMAGE");
-  const from = flagString(flags.from, "from");
-  const fromGuid = flagString(flags["from-guid"], "from-guid");
+  if (fromStore !== undefined && flags.from !== undefined) {
+    throw new UsageError("--from and --from-store exclude each other");
+  }
+  let from = flagString(flags.from, "from");
+  let fromGuid = flagString(flags["from-guid"], "from-guid");
+  let scratch: string | null = null;
+  if (fromStore !== undefined) {
+    if (storedSnapshot === undefined || !storedSnapshot.includes("@")) {
+      throw new UsageError("--from-store takes STORE VOL@SNAP");
+    }
+    // Written out sparse, the stored snapshot is an older image like any other.
+    const { store, view } = openSnapshot(fromStore, storedSnapshot);
+    try {
+      scratch = await Deno.makeTempFile({ prefix: "zsend-from-" });
+      await extractVolume(store, view, scratch);
+      from = scratch;
+      fromGuid ??= `0x${view.snapshot.guid.toString(16)}`;
+    } finally {
+      store.close();
+    }
+  }
+  try {
+    return await sendFrom(path, from, fromGuid, flags);
+  } finally {
+    if (scratch !== null) {
+      await Deno.remove(scratch).catch(() => {});
+      await Deno.remove(guidSidecar(scratch)).catch(() => {});
+    }
+  }
+}
+
+async function sendFrom(
+  path: string,
+  from: string | undefined,
+  fromGuid: string | undefined,
+  flags: { name?: unknown; "block-size"?: unknown; guid?: unknown; v?: boolean },
+): Promise<number> {
   if (fromGuid !== undefined && from === undefined) {
     throw new UsageError("--from-guid needs --from (the older image to compare with)");
   }
