@@ -34,3 +34,12 @@ export function oneInput(positional: (string | number)[], verb: string): string 
   if (positional.length > 1) throw new UsageError(`${verb} takes one stream: FILE or -`);
   return positional.length === 1 ? String(positional[0]) : undefined;
 }
+
+/**
+ * For `parseArgs`' `unknown`: an option the verb does not know is a usage error; anything
+ * else (`-` for stdin, positional arguments) is kept.
+ */
+export function rejectUnknown(arg: string): boolean {
+  if (arg.startsWith("-") && arg !== "-") throw new UsageError(`unknown option ${arg}`);
+  return true;
+}

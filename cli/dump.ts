@@ -10,7 +10,7 @@ import { DumpSummary, formatRecord, recordToJson } from "../core/dump.ts";
 import { readRecordBatches } from "../core/reader.ts";
 import { openStreamInput } from "../io/source.ts";
 import { TextOutput } from "../io/output.ts";
-import { engine, oneInput, UsageError } from "./common.ts";
+import { engine, oneInput, rejectUnknown } from "./common.ts";
 
 /** Usage of the verb. */
 export const USAGE = "zsend dump [-v] [-vv] [-C] [-d] [--json] [FILE|-]";
@@ -24,10 +24,7 @@ export async function main(args: string[]): Promise<number> {
   const flags = parseArgs(args, {
     boolean: ["v", "C", "d", "json", "help"],
     collect: ["v"],
-    unknown: (a: string) => {
-      if (a.startsWith("-") && a !== "-") throw new UsageError(`unknown option ${a}`);
-      return true;
-    },
+    unknown: rejectUnknown,
   });
   if (flags.help) {
     console.log(USAGE);

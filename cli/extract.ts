@@ -13,7 +13,7 @@ import { openSnapshot } from "../io/store/open_snapshot.ts";
 import { Store } from "../io/store/store.ts";
 import { openStreamInput } from "../io/source.ts";
 import { extractVolume } from "../io/volume_extract.ts";
-import { engine, UsageError, warn } from "./common.ts";
+import { engine, rejectUnknown, UsageError, warn } from "./common.ts";
 
 /** Usage of the verb. */
 export const USAGE = "zsend extract STORE DATASET@SNAP DIR\n" +
@@ -26,10 +26,7 @@ export async function main(args: string[]): Promise<number> {
     boolean: ["stream", "help", "quiet"],
     string: ["image"],
     alias: { q: "quiet" },
-    unknown: (a: string) => {
-      if (a.startsWith("-")) throw new UsageError(`unknown option ${a}`);
-      return true;
-    },
+    unknown: rejectUnknown,
   });
   if (flags.help) {
     console.log(USAGE);

@@ -13,7 +13,7 @@ import { receiveImage, sendImage } from "../io/image.ts";
 import { openSnapshot } from "../io/store/open_snapshot.ts";
 import { extractVolume, guidSidecar } from "../io/volume_extract.ts";
 import { openStreamInput } from "../io/source.ts";
-import { engine, UsageError, warn } from "./common.ts";
+import { engine, rejectUnknown, UsageError, warn } from "./common.ts";
 import { pipeChunks, refuseTerminalOutput } from "./redup.ts";
 
 /** Usage of the verb. */
@@ -89,10 +89,7 @@ async function send(args: string[]): Promise<number> {
   const flags = parseArgs(args, {
     string: ["from", "from-store", "name", "block-size", "guid", "from-guid"],
     boolean: ["v", "help"],
-    unknown: (a: string) => {
-      if (a.startsWith("-") && a !== "-") throw new UsageError(`unknown option ${a}`);
-      return true;
-    },
+    unknown: rejectUnknown,
   });
   if (flags.help) {
     console.log(USAGE);
@@ -178,10 +175,7 @@ async function recv(args: string[]): Promise<number> {
   const flags = parseArgs(args, {
     string: ["g", "guid-file"],
     boolean: ["F", "v", "no-guid-file", "help"],
-    unknown: (a: string) => {
-      if (a.startsWith("-") && a !== "-") throw new UsageError(`unknown option ${a}`);
-      return true;
-    },
+    unknown: rejectUnknown,
   });
   if (flags.help) {
     console.log(USAGE);

@@ -7,7 +7,7 @@
 import { parseArgs } from "@std/cli";
 import { Store } from "../io/store/store.ts";
 import { storeSpace } from "../io/store/space.ts";
-import { UsageError } from "./common.ts";
+import { rejectUnknown, UsageError } from "./common.ts";
 
 /** Usage of the verb. */
 export const USAGE = "zsend list [--json] [--space] STORE";
@@ -22,10 +22,7 @@ export function main(args: string[]): Promise<number> {
 function list(args: string[]): number {
   const flags = parseArgs(args, {
     boolean: ["json", "space", "help"],
-    unknown: (a: string) => {
-      if (a.startsWith("-")) throw new UsageError(`unknown option ${a}`);
-      return true;
-    },
+    unknown: rejectUnknown,
   });
   if (flags.help) {
     console.log(USAGE);

@@ -10,7 +10,7 @@ import { type NameMode, receiveStream } from "../io/receive.ts";
 import { Store } from "../io/store/store.ts";
 import { openStreamInput } from "../io/source.ts";
 import { Progress } from "../io/progress.ts";
-import { engine, UsageError } from "./common.ts";
+import { engine, rejectUnknown, UsageError } from "./common.ts";
 
 /** Usage of the verb. */
 export const USAGE = "zsend recv [-F] [-d | -e] [-n] [-v] [--progress] STORE TARGET [FILE|-]";
@@ -19,10 +19,7 @@ export const USAGE = "zsend recv [-F] [-d | -e] [-n] [-v] [--progress] STORE TAR
 export async function main(args: string[]): Promise<number> {
   const flags = parseArgs(args, {
     boolean: ["F", "d", "e", "n", "v", "progress", "help"],
-    unknown: (a: string) => {
-      if (a.startsWith("-") && a !== "-") throw new UsageError(`unknown option ${a}`);
-      return true;
-    },
+    unknown: rejectUnknown,
   });
   if (flags.help) {
     console.log(USAGE);

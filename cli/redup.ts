@@ -11,7 +11,7 @@ import { redupRecords, type RedupStats } from "../core/redup.ts";
 import { DiskRedupIndex } from "../io/redup_index.ts";
 import { type ByteWriter, writeAll } from "../io/output.ts";
 import { openStreamInput } from "../io/source.ts";
-import { engine, oneInput, UsageError, warn } from "./common.ts";
+import { engine, oneInput, rejectUnknown, warn } from "./common.ts";
 
 /** Usage of the verb. */
 export const USAGE = "zsend redup [-v] [FILE|-] > PLAIN_STREAM";
@@ -93,10 +93,7 @@ function isRegularFile(path: string | undefined): path is string {
 export async function main(args: string[]): Promise<number> {
   const flags = parseArgs(args, {
     boolean: ["v", "help"],
-    unknown: (a: string) => {
-      if (a.startsWith("-") && a !== "-") throw new UsageError(`unknown option ${a}`);
-      return true;
-    },
+    unknown: rejectUnknown,
   });
   if (flags.help) {
     console.log(USAGE);

@@ -9,7 +9,7 @@ import { parseArgs } from "@std/cli";
 import { sendStream } from "../io/send.ts";
 import { Store } from "../io/store/store.ts";
 import { ChunkOutput } from "../io/output.ts";
-import { engine, UsageError, warn } from "./common.ts";
+import { engine, rejectUnknown, UsageError, warn } from "./common.ts";
 
 /** Usage of the verb. */
 export const USAGE = "zsend send [-i SNAP | -I SNAP] [-D] [-R] [-p] [-v] [-n] STORE DATASET@SNAP";
@@ -19,10 +19,7 @@ export async function main(args: string[]): Promise<number> {
   const flags = parseArgs(args, {
     boolean: ["D", "R", "p", "v", "n", "help"],
     string: ["i", "I"],
-    unknown: (a: string) => {
-      if (a.startsWith("-")) throw new UsageError(`unknown option ${a}`);
-      return true;
-    },
+    unknown: rejectUnknown,
   });
   if (flags.help) {
     console.log(USAGE);

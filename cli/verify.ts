@@ -8,7 +8,7 @@ import { parseArgs } from "@std/cli";
 import { StreamError } from "../core/errors.ts";
 import { verifyStream } from "../core/verify.ts";
 import { openStreamInput } from "../io/source.ts";
-import { engine, oneInput, UsageError } from "./common.ts";
+import { engine, oneInput, rejectUnknown } from "./common.ts";
 
 /** Usage of the verb. */
 export const USAGE = "zsend verify [--quiet] [--json] [FILE|-]";
@@ -18,10 +18,7 @@ export async function main(args: string[]): Promise<number> {
   const flags = parseArgs(args, {
     boolean: ["quiet", "json", "help"],
     alias: { q: "quiet" },
-    unknown: (a: string) => {
-      if (a.startsWith("-") && a !== "-") throw new UsageError(`unknown option ${a}`);
-      return true;
-    },
+    unknown: rejectUnknown,
   });
   if (flags.help) {
     console.log(USAGE);

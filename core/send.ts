@@ -10,26 +10,11 @@
 
 import { BEGIN_FLAG, DRR, FEATURE, HDRTYPE, RECORD_SIZE } from "./constants.ts";
 import type { RecordSender } from "./pending.ts";
+import type { StoredObject } from "./receive.ts";
 import { type Checksum, decodeRecord, type DrrRecord, makeVersioninfo } from "./record.ts";
 
-/** An object as a send source holds it. */
-export interface SendObject {
-  object: number;
-  type: number;
-  bonustype: number;
-  blksz: number;
-  bonuslen: number;
-  checksumtype: number;
-  compress: number;
-  dnSlots: number;
-  flags: number;
-  rawBonuslen: number;
-  indblkshift: number;
-  nlevels: number;
-  nblkptr: number;
-  maxblkid: bigint;
-  /** The bonus payload as it was received (padded to 8 bytes). */
-  bonus: Uint8Array;
+/** An object as a send source holds it: as received, with its spill block. */
+export interface SendObject extends StoredObject {
   /** The spill block: its SPILL record's fields (placeless, little-endian) and stored bytes. */
   spill: { meta: Uint8Array; block: number } | null;
 }

@@ -236,14 +236,7 @@ export class SnapshotBuilder implements ReceiveTarget {
   }
 
   #readBlock(block: number): Uint8Array {
-    const r = this.#store.stmt("SELECT pack, offset, length FROM blocks WHERE id = ?").get(
-      block,
-    ) as {
-      pack: number;
-      offset: number;
-      length: number;
-    };
-    return this.#store.packs.read(r.pack, r.offset, r.length);
+    return this.#store.blockBytes(block);
   }
 
   /** Stores bytes once: an existing block with the same SHA-256 is reused. */

@@ -48,14 +48,7 @@ export class StoreSnapshotView implements SnapshotView {
 
   /** Bytes of a stored block. */
   blockBytes(block: number): Uint8Array {
-    const r = this.#store.stmt("SELECT pack, offset, length FROM blocks WHERE id = ?").get(
-      block,
-    ) as {
-      pack: number;
-      offset: number;
-      length: number;
-    };
-    return this.#store.packs.read(r.pack, r.offset, r.length);
+    return this.#store.blockBytes(block);
   }
 
   object(id: number): Promise<ObjectInfo | null> {

@@ -123,6 +123,21 @@ export class Store implements TargetState {
     this.#lockFile = f;
   }
 
+  /** Where a stored block's bytes lie in the packs. */
+  blockPlace(id: number): { pack: number; offset: number; length: number } {
+    const r = this.stmt("SELECT pack, offset, length FROM blocks WHERE id = ?").get(id) as
+      | { pack: number; offset: number; length: number }
+      | undefined;
+    if (r === undefined) throw new RangeError(`block ${id} is not in the store's index`);
+    return r;
+  }
+
+  /** A stored block's bytes, in a new buffer. */
+  blockBytes(id: number): Uint8Array {
+    const at = this.blockPlace(id);
+    return this.packs.read(at.pack, at.offset, at.length);
+  }
+
   /** Every dataset, by name. */
   datasets(): DatasetRow[] {
     return (this.stmt("SELECT id, name, objset_type, origin FROM datasets ORDER BY name").all() as {
