@@ -20,8 +20,11 @@ export interface KnownSnapshot {
 export interface TargetState {
   /** The dataset's objset type and snapshots, oldest first; null when it does not exist. */
   dataset(name: string): { objsetType: number; snapshots: KnownSnapshot[] } | null;
-  /** A snapshot with this guid anywhere in the target, or null. */
-  snapshotByGuid(guid: bigint): KnownSnapshot | null;
+  /**
+   * A snapshot with this guid anywhere in the target, or null; of several, the one whose
+   * dataset is nearest (longest common name prefix) to `near`.
+   */
+  snapshotByGuid(guid: bigint, near?: string): KnownSnapshot | null;
 }
 
 /** How to receive one substream. */
@@ -89,7 +92,7 @@ export function planBegin(
 
   if (clone) {
     if (existing !== null) throw new ReceiveRefused(`destination '${dataset}' exists`);
-    const origin = state.snapshotByGuid(begin.fromguid);
+    const origin = state.snapshotByGuid(begin.fromguid, dataset);
     if (origin === null) {
       throw new ReceiveRefused(
         `the clone's origin snapshot (guid ${hex(begin.fromguid)}) is not in the store: ` +

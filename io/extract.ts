@@ -10,6 +10,7 @@ import { lchownSync, lutimesSync } from "node:fs";
 import type { Inode, WalkEntry, ZplFilesystem } from "../core/zpl/fs.ts";
 import type { Timespec } from "../core/zpl/znode.ts";
 import { splitRdev } from "../core/zpl/fs.ts";
+import { setXattr } from "./xattr.ts";
 
 /** What an extraction did and could not do. */
 export interface ExtractReport {
@@ -143,7 +144,7 @@ async function writeEntry(
     if (entry.path !== ".") await Deno.mkdir(target);
     dirs.push({ path: target, inode });
     report.directories++;
-    await xattrNote(fs, inode, entry.path, note);
+    await applyXattrs(fs, inode, target, entry.path, note);
     return;
   }
   // A second name of an object already written is a hard link to it. Only a path this
@@ -196,10 +197,11 @@ async function writeEntry(
       note(`sockets not made (${entry.path})`);
       return;
   }
+  // Attributes before the mode: a read-only mode would refuse them.
+  await applyXattrs(fs, inode, target, entry.path, note);
   if (owners) await Deno.chown(target, inode.uid, inode.gid);
   await Deno.chmod(target, inode.perm);
   await Deno.utime(target, seconds(inode.atime), seconds(inode.mtime));
-  await xattrNote(fs, inode, entry.path, note);
 }
 
 async function writeFile(fs: ZplFilesystem, inode: Inode, target: string): Promise<number> {
@@ -229,13 +231,21 @@ function isZero(b: Uint8Array): boolean {
   return true;
 }
 
-async function xattrNote(
+/** Sets a file's extended attributes where the target takes them; notes the rest. */
+async function applyXattrs(
   fs: ZplFilesystem,
   inode: Inode,
+  target: string,
   path: string,
   note: (s: string) => void,
 ): Promise<void> {
   if (inode.xattrDir === 0 && inode.saXattrs.size === 0) return;
-  const names = (await fs.xattrs(inode.object)).map((x) => x.name);
-  if (names.length > 0) note(`extended attributes not applied: ${path}: ${names.join(", ")}`);
+  const failed: string[] = [];
+  for (const x of await fs.xattrs(inode.object)) {
+    const why = setXattr(target, x.name, x.value);
+    if (why !== null) {
+      failed.push(`${x.name} (${why === "unavailable" ? "no native library" : why})`);
+    }
+  }
+  if (failed.length > 0) note(`extended attributes not applied: ${path}: ${failed.join(", ")}`);
 }

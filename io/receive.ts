@@ -5,7 +5,13 @@
  * @module
  */
 
-import { type BeginPlan, planBegin, ReceiveRefused } from "../core/begin_plan.ts";
+import {
+  type BeginPlan,
+  type KnownSnapshot,
+  planBegin,
+  ReceiveRefused,
+  type TargetState,
+} from "../core/begin_plan.ts";
 import type { ByteChunks } from "../core/byte_source.ts";
 import { DRR, HDRTYPE } from "../core/constants.ts";
 import { StreamError } from "../core/errors.ts";
@@ -117,6 +123,12 @@ export async function receiveStream(
   let top: string | null = null;
   let current: Pending | null = null;
   let lastProgress = 0;
+  // Snapshots received from this stream: a clone's origin is looked for among them first.
+  const here = new Map<bigint, KnownSnapshot>();
+  const state: TargetState = {
+    dataset: (name) => store.dataset(name),
+    snapshotByGuid: (guid, near) => here.get(guid) ?? store.snapshotByGuid(guid, near),
+  };
 
   try {
     const batches = readRecordBatches(
@@ -137,7 +149,7 @@ export async function receiveStream(
             if (r.payload.length > 0) nvlistToObject(decodeNvlist(r.payload));
             continue;
           }
-          current = startSnapshot(store, r, h, top, options);
+          current = startSnapshot(store, state, r, h, top, options);
           continue;
         }
         if (current === null) continue; // the END of a compound header, or the final END
@@ -163,6 +175,9 @@ export async function receiveStream(
           if (options.dryRun) store.abort();
           else store.commit();
           received.push(snap);
+          if (!snap.dryRun) {
+            here.set(snap.guid, { dataset: snap.dataset, name: snap.snapshot, guid: snap.guid });
+          }
           options.onSnapshot?.(snap);
           continue;
         }
@@ -179,6 +194,7 @@ export async function receiveStream(
 
 function startSnapshot(
   store: Store,
+  state: TargetState,
   r: StreamRecord,
   begin: DrrBegin,
   top: string | null,
@@ -187,7 +203,7 @@ function startSnapshot(
   const [dataset, snapshot] = targetName(begin.toname, top, options);
   let plan: BeginPlan;
   try {
-    plan = planBegin(begin, dataset, snapshot, store, options.force === true);
+    plan = planBegin(begin, dataset, snapshot, state, options.force === true);
   } catch (e) {
     if (e instanceof ReceiveRefused) {
       throw new StreamError({ index: r.index, type: DRR.BEGIN, offset: r.offset }, e.message);

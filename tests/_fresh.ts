@@ -30,7 +30,14 @@ export interface FreshSet {
   info: {
     seed: number;
     snapshots: Record<string, { name: string; guid: string; guid_hex: string; manifest: string }>;
-    streams: { file: string; dump: string; kind: string; from: string | null; to: string; snapshots: string[] }[];
+    streams: {
+      file: string;
+      dump: string;
+      kind: string;
+      from: string | null;
+      to: string;
+      snapshots: string[];
+    }[];
   };
 }
 

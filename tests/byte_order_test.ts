@@ -42,7 +42,13 @@ const inputs: [string, () => Promise<Uint8Array>][] = zfsFuseStreams().map((n) =
 ]);
 const dir = openzfsDir();
 if (dir !== null) {
-  for (const n of ["little-endian-all-drr-types-incr-XDR", "little-endian-all-drr-types-base-NATIVE", "dedup"]) {
+  for (
+    const n of [
+      "little-endian-all-drr-types-incr-XDR",
+      "little-endian-all-drr-types-base-NATIVE",
+      "dedup",
+    ]
+  ) {
     inputs.push([n, async () => Deno.readFile(await unpackBz2(`${dir}/${n}.zsend.bz2`))]);
   }
 }

@@ -18,6 +18,7 @@ async function build(): Promise<string | null> {
     stderr: "piped",
   }).output();
   if (out.success) return null;
+  // deno-lint-ignore no-control-regex -- colour codes out of the error text
   const text = new TextDecoder().decode(out.stderr).replace(/\x1b\[[0-9;]*m/g, "");
   const lines = text.split("\n").filter((l) => l.trim() !== "");
   const cause = lines.find((l) => /error sending request|dns error|DENORT_BIN|denort/.test(l)) ??

@@ -162,3 +162,38 @@ Deno.test({
     assertEquals(got, want.sort());
   },
 });
+
+Deno.test({
+  name: "zsend extract applies SA extended attributes of an OpenZFS snapshot",
+  ignore: ozfs === null,
+  async fn() {
+    const stream = await unpackBz2(`${ozfs}/little-endian-all-drr-types-base-NATIVE.zsend.bz2`);
+    const store = `${await tmp("zsend-s-")}/s`;
+    await ok(["recv", store, "t/fs", stream]);
+    const dir = `${await tmp("zsend-x-")}/tree`;
+    // One file there was redacted from the stream: extract reports it and goes on.
+    const r = await runZsend(["extract", "-q", store, "t/fs@baseline", dir]);
+    assert(/redacted/.test(r.stderr), r.stderr);
+    // What the ZPL reader lists, as `name=length` per file, against what the files now carry.
+    const listed = new TextDecoder().decode(
+      (await new Deno.Command("python3", {
+        args: [
+          "-c",
+          "import os,sys\nfor f in sorted(os.listdir(sys.argv[1])):\n p=os.path.join(sys.argv[1],f)\n" +
+          " print(f, ' '.join(sorted(x+'='+str(len(os.getxattr(p,x))) for x in os.listxattr(p))))",
+          dir,
+        ],
+        stdout: "piped",
+      }).output()).stdout,
+    ).trim().split("\n");
+    const withXattrs = listed.filter((l) => l.includes("user."));
+    assert(withXattrs.length >= 3, listed.join("\n"));
+    for (const line of withXattrs) {
+      // Every value the stream holds is there, none empty.
+      assert(
+        line.split(" ").slice(1).every((x) => /^user\.[a-z-]+=\d+$/.test(x) && !x.endsWith("=0")),
+        line,
+      );
+    }
+  },
+});

@@ -15,10 +15,23 @@ type Json = Record<string, unknown>;
 const FIELD_NAMES: Record<string, Record<string, string>> = {
   BEGIN: { type: "objset_type" },
   OBJECT: { type: "object_type" },
-  WRITE: { type: "object_type", "checksum type": "checksumtype", length: "logical_size", props: "key_prop" },
+  WRITE: {
+    type: "object_type",
+    "checksum type": "checksumtype",
+    length: "logical_size",
+    props: "key_prop",
+  },
   WRITE_BYREF: { "checksum type": "checksumtype", props: "key_prop" },
 };
-const HEX = new Set(["magic", "features", "toguid", "fromguid", "refguid", "key_prop", "creation_time"]);
+const HEX = new Set([
+  "magic",
+  "features",
+  "toguid",
+  "fromguid",
+  "refguid",
+  "key_prop",
+  "creation_time",
+]);
 
 function ours(rec: Json, name: string): DumpValue {
   const v = rec[name];
@@ -37,7 +50,9 @@ function compareRecord(dump: DumpRecord, json: Json, where: string): void {
     let mine = ours(json, name);
     // zstreamdump prints FREE's length as a signed number.
     if (dump.type === "FREE" && name === "length") mine = BigInt.asIntN(64, mine as bigint);
-    if (name === "creation_time" && typeof json[name] === "number") mine = BigInt(json[name] as number);
+    if (name === "creation_time" && typeof json[name] === "number") {
+      mine = BigInt(json[name] as number);
+    }
     assertEquals(mine, value, `${where}: ${dump.type} ${printed}`);
   }
 }
@@ -54,7 +69,10 @@ async function compare(stream: string, dumpFile: string): Promise<void> {
   const types = summary.types as Record<string, { records: number; payload_bytes: number }>;
   for (const [type, count] of s.counts) assertEquals(BigInt(types[type]!.records), count, type);
   // zfs-fuse leaves WRITE_BYREF out of its total.
-  assertEquals(BigInt(summary.total_records as number) - BigInt(types.WRITE_BYREF!.records), s.totalRecords);
+  assertEquals(
+    BigInt(summary.total_records as number) - BigInt(types.WRITE_BYREF!.records),
+    s.totalRecords,
+  );
   const writeSize = s.totals.get("write size");
   if (writeSize !== undefined) assertEquals(BigInt(types.WRITE!.payload_bytes), writeSize);
   assertEquals(BigInt(summary.stream_length as number), s.totals.get("stream length"));

@@ -56,6 +56,11 @@ export const NATIVE_SYMBOLS = {
     result: "i64",
     nonblocking: true,
   },
+  /**
+   * `int32_t zs_lsetxattr(const char *path, const char *name, const uint8_t *value,
+   * uint32_t len)`: 0 or -errno; never follows a symlink at the end of the path
+   */
+  zs_lsetxattr: { parameters: ["buffer", "buffer", "buffer", "u32"], result: "i32" },
   /** `int64_t zs_pwrite(int32_t fd, const uint8_t *buf, uint64_t len, uint64_t off)` */
   zs_pwrite: { parameters: ["i32", "buffer", "u64", "u64"], result: "i64" },
 } as const satisfies Deno.ForeignLibraryInterface;

@@ -74,6 +74,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 
 #ifdef __linux__
@@ -660,4 +661,14 @@ ZS_EXPORT int64_t zs_pwrite(int32_t fd, const uint8_t *buf, uint64_t len, uint64
     done += (uint64_t)r;
   }
   return (int64_t)done;
+}
+
+/*
+ * Extended attributes of an extracted file, without following a symlink at the end of the
+ * path (Deno has no xattr API). 0 or -errno.
+ */
+ZS_EXPORT int32_t zs_lsetxattr(const char *path, const char *name, const uint8_t *value,
+                               uint32_t len) {
+  if (lsetxattr(path, name, value, len, 0) != 0) return -errno;
+  return 0;
 }

@@ -219,9 +219,19 @@ export class Store implements TargetState {
   }
 
   /** {@linkcode TargetState}: a snapshot by guid. */
-  snapshotByGuid(guid: bigint): KnownSnapshot | null {
-    const s = this.snapshotsByGuid(guid)[0];
-    return s === undefined ? null : { dataset: s.datasetName, name: s.name, guid: s.guid };
+  snapshotByGuid(guid: bigint, near = ""): KnownSnapshot | null {
+    const common = (a: string) => {
+      let i = 0;
+      while (i < a.length && i < near.length && a[i] === near[i]) i++;
+      return i;
+    };
+    let best: SnapshotRow | undefined;
+    for (const s of this.snapshotsByGuid(guid)) {
+      if (best === undefined || common(s.datasetName) > common(best.datasetName)) best = s;
+    }
+    return best === undefined
+      ? null
+      : { dataset: best.datasetName, name: best.name, guid: best.guid };
   }
 
   #txStart: { pack: number; length: number } | null = null;
