@@ -206,17 +206,18 @@ async function writeEntry(
 
 async function writeFile(fs: ZplFilesystem, inode: Inode, target: string): Promise<number> {
   // createNew: an existing name (a link planted there) is an error, never followed.
-  const file = await Deno.open(target, { write: true, createNew: true, mode: 0o600 });
+  const file = Deno.openSync(target, { write: true, createNew: true, mode: 0o600 });
   let written = 0;
   try {
+    // Synchronous writes: nothing else runs meanwhile, and each async call costs a round trip.
     for await (const piece of fs.readFile(inode.object)) {
       if (isZero(piece.data)) continue; // holes stay holes
-      await file.seek(piece.offset, Deno.SeekMode.Start);
+      file.seekSync(piece.offset, Deno.SeekMode.Start);
       let done = 0;
-      while (done < piece.data.length) done += await file.write(piece.data.subarray(done));
+      while (done < piece.data.length) done += file.writeSync(piece.data.subarray(done));
       written += piece.data.length;
     }
-    await file.truncate(inode.size);
+    file.truncateSync(inode.size);
   } finally {
     file.close();
   }
