@@ -51,6 +51,14 @@ export function freshStreams(): Promise<FreshSet> {
       const info = JSON.parse(await Deno.readTextFile(`${dir}/streams.json`));
       return { dir, info };
     } catch { /* not made yet in this run */ }
+    // Streams of earlier runs (tens of MiB each) go; this run's stay for its other modules.
+    try {
+      for (const e of Deno.readDirSync(`${ROOT}tests/tmp`)) {
+        if (e.name.startsWith("fresh-") && e.name !== `fresh-${Deno.pid}`) {
+          Deno.removeSync(`${ROOT}tests/tmp/${e.name}`, { recursive: true });
+        }
+      }
+    } catch { /* no tests/tmp yet */ }
     await Deno.mkdir(dir, { recursive: true });
     const out = await new Deno.Command("bash", {
       args: [`${ROOT}scripts/make_streams.sh`, dir],
