@@ -43,24 +43,28 @@ export async function main(args: string[]): Promise<number> {
     fletcher4: engine(),
     ignoreChecksums: flags.C as boolean,
   });
-  if (flags.json) {
-    for await (const batch of batches) {
-      for (const r of batch) {
-        summary.add(r);
-        await out.print(jsonLine(recordToJson(r)));
+  try {
+    if (flags.json) {
+      for await (const batch of batches) {
+        for (const r of batch) {
+          summary.add(r);
+          await out.print(jsonLine(recordToJson(r)));
+        }
       }
-    }
-    await out.print(jsonLine(summary.toJSON()));
-  } else {
-    for await (const batch of batches) {
-      for (const r of batch) {
-        summary.add(r);
-        const text = formatRecord(r, options);
-        if (text !== "") await out.print(text);
+      await out.print(jsonLine(summary.toJSON()));
+    } else {
+      for await (const batch of batches) {
+        for (const r of batch) {
+          summary.add(r);
+          const text = formatRecord(r, options);
+          if (text !== "") await out.print(text);
+        }
       }
+      await out.print(summary.format());
     }
-    await out.print(summary.format());
+  } finally {
+    // A damaged stream: what was read before the fault still comes out, then the error.
+    await out.flush();
   }
-  await out.flush();
   return 0;
 }
