@@ -30,7 +30,7 @@ Deno.test("zsend dump -vv adds a checksum line per record, -d the payload bytes"
   const d = await runZsend(["dump", "-d", FULL]);
   assertEquals(d.code, 0, d.stderr);
   // Hex in groups of four, then the bytes as ASCII, 16 bytes a line.
-  assert(/^ [0-9a-f]{2} [0-9a-f]{2} [0-9a-f]{2} [0-9a-f]{2}  [0-9a-f]{2} /m.test(d.stdout));
+  assert(/^ [0-9a-f]{2} [0-9a-f]{2} [0-9a-f]{2} [0-9a-f]{2} {2}[0-9a-f]{2} /m.test(d.stdout));
 });
 
 Deno.test("zsend dump --json reads stdin and ends with a summary object", async () => {
