@@ -73,21 +73,36 @@ export class StoreSendSource implements SendSource {
   }
 
   blocks(object: number): SendBlock[] {
-    return this.#store.stmt(
-      `SELECT offset, lsize, kind, block, meta FROM block_map WHERE snapshot = ? AND object = ?
-       ORDER BY offset`,
-    ).all(this.#snapshot, object) as unknown as SendBlock[];
+    const rows = this.#store.stmt(
+      `SELECT m.offset, m.lsize, m.kind, m.block, m.meta, b.pack, b.offset AS at, b.length
+       FROM block_map m LEFT JOIN blocks b ON b.id = m.block
+       WHERE m.snapshot = ? AND m.object = ? ORDER BY m.offset`,
+    ).all(this.#snapshot, object) as unknown as (SendBlock & {
+      pack: number | null;
+      at: number | null;
+      length: number | null;
+    })[];
+    // Where this object's blocks lie: blockData needs no query of its own.
+    this.#places.clear();
+    for (const r of rows) {
+      if (r.block !== null && r.pack !== null) {
+        this.#places.set(r.block, { pack: r.pack, offset: r.at!, length: r.length! });
+      }
+    }
+    return rows.map((r) => ({
+      offset: r.offset,
+      lsize: r.lsize,
+      kind: r.kind,
+      block: r.block,
+      meta: r.meta,
+    }));
   }
 
+  /** The block's bytes, in a buffer reused by the next call: write them out before asking again. */
   blockData(block: number): Uint8Array {
-    const r = this.#store.stmt("SELECT pack, offset, length FROM blocks WHERE id = ?").get(
-      block,
-    ) as {
-      pack: number;
-      offset: number;
-      length: number;
-    };
-    return this.#store.packs.read(r.pack, r.offset, r.length);
+    const at = this.#places.get(block) ?? this.#store.blockPlace(block);
+    if (this.#buffer.length < at.length) this.#buffer = new Uint8Array(at.length);
+    return this.#store.packs.readInto(at.pack, at.offset, this.#buffer.subarray(0, at.length));
   }
 
   blockHash(block: number): Uint8Array {
