@@ -11,6 +11,7 @@ import { formatRecord } from "../core/dump.ts";
 import { bestFletcher4 } from "../io/native/fletcher4_native.ts";
 import { openzfsDir, unpackBz2, ZFS_FUSE_DIR, zfsFuseStreams } from "./_fixtures.ts";
 import { runZsend } from "./_run.ts";
+import { concat } from "@std/bytes";
 
 const engine = bestFletcher4();
 
@@ -18,13 +19,7 @@ async function transcode(bytes: Uint8Array, littleEndian: boolean): Promise<Uint
   const chunks = await Array.fromAsync(
     transcodeRecords(readRecords([bytes], { fletcher4: engine }), littleEndian, engine),
   );
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let off = 0;
-  for (const c of chunks) {
-    out.set(c, off);
-    off += c.length;
-  }
-  return out;
+  return concat(chunks);
 }
 
 /** dump -v text with the checksum values taken out (they differ with the byte order). */

@@ -17,23 +17,13 @@ import {
   ZIO_COMPRESS,
   zleDecompress,
 } from "../core/compress/mod.ts";
+import { xorshift32 } from "./helpers/prng.ts";
 
 // ------------------------------------------------------------------------------------------
 // Inputs
 // ------------------------------------------------------------------------------------------
 
-/** A small deterministic PRNG (xorshift32). */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}
+const rng = xorshift32;
 
 function randomBytes(n: number, seed: number): Uint8Array {
   const r = rng(seed);

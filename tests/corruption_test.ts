@@ -12,19 +12,14 @@ import { verifyStream } from "../core/verify.ts";
 import { bestFletcher4 } from "../io/native/fletcher4_native.ts";
 import { openzfsDir, unpackBz2, ZFS_FUSE_DIR, zfsFuseStreams } from "./_fixtures.ts";
 import { runZsend } from "./_run.ts";
+import { mulberry32 } from "./helpers/prng.ts";
 
 const engine = bestFletcher4();
 
-/** A small deterministic PRNG (mulberry32), so a failure can be replayed. */
+/** Numbers in [0, 1) from a seed, so a failure can be replayed. */
 function prng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6D2B79F5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
+  const next = mulberry32(seed);
+  return () => next() / 2 ** 32;
 }
 
 const SEED = Number(Deno.env.get("ZSEND_SEED") ?? Date.now() % 100000);

@@ -18,6 +18,7 @@ import {
   withNativeImplementation,
 } from "../io/native/fletcher4_native.ts";
 import { Device } from "../io/native/device.ts";
+import { mulberry32 } from "./helpers/prng.ts";
 
 const SEED = Number(envVar("ZSEND_TEST_SEED") ?? Math.floor(Math.random() * 2 ** 32)) >>> 0;
 const CI = envVar("CI") === "true";
@@ -32,17 +33,7 @@ if (native === null) {
   );
 }
 
-/** mulberry32: small, seeded, good enough for test data. */
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (t ^ (t >>> 14)) >>> 0;
-  };
-}
+const rng = mulberry32;
 
 function randomBytes(next: () => number, n: number): Uint8Array {
   const out = new Uint8Array(n);

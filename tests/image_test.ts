@@ -24,23 +24,15 @@ import { skipNote, ZFS_FUSE_DIR } from "./_fixtures.ts";
 import { freshUnavailable } from "./_fresh.ts";
 import { runZsend } from "./_run.ts";
 import { sh, TestPool } from "./helpers/zfs_pool.ts";
+import { xorshift32 } from "./helpers/prng.ts";
+import { concat } from "@std/bytes";
 
 const MiB = 1 << 20;
 const BS = 16384;
 
 // --- helpers ---------------------------------------------------------------------------------
 
-/** A deterministic PRNG (xorshift32). */
-function prng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    return (x >>>= 0);
-  };
-}
+const prng = xorshift32;
 
 function randomBytes(rand: () => number, n: number): Uint8Array {
   const out = new Uint8Array(n);
@@ -97,16 +89,6 @@ function dataBlocks(path: string, bs = BS): number[] {
     if (done === 0) return out;
     if (buf.subarray(0, done).some((b) => b !== 0)) out.push(i);
   }
-}
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
 }
 
 function beginOf(r: StreamRecord | undefined): DrrBegin {

@@ -27,6 +27,7 @@ import {
   type NvPair,
   printNvlist,
 } from "../core/nvlist.ts";
+import { xorshift32 } from "./helpers/prng.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Helpers
@@ -66,17 +67,10 @@ function patch32(bytes: Uint8Array, at: number, value: number, le = false): Uint
   return out;
 }
 
-/** Deterministic pseudo-random numbers (xorshift32). */
+/** Deterministic pseudo-random numbers in [0, 1). */
 function prng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x / 2 ** 32;
-  };
+  const next = xorshift32(seed);
+  return () => next() / 2 ** 32;
 }
 
 /** The BEGIN payloads of a little-endian stream (FORMAT.md section 1, "Payload sizes"). */

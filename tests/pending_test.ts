@@ -11,6 +11,7 @@ import type { DrrRecord } from "../core/record.ts";
 import { DRR } from "../core/constants.ts";
 import { isZeroChecksum } from "../core/fletcher4.ts";
 import { openzfsDir, skipNote, unpackBz2, ZFS_FUSE_DIR } from "./_fixtures.ts";
+import { concat } from "@std/bytes";
 
 const TOGUID = 0x1234n;
 const MAX = OBJECT_END;
@@ -348,13 +349,7 @@ async function replay(bytes: Uint8Array, maxObject: bigint): Promise<Uint8Array>
       out.push(...s.end());
     } else out.push(...s.write(h, r.payload));
   }
-  const all = new Uint8Array(out.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of out) {
-    all.set(c, at);
-    at += c.length;
-  }
-  return all;
+  return concat(out);
 }
 
 Deno.test("RecordSender replays OpenZFS full streams byte for byte", async (t) => {

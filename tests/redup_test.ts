@@ -19,18 +19,9 @@ import { freshStreams, freshUnavailable } from "./_fresh.ts";
 import { runZsend } from "./_run.ts";
 import { manifestDiff, treeManifest } from "./helpers/tree_manifest.ts";
 import { TestPool } from "./helpers/zfs_pool.ts";
+import { concat } from "@std/bytes";
 
 const DEDUP_BITS = BigInt(FEATURE.DEDUP | FEATURE.DEDUPPROPS);
-
-function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
 
 async function records(bytes: Uint8Array): Promise<StreamRecord[]> {
   return await Array.fromAsync(readRecords([bytes]));

@@ -28,6 +28,7 @@ import {
 } from "../core/zpl/sa.ts";
 import { readZap, ZAP_LEAF_MAGIC, ZAP_MAGIC, ZapError, ZBT } from "../core/zpl/zap.ts";
 import { parseZnode, ZplError } from "../core/zpl/znode.ts";
+import { xorshift32 } from "./helpers/prng.ts";
 
 const enc = new TextEncoder();
 const dec = new TextDecoder();
@@ -512,18 +513,7 @@ Deno.test("readZap() refuses micro ZAP names without a NUL", async () => {
   await assertRejects(() => readZap(v, 9), ZapError, "without a NUL");
 });
 
-/** A tiny deterministic PRNG (xorshift32). */
-function rng(seed: number): () => number {
-  let x = seed >>> 0 || 1;
-  return () => {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    return x;
-  };
-}
+const rng = xorshift32;
 
 Deno.test("readZap() survives random damage: it reads or throws ZapError, never anything else", async () => {
   const r = rng(2024);

@@ -19,6 +19,7 @@
 import { BACKUP_MAGIC, DRR, HDRTYPE } from "../../core/constants.ts";
 import { makeVersioninfo, type RecordInit } from "../../core/record.ts";
 import { StreamWriter } from "../../core/writer.ts";
+import { concat } from "@std/bytes";
 
 const enc = new TextEncoder();
 
@@ -507,12 +508,4 @@ export class ZplStreamBuilder {
 }
 
 /** The chunks one after another. */
-export function concat(chunks: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
-  let at = 0;
-  for (const c of chunks) {
-    out.set(c, at);
-    at += c.length;
-  }
-  return out;
-}
+export { concat };
