@@ -40,19 +40,20 @@ export function recordMeta(rec: DrrRecord | { type: number }): Uint8Array {
   return encodeRecord(fields as unknown as DrrRecord, true).slice(0, META_END[rec.type]);
 }
 
+/** An objects row as SQLite gives it, integers as bigints. */
 interface ObjectRow {
-  type: number;
-  bonustype: number;
-  blksz: number;
-  bonuslen: number;
-  checksumtype: number;
-  compress: number;
-  dn_slots: number;
-  flags: number;
-  raw_bonuslen: number;
-  indblkshift: number;
-  nlevels: number;
-  nblkptr: number;
+  type: bigint;
+  bonustype: bigint;
+  blksz: bigint;
+  bonuslen: bigint;
+  checksumtype: bigint;
+  compress: bigint;
+  dn_slots: bigint;
+  flags: bigint;
+  raw_bonuslen: bigint;
+  indblkshift: bigint;
+  nlevels: bigint;
+  nblkptr: bigint;
   maxblkid: bigint;
   bonus: Uint8Array;
 }
@@ -105,33 +106,27 @@ export class SnapshotBuilder implements ReceiveTarget {
        raw_bonuslen, indblkshift, nlevels, nblkptr, maxblkid, bonus
        FROM objects WHERE snapshot = ? AND object = ?`,
     );
-    stmt.setReadBigInts(false);
+    // One query: integers as bigints, since maxblkid may be beyond 2^53.
+    stmt.setReadBigInts(true);
     const r = stmt.get(this.#snapshot, object) as ObjectRow | undefined;
     if (r === undefined) return null;
     return {
       object,
-      type: r.type,
-      bonustype: r.bonustype,
-      blksz: r.blksz,
-      bonuslen: r.bonuslen,
-      checksumtype: r.checksumtype,
-      compress: r.compress,
-      dnSlots: r.dn_slots,
-      flags: r.flags,
-      rawBonuslen: r.raw_bonuslen,
-      indblkshift: r.indblkshift,
-      nlevels: r.nlevels,
-      nblkptr: r.nblkptr,
-      maxblkid: BigInt.asUintN(64, BigInt(this.#maxblkid(object))),
+      type: Number(r.type),
+      bonustype: Number(r.bonustype),
+      blksz: Number(r.blksz),
+      bonuslen: Number(r.bonuslen),
+      checksumtype: Number(r.checksumtype),
+      compress: Number(r.compress),
+      dnSlots: Number(r.dn_slots),
+      flags: Number(r.flags),
+      rawBonuslen: Number(r.raw_bonuslen),
+      indblkshift: Number(r.indblkshift),
+      nlevels: Number(r.nlevels),
+      nblkptr: Number(r.nblkptr),
+      maxblkid: BigInt.asUintN(64, r.maxblkid),
       bonus: r.bonus,
     };
-  }
-
-  #maxblkid(object: number): bigint {
-    const stmt = this.#store.stmt("SELECT maxblkid FROM objects WHERE snapshot = ? AND object = ?");
-    stmt.setReadBigInts(true);
-    const r = stmt.get(this.#snapshot, object) as { maxblkid: bigint };
-    return r.maxblkid;
   }
 
   putObject(o: StoredObject): void {
