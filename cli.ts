@@ -8,7 +8,7 @@ import { StreamError } from "./core/errors.ts";
 import { isBrokenPipe } from "./io/output.ts";
 import { EXIT_USAGE, UsageError, warn } from "./cli/common.ts";
 
-type Verb = { main(args: string[]): Promise<number>; USAGE: string };
+type Verb = { main(args: string[]): Promise<number> | number; USAGE: string };
 
 const VERBS: Record<string, () => Promise<Verb>> = {
   dump: () => import("./cli/dump.ts"),

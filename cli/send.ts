@@ -8,14 +8,14 @@
 import { parseArgs } from "@std/cli";
 import { sendStream } from "../io/send.ts";
 import { Store } from "../io/store/store.ts";
-import { ChunkOutput } from "../io/output.ts";
+import { writeStreamOutput } from "../io/stream_output.ts";
 import { engine, rejectUnknown, UsageError, warn } from "./common.ts";
 
 /** Usage of the verb. */
 export const USAGE = "zsend send [-i SNAP | -I SNAP] [-D] [-R] [-p] [-v] [-n] STORE DATASET@SNAP";
 
 /** Runs the verb; returns the exit status. */
-export async function main(args: string[]): Promise<number> {
+export function main(args: string[]): number {
   const flags = parseArgs(args, {
     boolean: ["D", "R", "p", "v", "n", "help"],
     string: ["i", "I"],
@@ -43,6 +43,7 @@ export async function main(args: string[]): Promise<number> {
       dedup: flags.D,
       props: flags.p,
       fletcher4: engine(),
+      payloadRefs: !flags.n,
       onSubstream: (what) => {
         if (flags.v || flags.n) warn(`${flags.n ? "would send" : "sending"} ${what}`);
       },
@@ -53,12 +54,7 @@ export async function main(args: string[]): Promise<number> {
       warn(`total estimated size is ${bytes} bytes`);
       return 0;
     }
-    const out = new ChunkOutput();
-    for (const c of chunks) {
-      bytes += c.length;
-      await out.write(c);
-    }
-    await out.flush();
+    ({ bytes } = writeStreamOutput(chunks, store.packs));
     if (flags.v) warn(`sent ${bytes} bytes`);
     return 0;
   } finally {

@@ -18,7 +18,7 @@
 
 import { DRR } from "./constants.ts";
 import type { DrrBegin, DrrRecord, RecordInit } from "./record.ts";
-import { StreamWriter, type WriteOptions } from "./writer.ts";
+import { type PayloadRef, type StreamChunk, StreamWriter, type WriteOptions } from "./writer.ts";
 
 /** 2^64-1: `UINT64_MAX`, `DMU_OBJECT_END`. */
 export const OBJECT_END: bigint = (1n << 64n) - 1n;
@@ -274,11 +274,22 @@ export class RecordSender {
    * if (out.length !== 2 || out[0]![0] !== 4 || out[1]![0] !== 1) throw new Error();
    * ```
    */
-  write(rec: RecordInit | DrrRecord, payload?: Uint8Array, options?: WriteOptions): Uint8Array[] {
+  write(rec: RecordInit | DrrRecord, payload?: Uint8Array, options?: WriteOptions): Uint8Array[];
+  write(rec: RecordInit | DrrRecord, payload: PayloadRef, options?: WriteOptions): StreamChunk[];
+  write(
+    rec: RecordInit | DrrRecord,
+    payload?: Uint8Array | PayloadRef,
+    options?: WriteOptions,
+  ): StreamChunk[];
+  write(
+    rec: RecordInit | DrrRecord,
+    payload?: Uint8Array | PayloadRef,
+    options?: WriteOptions,
+  ): StreamChunk[] {
     if (rec.type === DRR.BEGIN) {
       throw new TypeError("RecordSender.write: use begin() for a BEGIN record");
     }
-    const out = this.flush();
+    const out: StreamChunk[] = this.flush();
     out.push(...this.writer.write(rec, payload, options));
     return out;
   }

@@ -41,6 +41,11 @@ export interface StreamRecord {
   raw: Uint8Array;
   /** The payload that follows (empty when none); shares memory with the input chunks. */
   payload: Uint8Array;
+  /**
+   * The payload's own fletcher-4 (from zero, in the stream's byte order), when asked for with
+   * `payloadChecksums` and the payload is not empty.
+   */
+  payloadChecksum?: Checksum;
   /** The stream's byte order. */
   littleEndian: boolean;
   /**
@@ -56,6 +61,11 @@ export interface ReadOptions {
   fletcher4?: Fletcher4Engine;
   /** Skip checksum verification, as `zstream dump -C` does. */
   ignoreChecksums?: boolean;
+  /**
+   * Give each record its payload's own fletcher-4 ({@linkcode StreamRecord.payloadChecksum}),
+   * at no extra pass over the bytes: the running checksum is the payload's folded in.
+   */
+  payloadChecksums?: boolean;
   /** The largest payload accepted for any record but BEGIN (16 MiB, the largest block). */
   maxPayload?: number;
 }
@@ -122,6 +132,7 @@ export async function* readRecordBatches(
 ): AsyncGenerator<StreamRecord[]> {
   const src = new ByteSource(source);
   const checksum = new Fletcher4(options.fletcher4 ?? tsFletcher4);
+  const own = options.payloadChecksums ? new Fletcher4(checksum.engine) : null;
   const verifyChecksums = !options.ignoreChecksums;
   const maxPayload = options.maxPayload ?? SPA_MAXBLOCKSIZE;
   let littleEndian = true;
@@ -228,6 +239,7 @@ export async function* readRecordBatches(
       }
 
       let payload: Uint8Array = EMPTY;
+      let payloadChecksum: Checksum | undefined;
       if (size > 0) {
         let got = src.takeSync(size);
         if (got === null) {
@@ -242,11 +254,26 @@ export async function* readRecordBatches(
             `truncated: the stream ends ${payload.length} bytes into a payload of ${size} bytes`,
           );
         }
-        if (verifyChecksums) checksum.update(payload, littleEndian);
+        if (own !== null) {
+          own.reset();
+          own.update(payload, littleEndian);
+          payloadChecksum = own.value();
+          if (verifyChecksums) checksum.append(payloadChecksum, payload.length);
+        } else if (verifyChecksums) checksum.update(payload, littleEndian);
       }
       if (header.type === DRR.END) checksum.reset();
 
-      batch.push({ index, offset, header, raw, payload, littleEndian, substream: recordSubstream });
+      const rec: StreamRecord = {
+        index,
+        offset,
+        header,
+        raw,
+        payload,
+        littleEndian,
+        substream: recordSubstream,
+      };
+      if (payloadChecksum !== undefined) rec.payloadChecksum = payloadChecksum;
+      batch.push(rec);
       if (batch.length >= BATCH) {
         yield batch;
         batch = [];

@@ -11,6 +11,7 @@ import { BEGIN_FLAG, DRR, FEATURE, RECORD_FLAG } from "./constants.ts";
 import { StreamError } from "./errors.ts";
 import type { StreamRecord } from "./reader.ts";
 import {
+  type Checksum,
   type DrrBegin,
   type DrrObject,
   type DrrSpill,
@@ -59,8 +60,12 @@ export interface ReceiveTarget {
   freeRange(object: number, from: number, to: number | null): void;
   /** End of the object's last block (`doi_max_offset`), 0 when it has none. */
   maxOffset(object: number): number;
-  /** Stores one WRITE (payload as it came: logical, compressed or encrypted). */
-  write(rec: DrrWrite, payload: Uint8Array): void;
+  /**
+   * Stores one WRITE (payload as it came: logical, compressed or encrypted), with the
+   * payload's little-endian fletcher-4 when the reader has it (a sender can then send the bytes
+   * without reading them).
+   */
+  write(rec: DrrWrite, payload: Uint8Array, fletcher4Le?: Checksum): void;
   /** Stores one WRITE_EMBEDDED (payload as it came). */
   writeEmbedded(rec: DrrWriteEmbedded, payload: Uint8Array): void;
   /**
@@ -218,7 +223,9 @@ export class RecordApplier {
           }
           this.#lastObject = object;
           this.#lastOffset = offset;
-          this.#target.write(h, r.payload);
+          if (r.littleEndian && r.payloadChecksum !== undefined) {
+            this.#target.write(h, r.payload, r.payloadChecksum);
+          } else this.#target.write(h, r.payload);
           break;
         }
         case DRR.WRITE_BYREF:

@@ -12,6 +12,7 @@ import { BEGIN_FLAG, DRR, FEATURE, HDRTYPE, RECORD_SIZE } from "./constants.ts";
 import type { RecordSender } from "./pending.ts";
 import type { StoredObject } from "./receive.ts";
 import { type Checksum, decodeRecord, type DrrRecord, makeVersioninfo } from "./record.ts";
+import type { PayloadRef, StreamChunk } from "./writer.ts";
 
 /** An object as a send source holds it: as received, with its spill block. */
 export interface SendObject extends StoredObject {
@@ -42,6 +43,12 @@ export interface SendSource {
   blocks(object: number): SendBlock[];
   /** The stored bytes of a block, valid until the next call (a source may reuse a buffer). */
   blockData(block: number): Uint8Array;
+  /**
+   * The block as a {@linkcode PayloadRef} with its fletcher-4 in the given byte order, when the
+   * source has that checksum and can hand out the place of the bytes; else null (and the
+   * bytes are read with `blockData`).
+   */
+  blockRef?(block: number, littleEndian: boolean): PayloadRef | null;
   /** The block's SHA-256 (for the dedup key of `-D`). */
   blockHash(block: number): Uint8Array;
 }
@@ -145,14 +152,14 @@ function dedupKey(hash: Uint8Array): Checksum {
  * @param sink the pending-op aggregation that encodes records
  * @param to the snapshot to send
  * @param from the snapshot it is relative to (incremental or clone), or null for a full stream
- * @returns the stream's chunks
+ * @returns the stream's chunks: bytes, and payloads by reference where `to` gives them
  */
 export function* sendRecords(
   sink: RecordSender,
   to: SendSource,
   from: SendSource | null,
   options: SendOptions,
-): Generator<Uint8Array> {
+): Generator<StreamChunk> {
   const toguid = to.guid;
   const raw = (to.features & BigInt(FEATURE.RAW)) !== 0n;
   const dedup = options.dedup;
@@ -281,7 +288,7 @@ function* dataRecord(
   b: SendBlock,
   toguid: bigint,
   dedup: DedupState | undefined,
-): Generator<Uint8Array> {
+): Generator<StreamChunk> {
   const object = BigInt(o.object), offset = BigInt(b.offset);
   if (b.kind === 2 || b.block === null) {
     yield* sink.redact(object, offset, BigInt(b.lsize));
@@ -325,5 +332,6 @@ function* dataRecord(
     rec.flags |= 1;
     rec.key_cksum = dedupKey(to.blockHash(b.block));
   }
-  yield* sink.write(rec, to.blockData(b.block));
+  const ref = to.blockRef?.(b.block, sink.writer.littleEndian) ?? null;
+  yield* sink.write(rec, ref ?? to.blockData(b.block));
 }

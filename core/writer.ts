@@ -32,6 +32,34 @@ export interface WriterOptions {
   fletcher4?: Fletcher4Engine;
 }
 
+/**
+ * A payload the writer is not given the bytes of: their length and their own fletcher-4 (from
+ * zero, in the stream's byte order), and where they lie, for whoever writes the stream out
+ * (a store's pack, say, copied by the kernel without passing through this process).
+ */
+export interface PayloadRef<P = unknown> {
+  readonly length: number;
+  readonly fletcher4: Checksum;
+  readonly place: P;
+}
+
+/** A piece of a stream as the writer gives it: bytes, or a payload held elsewhere. */
+export type StreamChunk = Uint8Array | PayloadRef;
+
+/**
+ * Whether a chunk is a {@linkcode PayloadRef} rather than bytes.
+ *
+ * @example
+ * ```ts
+ * import { isPayloadRef } from "./writer.ts";
+ * if (isPayloadRef(new Uint8Array(4))) throw new Error();
+ * if (!isPayloadRef({ length: 8, fletcher4: [0n, 0n, 0n, 0n], place: null })) throw new Error();
+ * ```
+ */
+export function isPayloadRef(chunk: StreamChunk): chunk is PayloadRef {
+  return !(chunk instanceof Uint8Array);
+}
+
 /** Per-call options of {@linkcode StreamWriter.write}. */
 export interface WriteOptions {
   /** Overrides the writer's `recordChecksums` for this one record. */
@@ -101,13 +129,22 @@ export class StreamWriter {
 
   /**
    * Writes any record: END gets the running checksum, others a trailing checksum when the
-   * stream carries them. The payload must have the size the record's fields imply.
+   * stream carries them. The payload must have the size the record's fields imply; given as a
+   * {@linkcode PayloadRef}, its checksum is folded in and the reference is returned in its
+   * place.
    */
+  write(rec: RecordInit | DrrRecord, payload?: Uint8Array, options?: WriteOptions): Uint8Array[];
+  write(rec: RecordInit | DrrRecord, payload: PayloadRef, options?: WriteOptions): StreamChunk[];
   write(
     rec: RecordInit | DrrRecord,
-    payload?: Uint8Array,
+    payload?: Uint8Array | PayloadRef,
+    options?: WriteOptions,
+  ): StreamChunk[];
+  write(
+    rec: RecordInit | DrrRecord,
+    payload?: Uint8Array | PayloadRef,
     options: WriteOptions = {},
-  ): Uint8Array[] {
+  ): StreamChunk[] {
     const le = this.littleEndian;
     const ck = this.#checksum;
     const fields: Record<string, unknown> = { ...rec };
@@ -126,7 +163,8 @@ export class StreamWriter {
       return [out];
     }
     if (payload !== undefined && payload.length > 0) {
-      ck.update(payload, le);
+      if (isPayloadRef(payload)) ck.append(payload.fletcher4, payload.length);
+      else ck.update(payload, le);
       return [out, payload];
     }
     return [out];

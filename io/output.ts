@@ -113,3 +113,62 @@ export class ChunkOutput {
     await writeAll(this.#writer, this.#buf.subarray(0, n));
   }
 }
+
+/** Where bytes can be written synchronously (`Deno.stdout`, an open file, ...). */
+export interface SyncByteWriter {
+  writeSync(p: Uint8Array): number;
+}
+
+/**
+ * {@linkcode ChunkOutput} with synchronous writes, for output interleaved with writes that the
+ * kernel makes to the same descriptor (`sendfile`).
+ *
+ * @example
+ * ```ts
+ * import { SyncChunkOutput } from "./output.ts";
+ * const got: number[] = [];
+ * const out = new SyncChunkOutput({ writeSync: (b) => (got.push(b.length), b.length) });
+ * out.write(new Uint8Array(3));
+ * out.write(new Uint8Array(4));
+ * out.flush();
+ * if (got.join() !== "7") throw new Error(got.join());
+ * ```
+ */
+export class SyncChunkOutput {
+  #writer: SyncByteWriter;
+  #buf: Uint8Array;
+  #used = 0;
+
+  /**
+   * @param writer where the bytes go
+   * @param size the buffer's size
+   */
+  constructor(writer: SyncByteWriter, size = 1 << 20) {
+    this.#writer = writer;
+    this.#buf = new Uint8Array(size);
+  }
+
+  /** Adds bytes; large ones go straight through. */
+  write(chunk: Uint8Array): void {
+    if (this.#used + chunk.length > this.#buf.length) this.flush();
+    if (chunk.length >= this.#buf.length) {
+      writeAllSync(this.#writer, chunk);
+      return;
+    }
+    this.#buf.set(chunk, this.#used);
+    this.#used += chunk.length;
+  }
+
+  /** Writes what is buffered. */
+  flush(): void {
+    if (this.#used === 0) return;
+    const n = this.#used;
+    this.#used = 0;
+    writeAllSync(this.#writer, this.#buf.subarray(0, n));
+  }
+}
+
+function writeAllSync(w: SyncByteWriter, bytes: Uint8Array): void {
+  let off = 0;
+  while (off < bytes.length) off += w.writeSync(bytes.subarray(off));
+}

@@ -131,10 +131,12 @@ export async function receiveStream(
   };
 
   try {
-    const batches = readRecordBatches(
-      source,
-      options.fletcher4 ? { fletcher4: options.fletcher4 } : {},
-    );
+    // Each payload's own fletcher-4 comes free with the running checksum: stored with the
+    // block, it lets send checksum the block without reading it.
+    const batches = readRecordBatches(source, {
+      payloadChecksums: true,
+      ...(options.fletcher4 ? { fletcher4: options.fletcher4 } : {}),
+    });
     for await (const batch of batches) {
       for (const r of batch) {
         verifier.check(r);

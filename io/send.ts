@@ -12,7 +12,7 @@ import { encodeNvlist, nv, type NvPair } from "../core/nvlist.ts";
 import { RecordSender } from "../core/pending.ts";
 import { makeVersioninfo } from "../core/record.ts";
 import { DedupState, sendRecords } from "../core/send.ts";
-import { StreamWriter } from "../core/writer.ts";
+import { type StreamChunk, StreamWriter } from "../core/writer.ts";
 import { StoreSendSource } from "./store/send_source.ts";
 import type { SnapshotRow, Store } from "./store/store.ts";
 
@@ -29,6 +29,11 @@ export interface SendStreamOptions {
   /** `-p`: a compound stream with the properties nvlist (zsend stores no properties). */
   props?: boolean;
   fletcher4?: Fletcher4Engine;
+  /**
+   * Give blocks whose checksum the store holds as payload references (see
+   * `io/stream_output.ts`) instead of their bytes.
+   */
+  payloadRefs?: boolean;
   /** Told each substream as it starts (`-v`). */
   onSubstream?: (what: string) => void;
 }
@@ -137,7 +142,7 @@ export function* sendStream(
   store: Store,
   name: string,
   options: SendStreamOptions = {},
-): Generator<Uint8Array> {
+): Generator<StreamChunk> {
   const target = store.snapshotByName(name);
   if (target === null) throw new TypeError(`no snapshot ${name} in the store`);
   const writer = new StreamWriter({
@@ -188,7 +193,7 @@ export function* sendStream(
     );
     yield* sendRecords(
       sender,
-      new StoreSendSource(store, part.to),
+      new StoreSendSource(store, part.to, { payloadRefs: options.payloadRefs === true }),
       part.from === null ? null : new StoreSendSource(store, part.from),
       { toname, clone: part.clone, ...(dedup ? { dedup } : {}) },
     );

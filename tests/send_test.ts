@@ -6,7 +6,8 @@
 import { assert, assertEquals } from "@std/assert";
 import { ZFS_FUSE_DIR } from "./_fixtures.ts";
 import { freshStreams, freshUnavailable } from "./_fresh.ts";
-import { runZsend } from "./_run.ts";
+import { runZsend, zsendCommand } from "./_run.ts";
+import { DatabaseSync } from "node:sqlite";
 import { manifestOfDirectory } from "./helpers/manifest.ts";
 import { storeFingerprint } from "./helpers/store_fingerprint.ts";
 import { TestPool } from "./helpers/zfs_pool.ts";
@@ -74,6 +75,64 @@ Deno.test("zsend send: full, -i, -I, -R, -D and clone streams verify and receive
   const dump =
     (await runZsend(["dump", "-v", "-"], { stdin: await send(["-D", store, "bk/fs@s2"]) })).stdout;
   assert(/Total DRR_WRITE_BYREF records = [1-9]/.test(dump), dump.slice(-600));
+});
+
+/** `zsend send ARGS > FILE` through a shell: stdout a regular file, not a pipe. */
+async function sendToFile(args: string[], env: Record<string, string> = {}): Promise<Uint8Array> {
+  const file = await Deno.makeTempFile({ prefix: "zsend-out-" });
+  const [exe, ...pre] = zsendCommand();
+  const out = await new Deno.Command("sh", {
+    args: ["-c", 'out="$1"; shift; exec "$@" > "$out"', "sh", file, exe!, ...pre, "send", ...args],
+    env,
+    stderr: "piped",
+  }).output();
+  assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
+  const bytes = await Deno.readFile(file);
+  await Deno.remove(file);
+  return bytes;
+}
+
+Deno.test("zsend send: payloads the kernel copies from the packs (pipe, file) equal those read through memory", async () => {
+  const store = await fixtureStore();
+  // Every block of these little-endian streams keeps its fletcher-4 in the store.
+  const db = new DatabaseSync(`${store}/index.sqlite`);
+  const counts = db.prepare("SELECT count(*) AS n, count(f4) AS f FROM blocks").get() as {
+    n: number;
+    f: number;
+  };
+  db.close();
+  assert(counts.n > 0);
+  assertEquals(counts.f, counts.n);
+  const memory = { ZSEND_NO_NATIVE: "1" };
+  for (const args of [["bk/fs@s1"], ["-i", "s1", "bk/fs@s2"], ["-D", "bk/fs@s2"]]) {
+    const r = await runZsend(["send", store, ...args], { env: memory });
+    assertEquals(r.code, 0, r.stderr);
+    const viaMemory = r.stdoutBytes;
+    await verifies(viaMemory, args.join(" "));
+    assertEquals(await send([store, ...args]), viaMemory, `pipe: ${args.join(" ")}`);
+    assertEquals(await sendToFile([store, ...args]), viaMemory, `file: ${args.join(" ")}`);
+    assertEquals(await sendToFile([store, ...args], memory), viaMemory);
+  }
+});
+
+Deno.test("store: a schema 1 store (no fletcher-4 per block) is migrated and sends the same stream", async () => {
+  const store = `${await Deno.makeTempDir({ prefix: "zsend-s-" })}/s`;
+  await ok(["recv", store, "bk/fs", F("fs-s1.full")]);
+  const before = await send([store, "bk/fs@s1"]);
+  const db = new DatabaseSync(`${store}/index.sqlite`);
+  db.exec("ALTER TABLE blocks DROP COLUMN f4; UPDATE meta SET value = '1' WHERE key = 'schema'");
+  db.close();
+  assertEquals(await send([store, "bk/fs@s1"]), before);
+  await ok(["recv", store, "bk/fs", F("fs-s1-s2.incr")]);
+  const db2 = new DatabaseSync(`${store}/index.sqlite`);
+  const schema = db2.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as {
+    value: string;
+  };
+  const withF4 = db2.prepare("SELECT count(f4) AS f FROM blocks").get() as { f: number };
+  db2.close();
+  assertEquals(schema.value, "2");
+  assert(withF4.f > 0, "blocks received after the migration keep their fletcher-4");
+  await verifies(await send([store, "-i", "s1", "bk/fs@s2"]), "-i s1 s2 after migration");
 });
 
 Deno.test("zsend send of a received full stream differs from zfs-fuse's only where the senders differ", async () => {

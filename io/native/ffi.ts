@@ -63,6 +63,17 @@ export const NATIVE_SYMBOLS = {
   zs_lsetxattr: { parameters: ["buffer", "buffer", "buffer", "u32"], result: "i32" },
   /** `int64_t zs_pwrite(int32_t fd, const uint8_t *buf, uint64_t len, uint64_t off)` */
   zs_pwrite: { parameters: ["i32", "buffer", "u64", "u64"], result: "i64" },
+  /**
+   * `int64_t zs_sendfile(int32_t out_fd, int32_t in_fd, uint64_t off, uint64_t len)`: `len`
+   * bytes of `in_fd` from `off` to `out_fd`, in the kernel; `len` or -errno (-EINVAL, -ENOSYS:
+   * `out_fd` does not take it and nothing was written)
+   */
+  zs_sendfile: { parameters: ["i32", "i32", "u64", "u64"], result: "i64" },
+  /**
+   * `int32_t zs_pipe_grow(int32_t fd, int32_t size)`: a pipe's buffer grown to at least
+   * `size` bytes; its size or -errno (not a pipe, over the system's limit)
+   */
+  zs_pipe_grow: { parameters: ["i32", "i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /**

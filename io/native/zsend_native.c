@@ -3,7 +3,9 @@
  *
  *   - fletcher-4 over 32-bit words read little-endian (native on x86-64) or big-endian
  *     (byteswapped), vectorised with SSE2 / AVX2 / AVX-512 and chosen at run time;
- *   - positional I/O on files and block devices (open, size, pread, pwrite, fsync, close).
+ *   - positional I/O on files and block devices (open, size, pread, pwrite, fsync, close);
+ *   - sendfile: bytes of a file to another file, pipe or socket without a copy through the
+ *     process (send's payloads, whose checksums the store already holds).
  *
  * Everything here has a pure-TypeScript twin that gives identical results; see
  * io/native/ffi.ts, io/native/fletcher4_native.ts and io/native/device.ts.
@@ -79,6 +81,8 @@
 
 #ifdef __linux__
 #include <linux/fs.h> /* BLKGETSIZE64 */
+#include <poll.h>
+#include <sys/sendfile.h>
 #endif
 
 #if defined(__x86_64__)
@@ -671,4 +675,59 @@ ZS_EXPORT int32_t zs_lsetxattr(const char *path, const char *name, const uint8_t
                                uint32_t len) {
   if (lsetxattr(path, name, value, len, 0) != 0) return -errno;
   return 0;
+}
+
+/*
+ * Copies len bytes of in_fd from off to out_fd at its current position, in the kernel.
+ * Returns len, or -errno (-EINVAL or -ENOSYS: out_fd does not take sendfile, nothing was
+ * written by this call, so the caller can copy through memory instead).
+ */
+ZS_EXPORT int64_t zs_sendfile(int32_t out_fd, int32_t in_fd, uint64_t off, uint64_t len) {
+#ifdef __linux__
+  off_t pos = (off_t)off;
+  uint64_t done = 0;
+  while (done < len) {
+    uint64_t want = len - done;
+    if (want > 0x7ffff000u) want = 0x7ffff000u;
+    ssize_t r = sendfile(out_fd, in_fd, &pos, (size_t)want);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      if (errno == EAGAIN) { /* a non-blocking output: wait until it takes more */
+        struct pollfd p = {.fd = out_fd, .events = POLLOUT};
+        if (poll(&p, 1, -1) >= 0 || errno == EINTR) continue;
+        return -errno;
+      }
+      /* After a partial copy no fallback may start over: say it failed. */
+      return done > 0 && (errno == EINVAL || errno == ENOSYS) ? -EIO : -errno;
+    }
+    if (r == 0) return -EIO; /* in_fd ended before len */
+    done += (uint64_t)r;
+  }
+  return (int64_t)done;
+#else
+  (void)out_fd;
+  (void)in_fd;
+  (void)off;
+  (void)len;
+  return -ENOSYS;
+#endif
+}
+
+/*
+ * Grows a pipe's buffer to at least `size` bytes (F_SETPIPE_SZ), so that a payload copied in
+ * the kernel goes in one piece rather than 64 KiB at a time. Returns the new size, or -errno
+ * (-EBADF / -EINVAL when fd is not a pipe, -EPERM past the system's limit).
+ */
+ZS_EXPORT int32_t zs_pipe_grow(int32_t fd, int32_t size) {
+#if defined(__linux__) && defined(F_SETPIPE_SZ)
+  int r = fcntl(fd, F_GETPIPE_SZ);
+  if (r < 0) return -errno;
+  if (r >= size) return r;
+  r = fcntl(fd, F_SETPIPE_SZ, size);
+  return r < 0 ? -errno : r;
+#else
+  (void)fd;
+  (void)size;
+  return -ENOSYS;
+#endif
 }

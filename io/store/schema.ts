@@ -5,8 +5,14 @@
  * @module
  */
 
-/** Bumped when the schema changes incompatibly. */
-export const SCHEMA_VERSION = 1;
+/** Bumped when the schema changes; {@linkcode MIGRATIONS} bring older stores up to it. */
+export const SCHEMA_VERSION = 2;
+
+/** The SQL that takes a store from schema version N (the key) to N + 1. */
+export const MIGRATIONS: Record<number, string> = {
+  // 2: blocks keep their fletcher-4, so that send need not read them to checksum them.
+  1: "ALTER TABLE blocks ADD COLUMN f4 BLOB;",
+};
 
 /** Every table and index, created when absent. */
 export const SCHEMA = `
@@ -78,13 +84,15 @@ CREATE TABLE IF NOT EXISTS block_map (
   PRIMARY KEY (snapshot, object, offset)
 ) WITHOUT ROWID;
 
--- Each distinct block's bytes, kept once.
+-- Each distinct block's bytes, kept once. hash: the store's content hash (meta block_hash);
+-- f4: the bytes' fletcher-4 over little-endian words (four u64 LE), when the stream gave it.
 CREATE TABLE IF NOT EXISTS blocks (
   id INTEGER PRIMARY KEY,
   hash BLOB NOT NULL UNIQUE,
   pack INTEGER NOT NULL,
   offset INTEGER NOT NULL,
-  length INTEGER NOT NULL
+  length INTEGER NOT NULL,
+  f4 BLOB
 );
 
 -- Pack files and how much of each is committed; bytes past it are from a failed receive.

@@ -6,7 +6,24 @@
  */
 
 import type { SendBlock, SendObject, SendSource } from "../../core/send.ts";
+import type { PayloadRef } from "../../core/writer.ts";
+import { decodeChecksum } from "./snapshot_builder.ts";
 import type { SnapshotRow, Store } from "./store.ts";
+
+/** Where a block's bytes lie: what a {@linkcode PayloadRef} from the store points at. */
+export interface PackPlace {
+  pack: number;
+  offset: number;
+}
+
+/** Options of {@linkcode StoreSendSource}. */
+export interface StoreSendSourceOptions {
+  /**
+   * Hand out blocks whose fletcher-4 the store holds as {@linkcode PayloadRef}s to their pack
+   * place, for a writer that copies them in the kernel; otherwise every block is read.
+   */
+  payloadRefs?: boolean;
+}
 
 /** Reads one stored snapshot for sending. */
 export class StoreSendSource implements SendSource {
@@ -19,16 +36,22 @@ export class StoreSendSource implements SendSource {
   #snapshot: number;
   #objects: SendObject[] | null = null;
   /** Where the blocks of the object last listed lie, to read them without a query each. */
-  #places = new Map<number, { pack: number; offset: number; length: number }>();
+  #places = new Map<
+    number,
+    { pack: number; offset: number; length: number; f4: Uint8Array | null }
+  >();
+  #refs: boolean;
   /** One buffer for block bytes: each is written out before the next is read. */
   #buffer = new Uint8Array(1 << 17);
 
   /**
    * @param store the open store
    * @param row the snapshot
+   * @param options whether to give payload references
    */
-  constructor(store: Store, row: SnapshotRow) {
+  constructor(store: Store, row: SnapshotRow, options: StoreSendSourceOptions = {}) {
     this.#store = store;
+    this.#refs = options.payloadRefs === true;
     this.#snapshot = row.id;
     this.guid = row.guid;
     this.creationTime = BigInt(row.creationTime);
@@ -74,19 +97,20 @@ export class StoreSendSource implements SendSource {
 
   blocks(object: number): SendBlock[] {
     const rows = this.#store.stmt(
-      `SELECT m.offset, m.lsize, m.kind, m.block, m.meta, b.pack, b.offset AS at, b.length
+      `SELECT m.offset, m.lsize, m.kind, m.block, m.meta, b.pack, b.offset AS at, b.length, b.f4
        FROM block_map m LEFT JOIN blocks b ON b.id = m.block
        WHERE m.snapshot = ? AND m.object = ? ORDER BY m.offset`,
     ).all(this.#snapshot, object) as unknown as (SendBlock & {
       pack: number | null;
       at: number | null;
       length: number | null;
+      f4: Uint8Array | null;
     })[];
     // Where this object's blocks lie: blockData needs no query of its own.
     this.#places.clear();
     for (const r of rows) {
       if (r.block !== null && r.pack !== null) {
-        this.#places.set(r.block, { pack: r.pack, offset: r.at!, length: r.length! });
+        this.#places.set(r.block, { pack: r.pack, offset: r.at!, length: r.length!, f4: r.f4 });
       }
     }
     return rows.map((r) => ({
@@ -103,6 +127,15 @@ export class StoreSendSource implements SendSource {
     const at = this.#places.get(block) ?? this.#store.blockPlace(block);
     if (this.#buffer.length < at.length) this.#buffer = new Uint8Array(at.length);
     return this.#store.packs.readInto(at.pack, at.offset, this.#buffer.subarray(0, at.length));
+  }
+
+  /** The block by reference, when asked for, little-endian, and its fletcher-4 is stored. */
+  blockRef(block: number, littleEndian: boolean): PayloadRef<PackPlace> | null {
+    if (!this.#refs || !littleEndian) return null;
+    const at = this.#places.get(block);
+    const f4 = decodeChecksum(at?.f4 ?? null);
+    if (at === undefined || f4 === null) return null;
+    return { length: at.length, fletcher4: f4, place: { pack: at.pack, offset: at.offset } };
   }
 
   blockHash(block: number): Uint8Array {

@@ -9,6 +9,7 @@
 import { createHash } from "node:crypto";
 import type { ReceiveTarget, StoredObject } from "../../core/receive.ts";
 import {
+  type Checksum,
   type DrrRecord,
   type DrrSpill,
   type DrrWrite,
@@ -38,6 +39,26 @@ export function recordMeta(rec: DrrRecord | { type: number }): Uint8Array {
   for (const f of PLACE_FIELDS) if (f in fields) fields[f] = 0n;
   delete fields.record_checksum;
   return encodeRecord(fields as unknown as DrrRecord, true).slice(0, META_END[rec.type]);
+}
+
+/** A checksum as the store keeps it: four u64, little-endian. */
+export function encodeChecksum(ck: Checksum): Uint8Array {
+  const out = new Uint8Array(32);
+  const v = new DataView(out.buffer);
+  for (let i = 0; i < 4; i++) v.setBigUint64(i * 8, ck[i]!, true);
+  return out;
+}
+
+/** The inverse of {@linkcode encodeChecksum}; null for anything but 32 bytes. */
+export function decodeChecksum(bytes: Uint8Array | null): Checksum | null {
+  if (bytes === null || bytes.length !== 32) return null;
+  const v = new DataView(bytes.buffer, bytes.byteOffset, 32);
+  return [
+    v.getBigUint64(0, true),
+    v.getBigUint64(8, true),
+    v.getBigUint64(16, true),
+    v.getBigUint64(24, true),
+  ];
 }
 
 /** An objects row as SQLite gives it, integers as bigints. */
@@ -234,25 +255,34 @@ export class SnapshotBuilder implements ReceiveTarget {
     return this.#store.blockBytes(block);
   }
 
-  /** Stores bytes once: an existing block with the same SHA-256 is reused. */
-  #putBlock(data: Uint8Array): number {
+  /**
+   * Stores bytes once: an existing block with the same SHA-256 is reused.
+   *
+   * @param f4 the bytes' little-endian fletcher-4, when known, kept for send
+   */
+  #putBlock(data: Uint8Array, f4?: Checksum): number {
     const s = this.#store;
     const hash = createHash("sha256").update(data).digest();
     const found = s.stmt("SELECT id FROM blocks WHERE hash = ?").get(hash) as
       | { id: number }
       | undefined;
-    if (found !== undefined) return found.id;
+    if (found !== undefined) {
+      if (f4 !== undefined) {
+        s.stmt("UPDATE blocks SET f4 = ? WHERE id = ? AND f4 IS NULL").run(
+          encodeChecksum(f4),
+          found.id,
+        );
+      }
+      return found.id;
+    }
     const rotated = s.packs.rotateIfFull();
     if (rotated !== null) {
       s.stmt("INSERT OR IGNORE INTO packs (id, committed) VALUES (?, 0)").run(rotated);
     }
     const at = s.packs.append(data);
-    const r = s.stmt("INSERT INTO blocks (hash, pack, offset, length) VALUES (?, ?, ?, ?)").run(
-      hash,
-      at.pack,
-      at.offset,
-      data.length,
-    );
+    const r = s.stmt(
+      "INSERT INTO blocks (hash, pack, offset, length, f4) VALUES (?, ?, ?, ?, ?)",
+    ).run(hash, at.pack, at.offset, data.length, f4 === undefined ? null : encodeChecksum(f4));
     this.newBlocks++;
     this.newBytes += data.length;
     return Number(r.lastInsertRowid);
@@ -271,14 +301,21 @@ export class SnapshotBuilder implements ReceiveTarget {
     ).run(this.#snapshot, object, offset, lsize, kind, block, meta);
   }
 
-  write(rec: DrrWrite, payload: Uint8Array): void {
+  write(rec: DrrWrite, payload: Uint8Array, fletcher4Le?: Checksum): void {
     const object = Number(rec.object), offset = Number(rec.offset);
     const lsize = Number(rec.logical_size);
     // A write replaces whatever lay in its range (the kernel writes whole blocks).
     this.#store.stmt(
       "DELETE FROM block_map WHERE snapshot = ? AND object = ? AND offset > ? AND offset < ?",
     ).run(this.#snapshot, object, offset, offset + lsize);
-    this.#map(object, offset, lsize, KIND.WRITE, this.#putBlock(payload), recordMeta(rec));
+    this.#map(
+      object,
+      offset,
+      lsize,
+      KIND.WRITE,
+      this.#putBlock(payload, fletcher4Le),
+      recordMeta(rec),
+    );
   }
 
   writeEmbedded(rec: DrrWriteEmbedded, payload: Uint8Array): void {

@@ -8,7 +8,7 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { KnownSnapshot, TargetState } from "../../core/begin_plan.ts";
 import { PackSet } from "./packs.ts";
-import { SCHEMA, SCHEMA_VERSION } from "./schema.ts";
+import { MIGRATIONS, SCHEMA, SCHEMA_VERSION } from "./schema.ts";
 
 /** A dataset row. */
 export interface DatasetRow {
@@ -97,10 +97,23 @@ export class Store implements TargetState {
     if (version === undefined) {
       db.prepare("INSERT INTO meta (key, value) VALUES ('schema', ?)").run(String(SCHEMA_VERSION));
     } else if (Number(version.value) !== SCHEMA_VERSION) {
-      db.close();
-      throw new TypeError(
-        `store ${dir} has schema ${version.value}; this zsend knows ${SCHEMA_VERSION}`,
-      );
+      let at = Number(version.value);
+      if (!(at < SCHEMA_VERSION && MIGRATIONS[at] !== undefined)) {
+        db.close();
+        throw new TypeError(
+          `store ${dir} has schema ${version.value}; this zsend knows ${SCHEMA_VERSION}`,
+        );
+      }
+      db.exec("BEGIN IMMEDIATE");
+      try {
+        for (; at < SCHEMA_VERSION; at++) db.exec(MIGRATIONS[at]!);
+        db.prepare("UPDATE meta SET value = ? WHERE key = 'schema'").run(String(SCHEMA_VERSION));
+        db.exec("COMMIT");
+      } catch (e) {
+        db.exec("ROLLBACK");
+        db.close();
+        throw e;
+      }
     }
     return new Store(dir, db);
   }
