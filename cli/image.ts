@@ -14,7 +14,8 @@ import { openSnapshot } from "../io/store/open_snapshot.ts";
 import { extractVolume, guidSidecar } from "../io/volume_extract.ts";
 import { openStreamInput } from "../io/source.ts";
 import { engine, rejectUnknown, UsageError, warn } from "./common.ts";
-import { pipeChunks, refuseTerminalOutput } from "./redup.ts";
+import { refuseTerminalOutput } from "./redup.ts";
+import { writeStreamOutput } from "../io/stream_output.ts";
 
 /** Usage of the verb. */
 export const USAGE =
@@ -149,15 +150,16 @@ async function sendFrom(
   const guid = flagString(flags.guid, "guid");
   refuseTerminalOutput();
   const fletcher4 = engine();
-  const plan = sendImage(path, {
+  const plan = await sendImage(path, {
     blockSize: bs === undefined ? DEFAULT_VOLBLOCKSIZE : parseSize(bs),
     ...(name === undefined ? {} : { name }),
     ...(from === undefined ? {} : { from }),
     ...(guid === undefined ? {} : { guid: parseGuid(guid) }),
     ...(fromGuid === undefined ? {} : { fromGuid: parseGuid(fromGuid) }),
     fletcher4,
+    payloadRefs: true,
   });
-  const bytes = await pipeChunks(plan.chunks, Deno.stdout);
+  const { bytes } = writeStreamOutput(plan.chunks);
   if (flags.v) {
     const s = plan.scan;
     warn(

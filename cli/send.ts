@@ -54,7 +54,7 @@ export function main(args: string[]): number {
       warn(`total estimated size is ${bytes} bytes`);
       return 0;
     }
-    ({ bytes } = writeStreamOutput(chunks, store.packs));
+    ({ bytes } = writeStreamOutput(chunks));
     if (flags.v) warn(`sent ${bytes} bytes`);
     return 0;
   } finally {

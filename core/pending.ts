@@ -295,6 +295,25 @@ export class RecordSender {
   }
 
   /**
+   * {@linkcode StreamWriter.writeEncoded} after the pending record, if any.
+   *
+   * @example
+   * ```ts
+   * import { RecordSender } from "./pending.ts";
+   * import { encodeRecord } from "./record.ts";
+   * const s = new RecordSender();
+   * s.free(1n, 0n, 512n);
+   * const out = s.writeEncoded(encodeRecord({ type: 1, object: 2n, blksz: 512 } as never, true));
+   * if (out.length !== 2) throw new Error();
+   * ```
+   */
+  writeEncoded(header: Uint8Array, payload?: Uint8Array | PayloadRef): StreamChunk[] {
+    const out: StreamChunk[] = this.flush();
+    out.push(...this.writer.writeEncoded(header, payload));
+    return out;
+  }
+
+  /**
    * Writes the pending record, then END with the substream's checksum and toguid.
    *
    * @example

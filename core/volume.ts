@@ -40,8 +40,17 @@ import { StreamError } from "./errors.ts";
 import { fletcher4, type Fletcher4Engine, tsFletcher4 } from "./fletcher4.ts";
 import { RecordSender } from "./pending.ts";
 import type { StreamRecord } from "./reader.ts";
-import { featureFlags, hdrtype, makeVersioninfo } from "./record.ts";
-import { StreamWriter } from "./writer.ts";
+import {
+  encodeRecord,
+  featureFlags,
+  hdrtype,
+  LAYOUTS,
+  makeVersioninfo,
+  type RecordInit,
+  viewOf,
+  writeChecksum,
+} from "./record.ts";
+import { isPayloadRef, type PayloadRef, StreamWriter } from "./writer.ts";
 import { parseMicroZap, ZBT } from "./zpl/zap.ts";
 
 /** The object holding a volume's data (`ZVOL_OBJ`). */
@@ -117,6 +126,10 @@ export function dnodeLevels(maxblkid: number): number {
   for (let size = NBLKPTR; size <= maxblkid; size *= FANOUT) levels++;
   return levels;
 }
+
+/** Where a WRITE record holds its offset and its block's checksum (`drr_key.ddk_cksum`). */
+const WRITE_OFFSET_AT = LAYOUTS[DRR.WRITE]!.find((f) => f.name === "offset")!.offset;
+const WRITE_KEY_AT = LAYOUTS[DRR.WRITE]!.find((f) => f.name === "key_cksum")!.offset;
 
 /**
  * One bit per block, with a fast "any bit set in this range".
@@ -301,8 +314,9 @@ export interface VolumeStreamOptions {
  *
  * @param options names, guids, block size
  * @param blocks which blocks hold data and which changed
- * @param readBlock the bytes of block `i` of the volume sent (called for WRITEs only, in order)
- * @returns the stream's bytes
+ * @param readBlock the bytes of block `i` of the volume sent (called for WRITEs only, in order),
+ * or a reference to them with their little-endian fletcher-4 (little-endian streams only)
+ * @returns the stream's bytes, and the references as they were given
  * @example
  * ```ts
  * import { BlockBitmap, volumeStream } from "./volume.ts";
@@ -320,11 +334,11 @@ export interface VolumeStreamOptions {
  * if (types.join() !== "0,1,4,4,3,4,1,4,3,4,2,5") throw new Error(types.join());
  * ```
  */
-export function* volumeStream(
+export function* volumeStream<P extends Uint8Array | PayloadRef = Uint8Array>(
   options: VolumeStreamOptions,
   blocks: VolumeBlocks,
-  readBlock: (block: number) => Uint8Array,
-): Generator<Uint8Array> {
+  readBlock: (block: number) => P,
+): Generator<Uint8Array | P> {
   const bs = options.blockSize;
   const volsize = BigInt(blocks.count) * BigInt(bs);
   const bad = checkVolumeGeometry(blocks.count * bs, bs);
@@ -366,6 +380,19 @@ export function* volumeStream(
   const sizeField = BigInt(bs / 512 - 1);
   const keyProp = sizeField | (sizeField << 16n) | (BigInt(ZIO_COMPRESS_OFF) << 32n);
   const B = BigInt(bs);
+  // Every WRITE of object 1 is this record with its own offset and block checksum: patched
+  // into a copy of one encoding, rather than encoded anew for each of maybe millions.
+  const template = encodeRecord({
+    type: DRR.WRITE,
+    object: ZVOL_OBJ,
+    object_type: DMU_OT_ZVOL,
+    offset: 0n,
+    logical_size: B,
+    toguid,
+    checksumtype: ZIO_CHECKSUM_FLETCHER_4,
+    key_cksum: [0n, 0n, 0n, 0n],
+    key_prop: keyProp,
+  } as RecordInit, le);
   for (const step of volumeSteps(blocks)) {
     if (step.kind === "free") {
       yield* sender.free(ZVOL_OBJ, BigInt(step.from) * B, BigInt(step.to - step.from) * B);
@@ -375,17 +402,24 @@ export function* volumeStream(
     if (payload.length !== bs) {
       throw new RangeError(`block ${step.block}: ${payload.length} bytes read, ${bs} expected`);
     }
-    yield* sender.write({
-      type: DRR.WRITE,
-      object: ZVOL_OBJ,
-      object_type: DMU_OT_ZVOL,
-      offset: BigInt(step.block) * B,
-      logical_size: B,
-      toguid,
-      checksumtype: ZIO_CHECKSUM_FLETCHER_4,
-      key_cksum: fletcher4(payload, true, engine),
-      key_prop: keyProp,
-    }, payload);
+    const ref = isPayloadRef(payload);
+    if (ref && !le) {
+      throw new RangeError("a payload by reference needs a little-endian volume stream");
+    }
+    const header = template.slice();
+    const view = viewOf(header);
+    const offset = step.block * bs;
+    const hi = Math.floor(offset / 2 ** 32), lo = offset >>> 0;
+    view.setUint32(WRITE_OFFSET_AT, le ? lo : hi, le);
+    view.setUint32(WRITE_OFFSET_AT + 4, le ? hi : lo, le);
+    // The block's own checksum, little-endian as the kernel keys it on x86.
+    writeChecksum(
+      view,
+      WRITE_KEY_AT,
+      ref ? payload.fletcher4 : fletcher4(payload, true, engine),
+      le,
+    );
+    yield* sender.writeEncoded(header, payload) as (Uint8Array | P)[];
   }
 
   // Object 2: the property ZAP (rewritten only when the size changed), its holes 1 and 2.

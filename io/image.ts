@@ -3,15 +3,21 @@
  * without a store. Positional I/O through {@linkcode Device} (the native library's
  * `pread`/`pwrite` when it is loaded).
  *
- * Sending reads the image twice: once to learn which blocks hold data (and, with an older
- * image, which differ) and to hash the content into the guid, then once more for the blocks that
- * go into WRITE records.
+ * Sending reads the image once, taking each block's fletcher-4 (which says whether it holds
+ * data, goes in its WRITE as the block's key, and makes the content guid) and, with an older
+ * image, which blocks differ from it (byte for byte). The WRITE payloads then go from the image
+ * to the output in the kernel, with the checksums taken while scanning (see
+ * io/stream_output.ts); for a volume of more than {@linkcode KEPT_CHECKSUMS} blocks the
+ * checksums are not kept and the blocks are read again. An image that changes while it is
+ * sent makes a stream whose checksums fail at the receiver.
  *
  * Guids: unless given, a snapshot's guid is the first 64 bits (little-endian) of SHA-256 over
- * `zsend-volume-guid-v1`, the block size and the volume size (u64 little-endian each) and, for
- * every block that is not all zeros, its index (u64 little-endian) and its bytes. The same
- * content always gets the same guid, so `--from OLD` finds the older stream's guid by reading
- * OLD.
+ * `zsend-volume-guid-v2`, the block size and the volume size (u64 little-endian each) and the
+ * fletcher-4 of every block in order (four u64 little-endian each; all zero for an all-zero
+ * block). The same content always gets the same guid, so `--from OLD` finds the older stream's
+ * guid by reading OLD. Two volumes get the same guid only if every block's fletcher-4 agrees,
+ * which changes made by accident do not bring about (fletcher-4 is what ZFS checksums data
+ * with by default); it is not a defence against images made to collide.
  *
  * Receiving keeps the guid of the last snapshot received into an image in a sidecar file
  * (`IMAGE.zsend-guid`, JSON: `guid` in hex, `volsize`, `name`), so that an incremental can be
@@ -25,6 +31,7 @@
 import { createHash } from "node:crypto";
 import type { Fletcher4Engine } from "../core/fletcher4.ts";
 import type { StreamRecord } from "../core/reader.ts";
+import type { Checksum } from "../core/record.ts";
 import {
   allZero,
   BlockBitmap,
@@ -35,12 +42,20 @@ import {
   type VolumeResult,
   volumeStream,
 } from "../core/volume.ts";
+import type { PayloadRef, StreamChunk } from "../core/writer.ts";
+import { bytesEqual } from "./native/blocks.ts";
 import { Device } from "./native/device.ts";
+import type { FilePlace } from "./stream_output.ts";
 
 /** Bytes read per `pread` while scanning. */
 const SCAN_CHUNK = 4 << 20;
 /** Granularity of "write zeros only where there is data". */
 const ZERO_PAGE = 4096;
+/**
+ * Volumes of up to this many blocks keep every block's checksum from the scan (32 bytes
+ * each: 32 MiB at most), so that their payloads need not be read again to be sent.
+ */
+export const KEPT_CHECKSUMS = 1 << 20;
 
 /** What a scan of an image (and maybe an older one) found. */
 export interface ImageScan extends VolumeBlocks {
@@ -58,27 +73,28 @@ export interface ImageScan extends VolumeBlocks {
   mtime: bigint;
   /** Whether the image is a block device. */
   device: boolean;
+  /**
+   * Each block's fletcher-4 (four u64 a block), for volumes of up to
+   * {@linkcode KEPT_CHECKSUMS} blocks; null for larger ones.
+   */
+  checksums: BigUint64Array | null;
 }
 
 /** A running content guid (see the module's documentation). */
 class GuidHash {
   #h = createHash("sha256");
-  #index = new DataView(new ArrayBuffer(8));
 
   constructor(blockSize: number, volsize: number) {
-    this.#h.update("zsend-volume-guid-v1");
-    this.#u64(blockSize);
-    this.#u64(volsize);
+    const head = new DataView(new ArrayBuffer(16));
+    head.setBigUint64(0, BigInt(blockSize), true);
+    head.setBigUint64(8, BigInt(volsize), true);
+    this.#h.update("zsend-volume-guid-v2");
+    this.#h.update(new Uint8Array(head.buffer));
   }
 
-  #u64(n: number): void {
-    this.#index.setBigUint64(0, BigInt(n), true);
-    this.#h.update(new Uint8Array(this.#index.buffer.slice(0)));
-  }
-
-  block(index: number, data: Uint8Array): void {
-    this.#u64(index);
-    this.#h.update(data);
+  /** Adds the checksums of the next blocks (four u64 each). */
+  blocks(checksums: BigUint64Array): void {
+    this.#h.update(new Uint8Array(checksums.buffer, checksums.byteOffset, checksums.byteLength));
   }
 
   guid(): bigint {
@@ -111,20 +127,83 @@ function readFully(dev: Device, buf: Uint8Array, offset: number): number {
  * import { imageGuid } from "./image.ts";
  * const path = Deno.makeTempFileSync();
  * Deno.writeFileSync(path, new Uint8Array(8192));
- * const a = imageGuid(path, 4096);
+ * const a = await imageGuid(path, 4096);
  * Deno.writeFileSync(path, new Uint8Array(8192).fill(1, 100, 101));
- * const b = imageGuid(path, 4096);
+ * const b = await imageGuid(path, 4096);
  * Deno.removeSync(path);
  * if (a === b || a === 0n) throw new Error();
  * ```
  */
-export function imageGuid(path: string, blockSize: number): bigint {
-  return scanImage(path, blockSize).guid;
+export async function imageGuid(path: string, blockSize: number): Promise<bigint> {
+  return (await scanImage(path, blockSize)).guid;
+}
+
+/** A chunk of an image as scanned: its blocks' bytes and their checksums. */
+interface ScannedChunk {
+  first: number;
+  blocks: number;
+  bytes: Uint8Array;
+  /** Four u64 a block (see `blockFletcher4`). */
+  sums: BigUint64Array;
+}
+
+/** Chunks being read and checksummed at once, ahead of the one being looked at. */
+const IN_FLIGHT = 2;
+
+/**
+ * Reads `extent` blocks of a device in chunks (blocks past its end read as zeros), each with
+ * its blocks' checksums, {@linkcode IN_FLIGHT} chunks ahead: they are read and checksummed at
+ * once (on the runtime's threads, with the native library), and handed over in order. A chunk
+ * is valid until the next one is asked for.
+ */
+async function* scannedChunks(
+  dev: Device,
+  size: number,
+  blockSize: number,
+  extent: number,
+  chunkBlocks: number,
+): AsyncGenerator<ScannedChunk> {
+  const bufs = Array.from({ length: IN_FLIGHT + 1 }, () => ({
+    bytes: new Uint8Array(chunkBlocks * blockSize),
+    sums: new BigUint64Array(chunkBlocks * 4),
+  }));
+  const read = async (first: number, buf: (typeof bufs)[number]): Promise<ScannedChunk> => {
+    const at = first * blockSize;
+    const n = Math.min(chunkBlocks, extent - first);
+    const want = Math.max(0, Math.min(n * blockSize, size - at));
+    const bytes = buf.bytes.subarray(0, n * blockSize);
+    const got = await dev.preadBlocks(bytes, want, at, buf.sums, blockSize);
+    if (got !== want) {
+      throw new Error(`${dev.path} ended early at byte ${at + got}: did it shrink while read?`);
+    }
+    return { first, blocks: n, bytes, sums: buf.sums };
+  };
+  const queue: Promise<ScannedChunk>[] = [];
+  let next = 0;
+  let turn = 0;
+  const refill = () => {
+    while (queue.length < IN_FLIGHT && next < extent) {
+      queue.push(read(next, bufs[turn]!));
+      turn = (turn + 1) % bufs.length;
+      next = Math.min(extent, next + chunkBlocks);
+    }
+  };
+  try {
+    refill();
+    while (queue.length > 0) {
+      const chunk = await queue.shift()!;
+      refill(); // into the buffers of chunks already handed over, not this one
+      yield chunk;
+    }
+  } finally {
+    // An early end: let the reads still in flight settle before their buffers go.
+    await Promise.allSettled(queue);
+  }
 }
 
 /**
- * Reads an image (and an older one) block by block: which blocks hold data, which differ, and
- * the content guids.
+ * Reads an image (and an older one) block by block: which blocks hold data, which differ, the
+ * content guids, and each block's checksum.
  *
  * @param path the image or block device to send
  * @param blockSize the volume's block size
@@ -138,12 +217,16 @@ export function imageGuid(path: string, blockSize: number): bigint {
  * const bytes = new Uint8Array(4 * 4096);
  * bytes[4096 * 2 + 7] = 1;
  * Deno.writeFileSync(path, bytes);
- * const scan = scanImage(path, 4096);
+ * const scan = await scanImage(path, 4096);
  * Deno.removeSync(path);
  * if (scan.count !== 4 || scan.data.count() !== 1 || !scan.data.has(2)) throw new Error();
  * ```
  */
-export function scanImage(path: string, blockSize: number, from?: string): ImageScan {
+export async function scanImage(
+  path: string,
+  blockSize: number,
+  from?: string,
+): Promise<ImageScan> {
   using dev = Device.open(path);
   using old = from === undefined ? null : Device.open(from);
   const volsize = dev.size();
@@ -161,38 +244,34 @@ export function scanImage(path: string, blockSize: number, from?: string): Image
   const changed = old === null ? data : new BlockBitmap(extent);
   const hash = new GuidHash(blockSize, volsize);
   const oldHash = old === null ? null : new GuidHash(blockSize, oldSize);
-  const chunk = Math.max(blockSize, Math.floor(SCAN_CHUNK / blockSize) * blockSize);
-  const a = new Uint8Array(chunk);
-  const b = old === null ? null : new Uint8Array(chunk);
-  for (let first = 0; first < extent; first += chunk / blockSize) {
-    const at = first * blockSize;
-    const n = Math.min(chunk / blockSize, extent - first);
-    const lenA = Math.max(0, Math.min(n * blockSize, volsize - at));
-    if (lenA > 0 && readFully(dev, a.subarray(0, lenA), at) !== lenA) {
-      throw new Error(`${path} ended early at byte ${at}: did it shrink while being read?`);
+  const checksums = count <= KEPT_CHECKSUMS ? new BigUint64Array(count * 4) : null;
+  const chunkBlocks = Math.max(1, Math.floor(SCAN_CHUNK / blockSize));
+  const news = scannedChunks(dev, volsize, blockSize, extent, chunkBlocks);
+  const olds = old === null ? null : scannedChunks(old, oldSize, blockSize, extent, chunkBlocks);
+  for await (const a of news) {
+    const b = olds === null ? null : (await olds.next()).value!;
+    // Blocks past the end of the image sent are only there to compare with the older one.
+    const mine = Math.max(0, Math.min(a.blocks, count - a.first));
+    hash.blocks(a.sums.subarray(0, mine * 4));
+    if (mine > 0) checksums?.set(a.sums.subarray(0, mine * 4), a.first * 4);
+    if (b !== null) {
+      oldHash!.blocks(b.sums.subarray(0, Math.max(0, Math.min(b.blocks, oldCount - b.first)) * 4));
     }
-    a.fill(0, lenA, n * blockSize);
-    let lenB = 0;
-    if (old !== null) {
-      lenB = Math.max(0, Math.min(n * blockSize, oldSize - at));
-      if (lenB > 0 && readFully(old, b!.subarray(0, lenB), at) !== lenB) {
-        throw new Error(`${from} ended early at byte ${at}: did it shrink while being read?`);
+    const halves = new Uint32Array(a.sums.buffer);
+    const oldHalves = b === null ? null : new Uint32Array(b.sums.buffer);
+    for (let i = 0; i < a.blocks; i++) {
+      const block = a.first + i;
+      // a (the exact sum of the words) is zero for an all-zero block only.
+      const xData = i < mine && (halves[i * 8]! | halves[i * 8 + 1]!) !== 0;
+      if (xData) data.set(block);
+      if (b === null) continue;
+      const yData = block < oldCount && (oldHalves![i * 8]! | oldHalves![i * 8 + 1]!) !== 0;
+      if (xData !== yData) changed.set(block);
+      else if (xData) {
+        const x = a.bytes.subarray(i * blockSize, (i + 1) * blockSize);
+        const y = b.bytes.subarray(i * blockSize, (i + 1) * blockSize);
+        if (!bytesEqual(x, y)) changed.set(block);
       }
-      b!.fill(0, lenB, n * blockSize);
-    }
-    for (let i = 0; i < n; i++) {
-      const block = first + i;
-      const x = a.subarray(i * blockSize, (i + 1) * blockSize);
-      const xData = block < count && !allZero(x);
-      if (xData) {
-        data.set(block);
-        hash.block(block, x);
-      }
-      if (old === null) continue;
-      const y = b!.subarray(i * blockSize, (i + 1) * blockSize);
-      const yData = block < oldCount && !allZero(y);
-      if (yData) oldHash!.block(block, y);
-      if (xData !== yData || (xData && !equalBytes(x, y))) changed.set(block);
     }
   }
   const device = isBlockDevice(path);
@@ -211,19 +290,8 @@ export function scanImage(path: string, blockSize: number, from?: string): Image
     sizeChanged: old !== null && oldSize !== volsize,
     mtime,
     device,
+    checksums,
   };
-}
-
-function equalBytes(x: Uint8Array, y: Uint8Array): boolean {
-  if (x.length !== y.length) return false;
-  if ((x.byteOffset & 3) === 0 && (y.byteOffset & 3) === 0 && (x.length & 3) === 0) {
-    const a = new Uint32Array(x.buffer, x.byteOffset, x.length >>> 2);
-    const b = new Uint32Array(y.buffer, y.byteOffset, y.length >>> 2);
-    for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-    return true;
-  }
-  for (let i = 0; i < x.length; i++) if (x[i] !== y[i]) return false;
-  return true;
 }
 
 /** Options of {@linkcode sendImage}. */
@@ -240,6 +308,12 @@ export interface SendImageOptions {
   fromGuid?: bigint;
   /** The fletcher-4 implementation. */
   fletcher4?: Fletcher4Engine;
+  /**
+   * Give the WRITE payloads as references to the image ({@linkcode FilePlace}), for
+   * io/stream_output.ts to copy in the kernel, where the scan kept their checksums; otherwise
+   * (the default) every chunk is bytes.
+   */
+  payloadRefs?: boolean;
 }
 
 /** What {@linkcode sendImage} is about to send. */
@@ -248,8 +322,8 @@ export interface ImageSendPlan {
   toname: string;
   toguid: bigint;
   fromguid: bigint;
-  /** The stream's bytes; reads the image as it goes. */
-  chunks: Generator<Uint8Array>;
+  /** The stream; reads the image as it goes. */
+  chunks: Generator<StreamChunk>;
 }
 
 /**
@@ -281,14 +355,14 @@ export function defaultVolumeName(path: string): string {
  * import { verifyStream } from "../core/verify.ts";
  * const path = Deno.makeTempFileSync();
  * Deno.writeFileSync(path, new Uint8Array(64 * 1024).fill(3, 5000, 9000));
- * const plan = sendImage(path, { blockSize: 4096, name: "tank/vol@one" });
- * const report = await verifyStream([...plan.chunks]);
+ * const plan = await sendImage(path, { blockSize: 4096, name: "tank/vol@one" });
+ * const report = await verifyStream([...plan.chunks] as Uint8Array[]);
  * Deno.removeSync(path);
  * if (report.snapshots[0] !== "tank/vol@one") throw new Error();
  * ```
  */
-export function sendImage(path: string, options: SendImageOptions): ImageSendPlan {
-  const scan = scanImage(path, options.blockSize, options.from);
+export async function sendImage(path: string, options: SendImageOptions): Promise<ImageSendPlan> {
+  const scan = await scanImage(path, options.blockSize, options.from);
   const toguid = options.guid ?? scan.guid;
   const fromguid = options.from === undefined ? 0n : options.fromGuid ?? scan.from!.guid;
   if (options.from !== undefined && toguid === fromguid) {
@@ -299,7 +373,8 @@ export function sendImage(path: string, options: SendImageOptions): ImageSendPla
   }
   const toname = options.name ?? `${defaultVolumeName(path)}@${toguid.toString(16)}`;
   const bs = options.blockSize;
-  function* chunks(): Generator<Uint8Array> {
+  const kept = options.payloadRefs ? scan.checksums : null;
+  function* chunks(): Generator<StreamChunk> {
     using dev = Device.open(path);
     yield* volumeStream(
       {
@@ -312,7 +387,16 @@ export function sendImage(path: string, options: SendImageOptions): ImageSendPla
         ...(options.fletcher4 ? { fletcher4: options.fletcher4 } : {}),
       },
       scan,
-      (block) => {
+      (block): Uint8Array | PayloadRef<FilePlace> => {
+        if (kept !== null) {
+          const ck: Checksum = [
+            kept[block * 4]!,
+            kept[block * 4 + 1]!,
+            kept[block * 4 + 2]!,
+            kept[block * 4 + 3]!,
+          ];
+          return { length: bs, fletcher4: ck, place: { path, offset: block * bs } };
+        }
         const buf = new Uint8Array(bs);
         if (readFully(dev, buf, block * bs) !== bs) {
           throw new Error(`${path} ended early at block ${block}: did it change while being sent?`);

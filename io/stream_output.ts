@@ -1,10 +1,10 @@
 /**
- * Writes a stream that a sender made of bytes and payload references to a file descriptor:
- * bytes are gathered into large writes, and each payload held in a store's pack goes from the
- * pack to the output in the kernel (`sendfile`), never through this process. Its checksum
- * came from the store, so its bytes are not read here at all. Where the native library is
- * not loaded, or the output does not take `sendfile`, the payload is read from the pack and
- * written like any other bytes.
+ * Writes a stream that a sender made of bytes and payload references to standard output:
+ * bytes are gathered into large writes, and each payload that lies in a file (a store's pack,
+ * an image) goes from that file to the output in the kernel (`sendfile`), never through this
+ * process. Its checksum came with the reference, so its bytes are not read here at all. Where
+ * the native library is not loaded, or the output does not take `sendfile`, the payload is
+ * read from its file and written like any other bytes.
  *
  * @module
  */
@@ -12,38 +12,42 @@
 import { isPayloadRef, type PayloadRef, type StreamChunk } from "../core/writer.ts";
 import { cString, loadNative, nativeDisabled, type NativeLib } from "./native/ffi.ts";
 import { SyncChunkOutput } from "./output.ts";
-import type { PackPlace } from "./store/send_source.ts";
-import type { PackSet } from "./store/packs.ts";
+
+/** Where a referenced payload lies: a byte offset in a file. */
+export interface FilePlace {
+  path: string;
+  offset: number;
+}
 
 /** The pipe buffer asked for: 1 MiB, what an unprivileged process may set by default. */
 const PIPE_SIZE = 1 << 20;
 const EINVAL = 22;
 const ENOSYS = 38;
+const EPIPE = 32;
 
 /** What {@linkcode writeStreamOutput} did. */
 export interface StreamOutputResult {
   /** Bytes written. */
   bytes: number;
-  /** Of those, payload bytes that the kernel copied from packs. */
+  /** Of those, payload bytes that the kernel copied from their files. */
   kernelCopied: number;
 }
 
 /**
- * Writes `chunks` to `Deno.stdout` (fd 1), resolving payload references in `packs`.
+ * Writes `chunks` to `Deno.stdout` (fd 1); the place of every payload reference is a
+ * {@linkcode FilePlace}.
  *
- * @param chunks the stream, as `sendStream` yields it
- * @param packs where the references point
+ * @param chunks the stream, as `sendStream` or `sendImage` give it
  * @param options `fd`: the descriptor that `Deno.stdout` writes to (1)
  */
 export function writeStreamOutput(
   chunks: Iterable<StreamChunk>,
-  packs: PackSet,
   options: { fd?: number } = {},
 ): StreamOutputResult {
-  // Synchronous writes: the kernel copies interleave with them on the same descriptor, and an
-  // await per record header would cost a thread hand-off each.
+  // Synchronous writes: the kernel's copies interleave with them on the same descriptor, and
+  // an await per record header would cost a thread hand-off each.
   const out = new SyncChunkOutput(Deno.stdout);
-  const copier = new KernelCopier(packs, options.fd ?? 1);
+  const copier = new KernelCopier(options.fd ?? 1);
   const result: StreamOutputResult = { bytes: 0, kernelCopied: 0 };
   try {
     for (const c of chunks) {
@@ -52,13 +56,13 @@ export function writeStreamOutput(
         out.write(c);
         continue;
       }
-      const ref = c as PayloadRef<PackPlace>;
+      const ref = c as PayloadRef<FilePlace>;
       out.flush();
       if (copier.copy(ref)) {
         result.kernelCopied += ref.length;
         continue;
       }
-      out.write(packs.read(ref.place.pack, ref.place.offset, ref.length));
+      out.write(copier.read(ref));
     }
     out.flush();
   } finally {
@@ -67,16 +71,15 @@ export function writeStreamOutput(
   return result;
 }
 
-/** Pack files opened natively, copied to the output with `sendfile` while it takes it. */
+/** Files opened natively, copied to the output with `sendfile` while it takes it. */
 class KernelCopier {
   #lib: NativeLib | null;
-  #packs: PackSet;
   #fd: number;
-  #open = new Map<number, number>();
+  #open = new Map<string, number>();
+  #files = new Map<string, Deno.FsFile>();
 
-  constructor(packs: PackSet, fd: number) {
+  constructor(fd: number) {
     this.#lib = nativeDisabled() ? null : loadNative();
-    this.#packs = packs;
     this.#fd = fd;
     // Into a pipe, a 128 KiB block then goes in one move instead of two waits for the reader
     // (not a pipe, or over the limit: nothing changes).
@@ -84,48 +87,64 @@ class KernelCopier {
   }
 
   /** Copies the payload; false when it cannot (nothing was written then). */
-  copy(ref: PayloadRef<PackPlace>): boolean {
+  copy(ref: PayloadRef<FilePlace>): boolean {
     const lib = this.#lib;
     if (lib === null) return false;
-    let fd = this.#open.get(ref.place.pack);
+    const { path, offset } = ref.place;
+    let fd = this.#open.get(path);
     if (fd === undefined) {
-      fd = lib.symbols.zs_open(cString(this.#packs.path(ref.place.pack)), 0, 0);
-      if (fd < 0) {
-        throw new Deno.errors.NotFound(
-          `pack ${ref.place.pack} of the store cannot be opened: errno ${-fd}`,
-        );
-      }
-      this.#open.set(ref.place.pack, fd);
+      fd = lib.symbols.zs_open(cString(path), 0, 0);
+      if (fd < 0) throw new Error(`cannot open ${path}: ${stringError(lib, -fd)} (errno ${-fd})`);
+      this.#open.set(path, fd);
     }
-    const n = Number(
-      lib.symbols.zs_sendfile(this.#fd, fd, BigInt(ref.place.offset), BigInt(ref.length)),
-    );
+    const n = Number(lib.symbols.zs_sendfile(this.#fd, fd, BigInt(offset), BigInt(ref.length)));
     if (n === ref.length) return true;
     if (n === -EINVAL || n === -ENOSYS) {
       // This output does not take sendfile (nothing of this payload was written): copy
       // through memory from now on.
-      this.close();
+      this.#closeNative();
       this.#lib = null;
       return false;
     }
-    if (n === -32) throw new Deno.errors.BrokenPipe("Broken pipe (os error 32)");
-    if (n < 0) {
-      throw new Error(`writing the stream: ${stringError(lib, -n)} (errno ${-n})`);
-    }
-    throw new RangeError(
-      `pack ${ref.place.pack} ends before byte ${
-        ref.place.offset + ref.length
-      }: the store is damaged`,
-    );
+    if (n === -EPIPE) throw new Deno.errors.BrokenPipe("Broken pipe (os error 32)");
+    if (n < 0) throw new Error(`writing the stream: ${stringError(lib, -n)} (errno ${-n})`);
+    throw new RangeError(`${path} ends before byte ${offset + ref.length}`);
   }
 
-  close(): void {
+  /** The payload's bytes, read from its file. */
+  read(ref: PayloadRef<FilePlace>): Uint8Array {
+    const { path, offset } = ref.place;
+    let f = this.#files.get(path);
+    if (f === undefined) {
+      f = Deno.openSync(path, { read: true });
+      this.#files.set(path, f);
+    }
+    f.seekSync(offset, Deno.SeekMode.Start);
+    const out = new Uint8Array(ref.length);
+    let done = 0;
+    while (done < out.length) {
+      const n = f.readSync(out.subarray(done));
+      if (n === null || n === 0) {
+        throw new RangeError(`${path} ends before byte ${offset + out.length}`);
+      }
+      done += n;
+    }
+    return out;
+  }
+
+  #closeNative(): void {
     if (this.#lib !== null) {
       for (const fd of this.#open.values()) {
         this.#lib.symbols.zs_close(fd);
       }
     }
     this.#open.clear();
+  }
+
+  close(): void {
+    this.#closeNative();
+    for (const f of this.#files.values()) f.close();
+    this.#files.clear();
   }
 }
 

@@ -51,3 +51,29 @@ export async function runZsend(
     stdoutBytes: out.stdout,
   };
 }
+
+/**
+ * Runs `zsend ARGS > FILE` through a shell, so that its stdout is a regular file rather than a
+ * pipe; returns what it wrote (the run must succeed).
+ */
+export async function runZsendToFile(
+  args: string[],
+  env: Record<string, string> = {},
+): Promise<Uint8Array> {
+  const file = await Deno.makeTempFile({ prefix: "zsend-out-" });
+  try {
+    const [exe, ...pre] = zsendCommand();
+    const out = await new Deno.Command("sh", {
+      args: ["-c", 'out="$1"; shift; exec "$@" > "$out"', "sh", file, exe!, ...pre, ...args],
+      env,
+      stdin: "null",
+      stderr: "piped",
+    }).output();
+    if (out.code !== 0) {
+      throw new Error(`zsend ${args.join(" ")} > FILE: ${new TextDecoder().decode(out.stderr)}`);
+    }
+    return await Deno.readFile(file);
+  } finally {
+    await Deno.remove(file);
+  }
+}

@@ -22,7 +22,7 @@ import { StreamWriter } from "../core/writer.ts";
 import { readGuidFile, receiveImage, sendImage } from "../io/image.ts";
 import { skipNote, ZFS_FUSE_DIR } from "./_fixtures.ts";
 import { freshUnavailable } from "./_fresh.ts";
-import { runZsend } from "./_run.ts";
+import { runZsend, runZsendToFile } from "./_run.ts";
 import { sh, TestPool } from "./helpers/zfs_pool.ts";
 import { xorshift32 } from "./helpers/prng.ts";
 import { concat } from "@std/bytes";
@@ -364,7 +364,7 @@ Deno.test("zsend image send | verify | image recv: 256 MiB sparse image, same by
   assertEquals(side.volsize, 256 * MiB);
   // The same bytes give the same stream (guids from the content), whatever the file's mtime.
   await Deno.utime(SRC, 1, 1);
-  const again = sendImage(SRC, { blockSize: BS, name: "tank/vm@one" });
+  const again = await sendImage(SRC, { blockSize: BS, name: "tank/vm@one" });
   assertEquals(again.toguid, side.guid);
 });
 
@@ -427,6 +427,20 @@ Deno.test("zsend image send --from: only the changed blocks, and recv applies th
   assertEquals(await firstDifference(NEW, DST), null);
 });
 
+Deno.test("zsend image send: payloads the kernel copies from the image (pipe, file) equal those read", async () => {
+  const memory = { ZSEND_NO_NATIVE: "1" };
+  for (const args of [["--name", "tank/vm@one", SRC], ["--from", SRC, "--name", "t/v@2", NEW]]) {
+    const read = await runZsend(["image", "send", ...args], { env: memory });
+    assertEquals(read.code, 0, read.stderr);
+    await verifyStream([read.stdoutBytes]);
+    const piped = await runZsend(["image", "send", ...args]);
+    assertEquals(piped.code, 0, piped.stderr);
+    assertEquals(piped.stdoutBytes, read.stdoutBytes, `pipe: ${args.join(" ")}`);
+    const file = await runZsendToFile(["image", "send", ...args]);
+    assertEquals(file, read.stdoutBytes, `file: ${args.join(" ")}`);
+  }
+});
+
 Deno.test("image send/recv: volumes that grow and shrink, other block sizes", async () => {
   const a = `${tmp}/grow-a.img`, b = `${tmp}/grow-b.img`, c = `${tmp}/grow-c.img`;
   const out = `${tmp}/grow-out.img`;
@@ -445,8 +459,8 @@ Deno.test("image send/recv: volumes that grow and shrink, other block sizes", as
     await Deno.remove(`${out}.zsend-guid`).catch(() => {});
     const steps: [string, string | undefined][] = [[a, undefined], [b, a], [c, b]];
     for (const [image, from] of steps) {
-      const plan = sendImage(image, { blockSize: bs, ...(from ? { from } : {}) });
-      const chunks = [...plan.chunks];
+      const plan = await sendImage(image, { blockSize: bs, ...(from ? { from } : {}) });
+      const chunks = [...plan.chunks] as Uint8Array[];
       await verifyStream(chunks);
       const rs = await records(concat(chunks));
       // The ZAP (object 2, block 0) is sent with every size change.

@@ -39,7 +39,7 @@ interface Ops {
   free(object: bigint, offset: bigint, length: bigint): void;
   freeObjects(first: bigint, count: bigint): void;
   redact(object: bigint, offset: bigint, length: bigint): void;
-  write(...args: Parameters<RecordSender["write"]>): void;
+  write(rec: Parameters<RecordSender["write"]>[0], payload?: Uint8Array): void;
 }
 
 /**
@@ -54,7 +54,7 @@ async function send(ops: (s: Ops) => void, options: { maxObject?: bigint } = {})
     free: (o, off, len) => void chunks.push(...s.free(o, off, len)),
     freeObjects: (f, n) => void chunks.push(...s.freeObjects(f, n)),
     redact: (o, off, len) => void chunks.push(...s.redact(o, off, len)),
-    write: (...a) => void chunks.push(...s.write(...a)),
+    write: (rec, payload) => void chunks.push(...s.write(rec, payload)),
   });
   chunks.push(...s.end());
   const out: string[] = [];

@@ -6,7 +6,7 @@
 import { assert, assertEquals } from "@std/assert";
 import { ZFS_FUSE_DIR } from "./_fixtures.ts";
 import { freshStreams, freshUnavailable } from "./_fresh.ts";
-import { runZsend, zsendCommand } from "./_run.ts";
+import { runZsend, runZsendToFile } from "./_run.ts";
 import { DatabaseSync } from "node:sqlite";
 import { manifestOfDirectory } from "./helpers/manifest.ts";
 import { storeFingerprint } from "./helpers/store_fingerprint.ts";
@@ -77,19 +77,8 @@ Deno.test("zsend send: full, -i, -I, -R, -D and clone streams verify and receive
   assert(/Total DRR_WRITE_BYREF records = [1-9]/.test(dump), dump.slice(-600));
 });
 
-/** `zsend send ARGS > FILE` through a shell: stdout a regular file, not a pipe. */
-async function sendToFile(args: string[], env: Record<string, string> = {}): Promise<Uint8Array> {
-  const file = await Deno.makeTempFile({ prefix: "zsend-out-" });
-  const [exe, ...pre] = zsendCommand();
-  const out = await new Deno.Command("sh", {
-    args: ["-c", 'out="$1"; shift; exec "$@" > "$out"', "sh", file, exe!, ...pre, "send", ...args],
-    env,
-    stderr: "piped",
-  }).output();
-  assertEquals(out.code, 0, new TextDecoder().decode(out.stderr));
-  const bytes = await Deno.readFile(file);
-  await Deno.remove(file);
-  return bytes;
+async function sendToFile(args: string[], env: Record<string, string> = {}) {
+  return await runZsendToFile(["send", ...args], env);
 }
 
 Deno.test("zsend send: payloads the kernel copies from the packs (pipe, file) equal those read through memory", async () => {

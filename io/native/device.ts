@@ -7,6 +7,7 @@
  */
 
 import { cString, loadNative, nativeDisabled, type NativeLib, ZS_O } from "./ffi.ts";
+import { blockFletcher4 } from "./blocks.ts";
 
 /** How to open a {@linkcode Device}. */
 export interface DeviceOpenOptions {
@@ -206,6 +207,86 @@ export class Device {
       done += n;
     }
     return done;
+  }
+
+  /**
+   * {@linkcode Device.pread} on a thread of the runtime's (native backend), so that the read
+   * of the next chunk overlaps work on the last one; `buf` must not be touched until it
+   * settles. The Deno backend reads at once.
+   *
+   * @example
+   * ```ts
+   * import { Device } from "./device.ts";
+   * const path = Deno.makeTempFileSync();
+   * Deno.writeFileSync(path, new Uint8Array([4, 5, 6]));
+   * using dev = Device.open(path);
+   * const buf = new Uint8Array(2);
+   * if (await dev.preadAsync(buf, 1) !== 2 || buf[1] !== 6) throw new Error();
+   * Deno.removeSync(path);
+   * ```
+   */
+  async preadAsync(buf: Uint8Array, offset: number): Promise<number> {
+    this.#check();
+    checkOffset(offset);
+    if (buf.length === 0 || this.#lib === null) return this.pread(buf, offset);
+    const r = Number(
+      await this.#lib.symbols.zs_pread_async(this.#fd, buf, BigInt(buf.length), BigInt(offset)),
+    );
+    if (r < 0) throw osError(this.#lib, -r, `pread '${this.path}'`);
+    return r;
+  }
+
+  /**
+   * Reads `want` bytes at `offset` into `buf`, zeros the rest of `buf`, and puts the fletcher-4
+   * of each whole `blockSize`-byte block of `buf` in `out` (see `blockFletcher4`): with the
+   * native backend, all on a thread of the runtime's, so that the checksums of one chunk run
+   * beside the reading of the next. `buf` and `out` must not be touched until it settles.
+   *
+   * @returns the bytes read: fewer than `want` only at the end of the file
+   * @example
+   * ```ts
+   * import { Device } from "./device.ts";
+   * const path = Deno.makeTempFileSync();
+   * Deno.writeFileSync(path, new Uint8Array([0, 0, 0, 0, 7, 0, 0, 0]));
+   * using dev = Device.open(path);
+   * const out = new BigUint64Array(8);
+   * const n = await dev.preadBlocks(new Uint8Array(16), 8, 0, out, 8);
+   * // Block 0 (bytes 0..8): b = c = d = a = 7; block 1 (past the end): zeros.
+   * if (n !== 8 || out[0] !== 7n || out[1] !== 7n || out[4] !== 0n) throw new Error();
+   * Deno.removeSync(path);
+   * ```
+   */
+  async preadBlocks(
+    buf: Uint8Array,
+    want: number,
+    offset: number,
+    out: BigUint64Array,
+    blockSize: number,
+  ): Promise<number> {
+    this.#check();
+    checkOffset(offset);
+    if (want > buf.length || out.length < Math.floor(buf.length / blockSize) * 4) {
+      throw new RangeError("preadBlocks: want beyond the buffer, or too little room for sums");
+    }
+    if (this.#lib === null || buf.length > 0xffffffff) {
+      const got = want === 0 ? 0 : await this.preadAsync(buf.subarray(0, want), offset);
+      buf.fill(0, got);
+      blockFletcher4(out, buf, blockSize);
+      return got;
+    }
+    const r = Number(
+      await this.#lib.symbols.zs_pread_blocks_async(
+        this.#fd,
+        buf,
+        want,
+        buf.length,
+        BigInt(offset),
+        out,
+        blockSize,
+      ),
+    );
+    if (r < 0) throw osError(this.#lib, -r, `pread '${this.path}'`);
+    return r;
   }
 
   /**

@@ -30,6 +30,26 @@ export const NATIVE_SYMBOLS = {
   zs_fletcher4_native: { parameters: ["buffer", "buffer", "u32"], result: "void" },
   /** `void zs_fletcher4_byteswap(uint64_t *state, const uint8_t *buf, uint32_t len)` */
   zs_fletcher4_byteswap: { parameters: ["buffer", "buffer", "u32"], result: "void" },
+  /**
+   * `void zs_fletcher4_blocks(uint64_t *out, const uint8_t *buf, uint32_t len, uint32_t bs)`:
+   * the fletcher-4 (from zero, little-endian words) of each whole `bs`-byte block of `buf`,
+   * four u64 each
+   */
+  zs_fletcher4_blocks: { parameters: ["buffer", "buffer", "u32", "u32"], result: "void" },
+  /**
+   * `int64_t zs_pread_blocks(int32_t fd, uint8_t *buf, uint32_t want, uint32_t len,
+   * uint64_t off, uint64_t *out, uint32_t bs)`: `want` bytes read at `off`, zeros up to `len`,
+   * then `zs_fletcher4_blocks` of the `len` bytes; bytes read or -errno. On a thread of its own
+   * (a promise), so that two chunks are read and checksummed at once.
+   */
+  zs_pread_blocks_async: {
+    name: "zs_pread_blocks",
+    parameters: ["i32", "buffer", "u32", "u32", "u64", "buffer", "u32"],
+    result: "i64",
+    nonblocking: true,
+  },
+  /** `int32_t zs_memeq(const uint8_t *a, const uint8_t *b, uint32_t len)`: 1 when equal */
+  zs_memeq: { parameters: ["buffer", "buffer", "u32"], result: "i32" },
   /** `const char *zs_fletcher4_impl(void)`: "avx512", "avx2", "sse2" or "scalar" */
   zs_fletcher4_impl: { parameters: [], result: "pointer" },
   /** `int zs_fletcher4_select(const char *name)`: 0, or -1 if unknown / unsupported */

@@ -559,6 +559,25 @@ ZS_EXPORT void zs_fletcher4_byteswap(uint64_t *state, const uint8_t *buf, uint32
   fletcher4(state, buf, len, __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__);
 }
 
+/*
+ * The fletcher-4 of each whole block of bs bytes in buf[0..len), each from zero over
+ * little-endian words, into out[4 i .. 4 i + 3] (an image's blocks, checksummed in one call per
+ * chunk read). An all-zero block has a == 0, and only it: a is the exact sum of the words.
+ */
+ZS_EXPORT void zs_fletcher4_blocks(uint64_t *out, const uint8_t *buf, uint32_t len, uint32_t bs) {
+  if (bs == 0) return;
+  for (uint32_t off = 0, i = 0; len - off >= bs; off += bs, i++) {
+    uint64_t s[4] = {0, 0, 0, 0};
+    fletcher4(s, buf + off, bs, 0);
+    memcpy(out + 4 * (uint64_t)i, s, sizeof s);
+  }
+}
+
+/** 1 when a[0..len) and b[0..len) hold the same bytes, else 0. */
+ZS_EXPORT int32_t zs_memeq(const uint8_t *a, const uint8_t *b, uint32_t len) {
+  return memcmp(a, b, len) == 0;
+}
+
 /** The name of the implementation in use: "avx512", "avx2", "sse2" or "scalar". */
 ZS_EXPORT const char *zs_fletcher4_impl(void) {
   if (!current) zs_init();
@@ -730,4 +749,21 @@ ZS_EXPORT int32_t zs_pipe_grow(int32_t fd, int32_t size) {
   (void)size;
   return -ENOSYS;
 #endif
+}
+
+/*
+ * zs_pread of want bytes at off into buf, then zeros up to len (blocks past the end of a file
+ * read as zeros), then the fletcher-4 of each whole bs-byte block of buf[0..len) into out, as
+ * zs_fletcher4_blocks. One call per chunk of an image scan, on a thread of the caller's: the
+ * checksums run while the bytes are still in this core's cache, and two chunks in flight keep
+ * two cores busy. Returns the bytes read (fewer than want at the end of the file) or -errno.
+ */
+ZS_EXPORT int64_t zs_pread_blocks(int32_t fd, uint8_t *buf, uint32_t want, uint32_t len,
+                                  uint64_t off, uint64_t *out, uint32_t bs) {
+  if (want > len) return -EINVAL;
+  int64_t got = zs_pread(fd, buf, want, off);
+  if (got < 0) return got;
+  memset(buf + got, 0, len - (uint64_t)got);
+  zs_fletcher4_blocks(out, buf, len, bs);
+  return got;
 }

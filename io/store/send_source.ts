@@ -7,14 +7,9 @@
 
 import type { SendBlock, SendObject, SendSource } from "../../core/send.ts";
 import type { PayloadRef } from "../../core/writer.ts";
+import type { FilePlace } from "../stream_output.ts";
 import { decodeChecksum } from "./snapshot_builder.ts";
 import type { SnapshotRow, Store } from "./store.ts";
-
-/** Where a block's bytes lie: what a {@linkcode PayloadRef} from the store points at. */
-export interface PackPlace {
-  pack: number;
-  offset: number;
-}
 
 /** Options of {@linkcode StoreSendSource}. */
 export interface StoreSendSourceOptions {
@@ -130,12 +125,13 @@ export class StoreSendSource implements SendSource {
   }
 
   /** The block by reference, when asked for, little-endian, and its fletcher-4 is stored. */
-  blockRef(block: number, littleEndian: boolean): PayloadRef<PackPlace> | null {
+  blockRef(block: number, littleEndian: boolean): PayloadRef<FilePlace> | null {
     if (!this.#refs || !littleEndian) return null;
     const at = this.#places.get(block);
     const f4 = decodeChecksum(at?.f4 ?? null);
     if (at === undefined || f4 === null) return null;
-    return { length: at.length, fletcher4: f4, place: { pack: at.pack, offset: at.offset } };
+    const path = this.#store.packs.path(at.pack);
+    return { length: at.length, fletcher4: f4, place: { path, offset: at.offset } };
   }
 
   blockHash(block: number): Uint8Array {
