@@ -138,6 +138,8 @@ export async function receiveStream(
       ...(options.fletcher4 ? { fletcher4: options.fletcher4 } : {}),
     });
     for await (const batch of batches) {
+      // Pack bytes are written in the background: wait when too many are still on their way.
+      await store.packs.drain();
       for (const r of batch) {
         verifier.check(r);
         const h = r.header;
@@ -174,8 +176,8 @@ export async function receiveStream(
             `UPDATE snapshots SET stream_bytes = ?, record_checksums = ? WHERE guid = ? AND
            dataset = (SELECT id FROM datasets WHERE name = ?)`,
           ).run(snap.bytes, done.recordChecksums ? 1 : 0, hexGuid(snap.guid), snap.dataset);
-          if (options.dryRun) store.abort();
-          else store.commit();
+          if (options.dryRun) await store.abort();
+          else await store.commit();
           received.push(snap);
           if (!snap.dryRun) {
             here.set(snap.guid, { dataset: snap.dataset, name: snap.snapshot, guid: snap.guid });
@@ -188,7 +190,7 @@ export async function receiveStream(
       }
     }
   } catch (e) {
-    store.abort();
+    await store.abort();
     throw e;
   }
   return received;

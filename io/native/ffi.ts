@@ -84,6 +84,18 @@ export const NATIVE_SYMBOLS = {
   /** `int64_t zs_pwrite(int32_t fd, const uint8_t *buf, uint64_t len, uint64_t off)` */
   zs_pwrite: { parameters: ["i32", "buffer", "u64", "u64"], result: "i64" },
   /**
+   * `zs_pwrite` on a thread of its own (a promise): a store's pack bytes written while the
+   * receive goes on (the buffer is the caller's until it settles)
+   */
+  zs_pwrite_async: {
+    name: "zs_pwrite",
+    parameters: ["i32", "buffer", "u64", "u64"],
+    result: "i64",
+    nonblocking: true,
+  },
+  /** `zs_fsync` on a thread of its own (a promise) */
+  zs_fsync_async: { name: "zs_fsync", parameters: ["i32"], result: "i32", nonblocking: true },
+  /**
    * `int64_t zs_sendfile(int32_t out_fd, int32_t in_fd, uint64_t off, uint64_t len)`: `len`
    * bytes of `in_fd` from `off` to `out_fd`, in the kernel; `len` or -errno (-EINVAL, -ENOSYS:
    * `out_fd` does not take it and nothing was written)

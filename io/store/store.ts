@@ -257,9 +257,9 @@ export class Store implements TargetState {
   }
 
   /** Makes the transaction durable: pack bytes flushed first, then the index committed. */
-  commit(): void {
+  async commit(): Promise<void> {
     if (this.#txStart === null) throw new Error("no transaction is open");
-    this.packs.sync();
+    await this.packs.flush();
     const end = this.packs.position;
     this.stmt("INSERT OR REPLACE INTO packs (id, committed) VALUES (?, ?)").run(
       end.pack,
@@ -270,12 +270,12 @@ export class Store implements TargetState {
   }
 
   /** Undoes the transaction: the index rolls back and appended pack bytes are cut off. */
-  abort(): void {
+  async abort(): Promise<void> {
     if (this.#txStart === null) return;
     const start = this.#txStart;
     this.#txStart = null;
     this.db.exec("ROLLBACK");
-    this.packs.rollback(start.pack, start.length);
+    await this.packs.rollback(start.pack, start.length);
   }
 
   /** Destroys a snapshot and what only it used (not one a clone grew from). */
