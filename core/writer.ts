@@ -182,7 +182,7 @@ export class StreamWriter {
    * const a = new StreamWriter(), b = new StreamWriter();
    * const rec = { type: 4, object: 3n, offset: 0n, length: 512n, toguid: 0n } as const;
    * const [x] = a.write(rec);
-   * const [y] = b.writeEncoded(encodeRecord(rec as never, true));
+   * const [y] = b.writeEncoded(encodeRecord(rec as never, true)) as Uint8Array[];
    * if (x!.join() !== y!.join()) throw new Error();
    * ```
    */

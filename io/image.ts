@@ -564,8 +564,8 @@ function zeroRange(dev: Device, offset: number, length: number, limit: number): 
  * const dst = Deno.makeTempFileSync();
  * Deno.removeSync(dst);
  * Deno.writeFileSync(src, new Uint8Array(32768).fill(9, 4096, 8192));
- * const plan = sendImage(src, { blockSize: 4096 });
- * const got = await receiveImage(readRecords(plan.chunks), dst);
+ * const plan = await sendImage(src, { blockSize: 4096 });
+ * const got = await receiveImage(readRecords(plan.chunks as Iterable<Uint8Array>), dst);
  * const same = Deno.readFileSync(dst).every((b, i) => b === (i >= 4096 && i < 8192 ? 9 : 0));
  * for (const p of [src, dst, `${dst}.zsend-guid`]) Deno.removeSync(p);
  * if (!same || got.finalSize !== 32768 || got.toguid !== plan.toguid) throw new Error();

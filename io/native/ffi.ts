@@ -54,6 +54,15 @@ export const NATIVE_SYMBOLS = {
   zs_fletcher4_impl: { parameters: [], result: "pointer" },
   /** `int zs_fletcher4_select(const char *name)`: 0, or -1 if unknown / unsupported */
   zs_fletcher4_select: { parameters: ["buffer"], result: "i32" },
+  /**
+   * `void zs_blake3(const uint8_t *buf, uint32_t len, uint8_t *out32)`: the BLAKE3 hash (32
+   * bytes) of `buf`. BLAKE3 cannot be resumed from a split, so larger inputs go to TypeScript.
+   */
+  zs_blake3: { parameters: ["buffer", "u32", "buffer"], result: "void" },
+  /** `const char *zs_blake3_impl(void)`: "avx512", "avx2", "sse41" or "scalar" */
+  zs_blake3_impl: { parameters: [], result: "pointer" },
+  /** `int zs_blake3_select(const char *name)`: 0, or -1 if unknown / unsupported */
+  zs_blake3_select: { parameters: ["buffer"], result: "i32" },
   /** `int32_t zs_open(const char *path, uint32_t flags, uint32_t mode)`: fd or -errno */
   zs_open: { parameters: ["buffer", "u32", "u32"], result: "i32" },
   /** `const char *zs_strerror(int32_t err)`: strerror(err) */
