@@ -8,6 +8,9 @@ import { ZFS_FUSE_DIR } from "./_fixtures.ts";
 import { freshStreams, freshUnavailable } from "./_fresh.ts";
 import { runZsend, runZsendToFile } from "./_run.ts";
 import { DatabaseSync } from "node:sqlite";
+import { createHash } from "node:crypto";
+import { blake3 } from "../core/blake3.ts";
+import { Store } from "../io/store/store.ts";
 import { manifestOfDirectory } from "./helpers/manifest.ts";
 import { storeFingerprint } from "./helpers/store_fingerprint.ts";
 import { TestPool } from "./helpers/zfs_pool.ts";
@@ -122,6 +125,41 @@ Deno.test("store: a schema 1 store (no fletcher-4 per block) is migrated and sen
   assertEquals(schema.value, "2");
   assert(withF4.f > 0, "blocks received after the migration keep their fletcher-4");
   await verifies(await send([store, "-i", "s1", "bk/fs@s2"]), "-i s1 s2 after migration");
+});
+
+Deno.test("store: blocks are keyed by BLAKE3, and a store that keys them by SHA-256 goes on so", async () => {
+  const keyed = async (hash: string | null) => {
+    const dir = await Deno.makeTempDir({ prefix: "zsend-s-" });
+    const store = `${dir}/s`;
+    if (hash !== null) {
+      // A store made before BLAKE3: it says SHA-256 before its first block.
+      Store.open(store, { create: true }).close();
+      const db = new DatabaseSync(`${store}/index.sqlite`);
+      db.prepare("UPDATE meta SET value = ? WHERE key = 'block_hash'").run(hash);
+      db.close();
+    }
+    await ok(["recv", store, "bk/fs", F("fs-s1.full")]);
+    await ok(["recv", store, "bk/fs", F("fs-s1-s2.incr")]);
+    const s = Store.open(store);
+    const rows = s.db.prepare("SELECT id, hash FROM blocks").all() as {
+      id: number;
+      hash: Uint8Array;
+    }[];
+    for (const r of rows) {
+      const bytes = s.blockBytes(r.id);
+      const want = hash === "sha256" ? createHash("sha256").update(bytes).digest() : blake3(bytes);
+      assertEquals(new Uint8Array(r.hash), new Uint8Array(want), `block ${r.id}`);
+    }
+    assertEquals(s.blockHash, hash ?? "blake3");
+    s.close();
+    return store;
+  };
+  const b3 = await keyed(null), old = await keyed("sha256");
+  // -D keys blocks by SHA-256 whatever the store keys them by: the same stream from both.
+  const fromB3 = await send(["-D", b3, "bk/fs@s2"]);
+  assertEquals(await send(["-D", old, "bk/fs@s2"]), fromB3);
+  await verifies(fromB3, "-D from a BLAKE3 store");
+  assertEquals(storeFingerprint(b3), storeFingerprint(old));
 });
 
 Deno.test("zsend send of a received full stream differs from zfs-fuse's only where the senders differ", async () => {

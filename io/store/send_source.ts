@@ -5,6 +5,7 @@
  * @module
  */
 
+import { createHash } from "node:crypto";
 import type { SendBlock, SendObject, SendSource } from "../../core/send.ts";
 import type { PayloadRef } from "../../core/writer.ts";
 import type { FilePlace } from "../stream_output.ts";
@@ -134,7 +135,11 @@ export class StoreSendSource implements SendSource {
     return { length: at.length, fletcher4: f4, place: { path, offset: at.offset } };
   }
 
+  /** The block's SHA-256: from the index when the store keys by it, else of its bytes. */
   blockHash(block: number): Uint8Array {
+    if (this.#store.blockHash !== "sha256") {
+      return createHash("sha256").update(this.#store.blockBytes(block)).digest();
+    }
     const r = this.#store.stmt("SELECT hash FROM blocks WHERE id = ?").get(block) as {
       hash: Uint8Array;
     };

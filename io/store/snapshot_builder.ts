@@ -6,7 +6,6 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import type { ReceiveTarget, StoredObject } from "../../core/receive.ts";
 import {
   type Checksum,
@@ -256,13 +255,13 @@ export class SnapshotBuilder implements ReceiveTarget {
   }
 
   /**
-   * Stores bytes once: an existing block with the same SHA-256 is reused.
+   * Stores bytes once: an existing block with the same content hash is reused.
    *
    * @param f4 the bytes' little-endian fletcher-4, when known, kept for send
    */
   #putBlock(data: Uint8Array, f4?: Checksum): number {
     const s = this.#store;
-    const hash = createHash("sha256").update(data).digest();
+    const hash = s.hashBlock(data);
     const found = s.stmt("SELECT id FROM blocks WHERE hash = ?").get(hash) as
       | { id: number }
       | undefined;
