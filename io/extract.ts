@@ -10,6 +10,7 @@ import { lchownSync, lutimesSync } from "node:fs";
 import type { Inode, WalkEntry, ZplFilesystem } from "../core/zpl/fs.ts";
 import type { Timespec } from "../core/zpl/znode.ts";
 import { splitRdev } from "../core/zpl/fs.ts";
+import { Device } from "./native/device.ts";
 import { setXattr } from "./xattr.ts";
 
 /** What an extraction did and could not do. */
@@ -88,32 +89,12 @@ export async function extractTree(
   if (!owners) note("owners and groups not applied (not running as root)");
   const linked = new Map<number, string>();
   const dirs: { path: string; inode: Inode }[] = [];
-
-  const walk = fs.walk({
-    onError: (e, path) => report.errors.push(`${path}: ${e.message}`),
-  });
-  // The walk yields a directory's contents right after it. When a directory could not be made
-  // (its path already taken: names that are not UTF-8 all decode to U+FFFD, so a symlink can
-  // hold the path of a directory of another name), nothing below it is written: it would go
-  // through whatever holds that path, possibly a symlink out of DIR.
-  let skipDeeperThan = Infinity;
-  for await (const entry of walk) {
-    if (entry.depth > skipDeeperThan) continue;
-    skipDeeperThan = Infinity;
-    const target = entry.path === "." ? dir : `${dir}/${entry.path.slice(2)}`;
-    const made = dirs.length;
-    try {
-      await writeEntry(fs, entry, target, report, linked, dirs, owners, note);
-      options.onPath?.(entry.path);
-    } catch (e) {
-      if (e instanceof Deno.errors.PermissionDenied && !isRoot) throw e;
-      // writeEntry lists a directory in `dirs` once it has made it.
-      const notMade = entry.inode.kind === "dir" && dirs.length === made;
-      if (notMade) skipDeeperThan = entry.depth;
-      report.errors.push(
-        `${entry.path}: ${(e as Error).message}` + (notMade ? " (its contents left out)" : ""),
-      );
-    }
+  // Packs that file data is copied from, open for the whole extraction.
+  const sources = new Map<string, Device>();
+  try {
+    await writeTree(fs, dir, options, report, linked, dirs, owners, note, sources);
+  } finally {
+    for (const d of sources.values()) d.close();
   }
   // Directories last, deepest first: their times and modes after their contents are in.
   for (let i = dirs.length - 1; i >= 0; i--) {
@@ -129,6 +110,46 @@ export async function extractTree(
   return report;
 }
 
+/** Writes every entry of the walk (directories' own times and modes come after). */
+async function writeTree(
+  fs: ZplFilesystem,
+  dir: string,
+  options: ExtractOptions,
+  report: ExtractReport,
+  linked: Map<number, string>,
+  dirs: { path: string; inode: Inode }[],
+  owners: boolean,
+  note: (s: string) => void,
+  sources: Map<string, Device>,
+): Promise<void> {
+  const walk = fs.walk({
+    onError: (e, path) => report.errors.push(`${path}: ${e.message}`),
+  });
+  // The walk yields a directory's contents right after it. When a directory could not be made
+  // (its path already taken: names that are not UTF-8 all decode to U+FFFD, so a symlink can
+  // hold the path of a directory of another name), nothing below it is written: it would go
+  // through whatever holds that path, possibly a symlink out of DIR.
+  let skipDeeperThan = Infinity;
+  for await (const entry of walk) {
+    if (entry.depth > skipDeeperThan) continue;
+    skipDeeperThan = Infinity;
+    const target = entry.path === "." ? dir : `${dir}/${entry.path.slice(2)}`;
+    const made = dirs.length;
+    try {
+      await writeEntry(fs, entry, target, report, linked, dirs, owners, note, sources);
+      options.onPath?.(entry.path);
+    } catch (e) {
+      if (e instanceof Deno.errors.PermissionDenied && !isRoot) throw e;
+      // writeEntry lists a directory in `dirs` once it has made it.
+      const notMade = entry.inode.kind === "dir" && dirs.length === made;
+      if (notMade) skipDeeperThan = entry.depth;
+      report.errors.push(
+        `${entry.path}: ${(e as Error).message}` + (notMade ? " (its contents left out)" : ""),
+      );
+    }
+  }
+}
+
 async function writeEntry(
   fs: ZplFilesystem,
   entry: WalkEntry,
@@ -138,6 +159,7 @@ async function writeEntry(
   dirs: { path: string; inode: Inode }[],
   owners: boolean,
   note: (s: string) => void,
+  sources: Map<string, Device>,
 ): Promise<void> {
   const inode = entry.inode;
   if (inode.kind === "dir") {
@@ -163,7 +185,7 @@ async function writeEntry(
   };
   switch (inode.kind) {
     case "file": {
-      report.bytes += await writeFile(fs, inode, target);
+      report.bytes += await writeFile(fs, inode, target, sources);
       made();
       report.files++;
       break;
@@ -204,23 +226,48 @@ async function writeEntry(
   await Deno.utime(target, seconds(inode.atime), seconds(inode.mtime));
 }
 
-async function writeFile(fs: ZplFilesystem, inode: Inode, target: string): Promise<number> {
+async function writeFile(
+  fs: ZplFilesystem,
+  inode: Inode,
+  target: string,
+  sources: Map<string, Device>,
+): Promise<number> {
   // createNew: an existing name (a link planted there) is an error, never followed.
-  const file = Deno.openSync(target, { write: true, createNew: true, mode: 0o600 });
+  using file = Device.open(target, { write: true, createNew: true, mode: 0o600 });
   let written = 0;
-  try {
-    // Synchronous writes: nothing else runs meanwhile, and each async call costs a round trip.
-    for await (const piece of fs.readFile(inode.object)) {
-      if (isZero(piece.data)) continue; // holes stay holes
-      file.seekSync(piece.offset, Deno.SeekMode.Start);
-      let done = 0;
-      while (done < piece.data.length) done += file.writeSync(piece.data.subarray(done));
-      written += piece.data.length;
+  // Blocks stored as they are go from the pack in the kernel, as cp copies a file; the blocks
+  // of a file mostly lie one after another in a pack, so runs of them go in one copy.
+  let run: { path: string; from: number; length: number; to: number } | null = null;
+  const copyRun = () => {
+    if (run === null) return;
+    let src = sources.get(run.path);
+    if (src === undefined) sources.set(run.path, src = Device.open(run.path));
+    file.copyRange(src, run.from, run.length, run.to);
+    written += run.length;
+    run = null;
+  };
+  // Synchronous writes: nothing else runs meanwhile, and each async call costs a round trip.
+  for await (const piece of fs.filePieces(inode.object)) {
+    if ("place" in piece) {
+      const { path, offset, length } = piece.place;
+      if (
+        run !== null && run.path === path && run.from + run.length === offset &&
+        run.to + run.length === piece.offset
+      ) {
+        run.length += length;
+        continue;
+      }
+      copyRun();
+      run = { path, from: offset, length, to: piece.offset };
+      continue;
     }
-    file.truncateSync(inode.size);
-  } finally {
-    file.close();
+    copyRun();
+    if (isZero(piece.data)) continue; // holes stay holes
+    file.pwrite(piece.data, piece.offset);
+    written += piece.data.length;
   }
+  copyRun();
+  file.truncate(inode.size);
   return written;
 }
 

@@ -279,6 +279,38 @@ function hasBlockIds(view: SnapshotView): view is SnapshotView & BlockLister {
   return typeof (view as Partial<BlockLister>).blockIds === "function";
 }
 
+/** Where a block's logical bytes lie as they are, in a file of the view's. */
+export interface BlockPlace {
+  path: string;
+  offset: number;
+  /** The block's size. */
+  length: number;
+}
+
+/**
+ * A view that can say where a block's bytes lie in a file (optional; a writer can then have
+ * the kernel copy them rather than read them).
+ */
+export interface BlockPlacer {
+  /**
+   * The place of a block stored as its logical bytes (not compressed, not encrypted, in one
+   * piece) that is known not to be all zeros; null otherwise (then read it).
+   */
+  blockPlace(id: number, blkid: number): BlockPlace | null;
+}
+
+function hasBlockPlaces(view: SnapshotView): view is SnapshotView & BlockPlacer {
+  return typeof (view as Partial<BlockPlacer>).blockPlace === "function";
+}
+
+/** A piece of a file's data that lies as it is in a file: `length` bytes at `place`. */
+export interface PlacedPiece {
+  /** Byte offset in the file. */
+  offset: number;
+  /** Where the bytes lie; `place.length` is cut at the file's size. */
+  place: BlockPlace;
+}
+
 const MAX_OBJECT = 2 ** 48;
 const DIRENT_OBJ_MASK = (1n << 48n) - 1n;
 
@@ -602,6 +634,20 @@ export class ZplFilesystem {
    * `TypeError` from the view for blocks it cannot decode
    */
   async *readFile(object: number): AsyncGenerator<FilePiece> {
+    for await (const p of this.#pieces(object, false)) yield p as FilePiece;
+  }
+
+  /**
+   * {@linkcode readFile}, but a block that lies as it is in a file of the view's (see
+   * {@linkcode BlockPlacer}) comes as its place instead of its bytes.
+   *
+   * @throws as {@linkcode readFile}
+   */
+  filePieces(object: number): AsyncGenerator<FilePiece | PlacedPiece> {
+    return this.#pieces(object, true);
+  }
+
+  async *#pieces(object: number, places: boolean): AsyncGenerator<FilePiece | PlacedPiece> {
     const st = await this.stat(object);
     if (st.kind !== "file") throw new ZplError(object, `not a regular file but a ${st.kind}`);
     const info = (await this.view.object(object))!;
@@ -609,11 +655,16 @@ export class ZplFilesystem {
     if (st.size === 0) return;
     if (bs <= 0) throw new ZplError(object, `block size ${bs}`);
     const nblocks = Math.ceil(st.size / bs);
-    const piece = async (blkid: number): Promise<FilePiece | null> => {
-      const block = await this.view.readBlock(object, blkid);
-      if (block === null) return null;
+    const placer = places && hasBlockPlaces(this.view) ? this.view : null;
+    const piece = async (blkid: number): Promise<FilePiece | PlacedPiece | null> => {
       const offset = blkid * bs;
       const want = Math.min(bs, st.size - offset);
+      const at = placer?.blockPlace(object, blkid) ?? null;
+      if (at !== null && at.length >= want) {
+        return { offset, place: { path: at.path, offset: at.offset, length: want } };
+      }
+      const block = await this.view.readBlock(object, blkid);
+      if (block === null) return null;
       if (block.length < want) {
         throw new ZplError(object, `block ${blkid} has ${block.length} bytes, ${want} needed`);
       }

@@ -322,6 +322,80 @@ export class Device {
   }
 
   /**
+   * Copies `length` bytes of `src` from `srcOffset` to this device at `offset`: in the kernel
+   * with the native backend on both (`copy_file_range`, as `cp` copies), else through memory.
+   *
+   * @example
+   * ```ts
+   * import { Device } from "./device.ts";
+   * const a = Deno.makeTempFileSync(), b = Deno.makeTempFileSync();
+   * Deno.writeFileSync(a, new Uint8Array([1, 2, 3, 4]));
+   * using src = Device.open(a);
+   * using dst = Device.open(b, { write: true });
+   * dst.copyRange(src, 1, 2, 5);
+   * const got = Deno.readFileSync(b);
+   * Deno.removeSync(a);
+   * Deno.removeSync(b);
+   * if (got.length !== 7 || got[5] !== 2 || got[6] !== 3) throw new Error();
+   * ```
+   */
+  copyRange(src: Device, srcOffset: number, length: number, offset: number): void {
+    this.#check();
+    src.#check();
+    checkOffset(srcOffset);
+    checkOffset(offset);
+    if (length === 0) return;
+    if (this.#lib !== null && src.#lib !== null) {
+      const r = Number(
+        this.#lib.symbols.zs_copy_range(
+          src.#fd,
+          BigInt(srcOffset),
+          this.#fd,
+          BigInt(offset),
+          BigInt(length),
+        ),
+      );
+      if (r === length) return;
+      if (r === -5) {
+        throw new RangeError(`'${src.path}' ends before byte ${srcOffset + length}`);
+      }
+      throw osError(this.#lib, -r, `copy from '${src.path}' to '${this.path}'`);
+    }
+    const buf = new Uint8Array(Math.min(length, 1 << 20));
+    for (let done = 0; done < length;) {
+      const n = Math.min(buf.length, length - done);
+      const got = src.pread(buf.subarray(0, n), srcOffset + done);
+      if (got !== n) throw new RangeError(`'${src.path}' ends before byte ${srcOffset + length}`);
+      this.pwrite(buf.subarray(0, n), offset + done);
+      done += n;
+    }
+  }
+
+  /**
+   * Sets the file's length (cut, or extended with zeros that take no room).
+   *
+   * @example
+   * ```ts
+   * import { Device } from "./device.ts";
+   * const path = Deno.makeTempFileSync();
+   * using dev = Device.open(path, { write: true });
+   * dev.truncate(4096);
+   * if (Deno.statSync(path).size !== 4096) throw new Error();
+   * Deno.removeSync(path);
+   * ```
+   */
+  truncate(length: number): void {
+    this.#check();
+    checkOffset(length);
+    if (this.#lib !== null) {
+      const r = this.#lib.symbols.zs_ftruncate(this.#fd, BigInt(length));
+      if (r < 0) throw osError(this.#lib, -r, `truncate '${this.path}'`);
+      return;
+    }
+    this.#file!.truncateSync(length);
+  }
+
+  /**
    * Flushes data and metadata to stable storage.
    *
    * @example

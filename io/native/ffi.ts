@@ -102,6 +102,14 @@ export const NATIVE_SYMBOLS = {
     result: "i64",
     nonblocking: true,
   },
+  /**
+   * `int64_t zs_copy_range(int32_t in_fd, uint64_t in_off, int32_t out_fd, uint64_t out_off,
+   * uint64_t len)`: `len` bytes copied between files in the kernel (copy_file_range), through a
+   * buffer where it cannot; `len` or -errno
+   */
+  zs_copy_range: { parameters: ["i32", "u64", "i32", "u64", "u64"], result: "i64" },
+  /** `int32_t zs_ftruncate(int32_t fd, uint64_t len)`: 0 or -errno */
+  zs_ftruncate: { parameters: ["i32", "u64"], result: "i32" },
   /** `zs_fsync` on a thread of its own (a promise) */
   zs_fsync_async: { name: "zs_fsync", parameters: ["i32"], result: "i32", nonblocking: true },
   /**

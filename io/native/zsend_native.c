@@ -72,6 +72,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
@@ -766,4 +767,50 @@ ZS_EXPORT int64_t zs_pread_blocks(int32_t fd, uint8_t *buf, uint32_t want, uint3
   memset(buf + got, 0, len - (uint64_t)got);
   zs_fletcher4_blocks(out, buf, len, bs);
   return got;
+}
+
+/*
+ * Copies len bytes of in_fd at in_off to out_fd at out_off, in the kernel where it can
+ * (copy_file_range: no copy through this process, as cp does), else through a buffer. Neither
+ * file position moves. Returns len, or -errno (-EIO when in_fd ends first).
+ */
+ZS_EXPORT int64_t zs_copy_range(int32_t in_fd, uint64_t in_off, int32_t out_fd, uint64_t out_off,
+                                uint64_t len) {
+  uint64_t done = 0;
+#ifdef __linux__
+  while (done < len) {
+    loff_t a = (loff_t)(in_off + done), b = (loff_t)(out_off + done);
+    ssize_t r = copy_file_range(in_fd, &a, out_fd, &b, (size_t)(len - done), 0);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      /* Across filesystems, or not supported there: the buffer below. */
+      if (errno == EXDEV || errno == EINVAL || errno == ENOSYS || errno == EOPNOTSUPP) break;
+      return -errno;
+    }
+    if (r == 0) return -EIO;
+    done += (uint64_t)r;
+  }
+#endif
+  if (done == len) return (int64_t)len;
+  enum { CHUNK = 1 << 20 };
+  static __thread uint8_t *buf;
+  if (!buf && !(buf = malloc(CHUNK))) return -ENOMEM;
+  while (done < len) {
+    uint64_t n = len - done < CHUNK ? len - done : CHUNK;
+    int64_t r = zs_pread(in_fd, buf, n, in_off + done);
+    if (r < 0) return r;
+    if ((uint64_t)r != n) return -EIO;
+    r = zs_pwrite(out_fd, buf, n, out_off + done);
+    if (r < 0) return r;
+    done += n;
+  }
+  return (int64_t)len;
+}
+
+/** Sets a file's length (ftruncate); 0 or -errno. */
+ZS_EXPORT int32_t zs_ftruncate(int32_t fd, uint64_t len) {
+  int r;
+  do r = ftruncate(fd, (off_t)len);
+  while (r < 0 && errno == EINTR);
+  return r < 0 ? -errno : 0;
 }

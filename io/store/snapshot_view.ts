@@ -9,6 +9,7 @@ import { compressionName, decompressBlock } from "../../core/compress/mod.ts";
 import { FEATURE } from "../../core/constants.ts";
 import { hasFeature } from "../../core/record.ts";
 import type { ObjectInfo, SnapshotView } from "../../core/snapshot_view.ts";
+import type { BlockPlace } from "../../core/zpl/fs.ts";
 import { KIND } from "./snapshot_builder.ts";
 import type { SnapshotRow, Store } from "./store.ts";
 
@@ -127,6 +128,36 @@ export class StoreSnapshotView implements SnapshotView {
       out.set(data.subarray(0, Math.min(data.length, o.blksz - at)), at);
     }
     return out;
+  }
+
+  /**
+   * Where block `blkid` of an object lies in a pack, when it is stored as its logical bytes in
+   * one piece (not compressed, not encrypted) and its fletcher-4 (kept at receive) says it is
+   * not all zeros (a, the sum of its words, is not 0); else null.
+   */
+  blockPlace(id: number, blkid: number): BlockPlace | null {
+    const o = this.objectSync(id);
+    if (o === null || this.#raw) return null;
+    const start = blkid * o.blksz;
+    const rows = this.#store.stmt(
+      `SELECT m.offset, m.lsize, m.kind, m.meta, b.pack, b.offset AS at, b.length, b.f4
+       FROM block_map m JOIN blocks b ON b.id = m.block
+       WHERE m.snapshot = ? AND m.object = ? AND m.offset >= ? AND m.offset < ?`,
+    ).all(this.snapshot.id, id, start, start + o.blksz) as unknown as (MapRow & {
+      pack: number;
+      at: number;
+      length: number;
+      f4: Uint8Array | null;
+    })[];
+    const r = rows[0];
+    if (
+      rows.length !== 1 || r === undefined || r.offset !== start || r.lsize !== o.blksz ||
+      r.kind !== KIND.WRITE || r.meta[50] !== 0 || r.length !== r.lsize || r.f4 === null ||
+      r.f4.length !== 32 || r.f4.subarray(0, 8).every((b) => b === 0)
+    ) {
+      return null;
+    }
+    return { path: this.#store.packs.path(r.pack), offset: r.at, length: r.length };
   }
 
   /** The logical bytes of one block map row. */
