@@ -65,6 +65,11 @@ async function rmrf(path: string): Promise<void> {
   });
 }
 
+/** `argv | cat > /dev/null` through sh (peak RSS: the largest process of the pipe). */
+function piped(argv: string[]): string[] {
+  return ["sh", "-c", '"$@" | cat > /dev/null', "sh", ...argv];
+}
+
 /** Every row, in the order the table shows them. */
 export function benchCases(ctx: BenchContext): BenchCase[] {
   const S = ctx.stream;
@@ -277,6 +282,30 @@ export function benchCases(ctx: BenchContext): BenchCase[] {
       setup: async () => void await poolRef(),
       run: withDaemon(async () => child([which("zfs")!, "send", await poolRef()], S.bytes)()),
     },
+    // The same sends into a pipe (what `| ssh` or `| zfs receive` reads): the kernel's copies
+    // of the payloads cost more there than into /dev/null.
+    {
+      name: "zsend send | cat",
+      group: "send-pipe",
+      command: "zsend send STORE SNAPSHOT | cat > /dev/null",
+      peer: "zfs send | cat",
+      skip: firstOf(verb("recv"), verb("send")),
+      setup: async () => void await refStore(),
+      run: async () => {
+        const { store, snapshot } = await refStore();
+        return await child(piped([...ctx.zsend, ...VERB_ARGS.send(store, snapshot)]), S.bytes)();
+      },
+    },
+    {
+      name: "zfs send | cat",
+      group: "send-pipe",
+      command: "zfs send POOL/ref@SNAP | cat > /dev/null (zfs-fuse)",
+      skip: zfs,
+      setup: async () => void await poolRef(),
+      run: withDaemon(async () =>
+        child(piped([which("zfs")!, "send", await poolRef()]), S.bytes)()
+      ),
+    },
     // image send: a 1 GiB file as a stream, against reading it.
     {
       name: "zsend image send",
@@ -300,6 +329,29 @@ export function benchCases(ctx: BenchContext): BenchCase[] {
         await warm(image);
       },
       run: () => child(["cat", image], imageSize)(),
+    },
+    {
+      name: "zsend image send | cat",
+      group: "image-pipe",
+      command: "zsend image send FILE | cat > /dev/null",
+      peer: "cat | cat",
+      skip: verb("image", "send"),
+      setup: async () => {
+        imageSize = await randomFile(image, 1 << 30);
+        await warm(image);
+      },
+      run: () => child(piped([...ctx.zsend, ...VERB_ARGS.imageSend(image)]), imageSize)(),
+    },
+    {
+      name: "cat | cat",
+      group: "image-pipe",
+      command: "cat FILE | cat > /dev/null",
+      skip: verb("image", "send"),
+      setup: async () => {
+        imageSize = await randomFile(image, 1 << 30);
+        await warm(image);
+      },
+      run: () => child(piped(["cat", image]), imageSize)(),
     },
   ];
 

@@ -63,28 +63,64 @@ export function withRatios(results: CaseResult[]): (CaseResult & { ratios: Ratio
   });
 }
 
-/** The goals: `zsend verify` no slower than zstreamdump, and under 64 MiB peak RSS. */
-export function goals(results: (CaseResult & { ratios: Ratio[] })[]): Goal[] {
-  const v = results.find((r) => r.name === "zsend verify");
-  const peer = results.find((r) => r.name === "zstreamdump");
-  const out: Goal[] = [];
-  const ratio = v?.ratios.find((x) => x.peer === "zstreamdump");
-  out.push({
+/**
+ * The goals the issues set, each a ratio of a zsend row to a peer row of the same run (at most
+ * `max` times the peer's time), or a peak RSS limit.
+ */
+const GOALS: (
+  | { goal: string; row: string; peer: string; max: number }
+  | { goal: string; row: string; rssMiB: number }
+)[] = [
+  {
     goal: "zsend verify no slower than zstreamdump",
-    met: ratio ? ratio.time <= 1 : null,
-    detail: ratio && v?.best && peer?.best
-      ? `${fmtS(v.best.seconds)} s vs ${fmtS(peer.best.seconds)} s: ${
-        ratio.time.toFixed(2)
-      }× its time`
-      : "not measured",
+    row: "zsend verify",
+    peer: "zstreamdump",
+    max: 1,
+  },
+  { goal: "zsend verify under 64 MiB peak RSS", row: "zsend verify", rssMiB: 64 },
+  {
+    goal: "zsend recv within 1.25× of the durable write of the same bytes",
+    row: "zsend recv",
+    peer: "durable floor",
+    max: 1.25,
+  },
+  { goal: "zsend recv faster than zfs receive", row: "zsend recv", peer: "zfs receive", max: 1 },
+  { goal: "zsend recv under 256 MiB peak RSS", row: "zsend recv", rssMiB: 256 },
+  { goal: "zsend extract within 1.5× of cp -a", row: "zsend extract", peer: "cp -a", max: 1.5 },
+  { goal: "zsend extract under 256 MiB peak RSS", row: "zsend extract", rssMiB: 256 },
+  {
+    goal: "zsend send at least 2× faster than zfs send",
+    row: "zsend send",
+    peer: "zfs send",
+    max: 0.5,
+  },
+  { goal: "zsend image send within 2× of cat", row: "zsend image send", peer: "cat", max: 2 },
+];
+
+/** Each goal of {@linkcode GOALS}: met, not met, or not measured in this run. */
+export function goals(results: (CaseResult & { ratios: Ratio[] })[]): Goal[] {
+  return GOALS.map((g) => {
+    const r = results.find((x) => x.name === g.row);
+    if ("rssMiB" in g) {
+      const rss = r?.peakRssKiB ?? null;
+      return {
+        goal: g.goal,
+        met: rss === null ? null : rss < g.rssMiB * 1024,
+        detail: rss === null ? "not measured" : `${(rss / 1024).toFixed(1)} MiB`,
+      };
+    }
+    const peer = results.find((x) => x.name === g.peer);
+    const ratio = r?.ratios.find((x) => x.peer === g.peer);
+    return {
+      goal: g.goal,
+      met: ratio ? ratio.time <= g.max : null,
+      detail: ratio && r?.best && peer?.best
+        ? `${fmtS(r.best.seconds)} s vs ${fmtS(peer.best.seconds)} s: ${
+          ratio.time.toFixed(2)
+        }× its time`
+        : "not measured",
+    };
   });
-  const rss = v?.peakRssKiB ?? null;
-  out.push({
-    goal: "zsend verify under 64 MiB peak RSS",
-    met: rss === null ? null : rss < 64 * 1024,
-    detail: rss === null ? "not measured" : `${(rss / 1024).toFixed(1)} MiB`,
-  });
-  return out;
 }
 
 function fmtS(s: number): string {
