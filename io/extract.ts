@@ -61,6 +61,27 @@ export async function prepareTarget(dir: string): Promise<void> {
   }
 }
 
+/** Runs of file data at least this long are copied on a thread of their own. */
+const BACKGROUND_COPY = 1 << 20;
+/** Files whose data is still being copied, at most. */
+const FILES_IN_FLIGHT = 2;
+
+/** What one extraction keeps while it writes. */
+interface Extraction {
+  fs: ZplFilesystem;
+  report: ExtractReport;
+  owners: boolean;
+  note: (s: string) => void;
+  /** Objects written, by their first path (later names are hard links to it). */
+  linked: Map<number, string>;
+  /** Directories made, in walk order: their times and modes are set last. */
+  dirs: { path: string; inode: Inode }[];
+  /** Packs that file data is copied from, open for the whole extraction. */
+  sources: Map<string, Device>;
+  /** Files whose large runs of data are being copied; each ends its file when done. */
+  inFlight: Promise<void>[];
+}
+
 /**
  * Extracts the whole tree of `fs` into `dir` (which must be new or empty).
  *
@@ -72,7 +93,6 @@ export async function extractTree(
   options: ExtractOptions = {},
 ): Promise<ExtractReport> {
   await prepareTarget(dir);
-  const owners = options.owners ?? isRoot;
   const report: ExtractReport = {
     files: 0,
     directories: 0,
@@ -83,26 +103,32 @@ export async function extractTree(
     errors: [],
     notes: [],
   };
-  const note = (s: string) => {
-    if (!report.notes.includes(s)) report.notes.push(s);
+  const x: Extraction = {
+    fs,
+    report,
+    owners: options.owners ?? isRoot,
+    note: (s: string) => {
+      if (!report.notes.includes(s)) report.notes.push(s);
+    },
+    linked: new Map(),
+    dirs: [],
+    sources: new Map(),
+    inFlight: [],
   };
-  if (!owners) note("owners and groups not applied (not running as root)");
-  const linked = new Map<number, string>();
-  const dirs: { path: string; inode: Inode }[] = [];
-  // Packs that file data is copied from, open for the whole extraction.
-  const sources = new Map<string, Device>();
+  if (!x.owners) x.note("owners and groups not applied (not running as root)");
   try {
-    await writeTree(fs, dir, options, report, linked, dirs, owners, note, sources);
+    await writeTree(x, dir, options);
   } finally {
-    for (const d of sources.values()) d.close();
+    await Promise.all(x.inFlight);
+    for (const d of x.sources.values()) d.close();
   }
   // Directories last, deepest first: their times and modes after their contents are in.
-  for (let i = dirs.length - 1; i >= 0; i--) {
-    const { path, inode } = dirs[i]!;
+  for (let i = x.dirs.length - 1; i >= 0; i--) {
+    const { path, inode } = x.dirs[i]!;
     try {
-      if (owners) await Deno.chown(path, inode.uid, inode.gid);
-      await Deno.chmod(path, inode.perm);
-      await Deno.utime(path, seconds(inode.atime), seconds(inode.mtime));
+      if (x.owners) Deno.chownSync(path, inode.uid, inode.gid);
+      Deno.chmodSync(path, inode.perm);
+      Deno.utimeSync(path, seconds(inode.atime), seconds(inode.mtime));
     } catch (e) {
       report.errors.push(`${path}: ${(e as Error).message}`);
     }
@@ -111,19 +137,9 @@ export async function extractTree(
 }
 
 /** Writes every entry of the walk (directories' own times and modes come after). */
-async function writeTree(
-  fs: ZplFilesystem,
-  dir: string,
-  options: ExtractOptions,
-  report: ExtractReport,
-  linked: Map<number, string>,
-  dirs: { path: string; inode: Inode }[],
-  owners: boolean,
-  note: (s: string) => void,
-  sources: Map<string, Device>,
-): Promise<void> {
-  const walk = fs.walk({
-    onError: (e, path) => report.errors.push(`${path}: ${e.message}`),
+async function writeTree(x: Extraction, dir: string, options: ExtractOptions): Promise<void> {
+  const walk = x.fs.walk({
+    onError: (e, path) => x.report.errors.push(`${path}: ${e.message}`),
   });
   // The walk yields a directory's contents right after it. When a directory could not be made
   // (its path already taken: names that are not UTF-8 all decode to U+FFFD, so a symlink can
@@ -134,37 +150,28 @@ async function writeTree(
     if (entry.depth > skipDeeperThan) continue;
     skipDeeperThan = Infinity;
     const target = entry.path === "." ? dir : `${dir}/${entry.path.slice(2)}`;
-    const made = dirs.length;
+    const made = x.dirs.length;
     try {
-      await writeEntry(fs, entry, target, report, linked, dirs, owners, note, sources);
+      await writeEntry(x, entry, target);
       options.onPath?.(entry.path);
     } catch (e) {
       if (e instanceof Deno.errors.PermissionDenied && !isRoot) throw e;
       // writeEntry lists a directory in `dirs` once it has made it.
-      const notMade = entry.inode.kind === "dir" && dirs.length === made;
+      const notMade = entry.inode.kind === "dir" && x.dirs.length === made;
       if (notMade) skipDeeperThan = entry.depth;
-      report.errors.push(
+      x.report.errors.push(
         `${entry.path}: ${(e as Error).message}` + (notMade ? " (its contents left out)" : ""),
       );
     }
   }
 }
 
-async function writeEntry(
-  fs: ZplFilesystem,
-  entry: WalkEntry,
-  target: string,
-  report: ExtractReport,
-  linked: Map<number, string>,
-  dirs: { path: string; inode: Inode }[],
-  owners: boolean,
-  note: (s: string) => void,
-  sources: Map<string, Device>,
-): Promise<void> {
+async function writeEntry(x: Extraction, entry: WalkEntry, target: string): Promise<void> {
+  const { fs, report, note, owners } = x;
   const inode = entry.inode;
   if (inode.kind === "dir") {
-    if (entry.path !== ".") await Deno.mkdir(target);
-    dirs.push({ path: target, inode });
+    if (entry.path !== ".") Deno.mkdirSync(target);
+    x.dirs.push({ path: target, inode });
     report.directories++;
     await applyXattrs(fs, inode, target, entry.path, note);
     return;
@@ -173,25 +180,38 @@ async function writeEntry(
   // extraction made is remembered as the first name: never one it failed to make (something
   // else holds it).
   if (inode.links > 1) {
-    const first = linked.get(inode.object);
+    const first = x.linked.get(inode.object);
     if (first !== undefined) {
-      await Deno.link(first, target);
+      Deno.linkSync(first, target);
       report.hardlinks++;
       return;
     }
   }
   const made = () => {
-    if (inode.links > 1) linked.set(inode.object, target);
+    if (inode.links > 1) x.linked.set(inode.object, target);
   };
   switch (inode.kind) {
     case "file": {
-      report.bytes += await writeFile(fs, inode, target, sources);
+      const copying = await writeFile(x, inode, target);
       made();
       report.files++;
+      if (copying !== null) {
+        // Its attributes once its data is in (a write after utime would change mtime).
+        const done = copying.done.then(() => finishEntry(x, entry, target)).catch((e) => {
+          report.errors.push(`${entry.path}: ${(e as Error).message}`);
+        });
+        x.inFlight.push(done);
+        done.finally(() => {
+          const at = x.inFlight.indexOf(done);
+          if (at >= 0) x.inFlight.splice(at, 1);
+        });
+        while (x.inFlight.length > FILES_IN_FLIGHT) await Promise.race(x.inFlight);
+        return;
+      }
       break;
     }
     case "symlink": {
-      await Deno.symlink(await fs.readlink(inode.object), target);
+      Deno.symlinkSync(await fs.readlink(inode.object), target);
       made();
       if (owners) lchownSync(target, inode.uid, inode.gid);
       lutimesSync(target, seconds(inode.atime), seconds(inode.mtime));
@@ -219,56 +239,94 @@ async function writeEntry(
       note(`sockets not made (${entry.path})`);
       return;
   }
-  // Attributes before the mode: a read-only mode would refuse them.
-  await applyXattrs(fs, inode, target, entry.path, note);
-  if (owners) await Deno.chown(target, inode.uid, inode.gid);
-  await Deno.chmod(target, inode.perm);
-  await Deno.utime(target, seconds(inode.atime), seconds(inode.mtime));
+  await finishEntry(x, entry, target);
 }
 
+/** An entry's extended attributes, owner, mode and times, once its contents are in. */
+async function finishEntry(x: Extraction, entry: WalkEntry, target: string): Promise<void> {
+  const inode = entry.inode;
+  // Attributes before the mode: a read-only mode would refuse them.
+  await applyXattrs(x.fs, inode, target, entry.path, x.note);
+  if (x.owners) Deno.chownSync(target, inode.uid, inode.gid);
+  Deno.chmodSync(target, inode.perm);
+  Deno.utimeSync(target, seconds(inode.atime), seconds(inode.mtime));
+}
+
+/**
+ * Writes a regular file's data. Large runs of blocks stored as they are go on threads of
+ * their own: the promise returned then settles when the file is complete (and closed).
+ *
+ * @returns null when the file is complete, else its background copies (in an object: an
+ * async function would wait for a promise it returns)
+ */
 async function writeFile(
-  fs: ZplFilesystem,
+  x: Extraction,
   inode: Inode,
   target: string,
-  sources: Map<string, Device>,
-): Promise<number> {
+): Promise<{ done: Promise<void> } | null> {
   // createNew: an existing name (a link planted there) is an error, never followed.
-  using file = Device.open(target, { write: true, createNew: true, mode: 0o600 });
-  let written = 0;
+  const file = Device.open(target, { write: true, createNew: true, mode: 0o600 });
+  const copies: Promise<void>[] = [];
+  let end = 0; // where the last bytes written end: the file's length so far
   // Blocks stored as they are go from the pack in the kernel, as cp copies a file; the blocks
   // of a file mostly lie one after another in a pack, so runs of them go in one copy.
   let run: { path: string; from: number; length: number; to: number } | null = null;
   const copyRun = () => {
     if (run === null) return;
-    let src = sources.get(run.path);
-    if (src === undefined) sources.set(run.path, src = Device.open(run.path));
-    file.copyRange(src, run.from, run.length, run.to);
-    written += run.length;
+    let src = x.sources.get(run.path);
+    if (src === undefined) x.sources.set(run.path, src = Device.open(run.path));
+    if (run.length >= BACKGROUND_COPY) {
+      copies.push(file.copyRangeAsync(src, run.from, run.length, run.to));
+    } else file.copyRange(src, run.from, run.length, run.to);
+    x.report.bytes += run.length;
+    end = run.to + run.length;
     run = null;
   };
-  // Synchronous writes: nothing else runs meanwhile, and each async call costs a round trip.
-  for await (const piece of fs.filePieces(inode.object)) {
-    if ("place" in piece) {
-      const { path, offset, length } = piece.place;
-      if (
-        run !== null && run.path === path && run.from + run.length === offset &&
-        run.to + run.length === piece.offset
-      ) {
-        run.length += length;
+  const finish = () => {
+    try {
+      if (end !== inode.size) file.truncate(inode.size); // a hole to the end
+    } finally {
+      file.close();
+    }
+  };
+  try {
+    // Synchronous writes: nothing else runs meanwhile, and each async call costs a round trip.
+    for await (const piece of x.fs.filePieces(inode.object)) {
+      if ("place" in piece) {
+        const { path, offset, length } = piece.place;
+        if (
+          run !== null && run.path === path && run.from + run.length === offset &&
+          run.to + run.length === piece.offset
+        ) {
+          run.length += length;
+          continue;
+        }
+        copyRun();
+        run = { path, from: offset, length, to: piece.offset };
         continue;
       }
       copyRun();
-      run = { path, from: offset, length, to: piece.offset };
-      continue;
+      if (isZero(piece.data)) continue; // holes stay holes
+      file.pwrite(piece.data, piece.offset);
+      x.report.bytes += piece.data.length;
+      end = piece.offset + piece.data.length;
     }
     copyRun();
-    if (isZero(piece.data)) continue; // holes stay holes
-    file.pwrite(piece.data, piece.offset);
-    written += piece.data.length;
+  } catch (e) {
+    await Promise.allSettled(copies);
+    file.close();
+    throw e;
   }
-  copyRun();
-  file.truncate(inode.size);
-  return written;
+  if (copies.length === 0) {
+    finish();
+    return null;
+  }
+  const done = Promise.all(copies).then(finish, async (e) => {
+    await Promise.allSettled(copies);
+    file.close();
+    throw e;
+  });
+  return { done };
 }
 
 function isZero(b: Uint8Array): boolean {

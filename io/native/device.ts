@@ -355,12 +355,64 @@ export class Device {
           BigInt(length),
         ),
       );
-      if (r === length) return;
-      if (r === -5) {
-        throw new RangeError(`'${src.path}' ends before byte ${srcOffset + length}`);
-      }
-      throw osError(this.#lib, -r, `copy from '${src.path}' to '${this.path}'`);
+      this.#copied(src, srcOffset, length, r);
+      return;
     }
+    this.#copyThroughMemory(src, srcOffset, length, offset);
+  }
+
+  /**
+   * {@linkcode Device.copyRange} on a thread of the runtime's (native backend on both), so
+   * that other work goes on meanwhile; neither device may be closed until it settles.
+   *
+   * @example
+   * ```ts
+   * import { Device } from "./device.ts";
+   * const a = Deno.makeTempFileSync(), b = Deno.makeTempFileSync();
+   * Deno.writeFileSync(a, new Uint8Array([1, 2, 3, 4]));
+   * using src = Device.open(a);
+   * using dst = Device.open(b, { write: true });
+   * await dst.copyRangeAsync(src, 2, 2, 0);
+   * const got = Deno.readFileSync(b);
+   * Deno.removeSync(a);
+   * Deno.removeSync(b);
+   * if (got.join() !== "3,4") throw new Error();
+   * ```
+   */
+  async copyRangeAsync(
+    src: Device,
+    srcOffset: number,
+    length: number,
+    offset: number,
+  ): Promise<void> {
+    this.#check();
+    src.#check();
+    checkOffset(srcOffset);
+    checkOffset(offset);
+    if (length === 0) return;
+    if (this.#lib !== null && src.#lib !== null) {
+      const r = Number(
+        await this.#lib.symbols.zs_copy_range_async(
+          src.#fd,
+          BigInt(srcOffset),
+          this.#fd,
+          BigInt(offset),
+          BigInt(length),
+        ),
+      );
+      this.#copied(src, srcOffset, length, r);
+      return;
+    }
+    this.#copyThroughMemory(src, srcOffset, length, offset);
+  }
+
+  #copied(src: Device, srcOffset: number, length: number, r: number): void {
+    if (r === length) return;
+    if (r === -5) throw new RangeError(`'${src.path}' ends before byte ${srcOffset + length}`);
+    throw osError(this.#lib!, -r, `copy from '${src.path}' to '${this.path}'`);
+  }
+
+  #copyThroughMemory(src: Device, srcOffset: number, length: number, offset: number): void {
     const buf = new Uint8Array(Math.min(length, 1 << 20));
     for (let done = 0; done < length;) {
       const n = Math.min(buf.length, length - done);

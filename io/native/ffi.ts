@@ -108,6 +108,13 @@ export const NATIVE_SYMBOLS = {
    * buffer where it cannot; `len` or -errno
    */
   zs_copy_range: { parameters: ["i32", "u64", "i32", "u64", "u64"], result: "i64" },
+  /** `zs_copy_range` on a thread of its own (a promise) */
+  zs_copy_range_async: {
+    name: "zs_copy_range",
+    parameters: ["i32", "u64", "i32", "u64", "u64"],
+    result: "i64",
+    nonblocking: true,
+  },
   /** `int32_t zs_ftruncate(int32_t fd, uint64_t len)`: 0 or -errno */
   zs_ftruncate: { parameters: ["i32", "u64"], result: "i32" },
   /** `zs_fsync` on a thread of its own (a promise) */

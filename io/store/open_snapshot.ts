@@ -34,5 +34,6 @@ export function openSnapshot(dir: string, name: string): OpenSnapshot {
           : ""),
     );
   }
+  store.beginRead();
   return { store, view: new StoreSnapshotView(store, row) };
 }

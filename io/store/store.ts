@@ -279,10 +279,23 @@ export class Store implements TargetState {
   }
 
   #txStart: { pack: number; length: number } | null = null;
+  #reading = false;
+
+  /**
+   * Reads everything after this from one snapshot of the index, until {@linkcode Store.close}:
+   * a reader that asks thousands of questions (an extraction) then takes SQLite's locks once,
+   * not once per query, and sees nothing change under it.
+   */
+  beginRead(): void {
+    if (this.#reading || this.#txStart !== null) return;
+    this.db.exec("BEGIN");
+    this.db.prepare("SELECT count(*) FROM meta").get(); // a deferred BEGIN reads on first use
+    this.#reading = true;
+  }
 
   /** Starts a write transaction (take {@linkcode Store.lock} first). */
   begin(): void {
-    if (this.#txStart !== null) throw new Error("a transaction is already open");
+    if (this.#txStart !== null || this.#reading) throw new Error("a transaction is already open");
     this.#txStart = this.packs.position;
     this.db.exec("BEGIN IMMEDIATE");
   }
@@ -334,6 +347,10 @@ export class Store implements TargetState {
 
   /** Closes the index and the packs, and lets go of the lock. */
   close(): void {
+    if (this.#reading) {
+      this.#reading = false;
+      this.db.exec("ROLLBACK");
+    }
     for (const s of this.#stmts.values()) void s;
     this.#stmts.clear();
     this.packs.close();
