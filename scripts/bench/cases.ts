@@ -285,10 +285,10 @@ export function benchCases(ctx: BenchContext): BenchCase[] {
     // The same sends into a pipe (what `| ssh` or `| zfs receive` reads): the kernel's copies
     // of the payloads cost more there than into /dev/null.
     {
-      name: "zsend send | cat",
+      name: "zsend send, piped",
       group: "send-pipe",
       command: "zsend send STORE SNAPSHOT | cat > /dev/null",
-      peer: "zfs send | cat",
+      peer: "zfs send, piped",
       skip: firstOf(verb("recv"), verb("send")),
       setup: async () => void await refStore(),
       run: async () => {
@@ -297,7 +297,7 @@ export function benchCases(ctx: BenchContext): BenchCase[] {
       },
     },
     {
-      name: "zfs send | cat",
+      name: "zfs send, piped",
       group: "send-pipe",
       command: "zfs send POOL/ref@SNAP | cat > /dev/null (zfs-fuse)",
       skip: zfs,
@@ -331,10 +331,10 @@ export function benchCases(ctx: BenchContext): BenchCase[] {
       run: () => child(["cat", image], imageSize)(),
     },
     {
-      name: "zsend image send | cat",
+      name: "zsend image send, piped",
       group: "image-pipe",
       command: "zsend image send FILE | cat > /dev/null",
-      peer: "cat | cat",
+      peer: "cat, piped",
       skip: verb("image", "send"),
       setup: async () => {
         imageSize = await randomFile(image, 1 << 30);
@@ -343,7 +343,7 @@ export function benchCases(ctx: BenchContext): BenchCase[] {
       run: () => child(piped([...ctx.zsend, ...VERB_ARGS.imageSend(image)]), imageSize)(),
     },
     {
-      name: "cat | cat",
+      name: "cat, piped",
       group: "image-pipe",
       command: "cat FILE | cat > /dev/null",
       skip: verb("image", "send"),
