@@ -30,8 +30,8 @@ send: the records a zfs send of a volume holding these bytes would contain: obje
   size must be a multiple of the block size. With --from, an incremental carrying only the
   blocks that differ from OLD_IMAGE.
   Guids: a snapshot's guid is derived from the content (SHA-256 of the block size, the size
-  and every non-zero block with its index), so the same bytes always get the same guid and
-  --from finds the older stream's guid by reading OLD_IMAGE. --guid and --from-guid set them
+  and every block's fletcher-4), so the same bytes always get the same guid and --from finds
+  the older stream's guid by reading OLD_IMAGE. --guid and --from-guid set them
   instead (hex with 0x, or decimal). The default name is zsend/<file name>@<guid in hex>.
 recv: WRITE becomes pwrite, FREE zeros where there is data (a file keeps its holes, its tail
   is cut with ftruncate). A full stream creates or replaces the image (-F to replace a
