@@ -25,6 +25,7 @@
 
 import { parseArgs } from "@std/cli";
 import { benchFletcher4, type Fletcher4BenchResult } from "./bench_fletcher4.ts";
+import { benchBlockHash, type HashBenchResult } from "./bench_hash.ts";
 import {
   type CaseResult,
   ChildTimer,
@@ -188,13 +189,13 @@ async function main(): Promise<number> {
     // Which rows: all, or those --only names (by case or group).
     const all = benchCases(ctx);
     if (flags.list) {
-      const groups = [...new Set(all.map((c) => c.group)), "fletcher4"];
+      const groups = [...new Set(all.map((c) => c.group)), "fletcher4", "hash"];
       for (const g of groups) {
         console.log(`${g}: ${all.filter((c) => c.group === g).map((c) => c.name).join(", ")}`);
       }
       return 0;
     }
-    const known = new Set([...all.flatMap((c) => [c.name, c.group]), "fletcher4"]);
+    const known = new Set([...all.flatMap((c) => [c.name, c.group]), "fletcher4", "hash"]);
     const unknown = only.filter((o) => !known.has(o));
     if (unknown.length) {
       throw new TypeError(`--only ${unknown.join(", ")}: not a row or group; --list shows them`);
@@ -202,6 +203,7 @@ async function main(): Promise<number> {
     const picked = (c: { name: string; group: string }) =>
       only.length === 0 || only.includes(c.name) || only.includes(c.group);
     const wantF4 = only.length === 0 || only.includes("fletcher4");
+    const wantHash = only.length === 0 || only.includes("hash");
     const wantCases = all.some(picked);
 
     const machine = await machineInfo(ROOT, BENCH);
@@ -271,6 +273,11 @@ async function main(): Promise<number> {
       log(`fletcher-4: ${f4Mib} MiB buffer, best of ${runs}`);
       fletcher4 = benchFletcher4({ bytes: f4Mib << 20, runs });
     }
+    let hash: HashBenchResult | null = null;
+    if (wantHash) {
+      log(`block hash: ${f4Mib} MiB buffer in 128 KiB blocks, best of ${runs}`);
+      hash = benchBlockHash({ bytes: f4Mib << 20, runs });
+    }
 
     const daemonRows = results.filter((r) => r.best?.daemonCpuSeconds !== undefined);
     if (daemonRows.length) {
@@ -313,6 +320,7 @@ async function main(): Promise<number> {
       harness,
       results: rated,
       fletcher4,
+      hash,
       goals: wantCases ? goals(rated) : [],
       notes,
     };

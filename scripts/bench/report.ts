@@ -9,6 +9,7 @@ import type { CaseResult, Measurement, RssMethod } from "./harness.ts";
 import type { MachineInfo } from "./machine.ts";
 import type { StreamInput } from "./inputs.ts";
 import type { Fletcher4BenchResult } from "../bench_fletcher4.ts";
+import type { HashBenchResult } from "../bench_hash.ts";
 
 /** A zsend row against one of its peers. */
 export interface Ratio {
@@ -38,6 +39,8 @@ export interface BenchReport {
   harness: Measurement | null;
   results: (CaseResult & { ratios: Ratio[] })[];
   fletcher4: Fletcher4BenchResult | null;
+  /** The store's content hash in process (null when not run). */
+  hash: HashBenchResult | null;
   goals: Goal[];
   /** Things the reader should know (peers unavailable, synthetic stream, ...). */
   notes: string[];
@@ -307,6 +310,22 @@ export function toMarkdown(r: BenchReport): string {
       );
     }
     L.push("");
+  }
+  const h = r.hash;
+  if (h) {
+    L.push(
+      `## Block hash (in process, ${h.bytes / 2 ** 20} MiB in ${
+        h.blockBytes / 1024
+      } KiB blocks, best of ${h.runs})`,
+      "",
+      "New stores key blocks by BLAKE3 (the default native implementation is the first); " +
+        "stores made before, by SHA-256.",
+      "",
+      "| engine | GB/s |",
+      "|---|--:|",
+      ...h.results.map((x) => `| ${x.engine} | ${x.gbps.toFixed(2)} |`),
+      "",
+    );
   }
   if (r.notes.length) {
     L.push("## Notes", "");
