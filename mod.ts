@@ -17,6 +17,7 @@ export * from "./core/constants.ts";
 export * from "./core/record.ts";
 export * from "./core/errors.ts";
 export * from "./core/fletcher4.ts";
+export * from "./core/fletcher4_records.ts";
 export * from "./core/byte_source.ts";
 export * from "./core/reader.ts";
 export * from "./core/writer.ts";

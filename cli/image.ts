@@ -10,8 +10,6 @@ import { parseArgs } from "@std/cli";
 import { readRecords } from "../core/reader.ts";
 import { DEFAULT_VOLBLOCKSIZE } from "../core/volume.ts";
 import { receiveImage, sendImage } from "../io/image.ts";
-import { openSnapshot } from "../io/store/open_snapshot.ts";
-import { extractVolume, guidSidecar } from "../io/volume_extract.ts";
 import { openStreamInput } from "../io/source.ts";
 import { engine, rejectUnknown, UsageError, warn } from "./common.ts";
 import { refuseTerminalOutput } from "./redup.ts";
@@ -112,7 +110,10 @@ async function send(args: string[]): Promise<number> {
     if (storedSnapshot === undefined || !storedSnapshot.includes("@")) {
       throw new UsageError("--from-store takes STORE VOL@SNAP");
     }
-    // Written out sparse, the stored snapshot is an older image like any other.
+    // Written out sparse, the stored snapshot is an older image like any other. The store's
+    // modules (SQLite, node:crypto) load only here: they would slow every start-up.
+    const { openSnapshot } = await import("../io/store/open_snapshot.ts");
+    const { extractVolume } = await import("../io/volume_extract.ts");
     const { store, view } = openSnapshot(fromStore, storedSnapshot);
     try {
       scratch = await Deno.makeTempFile({ prefix: "zsend-from-" });
@@ -128,6 +129,7 @@ async function send(args: string[]): Promise<number> {
   } finally {
     if (scratch !== null) {
       await Deno.remove(scratch).catch(() => {});
+      const { guidSidecar } = await import("../io/volume_extract.ts");
       await Deno.remove(guidSidecar(scratch)).catch(() => {});
     }
   }

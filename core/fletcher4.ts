@@ -22,6 +22,18 @@ export interface Fletcher4Engine {
    * @param littleEndian whether the data's 32-bit words are little-endian
    */
   update(state: Uint32Array, data: Uint8Array, littleEndian: boolean): void;
+  /**
+   * Optional: {@linkcode foldRecords} of ./fletcher4_records.ts in one step (the native
+   * library's, for runs of thousands of WRITE records); same arguments, same results.
+   */
+  updateRecords?(
+    state: Uint32Array,
+    headers: Uint8Array,
+    sums: BigUint64Array,
+    payloadLength: number,
+    littleEndian: boolean,
+    recordChecksums: boolean,
+  ): void;
 }
 
 const TWO32 = 4294967296;

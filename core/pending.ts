@@ -314,6 +314,32 @@ export class RecordSender {
   }
 
   /**
+   * {@linkcode StreamWriter.writeRun} after the pending record, if any.
+   *
+   * @example
+   * ```ts
+   * import { RecordSender } from "./pending.ts";
+   * import { encodeRecord } from "./record.ts";
+   * const s = new RecordSender();
+   * s.free(1n, 0n, 512n);
+   * const header = encodeRecord({ type: 6, object: 1n, offset: 512n, logical_size: 512n } as never, true);
+   * const out = s.writeRun(header, new BigUint64Array(4), 512, new Float64Array([512]), "image");
+   * if (out.length !== 2 || out[1]!.length !== 312 + 512) throw new Error();
+   * ```
+   */
+  writeRun<P>(
+    headers: Uint8Array,
+    sums: BigUint64Array,
+    payloadLength: number,
+    offsets: Float64Array,
+    place: P,
+  ): StreamChunk[] {
+    const out: StreamChunk[] = this.flush();
+    out.push(this.writer.writeRun(headers, sums, payloadLength, offsets, place));
+    return out;
+  }
+
+  /**
    * Writes the pending record, then END with the substream's checksum and toguid.
    *
    * @example

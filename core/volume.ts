@@ -50,7 +50,14 @@ import {
   viewOf,
   writeChecksum,
 } from "./record.ts";
-import { isPayloadRef, type PayloadRef, StreamWriter } from "./writer.ts";
+import { type VolumeRunSource, WriteRuns } from "./volume_runs.ts";
+import {
+  isPayloadRef,
+  type PayloadRef,
+  type PayloadRun,
+  type StreamChunk,
+  StreamWriter,
+} from "./writer.ts";
 import { parseMicroZap, ZBT } from "./zpl/zap.ts";
 
 /** The object holding a volume's data (`ZVOL_OBJ`). */
@@ -236,11 +243,40 @@ export type VolumeStep =
  * ```
  */
 export function* volumeSteps(blocks: VolumeBlocks): Generator<VolumeStep> {
+  for (const s of volumeSpans(blocks)) {
+    if (s.kind === "free") yield { kind: "free", from: s.from, to: s.to };
+    else for (let b = s.from; b < s.to; b++) yield { kind: "write", block: b };
+  }
+}
+
+/** A step of {@linkcode volumeSpans}: WRITEs of blocks `from..to`, or a FREE of them. */
+export interface VolumeSpan {
+  kind: "write" | "free";
+  from: number;
+  to: number;
+}
+
+/**
+ * {@linkcode volumeSteps} in spans: each FREE as it comes, and the WRITEs of consecutive
+ * blocks under one indirect block (one record each, one after the other) as one span, so that
+ * a volume of millions of blocks is walked in thousands of steps.
+ *
+ * @example
+ * ```ts
+ * import { BlockBitmap, volumeSpans } from "./volume.ts";
+ * const data = new BlockBitmap(8);
+ * for (const b of [1, 2, 3, 6]) data.set(b);
+ * const spans = [...volumeSpans({ count: 8, data, changed: data })];
+ * const text = spans.map((s) => `${s.kind[0]}${s.from}-${s.to}`);
+ * if (text.join() !== "f0-1,w1-4,f4-5,f5-6,w6-7,f7-8") throw new Error(text.join());
+ * ```
+ */
+export function* volumeSpans(blocks: VolumeBlocks): Generator<VolumeSpan> {
   const { count, data, changed } = blocks;
   const maxblkid = count - 1;
   const levels = blocks.levels ?? dnodeLevels(maxblkid);
   const extent = Math.max(count, changed.size);
-  function* visit(level: number, start: number): Generator<VolumeStep> {
+  function* visit(level: number, start: number): Generator<VolumeSpan> {
     // send_cb: a range that starts past maxblkid in a non-metadata object is skipped.
     if (start > maxblkid) return;
     const span = FANOUT ** level;
@@ -252,7 +288,24 @@ export function* volumeSteps(blocks: VolumeBlocks): Generator<VolumeStep> {
     }
     if (!changed.any(start, Math.min(end, extent))) return;
     if (level === 0) {
-      yield { kind: "write", block: start };
+      yield { kind: "write", from: start, to: end };
+      return;
+    }
+    if (level === 1) {
+      // The blocks themselves, as visit(0, b) would take them, without a generator each; a
+      // block skipped (not changed) ends a span of WRITEs, a hole is a FREE of its own.
+      let run = -1;
+      for (let b = start; b < end && b <= maxblkid; b++) {
+        const write = data.has(b) && b < extent && changed.has(b);
+        if (write) {
+          if (run < 0) run = b;
+          continue;
+        }
+        if (run >= 0) yield { kind: "write", from: run, to: b };
+        run = -1;
+        if (!data.has(b)) yield { kind: "free", from: b, to: b + 1 };
+      }
+      if (run >= 0) yield { kind: "write", from: run, to: Math.min(end, maxblkid + 1) };
       return;
     }
     const child = span / FANOUT;
@@ -316,7 +369,9 @@ export interface VolumeStreamOptions {
  * @param blocks which blocks hold data and which changed
  * @param readBlock the bytes of block `i` of the volume sent (called for WRITEs only, in order),
  * or a reference to them with their little-endian fletcher-4 (little-endian streams only)
- * @returns the stream's bytes, and the references as they were given
+ * @param runs where the blocks lie and their checksums: the WRITEs of object 1 then go as
+ * {@linkcode PayloadRun}s (little-endian streams only) and `readBlock` is not called
+ * @returns the stream's bytes, and the references or runs
  * @example
  * ```ts
  * import { BlockBitmap, volumeStream } from "./volume.ts";
@@ -334,11 +389,23 @@ export interface VolumeStreamOptions {
  * if (types.join() !== "0,1,4,4,3,4,1,4,3,4,2,5") throw new Error(types.join());
  * ```
  */
-export function* volumeStream<P extends Uint8Array | PayloadRef = Uint8Array>(
+export function volumeStream<P extends Uint8Array | PayloadRef = Uint8Array>(
   options: VolumeStreamOptions,
   blocks: VolumeBlocks,
   readBlock: (block: number) => P,
-): Generator<Uint8Array | P> {
+): Generator<Uint8Array | P>;
+export function volumeStream<P extends Uint8Array | PayloadRef, Q>(
+  options: VolumeStreamOptions,
+  blocks: VolumeBlocks,
+  readBlock: (block: number) => P,
+  runs: VolumeRunSource<Q>,
+): Generator<Uint8Array | P | PayloadRun<Q>>;
+export function* volumeStream<P extends Uint8Array | PayloadRef, Q>(
+  options: VolumeStreamOptions,
+  blocks: VolumeBlocks,
+  readBlock: (block: number) => P,
+  runs?: VolumeRunSource<Q>,
+): Generator<StreamChunk> {
   const bs = options.blockSize;
   const volsize = BigInt(blocks.count) * BigInt(bs);
   const bad = checkVolumeGeometry(blocks.count * bs, bs);
@@ -393,14 +460,13 @@ export function* volumeStream<P extends Uint8Array | PayloadRef = Uint8Array>(
     key_cksum: [0n, 0n, 0n, 0n],
     key_prop: keyProp,
   } as RecordInit, le);
-  for (const step of volumeSteps(blocks)) {
-    if (step.kind === "free") {
-      yield* sender.free(ZVOL_OBJ, BigInt(step.from) * B, BigInt(step.to - step.from) * B);
-      continue;
-    }
-    const payload = readBlock(step.block);
+  if (runs !== undefined && !le) throw new RangeError("WRITE runs need a little-endian stream");
+  const runner = runs === undefined ? null : new WriteRuns(sender, template, bs, runs);
+  // One WRITE with its payload, when not in runs.
+  const writeBlock = (block: number): StreamChunk[] => {
+    const payload = readBlock(block);
     if (payload.length !== bs) {
-      throw new RangeError(`block ${step.block}: ${payload.length} bytes read, ${bs} expected`);
+      throw new RangeError(`block ${block}: ${payload.length} bytes read, ${bs} expected`);
     }
     const ref = isPayloadRef(payload);
     if (ref && !le) {
@@ -408,7 +474,7 @@ export function* volumeStream<P extends Uint8Array | PayloadRef = Uint8Array>(
     }
     const header = template.slice();
     const view = viewOf(header);
-    const offset = step.block * bs;
+    const offset = block * bs;
     const hi = Math.floor(offset / 2 ** 32), lo = offset >>> 0;
     view.setUint32(WRITE_OFFSET_AT, le ? lo : hi, le);
     view.setUint32(WRITE_OFFSET_AT + 4, le ? hi : lo, le);
@@ -419,8 +485,24 @@ export function* volumeStream<P extends Uint8Array | PayloadRef = Uint8Array>(
       ref ? payload.fletcher4 : fletcher4(payload, true, engine),
       le,
     );
-    yield* sender.writeEncoded(header, payload) as (Uint8Array | P)[];
+    return sender.writeEncoded(header, payload);
+  };
+  for (const span of volumeSpans(blocks)) {
+    if (span.kind === "free") {
+      if (runner !== null) yield* runner.finish();
+      yield* sender.free(ZVOL_OBJ, BigInt(span.from) * B, BigInt(span.to - span.from) * B);
+      continue;
+    }
+    if (runner !== null) {
+      for (let block = span.from; block < span.to; block++) {
+        const out = runner.add(block);
+        if (out.length > 0) yield* out;
+      }
+      continue;
+    }
+    for (let block = span.from; block < span.to; block++) yield* writeBlock(block);
   }
+  if (runner !== null) yield* runner.finish();
 
   // Object 2: the property ZAP (rewritten only when the size changed), its holes 1 and 2.
   yield* sender.write({

@@ -2,14 +2,22 @@
  * Writes a stream that a sender made of bytes and payload references to standard output:
  * bytes are gathered into large writes, and each payload that lies in a file (a store's pack,
  * an image) goes from that file to the output in the kernel (`sendfile`), never through this
- * process. Its checksum came with the reference, so its bytes are not read here at all. Where
- * the native library is not loaded, or the output does not take `sendfile`, the payload is
- * read from its file and written like any other bytes.
+ * process. Its checksum came with the reference, so its bytes are not read here at all. A run
+ * of records with such payloads (an image's WRITEs) goes out in one native call, headers and
+ * `sendfile`s alike. Where the native library is not loaded, or the output does not take
+ * `sendfile`, the payload is read from its file and written like any other bytes.
  *
  * @module
  */
 
-import { isPayloadRef, type PayloadRef, type StreamChunk } from "../core/writer.ts";
+import { RECORD_SIZE } from "../core/constants.ts";
+import type { Checksum } from "../core/record.ts";
+import {
+  isPayloadRun,
+  type PayloadRef,
+  type PayloadRun,
+  type StreamChunk,
+} from "../core/writer.ts";
 import { cString, loadNative, nativeDisabled, type NativeLib } from "./native/ffi.ts";
 import { SyncChunkOutput } from "./output.ts";
 
@@ -24,6 +32,9 @@ const PIPE_SIZE = 1 << 20;
 const EINVAL = 22;
 const ENOSYS = 38;
 const EPIPE = 32;
+const EIO = 5;
+/** The checksum of a payload read back: not needed to write it. */
+const NO_SUM: Checksum = [0n, 0n, 0n, 0n];
 
 /** What {@linkcode writeStreamOutput} did. */
 export interface StreamOutputResult {
@@ -52,12 +63,16 @@ export function writeStreamOutput(
   try {
     for (const c of chunks) {
       result.bytes += c.length;
-      if (!isPayloadRef(c)) {
+      if (c instanceof Uint8Array) {
         out.write(c);
         continue;
       }
-      const ref = c as PayloadRef<FilePlace>;
       out.flush();
+      if (isPayloadRun(c)) {
+        result.kernelCopied += copier.run(c as PayloadRun<FilePlace>, out);
+        continue;
+      }
+      const ref = c as PayloadRef<FilePlace>;
       if (copier.copy(ref)) {
         result.kernelCopied += ref.length;
         continue;
@@ -77,6 +92,8 @@ class KernelCopier {
   #fd: number;
   #open = new Map<string, number>();
   #files = new Map<string, Deno.FsFile>();
+  /** `zs_send_records`'s count of bytes written. */
+  #done = new BigUint64Array(1);
 
   constructor(fd: number) {
     this.#lib = nativeDisabled() ? null : loadNative();
@@ -86,17 +103,70 @@ class KernelCopier {
     this.#lib?.symbols.zs_pipe_grow(fd, PIPE_SIZE);
   }
 
-  /** Copies the payload; false when it cannot (nothing was written then). */
-  copy(ref: PayloadRef<FilePlace>): boolean {
-    const lib = this.#lib;
-    if (lib === null) return false;
-    const { path, offset } = ref.place;
+  #native(lib: NativeLib, path: string): number {
     let fd = this.#open.get(path);
     if (fd === undefined) {
       fd = lib.symbols.zs_open(cString(path), 0, 0);
       if (fd < 0) throw new Error(`cannot open ${path}: ${stringError(lib, -fd)} (errno ${-fd})`);
       this.#open.set(path, fd);
     }
+    return fd;
+  }
+
+  /**
+   * Writes a run: its headers and payloads in one native call while the output takes
+   * `sendfile`, else (or from where it stopped taking it) through `out`. Returns the payload
+   * bytes the kernel copied.
+   */
+  run(run: PayloadRun<FilePlace>, out: SyncChunkOutput): number {
+    const { headers, payloadLength: len, place } = run;
+    const count = run.offsets.length;
+    const offsets = place.offset === 0 ? run.offsets : run.offsets.map((o) => o + place.offset);
+    let from = 0, headerWritten = false;
+    const lib = this.#lib;
+    if (lib !== null) {
+      const fd = this.#native(lib, place.path);
+      const r = lib.symbols.zs_send_records(
+        this.#fd,
+        fd,
+        headers,
+        RECORD_SIZE,
+        count,
+        offsets,
+        len,
+        this.#done,
+      );
+      if (r === 0) return count * len;
+      // Where it stopped: records done, and maybe the header of the next.
+      const done = Number(this.#done[0]);
+      from = Math.floor(done / (RECORD_SIZE + len));
+      headerWritten = done - from * (RECORD_SIZE + len) === RECORD_SIZE;
+      if (r !== -EINVAL && r !== -ENOSYS) this.#fail(lib, r, place.path, offsets[from]!, len);
+      // This output does not take sendfile (nothing of this payload was written).
+      this.#closeNative();
+      this.#lib = null;
+    }
+    for (let i = from; i < count; i++) {
+      if (i > from || !headerWritten) {
+        out.write(headers.subarray(i * RECORD_SIZE, (i + 1) * RECORD_SIZE));
+      }
+      out.write(
+        this.read({
+          length: len,
+          fletcher4: NO_SUM,
+          place: { path: place.path, offset: offsets[i]! },
+        }),
+      );
+    }
+    return from * len;
+  }
+
+  /** Copies the payload; false when it cannot (nothing was written then). */
+  copy(ref: PayloadRef<FilePlace>): boolean {
+    const lib = this.#lib;
+    if (lib === null) return false;
+    const { path, offset } = ref.place;
+    const fd = this.#native(lib, path);
     const n = Number(lib.symbols.zs_sendfile(this.#fd, fd, BigInt(offset), BigInt(ref.length)));
     if (n === ref.length) return true;
     if (n === -EINVAL || n === -ENOSYS) {
@@ -106,9 +176,18 @@ class KernelCopier {
       this.#lib = null;
       return false;
     }
-    if (n === -EPIPE) throw new Deno.errors.BrokenPipe("Broken pipe (os error 32)");
-    if (n < 0) throw new Error(`writing the stream: ${stringError(lib, -n)} (errno ${-n})`);
+    if (n < 0) this.#fail(lib, n, path, offset, ref.length);
     throw new RangeError(`${path} ends before byte ${offset + ref.length}`);
+  }
+
+  /** Throws for `-errno` from copying `length` bytes of `path` at `offset` to the output. */
+  #fail(lib: NativeLib, r: number, path: string, offset: number, length: number): never {
+    if (r === -EPIPE) throw new Deno.errors.BrokenPipe("Broken pipe (os error 32)");
+    // zs_sendfile's -EIO: the file ended before the payload did (or could not be read).
+    if (r === -EIO && fileSize(path) < offset + length) {
+      throw new RangeError(`${path} ends before byte ${offset + length}: did it shrink?`);
+    }
+    throw new Error(`writing the stream: ${stringError(lib, -r)} (errno ${-r})`);
   }
 
   /** The payload's bytes, read from its file. */
@@ -145,6 +224,16 @@ class KernelCopier {
     this.#closeNative();
     for (const f of this.#files.values()) f.close();
     this.#files.clear();
+  }
+}
+
+/** A file's size, or Infinity when it cannot be told (a device, gone). */
+function fileSize(path: string): number {
+  try {
+    const st = Deno.statSync(path);
+    return st.isFile ? st.size : Infinity;
+  } catch {
+    return Infinity;
   }
 }
 

@@ -20,9 +20,9 @@ import {
 import { verifyStream } from "../core/verify.ts";
 import { StreamWriter } from "../core/writer.ts";
 import { readGuidFile, receiveImage, sendImage } from "../io/image.ts";
-import { skipNote, ZFS_FUSE_DIR } from "./_fixtures.ts";
+import { ROOT, skipNote, ZFS_FUSE_DIR } from "./_fixtures.ts";
 import { freshUnavailable } from "./_fresh.ts";
-import { runZsend, runZsendToFile } from "./_run.ts";
+import { runZsend, runZsendToFile, zsendCommand } from "./_run.ts";
 import { sh, TestPool } from "./helpers/zfs_pool.ts";
 import { xorshift32 } from "./helpers/prng.ts";
 import { concat } from "@std/bytes";
@@ -438,6 +438,62 @@ Deno.test("zsend image send: payloads the kernel copies from the image (pipe, fi
     assertEquals(piped.stdoutBytes, read.stdoutBytes, `pipe: ${args.join(" ")}`);
     const file = await runZsendToFile(["image", "send", ...args]);
     assertEquals(file, read.stdoutBytes, `file: ${args.join(" ")}`);
+  }
+});
+
+Deno.test("zsend image send: outputs that refuse sendfile, a closed pipe, an image that shrinks", async () => {
+  const img = `${tmp}/edges.img`;
+  const rand = prng(17);
+  await Deno.writeFile(img, new Uint8Array(0));
+  await Deno.truncate(img, 64 * MiB);
+  pwrite(img, randomBytes(rand, 40 * MiB), 3 * MiB);
+  const args = ["image", "send", "--name", "t/v@e", img];
+  const read = await runZsend(args, { env: { ZSEND_NO_NATIVE: "1" } });
+  assertEquals(read.code, 0, read.stderr);
+  // O_APPEND: the first payload's sendfile fails with EINVAL after its header went out, and
+  // the rest goes through memory.
+  const out = `${tmp}/edges.out`;
+  await Deno.writeTextFile(out, "before\n");
+  const [exe, ...pre] = zsendCommand();
+  const appended = await new Deno.Command("sh", {
+    args: ["-c", 'out="$1"; shift; exec "$@" >> "$out"', "sh", out, exe!, ...pre, ...args],
+    stderr: "piped",
+  }).output();
+  assertEquals(appended.code, 0, new TextDecoder().decode(appended.stderr));
+  assertEquals(
+    await Deno.readFile(out),
+    concat([new TextEncoder().encode("before\n"), read.stdoutBytes]),
+  );
+  // A reader that goes away: quiet, exit 0 (as cat into head).
+  const child = new Deno.Command(exe!, {
+    args: [...pre, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .spawn();
+  const reader = child.stdout.getReader();
+  await reader.read();
+  await reader.cancel();
+  const [status, stderr] = await Promise.all([child.status, new Response(child.stderr).text()]);
+  assertEquals([status.code, stderr], [0, ""]);
+  // The image cut short after the scan: the copy from it says so.
+  const cutImg = `${tmp}/edges-cut.img`;
+  const code = `
+    import { sendImage } from "${ROOT}io/image.ts";
+    import { writeStreamOutput } from "${ROOT}io/stream_output.ts";
+    const plan = await sendImage("${cutImg}", { blockSize: 16384, payloadRefs: true });
+    Deno.truncateSync("${cutImg}", 20 * 1024 * 1024);
+    writeStreamOutput(plan.chunks);`;
+  for (const env of [{}, { ZSEND_NO_NATIVE: "1" }]) {
+    await Deno.copyFile(img, cutImg);
+    const cut = await new Deno.Command(Deno.execPath(), {
+      args: ["eval", code],
+      env,
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    assertEquals(cut.code, 1);
+    assertMatch(new TextDecoder().decode(cut.stderr), /edges-cut\.img ends before byte 20987904/);
   }
 });
 

@@ -37,6 +37,17 @@ export const NATIVE_SYMBOLS = {
    */
   zs_fletcher4_blocks: { parameters: ["buffer", "buffer", "u32", "u32"], result: "void" },
   /**
+   * `void zs_fletcher4_records(uint64_t *state, uint8_t *headers, uint32_t count,
+   * const uint64_t *sums, uint32_t payload_len, uint32_t flags)`: `count` 312-byte records
+   * into a running checksum, each header's trailing checksum written, each payload folded in
+   * from its own fletcher-4 (`sums`, four u64 a record); flags: 1 byteswapped words, 2 zeros
+   * for the record checksums
+   */
+  zs_fletcher4_records: {
+    parameters: ["buffer", "buffer", "u32", "buffer", "u32", "u32"],
+    result: "void",
+  },
+  /**
    * `int64_t zs_pread_blocks(int32_t fd, uint8_t *buf, uint32_t want, uint32_t len,
    * uint64_t off, uint64_t *out, uint32_t bs)`: `want` bytes read at `off`, zeros up to `len`,
    * then `zs_fletcher4_blocks` of the `len` bytes; bytes read or -errno. On a thread of its own
@@ -45,6 +56,17 @@ export const NATIVE_SYMBOLS = {
   zs_pread_blocks_async: {
     name: "zs_pread_blocks",
     parameters: ["i32", "buffer", "u32", "u32", "u64", "buffer", "u32"],
+    result: "i64",
+    nonblocking: true,
+  },
+  /**
+   * `int64_t zs_scan_blocks(int32_t fd, uint32_t want, uint32_t len, uint64_t off,
+   * uint64_t *out, uint32_t bs)`: `zs_pread_blocks` without giving the bytes back (read
+   * through a small buffer, each piece checksummed while in cache); on a thread of its own
+   */
+  zs_scan_blocks_async: {
+    name: "zs_scan_blocks",
+    parameters: ["i32", "u32", "u32", "u64", "buffer", "u32"],
     result: "i64",
     nonblocking: true,
   },
@@ -125,6 +147,17 @@ export const NATIVE_SYMBOLS = {
    * `out_fd` does not take it and nothing was written)
    */
   zs_sendfile: { parameters: ["i32", "i32", "u64", "u64"], result: "i64" },
+  /**
+   * `int32_t zs_send_records(int32_t out_fd, int32_t in_fd, const uint8_t *headers,
+   * uint32_t header_len, uint32_t count, const double *offsets, uint32_t payload_len,
+   * uint64_t *done)`: each header, then its payload from `in_fd` at `offsets[i]` by
+   * `zs_sendfile`; 0 or -errno (-EINVAL, -ENOSYS: the output refused a payload's sendfile),
+   * `*done` the bytes written
+   */
+  zs_send_records: {
+    parameters: ["i32", "i32", "buffer", "u32", "u32", "buffer", "u32", "buffer"],
+    result: "i32",
+  },
   /**
    * `int32_t zs_pipe_grow(int32_t fd, int32_t size)`: a pipe's buffer grown to at least
    * `size` bytes; its size or -errno (not a pipe, over the system's limit)

@@ -5,6 +5,7 @@
  */
 
 import { type Fletcher4Engine, tsFletcher4 } from "../../core/fletcher4.ts";
+import { checkRun } from "../../core/fletcher4_records.ts";
 import { cString, loadNative, nativeDisabled, type NativeLib } from "./ffi.ts";
 
 function implName(lib: NativeLib): string {
@@ -12,11 +13,14 @@ function implName(lib: NativeLib): string {
   return p === null ? "unknown" : Deno.UnsafePointerView.getCString(p);
 }
 
+/** `zs_fletcher4_records` flags: byteswapped words; zeros for the record checksums. */
+const RECORDS_SWAP = 1, RECORDS_NO_CHECKSUM = 2;
+
 /** The most bytes per native call (a u32, and a multiple of 4 so the words stay aligned). */
 const MAX_CALL = 0xfffffffc;
 
 function makeEngine(lib: NativeLib): Fletcher4Engine {
-  const { zs_fletcher4_native: le, zs_fletcher4_byteswap: be } = lib.symbols;
+  const { zs_fletcher4_native: le, zs_fletcher4_byteswap: be, zs_fletcher4_records } = lib.symbols;
   const hostLittle = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
   const sameOrder = hostLittle ? le : be;
   const swapped = hostLittle ? be : le;
@@ -33,6 +37,14 @@ function makeEngine(lib: NativeLib): Fletcher4Engine {
       for (let off = 0; off < len; off += MAX_CALL) {
         fn(state, data.subarray(off, Math.min(len, off + MAX_CALL)), Math.min(MAX_CALL, len - off));
       }
+    },
+    updateRecords(state, headers, sums, payloadLength, littleEndian, recordChecksums): void {
+      if (state.length < 8) throw new RangeError("fletcher-4 state needs 8 u32 halves");
+      const count = checkRun(headers, sums, payloadLength);
+      if (count === 0) return;
+      const flags = (littleEndian === hostLittle ? 0 : RECORDS_SWAP) |
+        (recordChecksums ? 0 : RECORDS_NO_CHECKSUM);
+      zs_fletcher4_records(state, headers, count, sums, payloadLength, flags);
     },
   };
 }
