@@ -5,18 +5,17 @@
  */
 
 import { blake3 } from "../../core/blake3.ts";
-import { cString, loadNative, nativeDisabled, type NativeLib } from "./ffi.ts";
-
-/** The names `zs_blake3_select` knows, best first. */
-const IMPLEMENTATIONS = ["avx512", "avx2", "sse41", "scalar"];
+import { loadNative, nativeDisabled, type NativeLib } from "./ffi.ts";
+import { implementationSwitch } from "./implementations.ts";
 
 /** The most bytes per native call (the length is a u32; BLAKE3 cannot be split naively). */
 const MAX_CALL = 0xffffffff;
 
-function implName(lib: NativeLib): string {
-  const p = lib.symbols.zs_blake3_impl();
-  return p === null ? "unknown" : Deno.UnsafePointerView.getCString(p);
-}
+const implementations = implementationSwitch({
+  names: ["avx512", "avx2", "sse41", "scalar"],
+  current: (lib) => lib.symbols.zs_blake3_impl(),
+  select: (lib, name) => lib.symbols.zs_blake3_select(name),
+});
 
 function makeHash(lib: NativeLib): (data: Uint8Array) => Uint8Array {
   const fn = lib.symbols.zs_blake3;
@@ -85,12 +84,7 @@ export function bestBlake3(): (data: Uint8Array) => Uint8Array {
  * ```
  */
 export function blake3Implementations(): string[] {
-  const lib = loadNative();
-  if (lib === null) return [];
-  const current = implName(lib);
-  const out = IMPLEMENTATIONS.filter((name) => lib.symbols.zs_blake3_select(cString(name)) === 0);
-  lib.symbols.zs_blake3_select(cString(current));
-  return out;
+  return implementations.list();
 }
 
 /**
@@ -109,14 +103,5 @@ export function blake3Implementations(): string[] {
  * ```
  */
 export function withBlake3Implementation(name: string, fn: () => void): boolean {
-  const lib = loadNative();
-  if (lib === null) return false;
-  const previous = implName(lib);
-  if (lib.symbols.zs_blake3_select(cString(name)) !== 0) return false;
-  try {
-    fn();
-  } finally {
-    lib.symbols.zs_blake3_select(cString(previous));
-  }
-  return true;
+  return implementations.with(name, fn);
 }

@@ -6,12 +6,14 @@
 
 import { type Fletcher4Engine, tsFletcher4 } from "../../core/fletcher4.ts";
 import { checkRun } from "../../core/fletcher4_records.ts";
-import { cString, loadNative, nativeDisabled, type NativeLib } from "./ffi.ts";
+import { loadNative, nativeDisabled, type NativeLib } from "./ffi.ts";
+import { implementationSwitch } from "./implementations.ts";
 
-function implName(lib: NativeLib): string {
-  const p = lib.symbols.zs_fletcher4_impl();
-  return p === null ? "unknown" : Deno.UnsafePointerView.getCString(p);
-}
+const implementations = implementationSwitch({
+  names: ["avx512", "avx2", "sse2", "scalar"],
+  current: (lib) => lib.symbols.zs_fletcher4_impl(),
+  select: (lib, name) => lib.symbols.zs_fletcher4_select(name),
+});
 
 /** `zs_fletcher4_records` flags: byteswapped words; zeros for the record checksums. */
 const RECORDS_SWAP = 1, RECORDS_NO_CHECKSUM = 2;
@@ -25,7 +27,7 @@ function makeEngine(lib: NativeLib): Fletcher4Engine {
   const sameOrder = hostLittle ? le : be;
   const swapped = hostLittle ? be : le;
   return {
-    name: `native-${implName(lib)}`,
+    name: `native-${implementations.current(lib)}`,
     update(state: Uint32Array, data: Uint8Array, littleEndian: boolean): void {
       if (state.length < 8) throw new RangeError("fletcher-4 state needs 8 u32 halves");
       const fn = littleEndian ? sameOrder : swapped;
@@ -106,14 +108,7 @@ export function bestFletcher4(): Fletcher4Engine {
  * ```
  */
 export function nativeImplementations(): string[] {
-  const lib = loadNative();
-  if (lib === null) return [];
-  const current = implName(lib);
-  const out = ["avx512", "avx2", "sse2", "scalar"].filter((name) =>
-    lib.symbols.zs_fletcher4_select(cString(name)) === 0
-  );
-  lib.symbols.zs_fletcher4_select(cString(current));
-  return out;
+  return implementations.list();
 }
 
 /**
@@ -132,14 +127,5 @@ export function nativeImplementations(): string[] {
  * ```
  */
 export function withNativeImplementation(name: string, fn: () => void): boolean {
-  const lib = loadNative();
-  if (lib === null) return false;
-  const previous = implName(lib);
-  if (lib.symbols.zs_fletcher4_select(cString(name)) !== 0) return false;
-  try {
-    fn();
-  } finally {
-    lib.symbols.zs_fletcher4_select(cString(previous));
-  }
-  return true;
+  return implementations.with(name, fn);
 }
