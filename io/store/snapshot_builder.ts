@@ -262,26 +262,31 @@ export class SnapshotBuilder implements ReceiveTarget {
   #putBlock(data: Uint8Array, f4?: Checksum): number {
     const s = this.#store;
     const hash = s.hashBlock(data);
-    const found = s.stmt("SELECT id FROM blocks WHERE hash = ?").get(hash) as
-      | { id: number }
-      | undefined;
-    if (found !== undefined) {
-      if (f4 !== undefined) {
-        s.stmt("UPDATE blocks SET f4 = ? WHERE id = ? AND f4 IS NULL").run(
-          encodeChecksum(f4),
-          found.id,
-        );
-      }
-      return found.id;
-    }
     const rotated = s.packs.rotateIfFull();
     if (rotated !== null) {
       s.stmt("INSERT OR IGNORE INTO packs (id, committed) VALUES (?, 0)").run(rotated);
     }
-    const at = s.packs.append(data);
+    // One statement for a new block (most are): the row goes in where its bytes will go, or
+    // not at all when the hash is there already.
+    const at = s.packs.position;
+    const f4Bytes = f4 === undefined ? null : encodeChecksum(f4);
     const r = s.stmt(
-      "INSERT INTO blocks (hash, pack, offset, length, f4) VALUES (?, ?, ?, ?, ?)",
-    ).run(hash, at.pack, at.offset, data.length, f4 === undefined ? null : encodeChecksum(f4));
+      `INSERT INTO blocks (hash, pack, offset, length, f4) VALUES (?, ?, ?, ?, ?)
+       ON CONFLICT (hash) DO NOTHING`,
+    ).run(hash, at.pack, at.length, data.length, f4Bytes);
+    if (r.changes === 0) {
+      const found = s.stmt("SELECT id FROM blocks WHERE hash = ?").get(hash) as { id: number };
+      if (f4Bytes !== null) {
+        s.stmt("UPDATE blocks SET f4 = ? WHERE id = ? AND f4 IS NULL").run(f4Bytes, found.id);
+      }
+      return found.id;
+    }
+    const put = s.packs.append(data);
+    if (put.pack !== at.pack || put.offset !== at.length) {
+      throw new Error(
+        `pack append landed at ${put.pack}:${put.offset}, not ${at.pack}:${at.length}`,
+      );
+    }
     this.newBlocks++;
     this.newBytes += data.length;
     return Number(r.lastInsertRowid);
