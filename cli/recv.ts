@@ -36,7 +36,9 @@ export async function main(args: string[]): Promise<number> {
   const progress = flags.progress || Deno.stderr.isTerminal() ? new Progress(total) : null;
   const store = Store.open(storeDir, { create: true });
   try {
-    const got = await receiveStream(store, openStreamInput(input, { reuse: true }), {
+    // The reader lends its buffers to the pack writes: payloads go to the packs uncopied.
+    const source = openStreamInput(input, { reuse: true, leases: store.packs.leases });
+    const got = await receiveStream(store, source, {
       target,
       names,
       force: flags.F,

@@ -4,6 +4,7 @@
  * @module
  */
 
+import type { BufferLeases } from "./buffer_leases.ts";
 import { cString, loadNative, type NativeLib } from "./native/ffi.ts";
 
 /** Default chunk size: large enough that most payloads lie within one chunk. */
@@ -24,7 +25,41 @@ export interface ChunkOptions {
    * that are done with a record before reading the next (verify, dump, recv).
    */
   reuse?: boolean;
+  /**
+   * With `reuse`: buffers a writer may hold after the chunk is done with (a receive writes
+   * payloads straight from them); a buffer is filled again only once no write holds it.
+   */
+  leases?: BufferLeases;
 }
+
+/** Buffers in a ring with leases: enough that one lent to a write is rarely waited for. */
+const LENT_RING = 4;
+
+/**
+ * The buffers a reader takes turns with: two (one read into while the consumer works on the
+ * other), or {@linkcode LENT_RING} registered with leases, each handed out again only once it
+ * is free.
+ */
+class BufferRing {
+  #bufs: Uint8Array[];
+  #next = 0;
+  #leases: BufferLeases | undefined;
+
+  constructor(chunkSize: number, leases: BufferLeases | undefined) {
+    this.#leases = leases;
+    this.#bufs = Array.from({ length: leases ? LENT_RING : 2 }, () => new Uint8Array(chunkSize));
+    for (const b of this.#bufs) leases?.register(b.buffer);
+  }
+
+  async next(): Promise<Uint8Array> {
+    const buf = this.#bufs[this.#next]!;
+    this.#next = (this.#next + 1) % this.#bufs.length;
+    await this.#leases?.free(buf.buffer);
+    return buf;
+  }
+}
+
+const EMPTY = new Uint8Array(0);
 
 /**
  * Reads a file (or any reader) to its end, in chunks of `chunkSize` bytes (the last may be
@@ -55,17 +90,18 @@ export async function* readerChunks(
       if (n < chunkSize) return;
     }
   }
-  // Two buffers: while the consumer works on one, the next chunk is read into the other, so
-  // the kernel's copy overlaps the checksums.
-  let current = new Uint8Array(chunkSize);
-  let other = new Uint8Array(chunkSize);
-  let pending = fill(reader, current);
+  // While the consumer works on one buffer, the next chunk is read into another, so the
+  // kernel's copy overlaps the checksums.
+  const ring = new BufferRing(chunkSize, opts.leases);
+  const readNext = async () => {
+    const buf = await ring.next();
+    return buf.subarray(0, await fill(reader, buf));
+  };
+  let pending = readNext();
   for (;;) {
-    const n = await pending;
-    if (n === 0) return;
-    const chunk = current.subarray(0, n);
-    [current, other] = [other, current];
-    pending = n < chunkSize ? Promise.resolve(0) : fill(reader, current);
+    const chunk = await pending;
+    if (chunk.length === 0) return;
+    pending = chunk.length < chunkSize ? Promise.resolve(EMPTY) : readNext();
     yield chunk;
   }
 }
@@ -89,34 +125,38 @@ async function* readAhead(
   lib: NativeLib,
   path: string,
   chunkSize: number,
+  leases: BufferLeases | undefined,
 ): AsyncGenerator<Uint8Array> {
   const fd = lib.symbols.zs_open(cString(path), 0, 0);
   if (fd < 0) {
     // Let Deno say what is wrong, with its own error class.
     using file = await Deno.open(path);
-    yield* readerChunks(file, { chunkSize, reuse: true });
+    yield* readerChunks(file, { chunkSize, reuse: true, ...(leases ? { leases } : {}) });
     return;
   }
+  let pending: Promise<Uint8Array> | null = null;
   try {
-    let current = new Uint8Array(chunkSize);
-    let other = new Uint8Array(chunkSize);
+    const ring = new BufferRing(chunkSize, leases);
     let offset = 0;
-    const read = async (buf: Uint8Array, at: number): Promise<number> => {
+    const readNext = async (): Promise<Uint8Array> => {
+      const buf = await ring.next();
+      const at = offset;
       const n = Number(await lib.symbols.zs_pread_async(fd, buf, BigInt(buf.length), BigInt(at)));
       if (n < 0) throw new Deno.errors.BadResource(`reading ${path}: errno ${-n}`);
-      return n;
+      offset = at + n;
+      return buf.subarray(0, n);
     };
-    let pending = read(current, 0);
+    pending = readNext();
     for (;;) {
-      const n = await pending;
-      if (n === 0) return;
-      const chunk = current.subarray(0, n);
-      offset += n;
-      [current, other] = [other, current];
-      pending = read(current, offset);
+      const chunk = await pending;
+      pending = null;
+      if (chunk.length === 0) return;
+      pending = readNext();
       yield chunk;
     }
   } finally {
+    // A read still running must not land in a closed descriptor's buffer after we go.
+    await pending?.catch(() => {});
     lib.symbols.zs_close(fd);
   }
 }
@@ -152,7 +192,7 @@ export async function* openStreamInput(
   if (options.reuse) {
     const lib = readAheadLibrary(path);
     if (lib !== null) {
-      yield* readAhead(lib, path, options.chunkSize ?? CHUNK_SIZE);
+      yield* readAhead(lib, path, options.chunkSize ?? CHUNK_SIZE, options.leases);
       return;
     }
   }

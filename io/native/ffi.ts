@@ -139,6 +139,17 @@ export const NATIVE_SYMBOLS = {
   },
   /** `int32_t zs_ftruncate(int32_t fd, uint64_t len)`: 0 or -errno */
   zs_ftruncate: { parameters: ["i32", "u64"], result: "i32" },
+  /**
+   * `int64_t zs_pwritev(int32_t fd, const uint64_t *iov, uint32_t count, uint64_t off)`: the
+   * `count` buffers of `iov` (address and length pairs) written one after another at `off`, on
+   * a thread of its own (a promise); bytes written or -errno
+   */
+  zs_pwritev_async: {
+    name: "zs_pwritev",
+    parameters: ["i32", "buffer", "u32", "u64"],
+    result: "i64",
+    nonblocking: true,
+  },
   /** `zs_fsync` on a thread of its own (a promise) */
   zs_fsync_async: { name: "zs_fsync", parameters: ["i32"], result: "i32", nonblocking: true },
   /**

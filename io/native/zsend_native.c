@@ -77,6 +77,7 @@
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <sys/xattr.h>
 #include <unistd.h>
 
@@ -978,4 +979,40 @@ ZS_EXPORT int32_t zs_ftruncate(int32_t fd, uint64_t len) {
   do r = ftruncate(fd, (off_t)len);
   while (r < 0 && errno == EINTR);
   return r < 0 ? -errno : 0;
+}
+
+/*
+ * Writes the buffers that iov names (pairs of address and length, as u64) one after another
+ * at off: a run of block payloads that lie apart in memory (between their record headers)
+ * and together in a pack, in one call. Returns the bytes written or -errno.
+ */
+ZS_EXPORT int64_t zs_pwritev(int32_t fd, const uint64_t *iov, uint32_t count, uint64_t off) {
+  enum { BATCH = 64 };
+  struct iovec v[BATCH];
+  uint64_t done = 0;
+  uint32_t i = 0;
+  uint64_t skip = 0; /* bytes of iov[i] already written */
+  while (i < count) {
+    uint32_t n = 0;
+    for (uint32_t j = i; j < count && n < BATCH; j++, n++) {
+      uint64_t o = j == i ? skip : 0;
+      v[n].iov_base = (void *)(uintptr_t)(iov[2 * j] + o);
+      v[n].iov_len = (size_t)(iov[2 * j + 1] - o);
+    }
+    ssize_t r = pwritev(fd, v, (int)n, (off_t)(off + done));
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return -errno;
+    }
+    if (r == 0) return -EIO;
+    done += (uint64_t)r;
+    uint64_t left = (uint64_t)r;
+    while (i < count && left >= iov[2 * i + 1] - skip) {
+      left -= iov[2 * i + 1] - skip;
+      skip = 0;
+      i++;
+    }
+    skip += left;
+  }
+  return (int64_t)done;
 }

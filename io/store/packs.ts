@@ -3,15 +3,17 @@
  * a pack's committed length (from a receive that failed or was killed) are cut off before the
  * next append.
  *
- * Appends are gathered into large buffers that are written while the receive goes on: with
- * the native library, by `pwrite` on the runtime's threads (the copy into the page cache then
- * costs the receive's own thread nothing); without it, by synchronous writes. Either way
- * {@linkcode PackSet.flush} makes them durable before the index commits, and bytes not yet
- * written are read back from memory.
+ * Appends are written while the receive goes on: with the native library, on the runtime's
+ * threads (the copy into the page cache then costs the receive's own thread nothing), straight
+ * from the reader's buffers when they are lent ({@linkcode PackSet.leases}: `pwritev` of runs
+ * of payloads, no copy at all), else gathered into large buffers first; without the library,
+ * by synchronous writes of those buffers. Either way {@linkcode PackSet.flush} makes them
+ * durable before the index commits, and bytes not yet written are read back from memory.
  *
  * @module
  */
 
+import { BufferLeases } from "../buffer_leases.ts";
 import { cString, loadNative, nativeDisabled, type NativeLib, ZS_O } from "../native/ffi.ts";
 
 /** Packs grow to about this size before a new one starts. */
@@ -29,19 +31,33 @@ const STAGE_SIZE = 8 << 20;
 /** Bytes written in the background at most, before {@linkcode PackSet.drain} waits. */
 const IN_FLIGHT_LIMIT = 4 * STAGE_SIZE;
 
+/** Lent payloads in one `pwritev` at most. */
+const MAX_PIECES = 1024;
+
 /** Where a block's bytes lie. */
 export interface PackLocation {
   pack: number;
   offset: number;
 }
 
-/** Bytes appended but maybe not yet in their file. */
+/** Bytes appended but maybe not yet in their file: pieces one after another from `offset`. */
 interface Pending {
   pack: number;
   offset: number;
-  bytes: Uint8Array;
+  pieces: Uint8Array[];
+  length: number;
   /** Settles when the bytes are in the file (native writes only). */
   done: Promise<void> | null;
+  /** A staging buffer to use again once written. */
+  recycle: Uint8Array | null;
+}
+
+/** Lent payloads gathered for one write. */
+interface LentRun {
+  at: PackLocation;
+  pieces: Uint8Array[];
+  releases: (() => void)[];
+  length: number;
 }
 
 /** A pack open for appending. */
@@ -84,9 +100,16 @@ export class PackSet {
   /** Buffers handed to writes, oldest first, until they are in the file. */
   #pending: Pending[] = [];
   #spare: Uint8Array[] = [];
+  #lent: LentRun | null = null;
   #unflushed = 0;
   #background: Promise<void> | null = null;
   #error: unknown = null;
+  /**
+   * The reader's buffers that appends may keep instead of copying (native library only):
+   * give them to the reader (`ChunkOptions.leases`). Its wait for a buffer starts the writes
+   * that hold it.
+   */
+  readonly leases: BufferLeases = new BufferLeases();
 
   /**
    * @param dir the store's `packs` directory
@@ -98,6 +121,7 @@ export class PackSet {
     this.#current = last.id;
     this.#length = last.committed;
     this.#lib = nativeDisabled() ? null : loadNative();
+    this.leases.onWait = () => this.#dispatchLent();
   }
 
   /** The path of a pack. */
@@ -134,6 +158,7 @@ export class PackSet {
   rotateIfFull(): number | null {
     if (this.#length < PACK_LIMIT) return null;
     this.#dispatch();
+    this.#dispatchLent();
     // The full pack stays open (in #dirty) until its writes are flushed.
     this.#appender = null;
     this.#current++;
@@ -141,11 +166,28 @@ export class PackSet {
     return this.#current;
   }
 
-  /** Appends bytes (copied: `data` may be reused at once); returns where they go. */
+  /**
+   * Appends bytes; returns where they go. Bytes in a buffer of {@linkcode PackSet.leases} are
+   * written from it (it is held until then); others are copied, so `data` may be reused at
+   * once.
+   */
   append(data: Uint8Array): PackLocation {
     this.#throwIfFailed();
     this.#open();
     const at = { pack: this.#current, offset: this.#length };
+    if (data.length === 0) return at;
+    if (this.#lib !== null && this.leases.owns(data.buffer)) {
+      // Each of the stage and a lent run covers one stretch of the pack: end the other first.
+      this.#dispatch();
+      const run = this.#lent ??= { at, pieces: [], releases: [], length: 0 };
+      run.pieces.push(data);
+      run.releases.push(this.leases.hold(data.buffer));
+      run.length += data.length;
+      this.#length += data.length;
+      if (run.length >= STAGE_SIZE || run.pieces.length >= MAX_PIECES) this.#dispatchLent();
+      return at;
+    }
+    this.#dispatchLent();
     if (this.#stage !== null && this.#staged + data.length > this.#stage.length) this.#dispatch();
     if (this.#stage === null) {
       this.#stage = data.length > STAGE_SIZE
@@ -170,24 +212,58 @@ export class PackSet {
     this.#stage = null;
     this.#staged = 0;
     const a = this.#appender!;
-    const p: Pending = { pack, offset, bytes, done: null };
+    const recycle = stage.length === STAGE_SIZE ? stage : null;
+    const p: Pending = { pack, offset, pieces: [bytes], length: bytes.length, done: null, recycle };
     if (a.fd >= 0) {
-      const lib = this.#lib!;
-      p.done = lib.symbols.zs_pwrite_async(a.fd, bytes, BigInt(bytes.length), BigInt(offset))
-        .then((n) => {
-          if (Number(n) !== bytes.length) {
-            throw new Error(`writing pack ${pack}: errno ${-Number(n)}`);
-          }
-        });
+      p.done = this.#lib!.symbols.zs_pwrite_async(
+        a.fd,
+        bytes,
+        BigInt(bytes.length),
+        BigInt(offset),
+      ).then((n) => checkWritten(pack, Number(n), bytes.length));
       this.#pending.push(p);
     } else {
       const f = a.file!;
       f.seekSync(offset, Deno.SeekMode.Start);
       let done = 0;
       while (done < bytes.length) done += f.writeSync(bytes.subarray(done));
-      if (stage.length === STAGE_SIZE) this.#spare.push(stage);
+      if (recycle !== null) this.#spare.push(recycle);
     }
-    this.#unflushed += bytes.length;
+    this.#written(a, bytes.length);
+  }
+
+  /** Hands the lent payloads gathered to one `pwritev`; their buffers go back when it is done. */
+  #dispatchLent(): void {
+    const run = this.#lent;
+    if (run === null) return;
+    this.#lent = null;
+    const a = this.#appender!;
+    const iov = new BigUint64Array(run.pieces.length * 2);
+    run.pieces.forEach((piece, i) => {
+      iov[2 * i] = BigInt(Deno.UnsafePointer.value(Deno.UnsafePointer.of(piece)));
+      iov[2 * i + 1] = BigInt(piece.length);
+    });
+    const { pack, offset } = run.at;
+    const done = this.#lib!.symbols.zs_pwritev_async(a.fd, iov, run.pieces.length, BigInt(offset))
+      .then((n) => checkWritten(pack, Number(n), run.length))
+      .finally(() => {
+        void iov; // the addresses stay valid while the write runs: the pieces are held
+        for (const release of run.releases) release();
+      });
+    this.#pending.push({
+      pack,
+      offset,
+      pieces: run.pieces,
+      length: run.length,
+      done,
+      recycle: null,
+    });
+    this.#written(a, run.length);
+  }
+
+  /** Counts bytes handed to writes, and every so often starts the disk on them. */
+  #written(a: Appender, length: number): void {
+    this.#unflushed += length;
     if (this.#unflushed >= FLUSH_EVERY && this.#background === null) {
       this.#unflushed = 0;
       this.#background = this.#syncInBackground(a).finally(() => void (this.#background = null));
@@ -219,9 +295,7 @@ export class PackSet {
       // Another waiter may have taken it already.
       if (this.#pending[0] === p) {
         this.#pending.shift();
-        if (p.bytes.buffer.byteLength === STAGE_SIZE) {
-          this.#spare.push(new Uint8Array(p.bytes.buffer, 0, STAGE_SIZE));
-        }
+        if (p.recycle !== null) this.#spare.push(p.recycle);
       }
     }
   }
@@ -237,11 +311,11 @@ export class PackSet {
   /** Waits while more than a few stages are being written (bounds the memory they hold). */
   async drain(): Promise<void> {
     let inFlight = 0;
-    for (const p of this.#pending) inFlight += p.bytes.length;
+    for (const p of this.#pending) inFlight += p.length;
     let over = 0;
     for (const p of this.#pending) {
       if (inFlight <= IN_FLIGHT_LIMIT) break;
-      inFlight -= p.bytes.length;
+      inFlight -= p.length;
       over++;
     }
     if (over > 0) await this.#settle(over);
@@ -251,6 +325,7 @@ export class PackSet {
   /** Writes every appended byte and flushes them to disk. */
   async flush(): Promise<void> {
     this.#dispatch();
+    this.#dispatchLent();
     await this.#background;
     await this.#settle(this.#pending.length);
     this.#throwIfFailed();
@@ -270,6 +345,8 @@ export class PackSet {
   async rollback(pack: number, length: number): Promise<void> {
     this.#stage = null;
     this.#staged = 0;
+    if (this.#lent !== null) { for (const release of this.#lent.releases) release(); }
+    this.#lent = null;
     // A write still running would land after the cut.
     await this.#background;
     await this.#settle(this.#pending.length);
@@ -321,16 +398,21 @@ export class PackSet {
 
   /** Serves a read of bytes appended but maybe not in their file yet; false if not there. */
   #fromMemory(pack: number, offset: number, out: Uint8Array): boolean {
-    const places: { pack: number; offset: number; bytes: Uint8Array }[] = [...this.#pending];
+    const places: { pack: number; offset: number; pieces: Uint8Array[] }[] = [...this.#pending];
     if (this.#stage !== null) {
-      places.push({ ...this.#stageAt, bytes: this.#stage.subarray(0, this.#staged) });
+      places.push({ ...this.#stageAt, pieces: [this.#stage.subarray(0, this.#staged)] });
     }
+    if (this.#lent !== null) places.push({ ...this.#lent.at, pieces: this.#lent.pieces });
     for (const p of places) {
-      if (
-        p.pack === pack && offset >= p.offset && offset + out.length <= p.offset + p.bytes.length
-      ) {
-        out.set(p.bytes.subarray(offset - p.offset, offset - p.offset + out.length));
-        return true;
+      if (p.pack !== pack) continue;
+      // A block went in as one piece: find the piece that holds all of it.
+      let at = p.offset;
+      for (const piece of p.pieces) {
+        if (offset >= at && offset + out.length <= at + piece.length) {
+          out.set(piece.subarray(offset - at, offset - at + out.length));
+          return true;
+        }
+        at += piece.length;
       }
     }
     return false;
@@ -343,5 +425,13 @@ export class PackSet {
     this.#appender = null;
     for (const f of this.#readers.values()) f.close();
     this.#readers.clear();
+  }
+}
+
+function checkWritten(pack: number, n: number, want: number): void {
+  if (n !== want) {
+    throw new Error(
+      `writing pack ${pack}: ${n < 0 ? `errno ${-n}` : `${n} of ${want} bytes written`}`,
+    );
   }
 }
