@@ -274,13 +274,17 @@ export class PackSet {
   async #syncInBackground(a: Appender): Promise<void> {
     try {
       await this.#settle(this.#pending.length);
-      if (a.fd >= 0) {
-        const r = await this.#lib!.symbols.zs_fsync_async(a.fd);
-        if (r < 0) throw new Error(`flushing pack ${a.pack}: errno ${-r}`);
-      } else await a.file!.syncData();
+      await this.#syncAppender(a);
     } catch (e) {
       this.#error ??= e;
     }
+  }
+
+  /** Flushes a pack's written bytes to disk (on a thread of the runtime's). */
+  async #syncAppender(a: Appender): Promise<void> {
+    if (a.fd < 0) return await a.file!.syncData();
+    const r = await this.#lib!.symbols.zs_fsync_async(a.fd);
+    if (r < 0) throw new Error(`flushing pack ${a.pack}: errno ${-r}`);
   }
 
   /** Waits for the oldest `count` background writes. */
@@ -329,12 +333,7 @@ export class PackSet {
     await this.#background;
     await this.#settle(this.#pending.length);
     this.#throwIfFailed();
-    for (const a of this.#dirty) {
-      if (a.fd >= 0) {
-        const r = await this.#lib!.symbols.zs_fsync_async(a.fd);
-        if (r < 0) throw new Error(`flushing pack ${a.pack}: errno ${-r}`);
-      } else a.file!.syncDataSync();
-    }
+    for (const a of this.#dirty) await this.#syncAppender(a);
     // Full packs are done with; the current one stays open.
     for (const a of this.#dirty) if (a !== this.#appender) this.#closeAppender(a);
     this.#dirty = this.#appender === null ? [] : [this.#appender];
