@@ -19,7 +19,7 @@
 #
 # Environment:
 #   ZSEND_OPENZFS_CACHE     cache folder (default <repo>/.tools/openzfs)
-#   ZSEND_VM_MEMORY         guest memory (default 3G)
+#   ZSEND_VM_MEMORY         guest memory (default 4G)
 #   ZSEND_VM_TIMEOUT        seconds before the guest is killed (default 1800)
 #   ZSEND_VM_OUT_SIZE       size of the output disk (default 8G, sparse)
 set -euo pipefail
@@ -198,7 +198,7 @@ run_guest() {
   local timeout="${ZSEND_VM_TIMEOUT:-1800}" status=0
   local accel="tcg,thread=multi"
   timeout --foreground -k 10 "$timeout" qemu-system-x86_64 \
-    -accel "$accel" -cpu max -smp "$(nproc)" -m "${ZSEND_VM_MEMORY:-3G}" \
+    -accel "$accel" -cpu max -smp "$(nproc)" -m "${ZSEND_VM_MEMORY:-4G}" \
     -nographic -no-reboot -monitor none -serial "file:$out/console.log" \
     -kernel "$VMLINUZ" -initrd "$INITRD" \
     -append "console=ttyS0 panic=-1 quiet loglevel=3" \
