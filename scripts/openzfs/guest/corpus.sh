@@ -31,8 +31,8 @@ zfs create -o mountpoint="$(mnt fs)" -o compression=zstd -o recordsize=1M -o xat
 cd "$(mnt fs)"
 say "filling $FS for @a"
 tree_fill_a
-# What ZFS 2011 did not have: large blocks, SA xattrs (small, 300-byte, empty, enough to need a
-# spill block), ACLs, a compressible large file.
+# What ZFS 2011 did not have: large blocks, SA xattrs (small, 300-byte, empty, a dozen that
+# large dnodes hold), ACLs, a compressible large file.
 mkdir modern
 put modern/large-2m5.bin $((2 * 1024 * 1024 + 512 * 1024))
 for i in 1 2 3 4 5 6 7 8; do printf '%s' "$TEXT"; done >modern/text-384k.txt
@@ -41,8 +41,8 @@ printf 'x\n' >modern/xattrs
 setfattr -n user.small -v hello modern/xattrs
 setfattr -n user.big -v "0x$(rnd xattr-300 300 | od -An -v -tx1 | tr -d ' \n')" modern/xattrs
 setfattr -n user.empty modern/xattrs
-printf 'spill\n' >modern/spill
-for i in $(seq 1 24); do setfattr -n "user.attr-$i" -v "${TEXT:i*10:200}" modern/spill; done
+printf 'many\n' >modern/many-xattrs
+for i in $(seq 1 12); do setfattr -n "user.attr-$i" -v "${TEXT:i*10:200}" modern/many-xattrs; done
 mkdir modern/xdir
 setfattr -n user.on-dir -v dir modern/xdir
 ln -s "$(printf 's%.0s' {1..205})" modern/link-205
@@ -61,7 +61,7 @@ zfs snapshot "$FS@b"
 
 say "changing $FS for @c"
 tree_change_c
-for i in $(seq 1 12); do setfattr -x "user.attr-$i" modern/spill; done
+for i in $(seq 1 6); do setfattr -x "user.attr-$i" modern/many-xattrs; done
 truncate -s 1500000 modern/large-2m5.bin
 mv modern/text-384k.txt modern/text-renamed.txt
 zfs snapshot "$FS@c"
@@ -98,6 +98,21 @@ zfs create -o mountpoint="$(mnt plain)" -o compression=off -o xattr=dir -o dnode
   printf 'in d\n' >d/f
 )
 zfs snapshot "$PL@p1"
+
+# --- SA xattrs in legacy dnodes: more than the bonus buffer holds goes to a spill block -------
+SP="$P/spill"
+zfs create -o mountpoint="$(mnt spill)" -o xattr=sa -o dnodesize=legacy "$SP"
+(
+  cd "$(mnt spill)"
+  printf 'spill\n' >spilled
+  for i in $(seq 1 12); do setfattr -n "user.attr-$i" -v "${TEXT:i*10:200}" spilled; done
+  printf 'fits\n' >fits
+  setfattr -n user.one -v 1 fits
+)
+zfs snapshot "$SP@s1"
+setfattr -x user.attr-1 "$(mnt spill)/spilled"
+setfattr -n user.new -v "${TEXT:0:150}" "$(mnt spill)/fits"
+zfs snapshot "$SP@s2"
 
 # --- one dataset per compression algorithm -------------------------------------------------
 COMPS=(lz4 gzip-1 gzip-6 gzip-9 lzjb zle off zstd-1 zstd-19 zstd-fast)
@@ -187,7 +202,7 @@ snapline() { # SNAP MANIFEST: a corpus.txt line for a snapshot
   printf 'snapshot %s %s %s %s %s\n' "$1" "$P/$1" "$guid" "$creation" "$2" >>"$OUT/corpus.txt"
 }
 : >"$OUT/corpus.txt"
-SNAPS=(fs@a fs@b fs@c fs@r fs/child@r clone@c1 plain@p1 enc-gcm@e1 enc-gcm@e2 enc-ccm@e1
+SNAPS=(fs@a fs@b fs@c fs@r fs/child@r clone@c1 plain@p1 spill@s1 spill@s2 enc-gcm@e1 enc-gcm@e2 enc-ccm@e1
   enc-hex@e1)
 for c in "${COMPS[@]}"; do SNAPS+=("comp-$c@s1"); done
 for snap in "${SNAPS[@]}"; do
@@ -217,12 +232,16 @@ send fs-a.Lec full "" fs@a fs@a -L -e -c "$FS@a"
 send fs-a-b.incr incremental fs@a fs@b fs@b -i @a "$FS@b"
 send fs-a-b.Lec incremental fs@a fs@b fs@b -L -e -c -i @a "$FS@b"
 send fs-b-c.incr incremental fs@b fs@c fs@c -i @b "$FS@c"
+send fs-b-c.Lec incremental fs@b fs@c fs@c -L -e -c -i @b "$FS@c"
 send fs-a-c.I incremental-compound fs@a fs@c "fs@b fs@c" -I @a "$FS@c"
 send fs-r.R replicate "" fs@r "fs@a fs@b fs@c fs@r fs/child@r" -R "$FS@r"
 send fs-r.RLec replicate "" fs@r "fs@a fs@b fs@c fs@r fs/child@r" -R -L -e -c "$FS@r"
 send fs-c-r.Ri replicate-incremental fs@c fs@r "fs@r fs/child@r" -R -i @c "$FS@r"
 send clone-b-c1.clone clone-incremental fs@b clone@c1 clone@c1 -i "$FS@b" "$P/clone@c1"
+send clone-b-c1.Lec clone-incremental fs@b clone@c1 clone@c1 -L -e -c -i "$FS@b" "$P/clone@c1"
 send plain-p1.full full "" plain@p1 plain@p1 "$PL@p1"
+send spill-s1.full full "" spill@s1 spill@s1 "$SP@s1"
+send spill-s1-s2.incr incremental spill@s1 spill@s2 spill@s2 -i @s1 "$SP@s2"
 for c in "${COMPS[@]}"; do
   send "comp-$c.c" full "" "comp-$c@s1" "comp-$c@s1" -c "$P/comp-$c@s1"
 done
