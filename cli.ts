@@ -80,7 +80,19 @@ export async function run(args: string[]): Promise<number> {
       warn(`zsend ${verb}: ${e.message}`);
       return 1;
     }
-    throw e;
+    // Anything else (an error of the system, a refusal of the receive rules, a fault of
+    // zsend's own): one line, never a stack trace, unless ZSEND_DEBUG asks for it.
+    warn(`zsend ${verb}: ${e instanceof Error ? e.message : String(e)}`);
+    if (debugging() && e instanceof Error && e.stack) warn(e.stack);
+    return 1;
+  }
+}
+
+function debugging(): boolean {
+  try {
+    return (Deno.env.get("ZSEND_DEBUG") ?? "") !== "";
+  } catch {
+    return false;
   }
 }
 

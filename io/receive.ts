@@ -16,6 +16,7 @@ import type { ByteChunks } from "../core/byte_source.ts";
 import { DRR, HDRTYPE } from "../core/constants.ts";
 import { StreamError } from "../core/errors.ts";
 import type { Fletcher4Engine } from "../core/fletcher4.ts";
+import { checkName, nameProblem, shown } from "../core/names.ts";
 import { decodeNvlist, nvlistToObject } from "../core/nvlist.ts";
 import { readRecordBatches, type StreamRecord } from "../core/reader.ts";
 import { RecordApplier } from "../core/receive.ts";
@@ -97,11 +98,14 @@ export function targetName(
     dataset = target + sentDataset.slice(top.length);
   } else dataset = target;
   const snapshot = targetSnap !== "" && top === null ? targetSnap : sentSnap;
-  if (
-    dataset === "" || snapshot === "" || /[@\0]/.test(dataset) ||
-    dataset.split("/").some((c) => c === "")
-  ) {
-    throw new ReceiveRefused(`cannot receive ${toname} as '${dataset}@${snapshot}': bad name`);
+  const sent = nameProblem(toname, "snapshot", { internal: true });
+  if (sent !== null) {
+    throw new ReceiveRefused(`the stream names its snapshot '${shown(toname)}': ${sent}`);
+  }
+  const name = `${dataset}@${snapshot}`;
+  const why = nameProblem(name, "snapshot", { internal: true });
+  if (why !== null) {
+    throw new ReceiveRefused(`cannot receive ${toname} as '${shown(name)}': ${why}`);
   }
   return [dataset, snapshot];
 }
@@ -117,6 +121,7 @@ export async function receiveStream(
   source: ByteChunks,
   options: ReceiveOptions,
 ): Promise<ReceivedSnapshot[]> {
+  checkName(options.target, "dataset or snapshot");
   await store.lock();
   const verifier = new StreamVerifier();
   const received: ReceivedSnapshot[] = [];

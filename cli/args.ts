@@ -1,0 +1,91 @@
+/**
+ * Arguments checked before a verb starts: a stream FILE that is a file, a STORE that is a
+ * store, names that ZFS would take. Each refusal is one line that names the argument and
+ * what was expected: a {@linkcode UsageError} (exit 2) for an argument of the wrong kind, a
+ * `Deno.errors.NotFound` (exit 1) for one that does not exist.
+ *
+ * @module
+ */
+
+import { type NameKind, nameProblem, shown } from "../core/names.ts";
+import { UsageError } from "./common.ts";
+
+function statOrNull(path: string): Deno.FileInfo | null {
+  try {
+    return Deno.statSync(path);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) return null;
+    if (e instanceof Deno.errors.NotADirectory) return null;
+    throw e;
+  }
+}
+
+/**
+ * Checks a stream input: `undefined` and `-` are stdin; anything else must exist and must not
+ * be a directory (a file, a fifo, a device).
+ *
+ * @param path the argument as given
+ * @param label how the usage line calls it (`FILE`)
+ * @returns the argument, unchanged
+ */
+export function streamInputArg(path: string | undefined, label = "FILE"): string | undefined {
+  if (path === undefined || path === "-") return path;
+  const st = statOrNull(path);
+  if (st === null) throw new Deno.errors.NotFound(`${label} '${path}': no such file`);
+  if (st.isDirectory) {
+    throw new UsageError(
+      `${label} '${path}' is a directory: expected a stream file, or - for stdin`,
+    );
+  }
+  return path;
+}
+
+/** What {@linkcode storeArg} found. */
+export type StoreState = "store" | "absent" | "empty";
+
+/**
+ * Checks a STORE argument: a directory holding a zsend store, or, with `create`, a directory
+ * that does not exist yet or is empty. Never a file, never a directory holding other things.
+ *
+ * @param path the argument as given
+ * @param options `create`: the verb makes the store on first use (`recv`)
+ * @returns `store` when one is there; `absent` or `empty` (only with `create`)
+ */
+export function storeArg(path: string, options: { create?: boolean } = {}): StoreState {
+  const st = statOrNull(path);
+  if (st === null) {
+    if (options.create) return "absent";
+    throw new Deno.errors.NotFound(`STORE '${path}': no such directory`);
+  }
+  if (!st.isDirectory) {
+    throw new UsageError(`STORE '${path}' is not a directory: expected a zsend store directory`);
+  }
+  if (statOrNull(`${path}/index.sqlite`)?.isFile) return "store";
+  let empty = true;
+  for (const _ of Deno.readDirSync(path)) {
+    empty = false;
+    break;
+  }
+  if (empty && options.create) return "empty";
+  if (empty) throw new Deno.errors.NotFound(`STORE '${path}' is an empty directory, not a store`);
+  throw new UsageError(
+    `STORE '${path}' is a directory that is not a zsend store` +
+      (options.create ? " and not empty: expected a store, an empty or a new directory" : ""),
+  );
+}
+
+/**
+ * Checks a name given on the command line as OpenZFS would (`zfs_namecheck.c`).
+ *
+ * @param name the argument as given
+ * @param kind what it must name
+ * @param label how the usage line calls it (`TARGET`, `DATASET@SNAP`)
+ * @returns the name, unchanged
+ */
+export function nameArg(name: string, kind: NameKind, label: string): string {
+  const why = nameProblem(name, kind);
+  if (why !== null) {
+    throw new UsageError(`${label} '${shown(name)}' is not a valid ${kind} name: ${why}`);
+  }
+  return name;
+}
