@@ -40,6 +40,21 @@ export function streamInputArg(path: string | undefined, label = "FILE"): string
   return path;
 }
 
+/**
+ * Refuses a directory where a file or a device is meant (an image); a path that does not
+ * exist yet is let through.
+ *
+ * @param path the argument as given
+ * @param label how the usage line calls it (`IMAGE`)
+ * @returns the argument, unchanged
+ */
+export function notDirectoryArg(path: string, label: string): string {
+  if (statOrNull(path)?.isDirectory) {
+    throw new UsageError(`${label} '${path}' is a directory: expected a file or a device`);
+  }
+  return path;
+}
+
 /** What {@linkcode storeArg} found. */
 export type StoreState = "store" | "absent" | "empty";
 
@@ -80,10 +95,17 @@ export function storeArg(path: string, options: { create?: boolean } = {}): Stor
  * @param name the argument as given
  * @param kind what it must name
  * @param label how the usage line calls it (`TARGET`, `DATASET@SNAP`)
+ * @param options `lookup`: the name is looked for in a store, not made
  * @returns the name, unchanged
  */
-export function nameArg(name: string, kind: NameKind, label: string): string {
-  const why = nameProblem(name, kind);
+export function nameArg(
+  name: string,
+  kind: NameKind,
+  label: string,
+  options: { lookup?: boolean } = {},
+): string {
+  // A name only looked up may hold the `%` of names ZFS made itself: a store can hold them.
+  const why = nameProblem(name, kind, { internal: options.lookup === true });
   if (why !== null) {
     throw new UsageError(`${label} '${shown(name)}' is not a valid ${kind} name: ${why}`);
   }

@@ -47,6 +47,8 @@ export interface ReceiveOptions {
 
 /** One snapshot as received. */
 export interface ReceivedSnapshot {
+  /** The snapshot's name in the stream (BEGIN's `toname`). */
+  toname: string;
   dataset: string;
   snapshot: string;
   guid: bigint;
@@ -166,6 +168,7 @@ export async function receiveStream(
           const done = current;
           current = null;
           const snap: ReceivedSnapshot = {
+            toname: done.begin.toname,
             dataset: done.plan.dataset,
             snapshot: done.plan.snapshot,
             guid: done.begin.toguid,
