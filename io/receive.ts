@@ -212,9 +212,11 @@ function startSnapshot(
   top: string | null,
   options: ReceiveOptions,
 ): Pending {
-  const [dataset, snapshot] = targetName(begin.toname, top, options);
+  let dataset: string;
+  let snapshot: string;
   let plan: BeginPlan;
   try {
+    [dataset, snapshot] = targetName(begin.toname, top, options);
     plan = planBegin(begin, dataset, snapshot, state, options.force === true);
   } catch (e) {
     if (e instanceof ReceiveRefused) {
