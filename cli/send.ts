@@ -29,13 +29,15 @@ export function main(args: string[]): number {
   if (flags.i !== undefined && flags.I !== undefined) {
     throw new UsageError("-i and -I exclude each other");
   }
+  for (const [flag, value] of [["-i", flags.i], ["-I", flags.I]]) {
+    if (value === "") throw new UsageError(`${flag} needs a snapshot: @SNAP, SNAP or DATASET@SNAP`);
+  }
   const pos = flags._.map(String);
   if (pos.length !== 2) throw new UsageError("send takes STORE DATASET@SNAP");
   const target = nameArg(pos[1]!, "snapshot", "DATASET@SNAP", { lookup: true });
   const from = flags.i ?? flags.I;
   if (from !== undefined) {
     const flag = flags.i !== undefined ? "-i" : "-I";
-    if (from === "") throw new UsageError(`${flag} needs a snapshot: @SNAP, SNAP or DATASET@SNAP`);
     const dataset = target.slice(0, target.indexOf("@"));
     const full = from.startsWith("@")
       ? dataset + from
