@@ -7,6 +7,8 @@
 import { StreamError } from "./core/errors.ts";
 import { isBrokenPipe } from "./io/output.ts";
 import { EXIT_USAGE, UsageError, warn } from "./cli/common.ts";
+import { VERB_HELP } from "./cli/help.ts";
+import meta from "./deno.json" with { type: "json" };
 
 type Verb = { main(args: string[]): Promise<number> | number; USAGE: string };
 
@@ -37,25 +39,68 @@ usage: zsend VERB [options]
   image send|recv [options] IMAGE|DEVICE       a raw image or device as a volume stream, and back
   extract STORE DATASET@SNAP DIR               a snapshot as a directory tree
   extract STORE VOL@SNAP --image PATH|DEVICE   a volume snapshot as an image or onto a device
-  extract --stream FILE... DIR                 straight from stream files, without a store
+  extract --stream [--snapshot NAME] FILE... DIR
+                                               straight from stream files, without a store
   ls [-R] STORE DATASET@SNAP [PATH]            list a directory like ls -l
   cat STORE DATASET@SNAP PATH                  one file to stdout
   send [-i SNAP | -I SNAP] [-D] [-R] [-p] [-v] [-n] STORE DATASET@SNAP
                                                a stored snapshot as a stream, for zfs receive
 
-'zsend VERB --help' tells more.`;
+  help VERB, VERB -h, VERB --help              a verb's usage and every flag
+  --version                                    the version of zsend
+
+'zsend help VERB' tells more.`;
+
+/** The version of this zsend, as deno.json gives it. */
+export const VERSION: string = meta.version;
+
+/** Whether the arguments ask for help (`-h` or `--help` before any `--`). */
+function asksHelp(args: string[]): boolean {
+  for (const a of args) {
+    if (a === "--") return false;
+    if (a === "-h" || a === "--help") return true;
+  }
+  return false;
+}
+
+async function verbHelp(verb: string, load: () => Promise<Verb>): Promise<string> {
+  return VERB_HELP[verb] ?? `usage: ${(await load()).USAGE}`;
+}
 
 /** Runs the command line; returns the exit status. */
 export async function run(args: string[]): Promise<number> {
   const [verb, ...rest] = args;
-  if (verb === undefined || verb === "help" || verb === "--help" || verb === "-h") {
-    console.log(HELP);
-    return verb === undefined ? EXIT_USAGE : 0;
+  if (verb === undefined) {
+    warn(HELP);
+    return EXIT_USAGE;
+  }
+  if (verb === "--version" || verb === "version") {
+    console.log(`zsend ${VERSION} (deno ${Deno.version.deno})`);
+    return 0;
+  }
+  if (verb === "help" || verb === "--help" || verb === "-h") {
+    const [about, ...extra] = rest;
+    if (about === undefined) {
+      console.log(HELP);
+      return 0;
+    }
+    const load = VERBS[about];
+    if (load === undefined || extra.length > 0) {
+      const why = extra.length > 0 ? "help takes one VERB" : `unknown verb '${about}'`;
+      warn(`zsend help: ${why}\n\n${HELP}`);
+      return EXIT_USAGE;
+    }
+    console.log(await verbHelp(about, load));
+    return 0;
   }
   const load = VERBS[verb];
   if (load === undefined) {
     warn(`zsend: unknown verb '${verb}'\n\n${HELP}`);
     return EXIT_USAGE;
+  }
+  if (asksHelp(rest)) {
+    console.log(await verbHelp(verb, load));
+    return 0;
   }
   const module = await load();
   try {

@@ -162,3 +162,47 @@ async function assertMissing(path: string): Promise<void> {
   }
   throw new Error(`${path} was made`);
 }
+
+const VERBS = ["dump", "verify", "recv", "list", "redup", "image", "extract", "ls", "cat", "send"];
+
+Deno.test("-h, --help and help VERB print the verb's help to stdout, with status 0", async (t) => {
+  for (const verb of VERBS) {
+    await t.step(verb, async () => {
+      const runs = [["help", verb], [verb, "-h"], [verb, "--help"], [verb, "x", "--help"]];
+      const outs: string[] = [];
+      for (const args of runs) {
+        const r = await runZsend(args);
+        assertEquals(r.code, 0, `${args.join(" ")}: ${r.stderr}`);
+        assertEquals(r.stderr, "", args.join(" "));
+        assertMatch(r.stdout, new RegExp(`^usage: zsend ${verb} `));
+        outs.push(r.stdout);
+      }
+      assert(outs.every((o) => o === outs[0]), verb);
+      // Every flag the usage line names is explained below it.
+      if (verb !== "image") {
+        const text = outs[0]!;
+        const usage = text.slice(0, text.indexOf("\n\n"));
+        const body = text.slice(usage.length);
+        for (const flag of new Set(usage.match(/(?<=[\[ |])--?[A-Za-z][a-z-]*/g) ?? [])) {
+          assertMatch(body, new RegExp(`\\n  (-\\w, )?${flag}\\b`), `${verb} ${flag}`);
+        }
+      }
+    });
+  }
+});
+
+Deno.test("zsend --version, help, and no arguments", async () => {
+  const v = await runZsend(["--version"]);
+  assertEquals(v.code, 0);
+  assertMatch(v.stdout, /^zsend \d+\.\d+\.\d+ \(deno \d+\.\d+\.\d+\)\n$/);
+  const help = await runZsend(["help"]);
+  assertEquals(help.code, 0);
+  assertMatch(help.stdout, /^zsend: ZFS send streams without ZFS\n/);
+  const none = await runZsend([]);
+  assertEquals(none.code, 2);
+  assertEquals(none.stdout, "");
+  assertEquals(none.stderr, help.stdout);
+  const bad = await runZsend(["help", "bogus"]);
+  assertEquals(bad.code, 2);
+  assertMatch(bad.stderr, /^zsend help: unknown verb 'bogus'\n/);
+});
