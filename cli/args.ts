@@ -75,7 +75,13 @@ export function storeArg(path: string, options: { create?: boolean } = {}): Stor
   if (!st.isDirectory) {
     throw new UsageError(`STORE '${path}' is not a directory: expected a zsend store directory`);
   }
-  if (statOrNull(`${path}/index.sqlite`)?.isFile) return "store";
+  const index = statOrNull(`${path}/index.sqlite`);
+  if (index?.isFile) {
+    if (index.size > 0 && !isSqlite(`${path}/index.sqlite`)) {
+      throw new TypeError(`STORE '${path}': its index.sqlite is not an SQLite database (damaged?)`);
+    }
+    return "store";
+  }
   let empty = true;
   for (const _ of Deno.readDirSync(path)) {
     empty = false;
@@ -87,6 +93,58 @@ export function storeArg(path: string, options: { create?: boolean } = {}): Stor
     `STORE '${path}' is a directory that is not a zsend store` +
       (options.create ? " and not empty: expected a store, an empty or a new directory" : ""),
   );
+}
+
+/** Whether a file starts as every SQLite database does. */
+function isSqlite(path: string): boolean {
+  const magic = new TextEncoder().encode("SQLite format 3\0");
+  const head = new Uint8Array(magic.length);
+  using f = Deno.openSync(path);
+  let got = 0;
+  while (got < head.length) {
+    const n = f.readSync(head.subarray(got));
+    if (n === null) break;
+    got += n;
+  }
+  return got === head.length && head.every((b, i) => b === magic[i]);
+}
+
+/**
+ * The first directory of `path` that does not exist (the one a `mkdir -p` of `path` makes
+ * first), or `null` when `path` exists.
+ *
+ * @param path a path that may not exist yet
+ * @returns the highest missing directory on the way to `path`
+ */
+export function firstMissing(path: string): string | null {
+  if (statOrNull(path) !== null) return null;
+  let missing = path;
+  for (;;) {
+    const parent = missing.replace(/\/+[^/]+\/*$/, "");
+    if (parent === "" || parent === missing || statOrNull(parent) !== null) return missing;
+    missing = parent;
+  }
+}
+
+/**
+ * Checks an output directory (`extract`'s DIR): new, or an empty directory.
+ *
+ * @param path the argument as given
+ * @param label how the usage line calls it (`DIR`)
+ * @returns the argument, unchanged
+ */
+export function outputDirArg(path: string, label = "DIR"): string {
+  const st = statOrNull(path);
+  if (st === null) return path;
+  if (!st.isDirectory) {
+    throw new UsageError(
+      `${label} '${path}' exists and is not a directory: expected a new or empty directory`,
+    );
+  }
+  for (const _ of Deno.readDirSync(path)) {
+    throw new UsageError(`${label} '${path}' is not empty: expected a new or empty directory`);
+  }
+  return path;
 }
 
 /**

@@ -14,7 +14,7 @@ import { openSnapshot } from "../io/store/open_snapshot.ts";
 import { Store } from "../io/store/store.ts";
 import { openStreamInput } from "../io/source.ts";
 import { extractVolume } from "../io/volume_extract.ts";
-import { nameArg, notDirectoryArg, storeArg, streamInputArg } from "./args.ts";
+import { nameArg, notDirectoryArg, outputDirArg, storeArg, streamInputArg } from "./args.ts";
 import { engine, rejectUnknown, UsageError, warn } from "./common.ts";
 
 /** Usage of the verb. */
@@ -41,7 +41,7 @@ export async function main(args: string[]): Promise<number> {
     if (pos.length < (flags.image === undefined ? 2 : 1)) {
       throw new UsageError("extract --stream takes FILE... DIR (or FILE... --image PATH)");
     }
-    const dir = flags.image === undefined ? pos.pop()! : "";
+    const dir = flags.image === undefined ? outputDirArg(pos.pop()!) : "";
     for (const file of pos) streamInputArg(file);
     const wanted = flags.snapshot === undefined ? null : snapshotArg(flags.snapshot);
     return await extractStreams(pos, wanted, dir, flags.image, flags.quiet);
@@ -59,6 +59,7 @@ export async function main(args: string[]): Promise<number> {
   }
   if (pos.length !== 3) throw new UsageError("extract takes STORE DATASET@SNAP DIR");
   storeArg(pos[0]!);
+  outputDirArg(pos[2]!);
   nameArg(pos[1]!, "snapshot", "DATASET@SNAP", { lookup: true });
   return await extractOne(pos[0]!, pos[1]!, pos[1]!, pos[2]!, undefined, flags.quiet);
 }

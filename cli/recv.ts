@@ -10,7 +10,7 @@ import { type NameMode, receiveStream } from "../io/receive.ts";
 import { Store } from "../io/store/store.ts";
 import { openStreamInput } from "../io/source.ts";
 import { Progress } from "../io/progress.ts";
-import { nameArg, storeArg, type StoreState, streamInputArg } from "./args.ts";
+import { firstMissing, nameArg, storeArg, type StoreState, streamInputArg } from "./args.ts";
 import { engine, rejectUnknown, UsageError } from "./common.ts";
 
 /** Usage of the verb. */
@@ -34,6 +34,8 @@ export async function main(args: string[]): Promise<number> {
   nameArg(target, flags.d || flags.e ? "dataset" : "dataset or snapshot", "TARGET");
   const input = streamInputArg(given);
   const state = storeArg(storeDir, { create: true });
+  // What a failed first receive takes back: the directories it made on the way to STORE.
+  const made = state === "absent" ? firstMissing(storeDir) : null;
   const names: NameMode = flags.d ? "discard-pool" : flags.e ? "last-component" : "as-given";
   let total: number | null = null;
   if (input !== undefined && input !== "-") total = (await Deno.stat(input)).size;
@@ -79,7 +81,7 @@ export async function main(args: string[]): Promise<number> {
     progress?.done();
     store.close();
     if (scratch !== null) await Deno.remove(scratch, { recursive: true });
-    else if (state !== "store" && received === 0) await unmake(storeDir, state);
+    else if (state !== "store" && received === 0) await unmake(made ?? storeDir, state);
   }
 }
 

@@ -21,6 +21,7 @@ function cases(t: string): Case[] {
   const OTHER = `${t}/other`; // a directory holding a file
   const NONE = `${t}/none`; // nothing there
   const OUT = `${t}/out`; // where an extract would go
+  const DAMAGED = `${t}/damaged`; // a store whose index is not a database
   const isDir = (label: string) => new RegExp(`${label} '.*' is a directory: expected `);
   const notStore = /STORE '.*' is not a directory: expected a zsend store directory$/;
   const foreign = /STORE '.*' is a directory that is not a zsend store/;
@@ -88,6 +89,11 @@ function cases(t: string): Case[] {
     [["extract", STORE, "a/fs@s1"], 2, /extract takes STORE DATASET@SNAP DIR$/],
     [["extract", STORE, "a/f#s@s1", OUT], 2, badName("DATASET@SNAP", "invalid character '#'")],
     [["extract", STORE, "a/fs@s9", OUT], 1, /no snapshot a\/fs@s9/],
+    [["extract", STORE, "a/fs@s1", OTHER], 2, /DIR '.*' is not empty: expected a new or empty/],
+    [["extract", STORE, "a/fs@s1", FILE], 2, /DIR '.*' exists and is not a directory/],
+    [["extract", "--stream", FULL, OTHER], 2, /DIR '.*' is not empty/],
+    [["list", DAMAGED], 1, /STORE '.*': its index.sqlite is not an SQLite database/],
+    [["recv", DAMAGED, "a/fs", FULL], 1, /STORE '.*': its index.sqlite is not an SQLite/],
     [["extract", "--image", DIR, STORE, "a/fs@s1"], 2, isDir("--image PATH\\|DEVICE")],
     [["extract", "--image", "", STORE, "a/fs@s1"], 2, /--image needs a PATH or a DEVICE$/],
     [["extract", "--stream"], 2, /extract --stream takes FILE\.\.\. DIR/],
@@ -128,6 +134,8 @@ Deno.test("every verb answers bad arguments in one line, with status 2 or 1, no 
     await Deno.mkdir(`${tmp}/other`);
     await Deno.writeTextFile(`${tmp}/other/notes.txt`, "mine\n");
     await Deno.writeTextFile(`${tmp}/file`, "not a stream, not a store\n".repeat(40));
+    await Deno.mkdir(`${tmp}/damaged`);
+    await Deno.writeTextFile(`${tmp}/damaged/index.sqlite`, "not a database\n");
     const recv = await runZsend(["recv", `${tmp}/store`, "a/fs", FULL]);
     assertEquals(recv.code, 0, recv.stderr);
     for (const [args, code, first] of cases(tmp)) {

@@ -84,6 +84,10 @@ Deno.test("a first recv that fails leaves no store behind", async () => {
     assertEquals(r.code, 1);
     noTrace(r.stderr);
     assertEquals(await exists(`${tmp}/new`), false);
+    // Nor the directories made on the way to it.
+    const deep = await runZsend(["recv", `${tmp}/p/q/r`, "a/fs", F("fs-s1-s2.incr")]);
+    assertEquals(deep.code, 1);
+    assertEquals(await exists(`${tmp}/p`), false);
     // Into an empty directory: it stays, empty.
     await Deno.mkdir(`${tmp}/empty`);
     const e = await runZsend(["recv", `${tmp}/empty`, "a/fs", F("fs-s1-s2.incr")]);
