@@ -150,7 +150,8 @@ async function sendFrom(
     throw new UsageError("--from-guid needs --from (the older image to compare with)");
   }
   const name = flagString(flags.name, "name");
-  if (name !== undefined && !/^[^@\s]+\/[^@\s]+@[^@\s]+$/.test(name)) {
+  if (name !== undefined) nameArg(name, "snapshot", "--name POOL/VOL@SNAP");
+  if (name !== undefined && !name.slice(0, name.indexOf("@")).includes("/")) {
     throw new UsageError(`--name ${name}: expected POOL/VOLUME@SNAPSHOT`);
   }
   const bs = flagString(flags["block-size"], "block-size");
