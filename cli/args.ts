@@ -7,7 +7,7 @@
  * @module
  */
 
-import { type NameKind, nameProblem, shown } from "../core/names.ts";
+import { type NameKind, nameProblem, quoteName } from "../core/names.ts";
 import { UsageError } from "./common.ts";
 
 function statOrNull(path: string): Deno.FileInfo | null {
@@ -165,7 +165,7 @@ export function nameArg(
   // A name only looked up may hold the `%` of names ZFS made itself: a store can hold them.
   const why = nameProblem(name, kind, { internal: options.lookup === true });
   if (why !== null) {
-    throw new UsageError(`${label} '${shown(name)}' is not a valid ${kind} name: ${why}`);
+    throw new UsageError(`${label} '${quoteName(name)}' is not a valid ${kind} name: ${why}`);
   }
   return name;
 }

@@ -129,12 +129,24 @@ export function checkName(name: string, kind: NameKind, options: NameCheckOption
   const why = nameProblem(name, kind, options);
   if (why !== null) {
     const what = kind === "dataset or snapshot" ? "dataset or snapshot" : kind;
-    throw new TypeError(`invalid ${what} name '${shown(name)}': ${why}`);
+    throw new TypeError(`invalid ${what} name '${quoteName(name)}': ${why}`);
   }
 }
 
-/** A name as quoted in a message: control characters escaped, very long names cut. */
-export function shown(name: string): string {
+/**
+ * A name as a message quotes it: control characters escaped, a very long name shortened.
+ *
+ * @param name any string given as a name
+ * @returns at most 63 printable characters
+ *
+ * @example
+ * ```ts
+ * import { quoteName } from "./names.ts";
+ * if (quoteName("a\x1bb") !== "a\\x1bb") throw new Error();
+ * if (quoteName("x".repeat(300)).length !== 63) throw new Error();
+ * ```
+ */
+export function quoteName(name: string): string {
   // deno-lint-ignore no-control-regex
   const safe = name.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16)}`);
   return safe.length > 80 ? `${safe.slice(0, 40)}...${safe.slice(-20)}` : safe;

@@ -16,7 +16,7 @@ import type { ByteChunks } from "../core/byte_source.ts";
 import { DRR, HDRTYPE } from "../core/constants.ts";
 import { StreamError } from "../core/errors.ts";
 import type { Fletcher4Engine } from "../core/fletcher4.ts";
-import { checkName, nameProblem, shown } from "../core/names.ts";
+import { checkName, nameProblem, quoteName } from "../core/names.ts";
 import { decodeNvlist, nvlistToObject } from "../core/nvlist.ts";
 import { readRecordBatches, type StreamRecord } from "../core/reader.ts";
 import { RecordApplier } from "../core/receive.ts";
@@ -102,12 +102,12 @@ export function targetName(
   const snapshot = targetSnap !== "" && top === null ? targetSnap : sentSnap;
   const sent = nameProblem(toname, "snapshot", { internal: true });
   if (sent !== null) {
-    throw new ReceiveRefused(`the stream names its snapshot '${shown(toname)}': ${sent}`);
+    throw new ReceiveRefused(`the stream names its snapshot '${quoteName(toname)}': ${sent}`);
   }
   const name = `${dataset}@${snapshot}`;
   const why = nameProblem(name, "snapshot", { internal: true });
   if (why !== null) {
-    throw new ReceiveRefused(`cannot receive ${toname} as '${shown(name)}': ${why}`);
+    throw new ReceiveRefused(`cannot receive ${toname} as '${quoteName(name)}': ${why}`);
   }
   return [dataset, snapshot];
 }

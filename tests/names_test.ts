@@ -3,7 +3,7 @@
  */
 
 import { assertEquals, assertThrows } from "@std/assert";
-import { checkName, MAX_NAME_LEN, nameProblem, shown } from "../core/names.ts";
+import { checkName, MAX_NAME_LEN, nameProblem, quoteName } from "../core/names.ts";
 
 Deno.test("nameProblem() takes the names ZFS takes", () => {
   for (
@@ -75,7 +75,7 @@ Deno.test("checkName() throws a TypeError that names the name and the kind", () 
   );
 });
 
-Deno.test("shown() escapes control characters and shortens long names", () => {
-  assertEquals(shown("a\x1bb"), "a\\x1bb");
-  assertEquals(shown("x".repeat(300)).length, 63);
+Deno.test("quoteName() escapes control characters and shortens long names", () => {
+  assertEquals(quoteName("a\x1bb"), "a\\x1bb");
+  assertEquals(quoteName("x".repeat(300)).length, 63);
 });
