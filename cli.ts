@@ -7,7 +7,7 @@
 import { StreamError } from "./core/errors.ts";
 import { isBrokenPipe } from "./io/output.ts";
 import { EXIT_USAGE, UsageError, warn } from "./cli/common.ts";
-import { VERB_HELP } from "./cli/help.ts";
+import { formatHelp, VERB_HELP } from "./cli/help.ts";
 import meta from "./deno.json" with { type: "json" };
 
 type Verb = { main(args: string[]): Promise<number> | number; USAGE: string };
@@ -64,7 +64,9 @@ function asksHelp(args: string[]): boolean {
 }
 
 async function verbHelp(verb: string, load: () => Promise<Verb>): Promise<string> {
-  return VERB_HELP[verb] ?? `usage: ${(await load()).USAGE}`;
+  const { USAGE } = await load();
+  const help = VERB_HELP[verb];
+  return help === undefined ? `usage: ${USAGE}` : formatHelp(USAGE, help);
 }
 
 /** Runs the command line; returns the exit status. */

@@ -18,9 +18,9 @@ import { nameArg, notDirectoryArg, outputDirArg, storeArg, streamInputArg } from
 import { engine, rejectUnknown, UsageError, warn } from "./common.ts";
 
 /** Usage of the verb. */
-export const USAGE = "zsend extract STORE DATASET@SNAP DIR\n" +
-  "       zsend extract STORE VOL@SNAP --image PATH|DEVICE\n" +
-  "       zsend extract --stream [--snapshot NAME] FILE... DIR|--image PATH|DEVICE";
+export const USAGE = "zsend extract [-q] STORE DATASET@SNAP DIR\n" +
+  "       zsend extract [-q] STORE VOL@SNAP --image PATH|DEVICE\n" +
+  "       zsend extract [-q] --stream [--snapshot NAME] FILE... DIR|--image PATH|DEVICE";
 
 /** Runs the verb; returns the exit status. */
 export async function main(args: string[]): Promise<number> {
