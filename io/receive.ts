@@ -160,7 +160,13 @@ export async function receiveStream(
             if (r.payload.length > 0) nvlistToObject(decodeNvlist(r.payload));
             continue;
           }
-          current = startSnapshot(store, state, r, h, top, options);
+          try {
+            current = startSnapshot(store, state, r, h, top, options);
+          } catch (e) {
+            // A name the rules refuse (targetName): said with the record, as the others are.
+            if (!(e instanceof ReceiveRefused)) throw e;
+            throw new StreamError({ index: r.index, type: DRR.BEGIN, offset: r.offset }, e.message);
+          }
           continue;
         }
         if (current === null) continue; // the END of a compound header, or the final END
@@ -212,11 +218,9 @@ function startSnapshot(
   top: string | null,
   options: ReceiveOptions,
 ): Pending {
-  let dataset: string;
-  let snapshot: string;
+  const [dataset, snapshot] = targetName(begin.toname, top, options);
   let plan: BeginPlan;
   try {
-    [dataset, snapshot] = targetName(begin.toname, top, options);
     plan = planBegin(begin, dataset, snapshot, state, options.force === true);
   } catch (e) {
     if (e instanceof ReceiveRefused) {
