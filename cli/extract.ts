@@ -55,13 +55,13 @@ export async function main(args: string[]): Promise<number> {
     if (pos.length !== 2) throw new UsageError("extract STORE VOL@SNAP --image PATH|DEVICE");
     storeArg(pos[0]!);
     nameArg(pos[1]!, "snapshot", "VOL@SNAP", { lookup: true });
-    return await extractOne(pos[0]!, pos[1]!, pos[1]!, "", flags.image, flags.quiet);
+    return await extractOne(pos[0]!, pos[1]!, "", flags.image, flags.quiet);
   }
   if (pos.length !== 3) throw new UsageError("extract takes STORE DATASET@SNAP DIR");
   storeArg(pos[0]!);
   outputDirArg(pos[2]!);
   nameArg(pos[1]!, "snapshot", "DATASET@SNAP", { lookup: true });
-  return await extractOne(pos[0]!, pos[1]!, pos[1]!, pos[2]!, undefined, flags.quiet);
+  return await extractOne(pos[0]!, pos[1]!, pos[2]!, undefined, flags.quiet);
 }
 
 /** `--snapshot`: `SNAP` or `@SNAP` (of the streams' top dataset), or `POOL/...@SNAP`. */
@@ -119,37 +119,30 @@ async function extractStreams(
     const label = wanted === null
       ? `${pick.toname} (the last snapshot the streams make)`
       : pick.toname;
-    return await extractOne(
-      `${tmp}/store`,
-      `${pick.dataset}@${pick.snapshot}`,
-      label,
-      dir,
-      image,
-      quiet,
-    );
+    const stored = `${pick.dataset}@${pick.snapshot}`;
+    return await extractOne(`${tmp}/store`, label, dir, image, quiet, stored);
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }
 }
 
+/** Extracts `stored` (by default `name`, which the summary line names) from a store. */
 async function extractOne(
   storeDir: string,
   name: string,
-  label: string,
   dir: string,
   image: string | undefined,
   quiet: boolean,
+  stored: string = name,
 ): Promise<number> {
-  const { store, view } = openSnapshot(storeDir, name);
+  const { store, view } = openSnapshot(storeDir, stored);
   try {
     if (image !== undefined || view.objsetType === 3) {
-      if (image === undefined) {
-        throw new UsageError(`${label} is a volume: use --image PATH|DEVICE`);
-      }
+      if (image === undefined) throw new UsageError(`${name} is a volume: use --image PATH|DEVICE`);
       const r = await extractVolume(store, view, image);
       if (!quiet) {
         console.log(
-          `${label} -> ${image}: ${r.size} bytes, ${r.blocks} blocks written` +
+          `${name} -> ${image}: ${r.size} bytes, ${r.blocks} blocks written` +
             (r.incremental ? `, ${r.zeroed} freed (only changes since the image's snapshot)` : ""),
         );
       }
@@ -161,7 +154,7 @@ async function extractOne(
     for (const n of r.notes) warn(`zsend extract: note: ${n}`);
     if (!quiet) {
       console.log(
-        `${label} -> ${dir}: ${r.files} files (${r.bytes} bytes), ${r.directories} directories, ` +
+        `${name} -> ${dir}: ${r.files} files (${r.bytes} bytes), ${r.directories} directories, ` +
           `${r.symlinks} symlinks, ${r.hardlinks} hard links, ${r.special} special files`,
       );
     }
