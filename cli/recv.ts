@@ -45,7 +45,14 @@ export async function main(args: string[]): Promise<number> {
     ? await Deno.makeTempDir({ prefix: "zsend-recv-n-" })
     : null;
   const dir = scratch === null ? storeDir : `${scratch}/store`;
-  const store = Store.open(dir, { create: true });
+  let store: Store;
+  try {
+    store = Store.open(dir, { create: true });
+  } catch (e) {
+    if (scratch !== null) await Deno.remove(scratch, { recursive: true });
+    else if (state !== "store") await unmake(made ?? storeDir, state);
+    throw e;
+  }
   let received = 0;
   try {
     // The reader lends its buffers to the pack writes: payloads go to the packs uncopied.
@@ -61,16 +68,14 @@ export async function main(args: string[]): Promise<number> {
         if (!s.dryRun) received++;
         if (!flags.v && !flags.n) return;
         progress?.done();
-        const would = s.dryRun ? "would " : "";
-        for (const r of s.rolledBack) {
-          console.log(`${s.dryRun ? "would destroy" : "destroyed"} ${r} (rolled back by -F)`);
-        }
+        const [destroyed, got, fresh] = s.dryRun
+          ? ["would destroy", "would receive", "would be new"]
+          : ["destroyed", "received", "new"];
+        for (const r of s.rolledBack) console.log(`${destroyed} ${r} (rolled back by -F)`);
         console.log(
-          `${would}${s.dryRun ? "receive" : "received"} ${s.kind} stream of ` +
-            `${s.dataset}@${s.snapshot} (guid ${s.guid.toString(16)}): ${s.records} records, ` +
-            `${s.bytes} bytes, ${s.newBytes} bytes ${would}${
-              s.dryRun ? "be " : ""
-            }new to the store`,
+          `${got} ${s.kind} stream of ${s.dataset}@${s.snapshot} ` +
+            `(guid ${s.guid.toString(16)}): ${s.records} records, ${s.bytes} bytes, ` +
+            `${s.newBytes} bytes ${fresh} to the store`,
         );
       },
     });
