@@ -10,6 +10,14 @@
 import { type NameKind, nameProblem, quoteName } from "../core/names.ts";
 import { UsageError } from "./common.ts";
 
+/**
+ * Refuses an empty path: joined with the names below it, it would put them under `/` (an
+ * extract of the snapshot's tree into the root directory, a store's packs in `/packs`).
+ */
+function notEmpty(path: string, label: string, expected: string): void {
+  if (path === "") throw new UsageError(`${label} is an empty string: expected ${expected}`);
+}
+
 function statOrNull(path: string): Deno.FileInfo | null {
   try {
     return Deno.statSync(path);
@@ -30,6 +38,7 @@ function statOrNull(path: string): Deno.FileInfo | null {
  */
 export function streamInputArg(path: string | undefined, label = "FILE"): string | undefined {
   if (path === undefined || path === "-") return path;
+  notEmpty(path, label, "a stream file, or - for stdin");
   const st = statOrNull(path);
   if (st === null) throw new Deno.errors.NotFound(`${label} '${path}': no such file`);
   if (st.isDirectory) {
@@ -49,6 +58,7 @@ export function streamInputArg(path: string | undefined, label = "FILE"): string
  * @returns the argument, unchanged
  */
 export function notDirectoryArg(path: string, label: string): string {
+  notEmpty(path, label, "a file or a device");
   if (statOrNull(path)?.isDirectory) {
     throw new UsageError(`${label} '${path}' is a directory: expected a file or a device`);
   }
@@ -67,6 +77,7 @@ export type StoreState = "store" | "absent" | "empty";
  * @returns `store` when one is there; `absent` or `empty` (only with `create`)
  */
 export function storeArg(path: string, options: { create?: boolean } = {}): StoreState {
+  notEmpty(path, "STORE", "a zsend store directory");
   const st = statOrNull(path);
   if (st === null) {
     if (options.create) return "absent";
@@ -134,6 +145,7 @@ export function firstMissing(path: string): string | null {
  * @returns the argument, unchanged
  */
 export function outputDirArg(path: string, label = "DIR"): string {
+  notEmpty(path, label, "a new or empty directory");
   const st = statOrNull(path);
   if (st === null) return path;
   if (!st.isDirectory) {

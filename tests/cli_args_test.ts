@@ -68,6 +68,12 @@ function cases(t: string): Case[] {
     [["list", DIR], 1, /STORE '.*' is an empty directory, not a store$/],
     [["list", NONE], 1, /STORE '.*': no such directory$/],
     [["list", "--bogus", STORE], 2, unknown("--bogus")],
+    // An empty path (refused before anything could be written under /; the verbs that write
+    // are checked in process, in cli_args_unit_test.ts).
+    [["list", ""], 2, /STORE is an empty string: expected a zsend store directory$/],
+    [["ls", "", "a/fs@s1"], 2, /STORE is an empty string/],
+    [["verify", ""], 2, /FILE is an empty string: expected a stream file, or - for stdin$/],
+    [["recv", `${t}/new`, "a/fs", ""], 2, /FILE is an empty string/],
     // ls, cat: STORE DATASET@SNAP [PATH]
     [["ls", FILE, "a/fs@s1"], 2, notStore],
     [["ls", NONE, "a/fs@s1"], 1, /STORE '.*': no such directory$/],
