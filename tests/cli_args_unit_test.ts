@@ -3,7 +3,7 @@
  * verb: an empty path would put what the verb writes under `/`.
  */
 
-import { assertEquals, assertThrows } from "@std/assert";
+import { assertEquals, assertRejects, assertThrows } from "@std/assert";
 import {
   firstMissing,
   nameArg,
@@ -56,4 +56,15 @@ Deno.test("nameArg() names the argument and allows '%' only for look-ups", () =>
     "TARGET 'a/fs%x@s1' is not a valid snapshot name: invalid character '%'",
   );
   assertEquals(nameArg("a/fs%x@s1", "snapshot", "DATASET@SNAP", { lookup: true }), "a/fs%x@s1");
+});
+
+Deno.test("the library refuses an empty directory name too", async () => {
+  const { prepareTarget } = await import("../io/extract.ts");
+  const { Store } = await import("../io/store/store.ts");
+  await assertRejects(() => prepareTarget(""), TypeError, "the target directory's name is empty");
+  assertThrows(
+    () => Store.open("", { create: true }),
+    TypeError,
+    "store directory's name is empty",
+  );
 });
