@@ -144,5 +144,21 @@ function debugging(): boolean {
 }
 
 if (import.meta.main) {
+  // A fault outside the verb's own await chain (a background write, a timer) ends the run the
+  // same way: one line, status 1.
+  const fatal = (e: unknown) => {
+    if (isBrokenPipe(e)) Deno.exit(0);
+    warn(`zsend: ${e instanceof Error ? e.message : String(e)}`);
+    if (debugging() && e instanceof Error && e.stack) warn(e.stack);
+    Deno.exit(1);
+  };
+  globalThis.addEventListener("unhandledrejection", (event) => {
+    event.preventDefault();
+    fatal(event.reason);
+  });
+  globalThis.addEventListener("error", (event) => {
+    event.preventDefault();
+    fatal(event.error);
+  });
   Deno.exit(await run(Deno.args));
 }
