@@ -49,6 +49,8 @@ function seconds(t: Timespec): number {
 
 /** Checks that DIR can take a tree: missing (then made) or an empty directory. */
 export async function prepareTarget(dir: string): Promise<void> {
+  // An empty name joined with the tree's paths would put them under `/`.
+  if (dir === "") throw new TypeError("the target directory's name is empty");
   try {
     const st = await Deno.lstat(dir);
     if (!st.isDirectory) throw new TypeError(`${dir} exists and is not a directory`);
