@@ -24,14 +24,13 @@ let rl = 0;
 function mul(ah: number, al: number, bh: number, bl: number): void {
   const a0 = al & 0xffff, a1 = al >>> 16;
   const b0 = bl & 0xffff, b1 = bl >>> 16;
-  const cross0 = a0 * b1, cross1 = a1 * b0;
-  // The full 64-bit product of the two low halves, from 16-bit pieces (all exact below 2^53).
-  const t = a0 * b0 + ((cross0 & 0xffff) + (cross1 & 0xffff)) * 65536;
-  const low = t >>> 0;
-  const carry = (t - low) / TWO32;
-  const high = a1 * b1 + (cross0 >>> 16) + (cross1 >>> 16) + carry;
+  // The high word of al * bl from 16-bit pieces; every partial sum stays below 2^32.
+  const p00 = a0 * b0;
+  const m1 = a1 * b0 + (p00 >>> 16);
+  const m2 = a0 * b1 + (m1 & 0xffff);
+  const high = a1 * b1 + (m1 >>> 16) + (m2 >>> 16);
   rh = (high + Math.imul(ah, bl) + Math.imul(al, bh)) >>> 0;
-  rl = low;
+  rl = Math.imul(al, bl) >>> 0;
 }
 
 /** rh:rl = (ah:al + bh:bl) mod 2^64 */
@@ -53,6 +52,39 @@ function round(acch: number, accl: number, inh: number, inl: number): void {
   add(acch, accl, rh, rl);
   rotl(rh, rl, 31);
   mul(rh, rl, P1H, P1L);
+}
+
+/** The four accumulators of the 32-byte stripe loop, as [high, low] pairs. */
+const lanes = new Uint32Array(8);
+
+/**
+ * The round on accumulator `k` (an index into `lanes`), written out so that the stripe loop,
+ * where nearly all the time goes, makes one call per 8 bytes and no other.
+ */
+function laneRound(k: number, inh: number, inl: number): void {
+  // x = input * P2
+  let a0 = inl & 0xffff, a1 = inl >>> 16;
+  let p00 = a0 * (P2L & 0xffff);
+  let m1 = a1 * (P2L & 0xffff) + (p00 >>> 16);
+  let m2 = a0 * (P2L >>> 16) + (m1 & 0xffff);
+  let xh = (a1 * (P2L >>> 16) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(inh, P2L) +
+    Math.imul(inl, P2H)) >>> 0;
+  let xl = Math.imul(inl, P2L) >>> 0;
+  // x += acc
+  const sum = xl + lanes[k + 1]!;
+  xl = sum >>> 0;
+  xh = (xh + lanes[k]! + (sum > 0xffffffff ? 1 : 0)) >>> 0;
+  // rotate left by 31
+  const yh = ((xh << 31) | (xl >>> 1)) >>> 0;
+  const yl = ((xl << 31) | (xh >>> 1)) >>> 0;
+  // acc = y * P1 (the typed array keeps the low 32 bits of each half)
+  a0 = yl & 0xffff, a1 = yl >>> 16;
+  p00 = a0 * (P1L & 0xffff);
+  m1 = a1 * (P1L & 0xffff) + (p00 >>> 16);
+  m2 = a0 * (P1L >>> 16) + (m1 & 0xffff);
+  lanes[k] = a1 * (P1L >>> 16) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(yh, P1L) +
+    Math.imul(yl, P1H);
+  lanes[k + 1] = Math.imul(yl, P1L);
 }
 
 function u32(b: Uint8Array, i: number): number {
@@ -97,22 +129,22 @@ function hashInto(b: Uint8Array): void {
   let hh: number, hl: number;
   if (n >= 32) {
     // v1 = P1 + P2, v2 = P2, v3 = 0, v4 = -P1 (mod 2^64)
+    const v = lanes;
     add(P1H, P1L, P2H, P2L);
-    let v1h = rh, v1l = rl;
-    let v2h = P2H, v2l = P2L;
-    let v3h = 0, v3l = 0;
+    v[0] = rh, v[1] = rl;
+    v[2] = P2H, v[3] = P2L;
+    v[4] = 0, v[5] = 0;
     add(~P1H >>> 0, ~P1L >>> 0, 0, 1);
-    let v4h = rh, v4l = rl;
+    v[6] = rh, v[7] = rl;
+    const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
     for (const stop = n - 32; i <= stop; i += 32) {
-      round(v1h, v1l, u32(b, i + 4), u32(b, i));
-      v1h = rh, v1l = rl;
-      round(v2h, v2l, u32(b, i + 12), u32(b, i + 8));
-      v2h = rh, v2l = rl;
-      round(v3h, v3l, u32(b, i + 20), u32(b, i + 16));
-      v3h = rh, v3l = rl;
-      round(v4h, v4l, u32(b, i + 28), u32(b, i + 24));
-      v4h = rh, v4l = rl;
+      laneRound(0, view.getUint32(i + 4, true), view.getUint32(i, true));
+      laneRound(2, view.getUint32(i + 12, true), view.getUint32(i + 8, true));
+      laneRound(4, view.getUint32(i + 20, true), view.getUint32(i + 16, true));
+      laneRound(6, view.getUint32(i + 28, true), view.getUint32(i + 24, true));
     }
+    const v1h = v[0]!, v1l = v[1]!, v2h = v[2]!, v2l = v[3]!;
+    const v3h = v[4]!, v3l = v[5]!, v4h = v[6]!, v4l = v[7]!;
     rotl(v1h, v1l, 1);
     hh = rh, hl = rl;
     rotl(v2h, v2l, 7);
