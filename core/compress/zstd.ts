@@ -137,7 +137,9 @@ function buildFse(t: FseTable, norm: Int16Array, symbols: number, log: number): 
   }
   if (pos !== 0) fail("an FSE distribution does not fill its table");
   for (let u = 0; u < size; u++) {
-    const x = nextState[t.symbol[u]!]++;
+    const s = t.symbol[u]!;
+    const x = nextState[s]!;
+    nextState[s] = x + 1;
     const nb = log - (31 - Math.clz32(x));
     t.bits[u] = nb;
     t.base[u] = (x << nb) - size;
@@ -159,14 +161,17 @@ function predefined(dist: number[], log: number): FseTable {
   return t;
 }
 
+// deno-fmt-ignore
 const LL_PREDEFINED = predefined([
   4, 3, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 2, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 2, 3, 2, 1, 1, 1, 1, 1,
   -1, -1, -1, -1,
 ], 6);
+// deno-fmt-ignore
 const ML_PREDEFINED = predefined([
   1, 4, 3, 2, 2, 2, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
   1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1, -1, -1,
 ], 6);
+// deno-fmt-ignore
 const OF_PREDEFINED = predefined([
   1, 1, 1, 1, 1, 1, 2, 2, 2, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, -1, -1, -1, -1, -1,
 ], 5);
@@ -508,13 +513,15 @@ class Decoder {
       csize = (h >>> 14) & 0x3ff;
       header = 3;
     } else if (format === 2) {
-      const h = (b0 | (buf[start + 1]! << 8) | (buf[start + 2]! << 16) | (buf[start + 3]! << 24)) >>>
+      const h =
+        (b0 | (buf[start + 1]! << 8) | (buf[start + 2]! << 16) | (buf[start + 3]! << 24)) >>>
         0;
       regen = (h >>> 4) & 0x3fff;
       csize = h >>> 18;
       header = 4;
     } else {
-      const h = (b0 | (buf[start + 1]! << 8) | (buf[start + 2]! << 16) | (buf[start + 3]! << 24)) >>>
+      const h =
+        (b0 | (buf[start + 1]! << 8) | (buf[start + 2]! << 16) | (buf[start + 3]! << 24)) >>>
         0;
       regen = (h >>> 4) & 0x3ffff;
       csize = (h >>> 22) | (buf[start + 4]! << 10);
