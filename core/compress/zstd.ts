@@ -255,38 +255,40 @@ function readFse(
 // The backward bitstream (RFC 8878, section 4.1: read from the end, highest bits first)
 // ------------------------------------------------------------------------------------------
 
+/**
+ * Bits `[p, p + n)` of a backward bitstream whose first byte is at `start` (`n` at most 25),
+ * as one little-endian 32-bit load; bits before the stream's start (`p < 0`) read as zero.
+ * The view must have 3 readable bytes past the stream (the input is padded).
+ */
+function bitsAt(view: DataView, start: number, p: number, n: number): number {
+  if (p >= 0) return (view.getUint32(start + (p >>> 3), true) >>> (p & 7)) & ((1 << n) - 1);
+  const top = p + n;
+  if (top <= 0) return 0;
+  return (view.getUint32(start, true) & ((1 << top) - 1)) << -p;
+}
+
+/** A backward bitstream (RFC 8878, section 4.1: read from the end, highest bits first). */
 class BackwardBits {
-  buf: Uint8Array = new Uint8Array(0);
+  view: DataView = new DataView(new ArrayBuffer(4));
   /** First byte of the stream. */
   start = 0;
   /** Bits not yet read, counted from `start`; below zero once the stream is overread. */
   pos = 0;
 
-  /** Starts reading the stream `buf[start, end)`. */
-  init(buf: Uint8Array, start: number, end: number, what: string): void {
+  /** Starts reading the stream `buf[start, end)` through `view` (a view of all of `buf`). */
+  init(buf: Uint8Array, view: DataView, start: number, end: number, what: string): void {
     if (end <= start) fail(`the ${what} bitstream is empty`);
     const last = buf[end - 1]!;
     if (last === 0) fail(`the ${what} bitstream's last byte is zero (no end mark)`);
-    this.buf = buf;
+    this.view = view;
     this.start = start;
     this.pos = (end - start - 1) * 8 + (31 - Math.clz32(last));
   }
 
-  /** Reads `n` bits (0..25); bits before the stream's start read as zero. */
+  /** Reads `n` bits (0..25). */
   read(n: number): number {
-    const p = this.pos - n;
-    this.pos = p;
-    const b = this.buf;
-    if (p >= 0) {
-      const i = this.start + (p >>> 3);
-      return ((b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24)) >>> (p & 7)) &
-        ((1 << n) - 1);
-    }
-    const top = p + n;
-    if (top <= 0) return 0;
-    const i = this.start;
-    return ((b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24)) &
-      ((1 << top) - 1)) << -p;
+    this.pos -= n;
+    return bitsAt(this.view, this.start, this.pos, n);
   }
 }
 
@@ -305,6 +307,8 @@ const rankStart = new Uint32Array(HUF_MAX_BITS + 2);
 class Decoder {
   /** The input, with zero padding so that 4-byte reads never leave it. */
   buf: Uint8Array;
+  /** A view of all of `buf`, for 32-bit reads. */
+  view: DataView;
   out: Uint8Array;
   op = 0;
   /** The most bytes the output may hold. */
@@ -333,6 +337,7 @@ class Decoder {
 
   constructor(buf: Uint8Array, out: Uint8Array, limit: number, growable: boolean, name: string) {
     this.buf = buf;
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength);
     this.out = out;
     this.limit = limit;
     this.growable = growable;
@@ -586,7 +591,7 @@ class Decoder {
       const from = readFse(buf, start + 1, wend, t, HUF_WEIGHT_MAX_LOG, 255, "Huffman weight");
       if (from >= wend) fail("the Huffman weights have a table but no bitstream");
       const bits = this.bits;
-      bits.init(buf, from, wend, "Huffman weight");
+      bits.init(buf, this.view, from, wend, "Huffman weight");
       let s1 = bits.read(t.log);
       let s2 = bits.read(t.log);
       // The two states take turns; once a state update overreads the stream, the other
@@ -780,7 +785,7 @@ class Decoder {
     this.ml = ml;
 
     const bits = this.bits;
-    bits.init(buf, pos, end, "sequence");
+    bits.init(buf, this.view, pos, end, "sequence");
     let llState = bits.read(ll.log);
     let ofState = bits.read(of.log);
     let mlState = bits.read(ml.log);
@@ -796,19 +801,32 @@ class Decoder {
     let out = this.out;
     let op = this.op;
 
+    // The bit reads are written out (no calls through `bits`): this loop is where the time
+    // goes for most data.
+    const view = this.view;
+    const s0 = bits.start;
+    let p = bits.pos;
+    let nb: number;
     for (let n = count; n > 0; n--) {
       const ofCode = ofSym[ofState]!;
       let ofValue: number;
       if (ofCode <= 25) {
-        ofValue = (1 << ofCode) + bits.read(ofCode);
+        p -= ofCode;
+        ofValue = (1 << ofCode) + bitsAt(view, s0, p, ofCode);
       } else {
-        const hi = bits.read(ofCode - 16);
-        ofValue = 2 ** ofCode + hi * 65536 + bits.read(16);
+        p -= ofCode - 16;
+        const hi = bitsAt(view, s0, p, ofCode - 16);
+        p -= 16;
+        ofValue = 2 ** ofCode + hi * 65536 + bitsAt(view, s0, p, 16);
       }
       const mlCode = mlSym[mlState]!;
-      const matchLength = ML_BASE[mlCode]! + bits.read(ML_BITS[mlCode]!);
+      nb = ML_BITS[mlCode]!;
+      p -= nb;
+      const matchLength = ML_BASE[mlCode]! + bitsAt(view, s0, p, nb);
       const llCode = llSym[llState]!;
-      const litLength = LL_BASE[llCode]! + bits.read(LL_BITS[llCode]!);
+      nb = LL_BITS[llCode]!;
+      p -= nb;
+      const litLength = LL_BASE[llCode]! + bitsAt(view, s0, p, nb);
 
       let offset: number;
       if (ofValue > 3) {
@@ -829,9 +847,15 @@ class Decoder {
       }
 
       if (n > 1) {
-        llState = llBase[llState]! + bits.read(llNb[llState]!);
-        mlState = mlBase[mlState]! + bits.read(mlNb[mlState]!);
-        ofState = ofBase[ofState]! + bits.read(ofNb[ofState]!);
+        nb = llNb[llState]!;
+        p -= nb;
+        llState = llBase[llState]! + bitsAt(view, s0, p, nb);
+        nb = mlNb[mlState]!;
+        p -= nb;
+        mlState = mlBase[mlState]! + bitsAt(view, s0, p, nb);
+        nb = ofNb[ofState]!;
+        p -= nb;
+        ofState = ofBase[ofState]! + bitsAt(view, s0, p, nb);
       }
 
       // Execute: literals, then the match.
@@ -851,7 +875,7 @@ class Decoder {
         out = this.out;
       }
       if (litLength > 0) {
-        if (litLength <= 16) {
+        if (litLength <= 32) {
           for (let k = 0; k < litLength; k++) out[op + k] = lit[litPos + k]!;
         } else {
           out.set(lit.subarray(litPos, litPos + litLength), op);
@@ -869,7 +893,7 @@ class Decoder {
       }
       let from = op - offset;
       if (offset >= matchLength) {
-        if (matchLength <= 16) {
+        if (matchLength <= 32) {
           for (let k = 0; k < matchLength; k++) out[op + k] = out[from + k]!;
         } else {
           out.copyWithin(op, from, from + matchLength);
@@ -888,10 +912,10 @@ class Decoder {
         }
       }
     }
-    if (bits.pos !== 0) {
+    if (p !== 0) {
       fail(
-        bits.pos > 0
-          ? `the sequence bitstream has ${bits.pos} bits left after ${count} sequences`
+        p > 0
+          ? `the sequence bitstream has ${p} bits left after ${count} sequences`
           : `the sequence bitstream ends before its ${count} sequences`,
       );
     }
