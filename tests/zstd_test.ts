@@ -17,6 +17,7 @@ import {
 import { readRecords } from "../core/reader.ts";
 import { DRR } from "../core/constants.ts";
 import { IN_CI, openzfsDir, skipNote, unpackBz2 } from "./_fixtures.ts";
+import { runZsend } from "./_run.ts";
 import { xorshift32 } from "./helpers/prng.ts";
 
 // ------------------------------------------------------------------------------------------
@@ -206,7 +207,8 @@ Deno.test({
 });
 
 Deno.test({
-  name: "zstdDecompressFrames() round-trips 16 MiB (several frames' worth of windows)",
+  name:
+    "zstdDecompressFrames() round-trips 16 MiB, past the default window (with and without --long)",
   ignore: !hasZstd,
   async fn() {
     const data = new Uint8Array(16 * MiB);
@@ -443,5 +445,40 @@ Deno.test({
       blocks++;
     }
     assertEquals(blocks, 4);
+  },
+});
+
+Deno.test({
+  name: "zsend recv, extract and cat of OpenZFS decompress.zsend give its zstd files whole",
+  ignore: fixtures === null,
+  async fn() {
+    const stream = await unpackBz2(`${fixtures}/decompress.zsend.bz2`);
+    const work = await Deno.makeTempDir({ prefix: "zsend-zstd-" });
+    try {
+      const recv = await runZsend(["recv", `${work}/store`, "test/fs", stream]);
+      assertEquals(recv.code, 0, recv.stderr);
+      const x = await runZsend([
+        "extract",
+        `${work}/store`,
+        "test/fs@decompression",
+        `${work}/out`,
+      ]);
+      assertEquals(x.code, 0, x.stderr);
+      const names = [];
+      for await (const e of Deno.readDir(`${work}/out`)) names.push(e.name);
+      assertEquals(names.length, 3);
+      for (const name of names) {
+        const text = await Deno.readTextFile(`${work}/out/${name}`);
+        // gen-lorem-files.py: one paragraph, repeated, joined by blank lines, then "\n".
+        const paras = text.slice(0, -1).split("\n\n");
+        assert(paras.length > 1 && paras.every((p) => p === paras[0]), name);
+        assertMatch(paras[0]!, /^[A-Z][A-Za-z ,.?]+$/, name);
+        const cat = await runZsend(["cat", `${work}/store`, "test/fs@decompression", name]);
+        assertEquals(cat.code, 0, cat.stderr);
+        assertEquals(cat.stdout, text, `cat ${name}`);
+      }
+    } finally {
+      await Deno.remove(work, { recursive: true });
+    }
   },
 });
