@@ -663,13 +663,13 @@ class Decoder {
     const log = this.huffLog;
     const mask = (1 << log) - 1;
     const table = scratch.huffman;
+    const view = this.view;
     const stop = o + count;
     while (o < stop) {
       const q = p - log;
       let v: number;
       if (q >= 0) {
-        const i = start + (q >>> 3);
-        v = ((buf[i]! | (buf[i + 1]! << 8) | (buf[i + 2]! << 16)) >>> (q & 7)) & mask;
+        v = (view.getUint32(start + (q >>> 3), true) >>> (q & 7)) & mask;
       } else if (p > 0) {
         v = ((buf[start]! | (buf[start + 1]! << 8)) & ((1 << p) - 1)) << -q;
       } else {
