@@ -54,38 +54,48 @@ function round(acch: number, accl: number, inh: number, inl: number): void {
   mul(rh, rl, P1H, P1L);
 }
 
-/** The four accumulators of the 32-byte stripe loop, as [high, low] pairs. */
+/** The four accumulators of the 32-byte stripes, as [high, low] pairs. */
 const lanes = new Uint32Array(8);
 
 /**
- * The round on accumulator `k` (an index into `lanes`), written out so that the stripe loop,
- * where nearly all the time goes, makes one call per 8 bytes and no other.
+ * Runs accumulator `k` (0..3) over the stripes `[from, to)` (whole stripes of 32 bytes): the
+ * four accumulators are independent, so each takes its lane of every stripe in a tight loop
+ * of its own, with the 64-bit round written out on local variables.
  */
-function laneRound(k: number, inh: number, inl: number): void {
-  // x = input * P2
-  let a0 = inl & 0xffff, a1 = inl >>> 16;
-  let p00 = a0 * (P2L & 0xffff);
-  let m1 = a1 * (P2L & 0xffff) + (p00 >>> 16);
-  let m2 = a0 * (P2L >>> 16) + (m1 & 0xffff);
-  let xh = (a1 * (P2L >>> 16) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(inh, P2L) +
-    Math.imul(inl, P2H)) >>> 0;
-  let xl = Math.imul(inl, P2L) >>> 0;
-  // x += acc
-  const sum = xl + lanes[k + 1]!;
-  xl = sum >>> 0;
-  xh = (xh + lanes[k]! + (sum > 0xffffffff ? 1 : 0)) >>> 0;
-  // rotate left by 31
-  const yh = ((xh << 31) | (xl >>> 1)) >>> 0;
-  const yl = ((xl << 31) | (xh >>> 1)) >>> 0;
-  // acc = y * P1 (the typed array keeps the low 32 bits of each half)
-  a0 = yl & 0xffff, a1 = yl >>> 16;
-  p00 = a0 * (P1L & 0xffff);
-  m1 = a1 * (P1L & 0xffff) + (p00 >>> 16);
-  m2 = a0 * (P1L >>> 16) + (m1 & 0xffff);
-  lanes[k] = a1 * (P1L >>> 16) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(yh, P1L) +
-    Math.imul(yl, P1H);
-  lanes[k + 1] = Math.imul(yl, P1L);
+function lanePass(view: DataView, k: number, from: number, to: number): void {
+  let acch = lanes[2 * k]!, accl = lanes[2 * k + 1]!;
+  for (let i = from + 8 * k; i < to; i += 32) {
+    const inl = view.getUint32(i, true), inh = view.getUint32(i + 4, true);
+    // x = input * P2 (the high word of the low halves' product from 16-bit pieces)
+    let a0 = inl & 0xffff, a1 = inl >>> 16;
+    let p00 = a0 * (P2L & 0xffff);
+    let m1 = a1 * (P2L & 0xffff) + (p00 >>> 16);
+    let m2 = a0 * (P2L >>> 16) + (m1 & 0xffff);
+    let xh = (a1 * (P2L >>> 16) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(inh, P2L) +
+      Math.imul(inl, P2H)) >>> 0;
+    let xl = Math.imul(inl, P2L) >>> 0;
+    // x += acc
+    const sum = xl + accl;
+    xl = sum >>> 0;
+    xh = (xh + acch + (sum > 0xffffffff ? 1 : 0)) >>> 0;
+    // rotate left by 31
+    const yh = ((xh << 31) | (xl >>> 1)) >>> 0;
+    const yl = ((xl << 31) | (xh >>> 1)) >>> 0;
+    // acc = y * P1
+    a0 = yl & 0xffff, a1 = yl >>> 16;
+    p00 = a0 * (P1L & 0xffff);
+    m1 = a1 * (P1L & 0xffff) + (p00 >>> 16);
+    m2 = a0 * (P1L >>> 16) + (m1 & 0xffff);
+    acch = (a1 * (P1L >>> 16) + (m1 >>> 16) + (m2 >>> 16) + Math.imul(yh, P1L) +
+      Math.imul(yl, P1H)) >>> 0;
+    accl = Math.imul(yl, P1L) >>> 0;
+  }
+  lanes[2 * k] = acch;
+  lanes[2 * k + 1] = accl;
 }
+
+/** Bytes of stripes each accumulator takes in one pass (cache-sized). */
+const PASS = 16384;
 
 function u32(b: Uint8Array, i: number): number {
   return (b[i]! | (b[i + 1]! << 8) | (b[i + 2]! << 16) | (b[i + 3]! << 24)) >>> 0;
@@ -137,12 +147,12 @@ function hashInto(b: Uint8Array): void {
     add(~P1H >>> 0, ~P1L >>> 0, 0, 1);
     v[6] = rh, v[7] = rl;
     const view = new DataView(b.buffer, b.byteOffset, b.byteLength);
-    for (const stop = n - 32; i <= stop; i += 32) {
-      laneRound(0, view.getUint32(i + 4, true), view.getUint32(i, true));
-      laneRound(2, view.getUint32(i + 12, true), view.getUint32(i + 8, true));
-      laneRound(4, view.getUint32(i + 20, true), view.getUint32(i + 16, true));
-      laneRound(6, view.getUint32(i + 28, true), view.getUint32(i + 24, true));
+    const stripes = n - (n % 32);
+    for (; i < stripes; i += PASS) {
+      const to = Math.min(stripes, i + PASS);
+      for (let k = 0; k < 4; k++) lanePass(view, k, i, to);
     }
+    i = stripes;
     const v1h = v[0]!, v1l = v[1]!, v2h = v[2]!, v2l = v[3]!;
     const v3h = v[4]!, v3l = v[5]!, v4h = v[6]!, v4l = v[7]!;
     rotl(v1h, v1l, 1);
