@@ -17,11 +17,12 @@
  * | 0-3   | `c_len`: big-endian length of the frame; `c_len + 8` must not exceed psize    |
  * | 4-7   | big-endian word: the zstd library version (24 bits) and the level (8 bits)  |
  *
- * The version/level word is written on little-endian machines as the level in byte 4 and the
- * version in bytes 5-7 (big-endian); on big-endian machines as the version in bytes 4-6 and the
- * level in byte 7. OpenZFS tells the two apart by where the version's zero high byte sits, and
- * refuses a level outside its `enum zio_zstd_levels` (1-19 and the fast levels 103-123) as a
- * sign of corruption; so does this module. The block must expand to exactly the logical size.
+ * OpenZFS now writes the version/level word as the level in byte 4 and the version in bytes
+ * 5-7 (big-endian) on every machine. Older releases kept the two in a C bitfield, which
+ * big-endian machines laid out as the version in bytes 4-6 and the level in byte 7. OpenZFS
+ * tells the layouts apart by where the version's zero high byte sits, and refuses a level
+ * outside its `enum zio_zstd_levels` (1-19 and the fast levels 103-123) as a sign of
+ * corruption; so does this module. The block must expand to exactly the logical size.
  *
  * Input is treated as hostile: every length and offset is bounded before use, the output never
  * grows past its limit (the logical size of a ZFS block), tables are fixed-size and reused, and
@@ -1043,8 +1044,9 @@ export interface ZfsZstdHeader {
 }
 
 /**
- * Reads OpenZFS's header before a zstd frame (`zfs_zstdhdr_t`), telling apart the layouts that
- * little- and big-endian machines wrote, as OpenZFS's `zfs_get_hdrmeta()` does.
+ * Reads OpenZFS's header before a zstd frame (`zfs_zstdhdr_t`), telling apart the layouts of
+ * the version/level word (today's, and the bitfield layout older big-endian machines wrote)
+ * as OpenZFS's `zfs_get_hdrmeta()` does.
  *
  * @param src the block as stored (at least 8 bytes)
  * @returns the header's fields
