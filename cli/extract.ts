@@ -155,7 +155,14 @@ async function extractOne(
     if (!quiet) {
       console.log(
         `${name} -> ${dir}: ${r.files} files (${r.bytes} bytes), ${r.directories} directories, ` +
-          `${r.symlinks} symlinks, ${r.hardlinks} hard links, ${r.special} special files`,
+          `${r.symlinks} symlinks, ${r.hardlinks} hard links, ${r.special} special files` +
+          (r.failed > 0 ? `, ${r.failed} failed` : ""),
+      );
+    }
+    if (r.failed > 0) {
+      warn(
+        `zsend extract: ${r.failed} ${r.failed === 1 ? "path" : "paths"} failed (each named ` +
+          "above; a file that could not be written whole was removed): the tree is incomplete",
       );
     }
     return r.errors.length > 0 ? 1 : 0;
