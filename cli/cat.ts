@@ -7,17 +7,22 @@
 import { parseArgs } from "@std/cli";
 import { ZplFilesystem } from "../core/zpl/fs.ts";
 import { resolvePath } from "../core/zpl/path.ts";
-import { openSnapshot } from "../io/store/open_snapshot.ts";
+import { openSnapshotView } from "../io/store/open_snapshot.ts";
 import { writeAll } from "../io/output.ts";
 import { nameArg, storeArg } from "./args.ts";
+import { KEY_FLAGS, KEY_USAGE, keyMaterial } from "./keys.ts";
 import { rejectUnknown, UsageError } from "./common.ts";
 
 /** Usage of the verb. */
-export const USAGE = "zsend cat STORE DATASET@SNAP PATH";
+export const USAGE = `zsend cat ${KEY_USAGE} STORE DATASET@SNAP PATH`;
 
 /** Runs the verb; returns the exit status. */
 export async function main(args: string[]): Promise<number> {
-  const flags = parseArgs(args, { boolean: ["help"], unknown: rejectUnknown });
+  const flags = parseArgs(args, {
+    boolean: ["help"],
+    string: [...KEY_FLAGS],
+    unknown: rejectUnknown,
+  });
   if (flags.help) {
     console.log(USAGE);
     return 0;
@@ -26,7 +31,7 @@ export async function main(args: string[]): Promise<number> {
   if (pos.length !== 3) throw new UsageError("cat takes STORE DATASET@SNAP PATH");
   storeArg(pos[0]!);
   nameArg(pos[1]!, "snapshot", "DATASET@SNAP", { lookup: true });
-  const { store, view } = openSnapshot(pos[0]!, pos[1]!);
+  const { store, view } = await openSnapshotView(pos[0]!, pos[1]!, keyMaterial(flags));
   try {
     const fs = await ZplFilesystem.open(view);
     const object = await resolvePath(fs, pos[2]!);

@@ -10,23 +10,26 @@ import { parseArgs } from "@std/cli";
 import { ZplFilesystem } from "../core/zpl/fs.ts";
 import { extractTree } from "../io/extract.ts";
 import { type ReceivedSnapshot, receiveStream } from "../io/receive.ts";
-import { openSnapshot } from "../io/store/open_snapshot.ts";
+import type { KeyMaterial } from "../core/crypto/keys.ts";
+import { openSnapshotView } from "../io/store/open_snapshot.ts";
 import { Store } from "../io/store/store.ts";
 import { openStreamInput } from "../io/source.ts";
 import { extractVolume } from "../io/volume_extract.ts";
 import { nameArg, notDirectoryArg, outputDirArg, storeArg, streamInputArg } from "./args.ts";
 import { engine, rejectUnknown, UsageError, warn } from "./common.ts";
+import { KEY_FLAGS, KEY_USAGE, keyMaterial } from "./keys.ts";
 
 /** Usage of the verb. */
-export const USAGE = "zsend extract [-q] STORE DATASET@SNAP DIR\n" +
+export const USAGE = `zsend extract [-q] ${KEY_USAGE} STORE DATASET@SNAP DIR\n` +
   "       zsend extract [-q] STORE VOL@SNAP --image PATH|DEVICE\n" +
-  "       zsend extract [-q] --stream [--snapshot NAME] FILE... DIR|--image PATH|DEVICE";
+  `       zsend extract [-q] ${KEY_USAGE} --stream [--snapshot NAME] FILE... ` +
+  "DIR|--image PATH|DEVICE";
 
 /** Runs the verb; returns the exit status. */
 export async function main(args: string[]): Promise<number> {
   const flags = parseArgs(args, {
     boolean: ["stream", "help", "quiet"],
-    string: ["image", "snapshot"],
+    string: ["image", "snapshot", ...KEY_FLAGS],
     alias: { q: "quiet" },
     unknown: rejectUnknown,
   });
@@ -37,6 +40,7 @@ export async function main(args: string[]): Promise<number> {
   if (flags.image === "") throw new UsageError("--image needs a PATH or a DEVICE");
   if (flags.image !== undefined) notDirectoryArg(flags.image, "--image PATH|DEVICE");
   const pos = flags._.map(String);
+  const key = keyMaterial(flags);
   if (flags.stream) {
     if (pos.length < (flags.image === undefined ? 2 : 1)) {
       throw new UsageError("extract --stream takes FILE... DIR (or FILE... --image PATH)");
@@ -44,7 +48,7 @@ export async function main(args: string[]): Promise<number> {
     const dir = flags.image === undefined ? outputDirArg(pos.pop()!) : "";
     for (const file of pos) streamInputArg(file);
     const wanted = flags.snapshot === undefined ? null : snapshotArg(flags.snapshot);
-    return await extractStreams(pos, wanted, dir, flags.image, flags.quiet);
+    return await extractStreams(pos, wanted, dir, flags.image, flags.quiet, key);
   }
   if (flags.snapshot !== undefined) {
     throw new UsageError(
@@ -55,13 +59,13 @@ export async function main(args: string[]): Promise<number> {
     if (pos.length !== 2) throw new UsageError("extract STORE VOL@SNAP --image PATH|DEVICE");
     storeArg(pos[0]!);
     nameArg(pos[1]!, "snapshot", "VOL@SNAP", { lookup: true });
-    return await extractOne(pos[0]!, pos[1]!, "", flags.image, flags.quiet);
+    return await extractOne(pos[0]!, pos[1]!, "", flags.image, flags.quiet, key);
   }
   if (pos.length !== 3) throw new UsageError("extract takes STORE DATASET@SNAP DIR");
   storeArg(pos[0]!);
   outputDirArg(pos[2]!);
   nameArg(pos[1]!, "snapshot", "DATASET@SNAP", { lookup: true });
-  return await extractOne(pos[0]!, pos[1]!, pos[2]!, undefined, flags.quiet);
+  return await extractOne(pos[0]!, pos[1]!, pos[2]!, undefined, flags.quiet, key);
 }
 
 /** `--snapshot`: `SNAP` or `@SNAP` (of the streams' top dataset), or `POOL/...@SNAP`. */
@@ -85,6 +89,7 @@ async function extractStreams(
   dir: string,
   image: string | undefined,
   quiet: boolean,
+  key: KeyMaterial | null,
 ): Promise<number> {
   const tmp = await Deno.makeTempDir({ prefix: "zsend-extract-" });
   try {
@@ -120,7 +125,7 @@ async function extractStreams(
       ? `${pick.toname} (the last snapshot the streams make)`
       : pick.toname;
     const stored = `${pick.dataset}@${pick.snapshot}`;
-    return await extractOne(`${tmp}/store`, label, dir, image, quiet, stored);
+    return await extractOne(`${tmp}/store`, label, dir, image, quiet, key, stored);
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }
@@ -133,13 +138,18 @@ async function extractOne(
   dir: string,
   image: string | undefined,
   quiet: boolean,
+  key: KeyMaterial | null,
   stored: string = name,
 ): Promise<number> {
-  const { store, view } = openSnapshot(storeDir, stored);
+  // A raw snapshot's key is opened here: a wrong key is refused before DIR gets anything.
+  const { store, view, stored: sealed } = await openSnapshotView(storeDir, stored, key);
   try {
     if (image !== undefined || view.objsetType === 3) {
       if (image === undefined) throw new UsageError(`${name} is a volume: use --image PATH|DEVICE`);
-      const r = await extractVolume(store, view, image);
+      if (sealed.raw) {
+        throw new TypeError(`${name} is an encrypted volume, which extract cannot open yet`);
+      }
+      const r = await extractVolume(store, sealed, image);
       if (!quiet) {
         console.log(
           `${name} -> ${image}: ${r.size} bytes, ${r.blocks} blocks written` +

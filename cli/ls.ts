@@ -7,12 +7,13 @@
 import { parseArgs } from "@std/cli";
 import { type Inode, ZplFilesystem } from "../core/zpl/fs.ts";
 import { resolvePath } from "../core/zpl/path.ts";
-import { openSnapshot } from "../io/store/open_snapshot.ts";
+import { openSnapshotView } from "../io/store/open_snapshot.ts";
 import { nameArg, storeArg } from "./args.ts";
+import { KEY_FLAGS, KEY_USAGE, keyMaterial } from "./keys.ts";
 import { rejectUnknown, UsageError, warn } from "./common.ts";
 
 /** Usage of the verb. */
-export const USAGE = "zsend ls [-R] STORE DATASET@SNAP [PATH]";
+export const USAGE = `zsend ls [-R] ${KEY_USAGE} STORE DATASET@SNAP [PATH]`;
 
 const KIND_CHAR: Record<Inode["kind"], string> = {
   file: "-",
@@ -43,7 +44,11 @@ function line(inode: Inode, name: string, target: string | null): string {
 
 /** Runs the verb; returns the exit status. */
 export async function main(args: string[]): Promise<number> {
-  const flags = parseArgs(args, { boolean: ["help", "R"], unknown: rejectUnknown });
+  const flags = parseArgs(args, {
+    boolean: ["help", "R"],
+    string: [...KEY_FLAGS],
+    unknown: rejectUnknown,
+  });
   if (flags.help) {
     console.log(USAGE);
     return 0;
@@ -52,7 +57,7 @@ export async function main(args: string[]): Promise<number> {
   if (pos.length < 2 || pos.length > 3) throw new UsageError("ls takes STORE DATASET@SNAP [PATH]");
   storeArg(pos[0]!);
   nameArg(pos[1]!, "snapshot", "DATASET@SNAP", { lookup: true });
-  const { store, view } = openSnapshot(pos[0]!, pos[1]!);
+  const { store, view } = await openSnapshotView(pos[0]!, pos[1]!, keyMaterial(flags));
   try {
     const fs = await ZplFilesystem.open(view);
     const start = await resolvePath(fs, pos[2] ?? "/");

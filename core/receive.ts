@@ -14,6 +14,7 @@ import {
   type Checksum,
   type DrrBegin,
   type DrrObject,
+  type DrrObjectRange,
   type DrrSpill,
   type DrrWrite,
   type DrrWriteByref,
@@ -78,6 +79,11 @@ export interface ReceiveTarget {
   setSpill(object: number, rec: DrrSpill | null, payload: Uint8Array | null): void;
   /** Marks a byte range as redacted (left out by a redacted send). */
   redact(object: number, offset: number, length: number): void;
+  /**
+   * Keeps the crypt parameters of a dnode block (raw streams), replacing those of the same
+   * block; optional: a target that never reads raw objects may ignore them.
+   */
+  objectRange?(rec: DrrObjectRange): void;
 }
 
 /** Options of {@linkcode RecordApplier}. */
@@ -253,8 +259,10 @@ export class RecordApplier {
           break;
         }
         case DRR.OBJECT_RANGE:
-          // Raw streams: the crypt parameters of a dnode block. The store keeps raw objects as
-          // they come; nothing in the object table changes.
+          // Raw streams: the crypt parameters of a dnode block. The objects that follow carry
+          // their bonus buffers as the block holds them (encrypted); the target keeps the
+          // parameters to decrypt them with the key. Nothing in the object table changes.
+          this.#target.objectRange?.(h);
           break;
         default:
           fail("record type not allowed inside a substream");

@@ -13,14 +13,14 @@ import {
   type TargetState,
 } from "../core/begin_plan.ts";
 import type { ByteChunks } from "../core/byte_source.ts";
-import { DRR, HDRTYPE } from "../core/constants.ts";
+import { DRR, FEATURE, HDRTYPE } from "../core/constants.ts";
 import { StreamError } from "../core/errors.ts";
 import type { Fletcher4Engine } from "../core/fletcher4.ts";
 import { checkName, nameProblem, quoteName } from "../core/names.ts";
 import { decodeNvlist, nvlistToObject } from "../core/nvlist.ts";
 import { readRecordBatches, type StreamRecord } from "../core/reader.ts";
 import { RecordApplier } from "../core/receive.ts";
-import { type DrrBegin, featureFlags, hdrtype } from "../core/record.ts";
+import { type DrrBegin, featureFlags, hasFeature, hdrtype } from "../core/record.ts";
 import { StreamVerifier } from "../core/verify.ts";
 import { SnapshotBuilder } from "./store/snapshot_builder.ts";
 import { hexGuid, type Store } from "./store/store.ts";
@@ -271,6 +271,11 @@ function startSnapshot(
       now,
     ).lastInsertRowid,
   );
+  if (hasFeature(featureFlags(begin.versioninfo), FEATURE.RAW) && r.payload.length > 0) {
+    // The wrapped keys (crypt_keydata) that open this raw snapshot with the user's key.
+    store.stmt("INSERT INTO snapshot_crypt (snapshot, begin_nvlist) VALUES (?, ?)")
+      .run(snapshotId, r.payload.slice());
+  }
   const builder = new SnapshotBuilder(store, snapshotId, begin.toguid, (guid) => {
     const found = store.snapshotsByGuid(guid);
     return found.length === 0 ? null : found[found.length - 1]!.id;

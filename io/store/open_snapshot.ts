@@ -4,6 +4,9 @@
  * @module
  */
 
+import type { KeyMaterial } from "../../core/crypto/keys.ts";
+import type { SnapshotView } from "../../core/snapshot_view.ts";
+import { cryptInfo, DecryptedSnapshotView, unlockSnapshot } from "./crypt_view.ts";
 import { StoreSnapshotView } from "./snapshot_view.ts";
 import { Store } from "./store.ts";
 
@@ -36,4 +39,35 @@ export function openSnapshot(dir: string, name: string): OpenSnapshot {
   }
   store.beginRead();
   return { store, view: new StoreSnapshotView(store, row) };
+}
+
+/**
+ * Opens `name` as {@linkcode openSnapshot} does; a raw (encrypted) snapshot needs `material`
+ * (the user's key or passphrase) and is read through its keys, unwrapped here: a wrong key is
+ * refused (`WrongKey`) before the caller writes anything. Without `material` a raw snapshot
+ * is refused with a message that says what to give; with it, a snapshot that is not raw is
+ * read as it is.
+ */
+export async function openSnapshotView(
+  dir: string,
+  name: string,
+  material: KeyMaterial | null,
+): Promise<{ store: Store; view: SnapshotView; stored: StoreSnapshotView }> {
+  const { store, view } = openSnapshot(dir, name);
+  try {
+    if (!view.raw) return { store, view, stored: view };
+    if (material === null) {
+      const info = cryptInfo(view);
+      throw new TypeError(
+        `${name} is encrypted (a raw send${
+          info ? `, ${info.suite}, keyformat ${info.keyformat}` : ""
+        }): give --key-file PATH or --passphrase-file PATH`,
+      );
+    }
+    const keys = await unlockSnapshot(view, material);
+    return { store, view: new DecryptedSnapshotView(view, keys), stored: view };
+  } catch (e) {
+    store.close();
+    throw e;
+  }
 }

@@ -95,6 +95,23 @@ CREATE TABLE IF NOT EXISTS blocks (
   f4 BLOB
 );
 
+-- Raw (encrypted) snapshots: the BEGIN payload as received (its crypt_keydata holds the
+-- dataset's master and HMAC keys, wrapped: useless without the user's key or passphrase).
+CREATE TABLE IF NOT EXISTS snapshot_crypt (
+  snapshot INTEGER PRIMARY KEY,
+  begin_nvlist BLOB NOT NULL
+);
+
+-- Raw snapshots: each dnode block's crypt parameters (the OBJECT_RANGE record's salt, iv, mac
+-- and flags, little-endian, as meta), by its first object. Carried forward like objects.
+CREATE TABLE IF NOT EXISTS object_ranges (
+  snapshot INTEGER NOT NULL,
+  firstobj INTEGER NOT NULL,
+  numslots INTEGER NOT NULL,
+  meta BLOB NOT NULL,
+  PRIMARY KEY (snapshot, firstobj)
+) WITHOUT ROWID;
+
 -- Pack files and how much of each is committed; bytes past it are from a failed receive.
 CREATE TABLE IF NOT EXISTS packs (
   id INTEGER PRIMARY KEY,

@@ -9,6 +9,7 @@
 import type { ReceiveTarget, StoredObject } from "../../core/receive.ts";
 import {
   type Checksum,
+  type DrrObjectRange,
   type DrrRecord,
   type DrrSpill,
   type DrrWrite,
@@ -118,6 +119,10 @@ export class SnapshotBuilder implements ReceiveTarget {
       `INSERT INTO block_map SELECT ?, object, offset, lsize, kind, block, meta
        FROM block_map WHERE snapshot = ?`,
     ).run(this.#snapshot, parent);
+    s.stmt(
+      `INSERT INTO object_ranges SELECT ?, firstobj, numslots, meta
+       FROM object_ranges WHERE snapshot = ?`,
+    ).run(this.#snapshot, parent);
   }
 
   getObject(object: number): StoredObject | null {
@@ -178,6 +183,16 @@ export class SnapshotBuilder implements ReceiveTarget {
       BigInt.asIntN(64, o.maxblkid),
       o.bonus,
     );
+  }
+
+  objectRange(rec: DrrObjectRange): void {
+    const firstobj = Number(rec.firstobj);
+    if (!Number.isSafeInteger(firstobj)) return; // no object can be there
+    this.#store.stmt(
+      `INSERT INTO object_ranges (snapshot, firstobj, numslots, meta) VALUES (?, ?, ?, ?)
+       ON CONFLICT (snapshot, firstobj) DO UPDATE SET numslots = excluded.numslots,
+       meta = excluded.meta`,
+    ).run(this.#snapshot, firstobj, Number(rec.numslots), recordMeta(rec));
   }
 
   freeObject(object: number): void {

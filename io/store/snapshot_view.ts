@@ -13,12 +13,27 @@ import type { BlockPlace } from "../../core/zpl/fs.ts";
 import { KIND } from "./snapshot_builder.ts";
 import type { SnapshotRow, Store } from "./store.ts";
 
-interface MapRow {
+/** A block map row. */
+export interface MapRow {
   offset: number;
   lsize: number;
   kind: number;
   block: number | null;
   meta: Uint8Array;
+}
+
+/** An objects row of a raw snapshot, as received. */
+export interface RawObjectRow {
+  object: number;
+  type: number;
+  bonustype: number;
+  bonuslen: number;
+  raw_bonuslen: number;
+  dn_slots: number;
+  flags: number;
+  bonus: Uint8Array;
+  spill_block: number | null;
+  spill_meta: Uint8Array | null;
 }
 
 /** Reads one stored snapshot. */
@@ -95,12 +110,55 @@ export class StoreSnapshotView implements SnapshotView {
     return info;
   }
 
-  #spill(id: number, block: number, meta: Uint8Array): Uint8Array {
+  #spill(id: number, block: number, meta: Uint8Array): Uint8Array | null {
     const v = new DataView(meta.buffer, meta.byteOffset, meta.byteLength);
     const length = Number(v.getBigUint64(16, true));
     const compression = meta[33]!;
-    if (this.#raw) throw new TypeError(`the spill block of object ${id} is encrypted (raw send)`);
+    // Raw: the bonus and the spill block are ciphertext; a view with the key reads them.
+    if (this.#raw) return null;
     return decode(compression, this.blockBytes(block), length, `the spill block of object ${id}`);
+  }
+
+  /** Whether the snapshot came from a raw (encrypted) stream: its blocks are sealed. */
+  get raw(): boolean {
+    return this.#raw;
+  }
+
+  /** Raw snapshots: the BEGIN nvlist it was received with (crypt_keydata), or null. */
+  cryptNvlist(): Uint8Array | null {
+    const r = this.#store.stmt("SELECT begin_nvlist FROM snapshot_crypt WHERE snapshot = ?")
+      .get(this.snapshot.id) as { begin_nvlist: Uint8Array } | undefined;
+    return r?.begin_nvlist ?? null;
+  }
+
+  /** The objects stored in [from, to), as received (bonus as the stream carried it). */
+  rawObjects(from: number, to: number): RawObjectRow[] {
+    return this.#store.stmt(
+      `SELECT object, type, bonustype, bonuslen, raw_bonuslen, dn_slots, flags, bonus,
+       spill_block, spill_meta FROM objects WHERE snapshot = ? AND object >= ? AND object < ?
+       ORDER BY object`,
+    ).all(this.snapshot.id, from, to) as unknown as RawObjectRow[];
+  }
+
+  /** Raw snapshots: the dnode block (OBJECT_RANGE) that holds object `id`, or null. */
+  objectRange(id: number): { firstobj: number; numslots: number; meta: Uint8Array } | null {
+    const r = this.#store.stmt(
+      `SELECT firstobj, numslots, meta FROM object_ranges WHERE snapshot = ? AND firstobj <= ?
+       ORDER BY firstobj DESC LIMIT 1`,
+    ).get(this.snapshot.id, id) as
+      | { firstobj: number; numslots: number; meta: Uint8Array }
+      | undefined;
+    if (r === undefined || id >= r.firstobj + r.numslots) return null;
+    return r;
+  }
+
+  /** The block map rows of block `blkid` of an object, in offset order. */
+  blockRows(id: number, blkid: number, blksz: number): MapRow[] {
+    const start = blkid * blksz;
+    return this.#store.stmt(
+      `SELECT offset, lsize, kind, block, meta FROM block_map
+       WHERE snapshot = ? AND object = ? AND offset >= ? AND offset < ? ORDER BY offset`,
+    ).all(this.snapshot.id, id, start, start + blksz) as unknown as MapRow[];
   }
 
   readBlock(id: number, blkid: number): Promise<Uint8Array | null> {
@@ -206,7 +264,16 @@ export class StoreSnapshotView implements SnapshotView {
   }
 }
 
-function decode(compression: number, stored: Uint8Array, lsize: number, where: string): Uint8Array {
+/**
+ * The logical bytes of a stored block: decompressed with `compression` (ZIO_COMPRESS_*) to
+ * `lsize`; a `TypeError` naming `where` when the codec fails.
+ */
+export function decode(
+  compression: number,
+  stored: Uint8Array,
+  lsize: number,
+  where: string,
+): Uint8Array {
   if (compression === 0) {
     return stored.length === lsize ? stored : decompressBlock(2, stored, lsize);
   }

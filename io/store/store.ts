@@ -334,6 +334,8 @@ export class Store implements TargetState {
     }
     this.stmt("DELETE FROM block_map WHERE snapshot = ?").run(id);
     this.stmt("DELETE FROM objects WHERE snapshot = ?").run(id);
+    this.stmt("DELETE FROM object_ranges WHERE snapshot = ?").run(id);
+    this.stmt("DELETE FROM snapshot_crypt WHERE snapshot = ?").run(id);
     this.stmt("UPDATE snapshots SET parent = NULL WHERE parent = ?").run(id);
     this.stmt("DELETE FROM snapshots WHERE id = ?").run(id);
   }

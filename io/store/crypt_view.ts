@@ -1,0 +1,228 @@
+/**
+ * A raw (encrypted) stored snapshot opened with its key: a {@linkcode SnapshotView} whose
+ * bonus buffers, spill blocks and data blocks are decrypted (and, where the stream carries
+ * what the MAC covers, authenticated) as they are read. The store keeps the sealed bytes; the
+ * plaintext lives only in memory.
+ *
+ * @module
+ */
+
+import { BlockCrypt, type BlockParams, isEncryptedType } from "../../core/crypto/block.ts";
+import { MacMismatch } from "../../core/crypto/aead.ts";
+import {
+  type DatasetKeys,
+  keyformatName,
+  type KeyMaterial,
+  openKeys,
+  parseCryptKeydata,
+  SUITES,
+} from "../../core/crypto/keys.ts";
+import { decodeNvlist, nvlistToObject } from "../../core/nvlist.ts";
+import type { ObjectInfo, SnapshotView } from "../../core/snapshot_view.ts";
+import { KIND } from "./snapshot_builder.ts";
+import { decode, type MapRow, type RawObjectRow, type StoreSnapshotView } from "./snapshot_view.ts";
+
+const DMU_OT_SA = 44;
+
+/** What a raw snapshot says about its key (for `list`, and messages). */
+export interface CryptInfo {
+  suite: string;
+  keyformat: string;
+  guid: bigint;
+}
+
+/** The key facts of a raw stored snapshot, or null when it has none. */
+export function cryptInfo(view: StoreSnapshotView): CryptInfo | null {
+  const nv = view.cryptNvlist();
+  if (nv === null) return null;
+  const kd = parseCryptKeydata(nvlistToObject(decodeNvlist(nv)));
+  if (kd === null) return null;
+  return {
+    suite: SUITES[kd.suite]!.name,
+    keyformat: keyformatName(kd.keyformat),
+    guid: kd.guid,
+  };
+}
+
+/**
+ * The keys of a raw stored snapshot from the user's key or passphrase. Throws `WrongKey` when
+ * they do not open it, a `TypeError` when the snapshot carries no key.
+ */
+export async function unlockSnapshot(
+  view: StoreSnapshotView,
+  material: KeyMaterial,
+): Promise<DatasetKeys> {
+  const nv = view.cryptNvlist();
+  const kd = nv === null ? null : parseCryptKeydata(nvlistToObject(decodeNvlist(nv)));
+  if (kd === null) {
+    throw new TypeError(
+      "the snapshot's raw stream carried no crypt_keydata: its key cannot be opened here",
+    );
+  }
+  return await openKeys(kd, material);
+}
+
+function paramsAt(meta: Uint8Array, salt: number, iv: number, mac: number): BlockParams {
+  return {
+    salt: meta.subarray(salt, salt + 8),
+    iv: meta.subarray(iv, iv + 12),
+    mac: meta.subarray(mac, mac + 16),
+  };
+}
+
+/** A raw stored snapshot, read through its keys. */
+export class DecryptedSnapshotView implements SnapshotView {
+  readonly objsetType: number;
+  readonly littleEndian: boolean;
+  readonly inner: StoreSnapshotView;
+  readonly crypt: BlockCrypt;
+  #ranges = new Map<number, Promise<Map<number, Uint8Array>>>();
+  #objects = new Map<number, Promise<ObjectInfo | null>>();
+
+  /**
+   * @param inner the stored snapshot (raw)
+   * @param keys its unwrapped keys
+   */
+  constructor(inner: StoreSnapshotView, keys: DatasetKeys) {
+    this.inner = inner;
+    this.crypt = new BlockCrypt(keys);
+    this.objsetType = inner.objsetType;
+    this.littleEndian = inner.littleEndian;
+  }
+
+  /** The plaintext bonus buffers of the dnode block that holds `id`, by object. */
+  #bonuses(id: number): Promise<Map<number, Uint8Array>> {
+    const range = this.inner.objectRange(id);
+    if (range === null) {
+      return Promise.reject(
+        new TypeError(`object ${id}: the stream gave no OBJECT_RANGE for its dnode block`),
+      );
+    }
+    let p = this.#ranges.get(range.firstobj);
+    if (p === undefined) {
+      p = (async () => {
+        const rows = this.inner.rawObjects(range.firstobj, range.firstobj + range.numslots);
+        // zio_crypt_init_uios_dnode: the encrypted bonus buffers, DN_MAX_BONUS_LEN each (the
+        // stream's raw_bonuslen), in dnode order, make one ciphertext.
+        const sealed = rows.filter((r) =>
+          r.type !== 0 && isEncryptedType(r.bonustype) && r.bonuslen !== 0
+        );
+        const total = sealed.reduce((n, r) => n + r.bonus.length, 0);
+        const joined = new Uint8Array(total);
+        let at = 0;
+        for (const r of sealed) {
+          joined.set(r.bonus, at);
+          at += r.bonus.length;
+        }
+        const plain = await this.crypt.dnodeBonuses(paramsAt(range.meta, 32, 40, 52), joined);
+        const out = new Map<number, Uint8Array>();
+        at = 0;
+        for (const r of sealed) {
+          out.set(r.object, plain.subarray(at, at + r.bonus.length));
+          at += r.bonus.length;
+        }
+        return out;
+      })();
+      if (this.#ranges.size > 1024) this.#ranges.clear();
+      this.#ranges.set(range.firstobj, p);
+    }
+    return p;
+  }
+
+  object(id: number): Promise<ObjectInfo | null> {
+    let p = this.#objects.get(id);
+    if (p === undefined) {
+      p = this.#object(id);
+      if (this.#objects.size > 4096) this.#objects.clear();
+      this.#objects.set(id, p);
+    }
+    return p;
+  }
+
+  async #object(id: number): Promise<ObjectInfo | null> {
+    const info = this.inner.objectSync(id);
+    if (info === null) return null;
+    const row = this.inner.rawObjects(id, id + 1)[0]!;
+    let bonus = info.bonus;
+    if (info.type !== 0 && isEncryptedType(info.bonustype) && info.bonuslen !== 0) {
+      const plain = (await this.#bonuses(id)).get(id);
+      if (plain === undefined) throw new TypeError(`object ${id}: its bonus buffer is missing`);
+      bonus = plain.subarray(0, info.bonuslen);
+    }
+    return {
+      ...info,
+      bonus,
+      spill: row.spill_block === null || row.spill_meta === null ? null : await this.#spill(row),
+    };
+  }
+
+  async #spill(row: RawObjectRow): Promise<Uint8Array> {
+    const m = row.spill_meta!;
+    const v = new DataView(m.buffer, m.byteOffset, m.byteLength);
+    const length = Number(v.getBigUint64(16, true));
+    const type = v.getUint32(84, true) || DMU_OT_SA;
+    const where = `the spill block of object ${row.object}`;
+    const sealed = this.inner.blockBytes(row.spill_block!);
+    let physical: Uint8Array;
+    try {
+      physical = await this.crypt.openBlock(type, paramsAt(m, 48, 56, 68), sealed);
+    } catch (e) {
+      if (e instanceof MacMismatch) throw new TypeError(`${where} fails its MAC (${e.message})`);
+      throw e;
+    }
+    return decode(m[33]!, physical, length, where);
+  }
+
+  async readBlock(id: number, blkid: number): Promise<Uint8Array | null> {
+    const o = this.inner.objectSync(id);
+    if (o === null) return null;
+    const rows = this.inner.blockRows(id, blkid, o.blksz);
+    if (rows.length === 0) return null;
+    const start = blkid * o.blksz;
+    const first = rows[0]!;
+    if (rows.length === 1 && first.offset === start && first.lsize === o.blksz) {
+      return await this.#logical(id, first);
+    }
+    const out = new Uint8Array(o.blksz);
+    for (const row of rows) {
+      const data = await this.#logical(id, row);
+      const at = row.offset - start;
+      out.set(data.subarray(0, Math.min(data.length, o.blksz - at)), at);
+    }
+    return out;
+  }
+
+  /** The logical bytes of one block map row: opened, authenticated, decompressed. */
+  async #logical(id: number, row: MapRow): Promise<Uint8Array> {
+    const where = `the block at offset ${row.offset} of object ${id}`;
+    if (row.kind === KIND.REDACTED || row.block === null) {
+      throw new TypeError(`${where} was redacted from the stream`);
+    }
+    const m = row.meta;
+    const stored = this.inner.blockBytes(row.block);
+    if (row.kind === KIND.EMBEDDED) {
+      const v = new DataView(m.buffer, m.byteOffset, m.byteLength);
+      const lsize = v.getUint32(48, true);
+      const data = decode(m[40]!, stored, lsize, where);
+      if (lsize >= row.lsize) return data;
+      const out = new Uint8Array(row.lsize);
+      out.set(data);
+      return out;
+    }
+    const type = new DataView(m.buffer, m.byteOffset, m.byteLength).getUint32(16, true);
+    let physical: Uint8Array;
+    try {
+      physical = await this.crypt.openBlock(type, paramsAt(m, 104, 112, 124), stored);
+    } catch (e) {
+      if (e instanceof MacMismatch) {
+        throw new TypeError(`${where} fails its MAC: it is damaged (${e.message})`);
+      }
+      throw e;
+    }
+    return decode(m[50]!, physical, row.lsize, where);
+  }
+
+  objectIds(): AsyncIterable<number> {
+    return this.inner.objectIds();
+  }
+}
