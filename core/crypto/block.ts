@@ -123,6 +123,15 @@ export class BlockCrypt {
   }
 
   /**
+   * The encrypted parts of a dnode block (see {@linkcode dnodeBonuses}) decrypted and
+   * authenticated with the rest of the block as additional data (`dnode_mac.ts` rebuilds it).
+   * Throws {@linkcode MacMismatch} when the MAC does not match.
+   */
+  async openDnodeBlock(p: BlockParams, cipher: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
+    return await openAead(await this.blockKey(p.salt), p.iv, cipher, p.mac, aad);
+  }
+
+  /**
    * The encrypted parts of a dnode block (the bonus buffers of encrypted bonus types, each
    * `DN_MAX_BONUS_LEN` bytes, in dnode order, concatenated) decrypted with the block's
    * parameters. The tag covers the dnodes' cores and block pointers as the pool holds them,

@@ -10,6 +10,12 @@
 import { BlockCrypt, type BlockParams, isEncryptedType } from "../../core/crypto/block.ts";
 import { MacMismatch } from "../../core/crypto/aead.ts";
 import {
+  type BpAuth,
+  dnodeBlockAuth,
+  type DnodeForMac,
+  l0Prop,
+} from "../../core/crypto/dnode_mac.ts";
+import {
   type DatasetKeys,
   keyformatName,
   type KeyMaterial,
@@ -23,6 +29,7 @@ import { KIND } from "./snapshot_builder.ts";
 import { decode, type MapRow, type RawObjectRow, type StoreSnapshotView } from "./snapshot_view.ts";
 
 const DMU_OT_SA = 44;
+const RAW_BYTESWAP = 2;
 
 /** What a raw snapshot says about its key (for `list`, and messages). */
 export interface CryptInfo {
@@ -102,24 +109,31 @@ export class DecryptedSnapshotView implements SnapshotView {
     if (p === undefined) {
       p = (async () => {
         const rows = this.inner.rawObjects(range.firstobj, range.firstobj + range.numslots);
+        const dnodes = new Map<number, DnodeForMac>();
+        for (const r of rows) dnodes.set(r.object, this.#forMac(r));
         // zio_crypt_init_uios_dnode: the encrypted bonus buffers, DN_MAX_BONUS_LEN each (the
-        // stream's raw_bonuslen), in dnode order, make one ciphertext.
-        const sealed = rows.filter((r) =>
-          r.type !== 0 && isEncryptedType(r.bonustype) && r.bonuslen !== 0
-        );
-        const total = sealed.reduce((n, r) => n + r.bonus.length, 0);
-        const joined = new Uint8Array(total);
-        let at = 0;
-        for (const r of sealed) {
-          joined.set(r.bonus, at);
-          at += r.bonus.length;
+        // stream's raw_bonuslen), in dnode order, make one ciphertext; the rest of the block
+        // is the additional data, rebuilt here.
+        const auth = await dnodeBlockAuth(range.firstobj, range.numslots, dnodes);
+        let plain: Uint8Array;
+        try {
+          plain = await this.crypt.openDnodeBlock(
+            paramsAt(range.meta, 32, 40, 52),
+            auth.cipher,
+            auth.aad,
+          );
+        } catch (e) {
+          if (!(e instanceof MacMismatch)) throw e;
+          throw new TypeError(
+            `the dnode block of objects ${range.firstobj}..` +
+              `${range.firstobj + range.numslots - 1} fails its MAC: it is damaged (${e.message})`,
+          );
         }
-        const plain = await this.crypt.dnodeBonuses(paramsAt(range.meta, 32, 40, 52), joined);
         const out = new Map<number, Uint8Array>();
-        at = 0;
-        for (const r of sealed) {
-          out.set(r.object, plain.subarray(at, at + r.bonus.length));
-          at += r.bonus.length;
+        let at = 0;
+        for (const d of auth.sealed) {
+          out.set(d.object, plain.subarray(at, at + d.bonus.length));
+          at += d.bonus.length;
         }
         return out;
       })();
@@ -127,6 +141,69 @@ export class DecryptedSnapshotView implements SnapshotView {
       this.#ranges.set(range.firstobj, p);
     }
     return p;
+  }
+
+  /** An object row with its block pointers' authenticated parts, for the dnode block MAC. */
+  #forMac(r: RawObjectRow): DnodeForMac {
+    const writeAuth = (m: Uint8Array): BpAuth => {
+      const v = new DataView(m.buffer, m.byteOffset, m.byteLength);
+      const lsize = Number(v.getBigUint64(32, true));
+      return {
+        prop: l0Prop({
+          lsize,
+          psize: Number(v.getBigUint64(96, true)) || lsize,
+          compress: m[50]!,
+          type: v.getUint32(16, true),
+          littleEndian: this.#littleEndian((m[49]! & RAW_BYTESWAP) !== 0),
+        }),
+        mac: m.subarray(124, 140),
+      };
+    };
+    const blocks = new Map<number, BpAuth>();
+    for (const b of this.inner.blockMetas(r.object)) {
+      if (b.kind !== KIND.WRITE) continue;
+      blocks.set(Math.floor(b.offset / r.blksz), writeAuth(b.meta));
+    }
+    let spill: BpAuth | null = null;
+    if (r.spill_meta !== null) {
+      const m = r.spill_meta;
+      const v = new DataView(m.buffer, m.byteOffset, m.byteLength);
+      const lsize = Number(v.getBigUint64(16, true));
+      const psize = Number(v.getBigUint64(40, true)) || lsize;
+      spill = {
+        prop: l0Prop({
+          lsize,
+          psize,
+          compress: m[33]!,
+          type: v.getUint32(84, true) || DMU_OT_SA,
+          littleEndian: this.#littleEndian((m[32]! & RAW_BYTESWAP) !== 0),
+        }),
+        mac: m.subarray(68, 84),
+      };
+    }
+    return {
+      object: r.object,
+      type: r.type,
+      indblkshift: r.indblkshift,
+      nlevels: r.nlevels,
+      nblkptr: r.nblkptr,
+      bonustype: r.bonustype,
+      checksum: r.checksumtype,
+      compress: r.compress,
+      flags: r.flags,
+      blksz: r.blksz,
+      bonuslen: r.bonuslen,
+      dnSlots: r.dn_slots,
+      maxblkid: BigInt.asUintN(64, BigInt(r.maxblkid)),
+      bonus: r.bonus,
+      spill,
+      blocks,
+    };
+  }
+
+  /** The byte order of a block: the sender's, unless its record says it is swapped. */
+  #littleEndian(swapped: boolean): boolean {
+    return this.littleEndian !== swapped;
   }
 
   object(id: number): Promise<ObjectInfo | null> {

@@ -27,10 +27,18 @@ export interface RawObjectRow {
   object: number;
   type: number;
   bonustype: number;
+  blksz: number;
   bonuslen: number;
+  checksumtype: number;
+  compress: number;
   raw_bonuslen: number;
   dn_slots: number;
   flags: number;
+  indblkshift: number;
+  nlevels: number;
+  nblkptr: number;
+  /** As SQLite gives it: a bigint when beyond 2^53. */
+  maxblkid: number | bigint;
   bonus: Uint8Array;
   spill_block: number | null;
   spill_meta: Uint8Array | null;
@@ -134,8 +142,9 @@ export class StoreSnapshotView implements SnapshotView {
   /** The objects stored in [from, to), as received (bonus as the stream carried it). */
   rawObjects(from: number, to: number): RawObjectRow[] {
     return this.#store.stmt(
-      `SELECT object, type, bonustype, bonuslen, raw_bonuslen, dn_slots, flags, bonus,
-       spill_block, spill_meta FROM objects WHERE snapshot = ? AND object >= ? AND object < ?
+      `SELECT object, type, bonustype, blksz, bonuslen, checksumtype, compress, raw_bonuslen,
+       dn_slots, flags, indblkshift, nlevels, nblkptr, maxblkid, bonus, spill_block, spill_meta
+       FROM objects WHERE snapshot = ? AND object >= ? AND object < ?
        ORDER BY object`,
     ).all(this.snapshot.id, from, to) as unknown as RawObjectRow[];
   }
@@ -150,6 +159,13 @@ export class StoreSnapshotView implements SnapshotView {
       | undefined;
     if (r === undefined || id >= r.firstobj + r.numslots) return null;
     return r;
+  }
+
+  /** Every block map row's offset and meta of an object (its block pointers' sources). */
+  blockMetas(id: number): { offset: number; kind: number; meta: Uint8Array }[] {
+    return this.#store.stmt(
+      "SELECT offset, kind, meta FROM block_map WHERE snapshot = ? AND object = ? ORDER BY offset",
+    ).all(this.snapshot.id, id) as unknown as { offset: number; kind: number; meta: Uint8Array }[];
   }
 
   /** The block map rows of block `blkid` of an object, in offset order. */
