@@ -101,9 +101,13 @@ export class BlockCrypt {
 
   /** HMAC-SHA512 of `data` with the HMAC key, truncated to the MAC length. */
   async hmac(data: Uint8Array): Promise<Uint8Array> {
+    return (await this.hmacFull(data)).subarray(0, MAC_LEN);
+  }
+
+  /** HMAC-SHA512 of `data` with the HMAC key, all 64 bytes. */
+  async hmacFull(data: Uint8Array): Promise<Uint8Array> {
     const d = data.buffer instanceof ArrayBuffer ? data as Uint8Array<ArrayBuffer> : data.slice();
-    const full = await crypto.subtle.sign("HMAC", await this.#hmac, d);
-    return new Uint8Array(full, 0, MAC_LEN);
+    return new Uint8Array(await crypto.subtle.sign("HMAC", await this.#hmac, d));
   }
 
   /**

@@ -74,8 +74,13 @@ function bab(out: Uint8Array, at: number, b: BpAuth): void {
   out.set(b.mac.subarray(0, 16), at + 8);
 }
 
-/** The MACs of block pointers above level 0, built level by level. */
-async function topPointers(d: DnodeForMac): Promise<(BpAuth | null)[]> {
+/**
+ * The dnode's own block pointers (`dn_blkptr[]`, null for a hole): those above level 0 with
+ * their MACs built level by level from the level-0 ones.
+ */
+export async function topPointers(
+  d: Pick<DnodeForMac, "type" | "indblkshift" | "nlevels" | "nblkptr" | "blocks">,
+): Promise<(BpAuth | null)[]> {
   const epbShift = d.indblkshift - 7;
   let level = new Map<number, BpAuth>(d.blocks);
   for (let l = 1; l < d.nlevels; l++) {
@@ -104,6 +109,44 @@ async function topPointers(d: DnodeForMac): Promise<(BpAuth | null)[]> {
   const out: (BpAuth | null)[] = [];
   for (let j = 0; j < d.nblkptr; j++) out.push(level.get(j) ?? null);
   return out;
+}
+
+/**
+ * The 64-byte core of a dnode as its MACs cover it: `dn_flags` masked to the spill flag,
+ * `dn_used` zero, little-endian.
+ */
+export function dnodeCore(
+  d: Omit<DnodeForMac, "object" | "bonus" | "spill" | "blocks">,
+): Uint8Array {
+  const slots = Math.max(1, d.dnSlots);
+  const spill = (d.flags & SPILL_BLKPTR) !== 0;
+  const core = new Uint8Array(CORE);
+  const v = new DataView(core.buffer);
+  core[0] = d.type;
+  core[1] = d.indblkshift;
+  core[2] = d.nlevels;
+  core[3] = d.nblkptr;
+  core[4] = d.bonustype;
+  core[5] = d.checksum;
+  core[6] = d.compress;
+  core[7] = spill ? SPILL_BLKPTR : 0;
+  v.setUint16(8, d.blksz >>> 9, true);
+  v.setUint16(10, d.bonuslen, true);
+  core[12] = slots - 1;
+  v.setBigUint64(16, d.maxblkid, true);
+  return core;
+}
+
+/**
+ * `dn_blkptr[]` (and the spill pointer) of a dnode as its MACs cover them: 32 bytes each.
+ */
+export async function dnodePointers(d: DnodeForMac): Promise<Uint8Array> {
+  const spill = (d.flags & SPILL_BLKPTR) !== 0;
+  const bps = new Uint8Array((d.nblkptr + (spill ? 1 : 0)) * BAB);
+  const tops = await topPointers(d);
+  tops.forEach((b, j) => b !== null && bab(bps, j * BAB, b));
+  if (spill && d.spill !== null) bab(bps, d.nblkptr * BAB, d.spill);
+  return bps;
 }
 
 /** What to check a dnode block's MAC over. */
@@ -142,26 +185,9 @@ export async function dnodeBlockAuth(
     }
     const slots = Math.max(1, d.dnSlots);
     const spill = (d.flags & SPILL_BLKPTR) !== 0;
-    const core = new Uint8Array(CORE);
-    const v = new DataView(core.buffer);
-    core[0] = d.type;
-    core[1] = d.indblkshift;
-    core[2] = d.nlevels;
-    core[3] = d.nblkptr;
-    core[4] = d.bonustype;
-    core[5] = d.checksum;
-    core[6] = d.compress;
-    core[7] = spill ? SPILL_BLKPTR : 0;
-    v.setUint16(8, d.blksz >>> 9, true);
-    v.setUint16(10, d.bonuslen, true);
-    core[12] = slots - 1;
-    v.setBigUint64(16, d.maxblkid, true);
+    const core = dnodeCore(d);
     parts.push(core);
-    const bps = new Uint8Array((d.nblkptr + (spill ? 1 : 0)) * BAB);
-    const tops = await topPointers(d);
-    tops.forEach((b, j) => b !== null && bab(bps, j * BAB, b));
-    if (spill && d.spill !== null) bab(bps, d.nblkptr * BAB, d.spill);
-    parts.push(bps);
+    parts.push(await dnodePointers(d));
     const maxBonus = slots * 512 - CORE - d.nblkptr * BP - (spill ? BP : 0);
     if (d.type !== 0 && isEncryptedType(d.bonustype) && d.bonuslen !== 0) {
       sealed.push(d);
