@@ -24,6 +24,7 @@ import {
   SUITES,
 } from "../../core/crypto/keys.ts";
 import { decodeNvlist, nvlistToObject } from "../../core/nvlist.ts";
+import { objsetPortableMac, parseObjsetAuth } from "../../core/crypto/objset_mac.ts";
 import type { ObjectInfo, SnapshotView } from "../../core/snapshot_view.ts";
 import { KIND } from "./snapshot_builder.ts";
 import { decode, type MapRow, type RawObjectRow, type StoreSnapshotView } from "./snapshot_view.ts";
@@ -69,6 +70,41 @@ export async function unlockSnapshot(
   return await openKeys(kd, material);
 }
 
+/**
+ * Checks the snapshot's objset MAC (the portable MAC its raw stream carried) against its dnode
+ * blocks' MACs: true when it matches, false when the stream carried none; throws a
+ * `TypeError` when it does not match (a dnode block is missing, added or changed).
+ */
+export async function checkObjsetMac(
+  view: StoreSnapshotView,
+  crypt: BlockCrypt,
+): Promise<boolean> {
+  const nv = view.cryptNvlist();
+  const kd = nv === null ? undefined : nvlistToObject(decodeNvlist(nv))["crypt_keydata"];
+  const os = kd && typeof kd === "object" && !(kd instanceof Uint8Array) && !Array.isArray(kd)
+    ? parseObjsetAuth(kd)
+    : null;
+  if (os === null) return false;
+  const blocks = new Map<number, Uint8Array>();
+  const perBlock = os.blksz >>> 9;
+  for (const r of view.objectRanges()) {
+    blocks.set(Math.floor(r.firstobj / perBlock), r.meta.subarray(52, 68));
+  }
+  const mac = await objsetPortableMac(
+    (d) => crypt.hmacFull(d),
+    os,
+    view.objsetType,
+    blocks,
+    view.littleEndian,
+  );
+  if (mac.some((b, i) => b !== os.portableMac[i])) {
+    throw new TypeError(
+      "the snapshot's objset MAC does not match its dnode blocks: the store's copy is damaged",
+    );
+  }
+  return true;
+}
+
 function paramsAt(meta: Uint8Array, salt: number, iv: number, mac: number): BlockParams {
   return {
     salt: meta.subarray(salt, salt + 8),
@@ -90,9 +126,9 @@ export class DecryptedSnapshotView implements SnapshotView {
    * @param inner the stored snapshot (raw)
    * @param keys its unwrapped keys
    */
-  constructor(inner: StoreSnapshotView, keys: DatasetKeys) {
+  constructor(inner: StoreSnapshotView, keys: DatasetKeys | BlockCrypt) {
     this.inner = inner;
-    this.crypt = new BlockCrypt(keys);
+    this.crypt = keys instanceof BlockCrypt ? keys : new BlockCrypt(keys);
     this.objsetType = inner.objsetType;
     this.littleEndian = inner.littleEndian;
   }

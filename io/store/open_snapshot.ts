@@ -6,7 +6,8 @@
 
 import type { KeyMaterial } from "../../core/crypto/keys.ts";
 import type { SnapshotView } from "../../core/snapshot_view.ts";
-import { cryptInfo, DecryptedSnapshotView, unlockSnapshot } from "./crypt_view.ts";
+import { BlockCrypt } from "../../core/crypto/block.ts";
+import { checkObjsetMac, cryptInfo, DecryptedSnapshotView, unlockSnapshot } from "./crypt_view.ts";
 import { StoreSnapshotView } from "./snapshot_view.ts";
 import { Store } from "./store.ts";
 
@@ -64,8 +65,10 @@ export async function openSnapshotView(
         }): give --key-file PATH or --passphrase-file PATH`,
       );
     }
-    const keys = await unlockSnapshot(view, material);
-    return { store, view: new DecryptedSnapshotView(view, keys), stored: view };
+    // The key, then the objset MAC: the tree of dnode blocks is authentic before any is read.
+    const crypt = new BlockCrypt(await unlockSnapshot(view, material));
+    await checkObjsetMac(view, crypt);
+    return { store, view: new DecryptedSnapshotView(view, crypt), stored: view };
   } catch (e) {
     store.close();
     throw e;

@@ -149,6 +149,22 @@ export class StoreSnapshotView implements SnapshotView {
     ).all(this.snapshot.id, from, to) as unknown as RawObjectRow[];
   }
 
+  /**
+   * Raw snapshots: every dnode block that holds an object, with its OBJECT_RANGE meta (a block
+   * whose objects were all freed since is a hole, and is left out).
+   */
+  objectRanges(): { firstobj: number; numslots: number; meta: Uint8Array }[] {
+    return this.#store.stmt(
+      `SELECT r.firstobj, r.numslots, r.meta FROM object_ranges r WHERE r.snapshot = ? AND
+       EXISTS (SELECT 1 FROM objects o WHERE o.snapshot = r.snapshot AND
+       o.object >= r.firstobj AND o.object < r.firstobj + r.numslots) ORDER BY r.firstobj`,
+    ).all(this.snapshot.id) as unknown as {
+      firstobj: number;
+      numslots: number;
+      meta: Uint8Array;
+    }[];
+  }
+
   /** Raw snapshots: the dnode block (OBJECT_RANGE) that holds object `id`, or null. */
   objectRange(id: number): { firstobj: number; numslots: number; meta: Uint8Array } | null {
     const r = this.#store.stmt(
