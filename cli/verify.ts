@@ -55,9 +55,13 @@ export async function main(args: string[]): Promise<number> {
       const m = macs as MacReport | null;
       if (m !== null) {
         console.log(
-          `MACs: ${m.blocks} blocks authenticated with the key of ${m.keys} raw ` +
-            `snapshot${m.keys === 1 ? "" : "s"}; ${m.dnodeBlocks} dnode blocks decrypted ` +
-            "but not authenticated (their MAC covers block pointers a stream does not carry)" +
+          `MACs: ${m.keys} raw snapshot${m.keys === 1 ? "" : "s"} opened with the key; ` +
+            `${m.blocks} data and spill blocks, ${m.dnodeBlocks} dnode blocks and ` +
+            `${m.objsets} objset MAC${m.objsets === 1 ? "" : "s"} authenticated` +
+            (m.dnodeUnchecked > 0
+              ? `; ${m.dnodeUnchecked} dnode blocks of incremental substreams not checkable ` +
+                "from the stream alone (they are when extracted from a store)"
+              : "") +
             (m.plain > 0 ? `; ${m.plain} substreams not raw` : ""),
         );
       }

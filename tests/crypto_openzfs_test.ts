@@ -18,6 +18,11 @@ import {
 import { runZsend } from "./_run.ts";
 import { manifestDiff, treeManifest } from "./helpers/tree_manifest.ts";
 import { Store } from "../io/store/store.ts";
+import { DRR } from "../core/constants.ts";
+import { StreamError } from "../core/errors.ts";
+import { readRecords, type StreamRecord } from "../core/reader.ts";
+import { type MacReport, StreamMacChecker } from "../core/crypto/stream_macs.ts";
+import { transcodeRecords } from "../core/transcode.ts";
 
 const why = corpusUnavailable();
 const S = (name: string) => corpusStream(name).file;
@@ -227,6 +232,117 @@ Deno.test({
           assertEquals(made, false, "a snapshot whose objset MAC fails writes nothing");
         }
       }
+    } finally {
+      await Deno.remove(base, { recursive: true });
+    }
+  },
+});
+
+/** The records of a corpus stream, each with its own copy of its payload. */
+async function recordsOf(name: string): Promise<StreamRecord[]> {
+  const out: StreamRecord[] = [];
+  for await (const r of readRecords([await Deno.readFile(S(name))])) {
+    out.push({ ...r, payload: r.payload.slice(), header: { ...r.header } as typeof r.header });
+  }
+  return out;
+}
+
+const wrappingKeys = new Map<string, Promise<Uint8Array>>();
+
+async function checkMacs(records: StreamRecord[]): Promise<MacReport> {
+  const c = new StreamMacChecker({
+    kind: "passphrase",
+    text: (await Deno.readTextFile(corpusFile("passphrase.txt"))).replace(/\n$/, ""),
+  }, wrappingKeys);
+  for (const r of records) await c.check(r);
+  return c.report;
+}
+
+Deno.test({
+  name: "verify --passphrase-file: bit flips of sealed blocks, bonus buffers and MACs are caught",
+  ignore: why !== null,
+  async fn() {
+    for (const name of ["enc-gcm-e1.raw", "enc-ccm-e1.raw"]) {
+      const records = await recordsOf(name);
+      const good = await checkMacs(records);
+      assert(good.blocks > 0 && good.dnodeBlocks > 0 && good.objsets === 1, JSON.stringify(good));
+      let flips = 0;
+      for (const [i, r] of records.entries()) {
+        const h = r.header;
+        const targets: { what: string; bytes: Uint8Array; re: RegExp }[] = [];
+        if (h.type === DRR.WRITE) {
+          targets.push({
+            what: "payload",
+            bytes: r.payload,
+            re: new RegExp(`offset ${h.offset} of object ${h.object} fails its MAC`),
+          });
+          targets.push({ what: "mac", bytes: h.mac, re: /object .* fails its MAC/ });
+        } else if (h.type === DRR.OBJECT && r.payload.length > 0) {
+          targets.push({ what: "bonus", bytes: r.payload, re: /dnode block of objects .* MAC/ });
+        } else if (h.type === DRR.OBJECT_RANGE) {
+          targets.push({ what: "range mac", bytes: h.mac, re: /dnode block of objects .* MAC/ });
+        }
+        for (const t of targets) {
+          // Bits spread over the block: first, last, and some between.
+          const n = t.bytes.length * 8;
+          for (const bit of [0, n - 1, Math.floor(n / 3), Math.floor((2 * n) / 3) + 5]) {
+            const copy = records.slice();
+            const bytes = t.bytes.slice();
+            bytes[bit >> 3]! ^= 1 << (bit & 7);
+            copy[i] = t.what === "payload" || t.what === "bonus"
+              ? { ...r, payload: bytes }
+              : { ...r, header: { ...h, mac: bytes } as typeof h };
+            const err = await checkMacs(copy).then(() => null, (e: Error) => e);
+            assert(
+              err instanceof StreamError,
+              `${name} record ${i} ${t.what} bit ${bit}: not caught`,
+            );
+            assertMatch(
+              (err as StreamError).message,
+              t.re,
+              `${name} record ${i} ${t.what} bit ${bit}`,
+            );
+            flips++;
+          }
+        }
+      }
+      assert(flips > 50, `${flips} flips`);
+    }
+  },
+});
+
+Deno.test({
+  name: "verify --passphrase-file: a whole raw stream with a re-checksummed flip fails, naming it",
+  ignore: why !== null,
+  async fn() {
+    const records = await recordsOf("enc-gcm-e1.raw");
+    const i = records.findLastIndex((r) => r.header.type === DRR.WRITE);
+    const r = records[i]!;
+    const h = r.header as { object: bigint; offset: bigint };
+    const payload = r.payload.slice();
+    payload[payload.length >> 1]! ^= 4;
+    records[i] = { ...r, payload };
+    const bytes = new Uint8Array(
+      (await Array.fromAsync(transcodeRecords(
+        (async function* () {
+          yield* records;
+        })(),
+        true,
+      ))).flatMap((c) => [...c]),
+    );
+    const base = await tmp();
+    try {
+      await Deno.writeFile(`${base}/s`, bytes);
+      const plain = await runZsend(["verify", `${base}/s`]);
+      assertEquals(plain.code, 0, "without the key the checksums hold: " + plain.stderr);
+      const v = await runZsend(["verify", ...PASS(), `${base}/s`]);
+      assertEquals(v.code, 1);
+      assertMatch(v.stderr, new RegExp(`offset ${h.offset} of object ${h.object} fails its MAC`));
+      const good = await runZsend(["verify", ...PASS(), S("enc-gcm-e1.raw")]);
+      assertEquals(good.code, 0, good.stderr);
+      assertMatch(good.stdout, /1 objset MAC authenticated/);
+      const wrong = await runZsend(["verify", ...HEX(), S("enc-gcm-e1.raw")]);
+      assertEquals(wrong.code, 1);
     } finally {
       await Deno.remove(base, { recursive: true });
     }
