@@ -9,6 +9,7 @@ import { parseArgs } from "@std/cli";
 import { readRecords } from "../core/reader.ts";
 import { redupRecords, type RedupStats } from "../core/redup.ts";
 import { DiskRedupIndex } from "../io/redup_index.ts";
+import { alignedBytes } from "../io/aligned_buffer.ts";
 import { type ByteWriter, writeAll } from "../io/output.ts";
 import { openStreamInput } from "../io/source.ts";
 import { engine, oneInput, rejectUnknown, warn } from "./common.ts";
@@ -36,7 +37,7 @@ export async function pipeChunks(
   chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   out: ByteWriter,
 ): Promise<number> {
-  const block = new Uint8Array(OUT_BLOCK);
+  const block = alignedBytes(OUT_BLOCK);
   let filled = 0;
   let total = 0;
   for await (const c of chunks) {

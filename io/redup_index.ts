@@ -22,6 +22,7 @@ import { DRR, RECORD_SIZE } from "../core/constants.ts";
 import { decodeRecord, type DrrWrite, payloadSize } from "../core/record.ts";
 import type { StreamRecord } from "../core/reader.ts";
 import type { IndexedWrite, RedupIndex } from "../core/redup.ts";
+import { alignedBytes } from "./aligned_buffer.ts";
 import { Device } from "./native/device.ts";
 
 const ENTRY = 24;
@@ -107,8 +108,8 @@ export class DiskRedupIndex implements RedupIndex, Disposable {
   #spoolSize = 0;
   #index: Device;
   #indexEntries = 0;
-  #buffer = new Uint8Array(BUFFER_ENTRIES * ENTRY);
-  #bufferView = new DataView(this.#buffer.buffer);
+  #buffer = alignedBytes(BUFFER_ENTRIES * ENTRY);
+  #bufferView = new DataView(this.#buffer.buffer, this.#buffer.byteOffset, this.#buffer.length);
   #buffered = 0;
   #runs: Run[] = [];
   #runsByGuid = new Map<bigint, Run[]>();
@@ -349,10 +350,10 @@ export class DiskRedupIndex implements RedupIndex, Disposable {
       // Reuse the least recently used page's memory.
       const [oldest, old] = cache.entries().next().value!;
       cache.delete(oldest);
-      buf = new Uint8Array(old.buffer);
-    } else buf = new Uint8Array(PAGE_BYTES);
+      buf = new Uint8Array(old.buffer, old.byteOffset, PAGE_BYTES);
+    } else buf = alignedBytes(PAGE_BYTES);
     const n = this.#index.pread(buf, page * PAGE_BYTES);
-    const v = new DataView(buf.buffer, 0, n);
+    const v = new DataView(buf.buffer, buf.byteOffset, n);
     cache.set(page, v);
     return v;
   }
@@ -360,7 +361,7 @@ export class DiskRedupIndex implements RedupIndex, Disposable {
   #read(position: number, guid: bigint, object: bigint, offset: bigint): IndexedWrite {
     const from = this.#source ?? this.#spool!;
     // One read for the record and (usually) its payload: at most the block's size.
-    let buf = new Uint8Array(RECORD_SIZE + this.#lastPayload);
+    let buf = alignedBytes(RECORD_SIZE + this.#lastPayload);
     let n = from.pread(buf, position);
     if (n < RECORD_SIZE) {
       throw new Error(
@@ -381,7 +382,7 @@ export class DiskRedupIndex implements RedupIndex, Disposable {
     this.#lastPayload = size;
     if (n < RECORD_SIZE + size) {
       if (buf.length < RECORD_SIZE + size) {
-        buf = new Uint8Array(RECORD_SIZE + size);
+        buf = alignedBytes(RECORD_SIZE + size);
       }
       n = RECORD_SIZE +
         from.pread(buf.subarray(RECORD_SIZE, RECORD_SIZE + size), position + RECORD_SIZE);
