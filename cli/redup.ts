@@ -102,10 +102,15 @@ export async function main(args: string[]): Promise<number> {
   }
   const input = oneInput(flags._, "redup");
   refuseTerminalOutput();
-  using index = DiskRedupIndex.create(isRegularFile(input) ? { source: input } : {});
+  // Each record goes out before the next is read: the input's and the index's buffers are
+  // reused.
+  using index = DiskRedupIndex.create({
+    reuse: true,
+    ...(isRegularFile(input) ? { source: input } : {}),
+  });
   const stats: RedupStats = { records: 0, byref: 0, writes: 0, begins: 0 };
   const fletcher4 = engine();
-  const records = readRecords(openStreamInput(input), { fletcher4 });
+  const records = readRecords(openStreamInput(input, { reuse: true }), { fletcher4 });
   const bytes = await pipeChunks(redupRecords(records, index, { fletcher4, stats }), Deno.stdout);
   if (flags.v) {
     warn(

@@ -297,9 +297,8 @@ export function toMarkdown(r: BenchReport): string {
         q !== undefined
       );
       const loop = loopRuns.length ? Math.min(...loopRuns) : null;
-      const adds = loop !== null && prev !== null && x.name !== "stage read-fresh"
-        ? (loop - prev).toFixed(3)
-        : "";
+      const alternative = ["stage read-fresh", "stage read-ahead"].includes(x.name);
+      const adds = loop !== null && prev !== null && !alternative ? (loop - prev).toFixed(3) : "";
       L.push(
         `| ${x.name.replace(/^stage /, "")} | ${cell(x.command)} | ${
           loop === null ? "" : loop.toFixed(3)
@@ -311,8 +310,9 @@ export function toMarkdown(r: BenchReport): string {
     }
     L.push(
       "",
-      "(*adds* for read-fresh is left out: it replaces read-reuse rather than adding to it; " +
-        "read-fresh − read-reuse is the cost of a fresh buffer per chunk.)",
+      "(*adds* for read-fresh and read-ahead is left out: each replaces read-reuse rather " +
+        "than adding to it; read-fresh − read-reuse is the cost of a fresh buffer per chunk, " +
+        "read-ahead − read-reuse what reading ahead on a native thread gains or costs.)",
       "",
     );
   }
