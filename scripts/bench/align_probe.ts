@@ -2,8 +2,8 @@
  * The machine's penalty for misaligned I/O buffers: the bench's stream read with `readSync`
  * into a page-aligned buffer, the same 16 and 64 bytes further on, a plain `Uint8Array` (where
  * V8 put it) and the bytes of a `WebAssembly.Memory` (how `io/aligned_buffer.ts` aligns without
- * `--allow-ffi`); and a file written with `writeSync` from an aligned buffer and from 16 bytes
- * further on. Best and median of N, runs interleaved.
+ * `--allow-ffi`); a file and a pipe (to `cat > /dev/null`) written with `writeSync` from an
+ * aligned buffer and from 16 bytes further on. Best and median of N, runs interleaved.
  *
  *   deno run -A scripts/bench/align_probe.ts FILE [RUNS]
  *
@@ -15,8 +15,8 @@ import { CHUNK_SIZE } from "../../io/source.ts";
 
 /** One buffer placement, timed. */
 export interface ProbeRow {
-  /** "read" or "write". */
-  op: "read" | "write";
+  /** "read", "write" (a file) or "pipe" (a write into a pipe). */
+  op: "read" | "write" | "pipe";
   /** What the buffer is. */
   buffer: string;
   /** Its address past a page boundary, when known. */
@@ -130,7 +130,51 @@ export function alignProbe(path: string, runs: number, scratch: string): AlignPr
       bytes: WRITE_BYTES,
     })
   );
+  rows.push(...pipeProbe(writers, runs, scratch));
   return { chunkBytes: size, runs, rows };
+}
+
+/** Writes into a pipe that `cat` empties to /dev/null, from each buffer. */
+function pipeProbe(
+  writers: { buffer: string; view: Uint8Array; pageOffset: number | null }[],
+  runs: number,
+  scratch: string,
+): ProbeRow[] {
+  const fifo = `${scratch}/align-probe.fifo`;
+  const made = new Deno.Command("mkfifo", { args: [fifo] }).outputSync();
+  if (!made.success) return [];
+  const cat = new Deno.Command("sh", {
+    args: ["-c", 'exec cat "$1" > /dev/null', "sh", fifo],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  const times = writers.map(() => [] as number[]);
+  try {
+    using pipe = Deno.openSync(fifo, { write: true });
+    for (let r = 0; r < runs; r++) {
+      writers.forEach((b, i) => {
+        const t0 = performance.now();
+        let n = 0;
+        while (n < WRITE_BYTES) {
+          n += pipe.writeSync(b.view.subarray(0, Math.min(b.view.length, WRITE_BYTES - n)));
+        }
+        times[i]!.push((performance.now() - t0) / 1000);
+      });
+    }
+  } finally {
+    Deno.removeSync(fifo);
+  }
+  // cat ends when the write end closes (above).
+  void cat.status;
+  return writers.map((b, i) => ({
+    op: "pipe",
+    buffer: b.buffer,
+    pageOffset: b.pageOffset,
+    best: Math.min(...times[i]!),
+    median: median(times[i]!),
+    bytes: WRITE_BYTES,
+  }));
 }
 
 if (import.meta.main) {

@@ -321,11 +321,13 @@ export function toMarkdown(r: BenchReport): string {
   if (a) {
     const aligned = a.rows.find((x) => x.op === "read" && x.pageOffset === 0);
     const wAligned = a.rows.find((x) => x.op === "write" && x.pageOffset === 0);
+    const pAligned = a.rows.find((x) => x.op === "pipe" && x.pageOffset === 0);
     L.push(
       `## Alignment probe (${a.chunkBytes / 2 ** 20} MiB buffer, best and median of ${a.runs})`,
       "",
       "What a misaligned I/O buffer costs on this CPU: the stream read whole with `readSync` " +
-        "into one buffer at each placement, and a file written with `writeSync` " +
+        "into one buffer at each placement, and 256 MiB written with `writeSync` to a file " +
+        "and into a pipe that `cat` empties " +
         "(`scripts/bench/align_probe.ts`). zsend's I/O buffers are page-aligned " +
         "(`io/aligned_buffer.ts`): by their address with `--allow-ffi`, else as the bytes of a " +
         "`WebAssembly.Memory` (64 KiB or more; smaller ones are then plain).",
@@ -334,7 +336,7 @@ export function toMarkdown(r: BenchReport): string {
       "|---|---|--:|--:|--:|--:|--:|",
     );
     for (const x of a.rows) {
-      const ref = x.op === "read" ? aligned : wAligned;
+      const ref = x.op === "read" ? aligned : x.op === "write" ? wAligned : pAligned;
       L.push(
         `| ${x.op} | ${cell(x.buffer)} | ${x.pageOffset ?? "?"} | ${fmtS(x.best)} | ${
           fmtS(x.median)
