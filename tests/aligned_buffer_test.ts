@@ -231,3 +231,35 @@ Deno.test("ChunkOutput, SyncChunkOutput, TextOutput and pipeChunks() write from 
   const large = got.filter((p) => p.byteLength >= 256 << 10);
   assert(allZero(offsets(large, PAGE_SIZE)));
 });
+
+Deno.test("without --allow-ffi, large buffers are the bytes of a WebAssembly.Memory, and reads work", async () => {
+  const path = await tempFile((5 << 20) + 7);
+  const script = await Deno.makeTempFile({ suffix: ".ts" });
+  const source = new URL("../io/source.ts", import.meta.url).href;
+  const aligned = new URL("../io/aligned_buffer.ts", import.meta.url).href;
+  await Deno.writeTextFile(
+    script,
+    `import { openStreamInput } from "${source}";
+import { alignMethod } from "${aligned}";
+const sizes = [];
+for await (const c of openStreamInput(Deno.args[0], { reuse: true })) {
+  // A wasm memory's buffer is whole 64 KiB pages, the view at its start.
+  if (c.byteOffset !== 0 || c.buffer.byteLength % 65536 !== 0) throw new Error("not wasm memory");
+  sizes.push(c.length);
+}
+console.log(alignMethod(), sizes.join());`,
+  );
+  try {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--no-prompt", `--allow-read=${path},${script}`, "--no-config", script, path],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout).trim();
+    assert(out.success, new TextDecoder().decode(out.stderr));
+    assertEquals(text, `wasm-memory ${4 << 20},${(1 << 20) + 7}`);
+  } finally {
+    await Deno.remove(path);
+    await Deno.remove(script);
+  }
+});
