@@ -80,7 +80,8 @@ export async function stage(name: string, path: string): Promise<number> {
     }
     case "records": {
       const input = openStreamInput(path, { reuse: true });
-      for await (const r of readRecords(input, { fletcher4: bestFletcher4() })) {
+      const options = { fletcher4: bestFletcher4(), reuseSpans: true };
+      for await (const r of readRecords(input, options)) {
         n = r.offset + r.raw.length + r.payload.length;
       }
       return n;
@@ -88,6 +89,7 @@ export async function stage(name: string, path: string): Promise<number> {
     case "verify":
       return (await verifyStream(openStreamInput(path, { reuse: true }), {
         fletcher4: bestFletcher4(),
+        reuseSpans: true,
       })).bytes;
   }
   throw new TypeError(`unknown stage ${name}: one of ${STAGES.join(", ")}`);
