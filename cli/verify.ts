@@ -29,6 +29,7 @@ export async function main(args: string[]): Promise<number> {
   try {
     const report = await verifyStream(openStreamInput(input, { reuse: true }), {
       fletcher4: engine(),
+      reuseSpans: true,
     });
     if (flags.json) {
       console.log(JSON.stringify({ ok: true, ...report }));

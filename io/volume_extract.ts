@@ -11,6 +11,7 @@ import { readZap } from "../core/zpl/zap.ts";
 import type { StoreSnapshotView } from "./store/snapshot_view.ts";
 import type { Store } from "./store/store.ts";
 import { StoreSendSource } from "./store/send_source.ts";
+import { alignedBytes } from "./aligned_buffer.ts";
 
 /** The data object and properties ZAP of a volume (`zvol.c`). */
 const ZVOL_OBJ = 1;
@@ -95,7 +96,7 @@ export async function extractVolume(
       report.blocks++;
     }
     if (base !== null) {
-      const zeros = new Uint8Array(bs);
+      const zeros = alignedBytes(bs);
       for (const offset of base.keys()) {
         if (toBlocks.has(offset) || offset >= size) continue;
         dev.pwrite(zeros.subarray(0, Math.min(bs, size - offset)), offset);

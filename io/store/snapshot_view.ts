@@ -12,6 +12,7 @@ import type { ObjectInfo, SnapshotView } from "../../core/snapshot_view.ts";
 import type { BlockPlace } from "../../core/zpl/fs.ts";
 import { KIND } from "./snapshot_builder.ts";
 import type { SnapshotRow, Store } from "./store.ts";
+import { alignedBytes } from "../aligned_buffer.ts";
 
 interface MapRow {
   offset: number;
@@ -121,7 +122,7 @@ export class StoreSnapshotView implements SnapshotView {
     if (rows.length === 1 && first.offset === start && first.lsize === o.blksz) {
       return this.#logical(id, first);
     }
-    const out = new Uint8Array(o.blksz);
+    const out = alignedBytes(o.blksz);
     for (const row of rows) {
       const data = this.#logical(id, row);
       const at = row.offset - start;
