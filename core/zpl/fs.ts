@@ -107,6 +107,30 @@ export function splitRdev(rdev: bigint, encoding: RdevEncoding): [number, number
   }
 }
 
+/**
+ * A device's major and minor numbers, decoded as the system that most likely wrote them
+ * encoded them. Attributes in a `znode_phys_t` (ZPL 4 and older) are read as glibc's `dev_t`,
+ * what zfs-fuse stores. System attributes (ZPL 5+) are written by OpenZFS: on Linux
+ * `ZPL_RDEV` holds the kernel's 32-bit `dev_t` (`major << 20 | minor`, stored as it is); on
+ * FreeBSD and illumos `zfs_expldev` makes `major << 32 | minor`, so a value of 2^32 or more
+ * is read that way.
+ *
+ * @param inode the device's attributes (`rdev`, and whether they are system attributes)
+ * @returns `[major, minor]`
+ * @example
+ * ```ts
+ * import { deviceNumbers } from "./fs.ts";
+ * const [maj, min] = deviceNumbers({ rdev: (1n << 20n) | 3n, sa: true });
+ * if (maj !== 1 || min !== 3) throw new Error();
+ * const [fmaj, fmin] = deviceNumbers({ rdev: 0x103n, sa: false });
+ * if (fmaj !== 1 || fmin !== 3) throw new Error();
+ * ```
+ */
+export function deviceNumbers(inode: Pick<Inode, "rdev" | "sa">): [number, number] {
+  if (!inode.sa) return splitRdev(inode.rdev, "glibc");
+  return splitRdev(inode.rdev, inode.rdev >= 1n << 32n ? "illumos" : "linux-kernel");
+}
+
 /** One file's attributes, uniform over ZPL versions. */
 export interface Inode {
   /** Its object number. */
@@ -601,7 +625,8 @@ export class ZplFilesystem {
         );
       }
     } else {
-      if (a.sa) throw new ZplError(object, "a symlink without ZPL_SYMLINK");
+      // A target that is not stored with the attributes (ZPL_SYMLINK, or inline after a
+      // znode_phys_t) is in data block 0, as `zfs_sa_symlink` keeps one that does not fit.
       const info = (await this.view.object(object))!;
       if (st.size > info.blksz) {
         throw new ZplError(object, `a ${st.size}-byte target in a ${info.blksz}-byte block`);
