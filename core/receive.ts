@@ -22,6 +22,12 @@ import {
   hasFeature,
 } from "./record.ts";
 import { checkRecordFields } from "./record_rules.ts";
+import { compressionName, decompressBlock } from "./compress/mod.ts";
+
+function isZero(b: Uint8Array): boolean {
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
+}
 
 /** An object as the target holds it: the OBJECT record's fields and its bonus buffer. */
 export interface StoredObject {
@@ -89,6 +95,7 @@ export interface ApplyOptions {
   generation?: (bonustype: number, bonus: Uint8Array, littleEndian: boolean) => bigint | null;
 }
 
+const ZIO_COMPRESS_OFF = 2;
 const DMU_OT_PLAIN_FILE_CONTENTS = 19;
 const DMU_OT_SA = 44;
 const DMU_OT_ZNODE = 17;
@@ -107,10 +114,29 @@ export function deduceNblkptr(bonustype: number, bonuslen: number, slots: number
   return Math.min(DN_MAX_NBLKPTR, 1 + ((cap - Math.min(cap, bonuslen)) >> SPA_BLKPTRSHIFT));
 }
 
-/** The ZPL generation in a znode (v4) bonus; null for other bonus types. */
+const SA_MAGIC = 0x2F505A;
+/** Where `ZPL_GEN` lies after the SA header: the ZPL's layouts start MODE, SIZE, GEN. */
+const SA_GEN_OFFSET = 16;
+
+/**
+ * The ZPL generation of a file from its bonus buffer, read as the kernel's
+ * `zpl_get_file_info` reads it: `zp_gen` of a `znode_phys_t` (bonus type 17), or the u64 at
+ * 16 after the header of a system attribute buffer (bonus type 44; 0 for a zeroed one, in the
+ * buffer's own byte order). Null for other bonus types and buffers too short to hold it.
+ */
 export function znodeGeneration(bonustype: number, bonus: Uint8Array, le: boolean): bigint | null {
-  if (bonustype !== DMU_OT_ZNODE || bonus.length < 72) return null;
-  return new DataView(bonus.buffer, bonus.byteOffset, bonus.byteLength).getBigUint64(64, le);
+  const v = new DataView(bonus.buffer, bonus.byteOffset, bonus.byteLength);
+  if (bonustype === DMU_OT_ZNODE) return bonus.length < 72 ? null : v.getBigUint64(64, le);
+  if (bonustype !== DMU_OT_SA || bonus.length < 8) return null;
+  const magicLe = v.getUint32(0, true);
+  if (magicLe === 0) return 0n;
+  let saLe: boolean;
+  if (magicLe === SA_MAGIC) saLe = true;
+  else if (v.getUint32(0, false) === SA_MAGIC) saLe = false;
+  else return null;
+  const hdrsize = ((v.getUint16(4, saLe) >> 10) & 0x3F) * 8;
+  if (hdrsize < 8 || hdrsize + SA_GEN_OFFSET + 8 > bonus.length) return null;
+  return v.getBigUint64(hdrsize + SA_GEN_OFFSET, saLe);
 }
 
 function toNumber(v: bigint, what: string): number {
@@ -211,7 +237,8 @@ export class RecordApplier {
           break;
         }
         case DRR.WRITE: {
-          const object = this.#dataTarget(h.object, "WRITE", fail);
+          const stored = this.#dataObject(h.object, "WRITE", fail);
+          const object = stored.object;
           const offset = toNumber(h.offset, "offset");
           if (
             object < this.#lastObject || (object === this.#lastObject && offset < this.#lastOffset)
@@ -223,7 +250,9 @@ export class RecordApplier {
           }
           this.#lastObject = object;
           this.#lastOffset = offset;
-          if (r.littleEndian && r.payloadChecksum !== undefined) {
+          if (h.logical_size > BigInt(stored.blksz) && !this.#raw) {
+            this.#splitWrite(h, r.payload, stored.blksz, fail);
+          } else if (r.littleEndian && r.payloadChecksum !== undefined) {
             this.#target.write(h, r.payload, r.payloadChecksum);
           } else this.#target.write(h, r.payload);
           break;
@@ -248,8 +277,17 @@ export class RecordApplier {
           break;
         }
         case DRR.REDACT: {
-          const object = this.#dataTarget(h.object, "REDACT", fail);
-          this.#target.redact(object, toNumber(h.offset, "offset"), toNumber(h.length, "length"));
+          // One mark per block of the object (as a WRITE would be), so that a later WRITE or
+          // FREE of some of its blocks leaves the others redacted. Blocks past the object's
+          // last are not there to redact.
+          const o = this.#dataObject(h.object, "REDACT", fail);
+          const bs = BigInt(o.blksz > 0 ? o.blksz : 512);
+          const first = h.offset / bs;
+          let end = (h.offset + h.length + bs - 1n) / bs;
+          if (end > o.maxblkid + 1n) end = o.maxblkid + 1n;
+          for (let b = first; b < end; b++) {
+            this.#target.redact(o.object, toNumber(b * bs, "offset"), Number(bs));
+          }
           break;
         }
         case DRR.OBJECT_RANGE:
@@ -266,9 +304,58 @@ export class RecordApplier {
   }
 
   #dataTarget(object: bigint, what: string, fail: (m: string) => never): number {
+    return this.#dataObject(object, what, fail).object;
+  }
+
+  #dataObject(object: bigint, what: string, fail: (m: string) => never): StoredObject {
     const o = toNumber(object, "object");
-    if (this.#target.getObject(o) === null) fail(`${what} to object ${o}, which does not exist`);
-    return o;
+    return this.#target.getObject(o) ?? fail(`${what} to object ${o}, which does not exist`);
+  }
+
+  /**
+   * A WRITE larger than its object's block size: an `-L` incremental onto a file that was
+   * received without `-L`, whose smaller block size the receive kept. The kernel decompresses
+   * the payload and writes it into the object's blocks (`flush_write_batch`); so does this,
+   * one WRITE of the object's block size per block, all-zero blocks as holes.
+   */
+  #splitWrite(h: DrrWrite, payload: Uint8Array, blksz: number, fail: (m: string) => never) {
+    const lsize = toNumber(h.logical_size, "logical size");
+    if (blksz <= 0 || lsize % blksz !== 0) {
+      fail(`WRITE of ${lsize} bytes into object ${h.object} of ${blksz}-byte blocks`);
+    }
+    let data = payload;
+    if (h.compressiontype !== 0 && h.compressed_size !== 0n) {
+      try {
+        data = decompressBlock(h.compressiontype, payload, lsize);
+      } catch (e) {
+        fail(
+          `WRITE of ${lsize} bytes into object ${h.object} of ${blksz}-byte blocks must be ` +
+            `decompressed (${compressionName(h.compressiontype)}): ${(e as Error).message}`,
+        );
+      }
+    }
+    if (data.length < lsize) fail(`WRITE payload of ${data.length} bytes, ${lsize} expected`);
+    const object = Number(h.object);
+    const sizeField = BigInt(blksz / 512 - 1);
+    const keyProp = sizeField | (sizeField << 16n) | (BigInt(ZIO_COMPRESS_OFF) << 32n);
+    for (let at = 0; at < lsize; at += blksz) {
+      const piece = data.subarray(at, at + blksz);
+      const offset = Number(h.offset) + at;
+      if (isZero(piece)) {
+        this.#target.freeRange(object, offset, offset + blksz);
+        continue;
+      }
+      this.#target.write({
+        ...h,
+        offset: BigInt(offset),
+        logical_size: BigInt(blksz),
+        flags: h.flags & ~RECORD_FLAG.CHECKSUM_DEDUP,
+        compressiontype: 0,
+        compressed_size: 0n,
+        key_cksum: [0n, 0n, 0n, 0n],
+        key_prop: keyProp,
+      }, piece);
+    }
   }
 
   #freeObjects(first: bigint, end: bigint): void {
@@ -287,6 +374,7 @@ export class RecordApplier {
     const slots = h.dn_slots !== 0 ? h.dn_slots : 1;
     const nblkptr = deduceNblkptr(h.bonustype, h.bonuslen, slots);
     let blksz = h.blksz;
+    let maxblkid = h.maxblkid;
     const old = t.getObject(object);
     if (old !== null) {
       let freeAll = false;
@@ -310,7 +398,12 @@ export class RecordApplier {
                   `(${old.blksz} -> ${h.blksz})`,
               );
             }
+            // The same file, sent now with -L: it keeps its blocks and their size, and the
+            // larger WRITEs are written into them (see #splitWrite).
             blksz = old.blksz;
+            const per = BigInt(h.blksz / old.blksz);
+            maxblkid = (h.maxblkid + 1n) * per - 1n;
+            if (old.maxblkid > maxblkid) maxblkid = old.maxblkid;
           } else freeAll = true;
         }
       }
@@ -353,7 +446,7 @@ export class RecordApplier {
       indblkshift: h.indblkshift,
       nlevels: h.nlevels,
       nblkptr: this.#raw ? h.nblkptr : nblkptr,
-      maxblkid: h.maxblkid,
+      maxblkid,
       bonus: payload.slice(),
     });
   }

@@ -323,6 +323,28 @@ export interface BlockPlacer {
   blockPlace(id: number, blkid: number): BlockPlace | null;
 }
 
+/** A view that can list the byte ranges of an object that a redacted send left out. */
+export interface RedactionLister {
+  /** The object's redacted byte ranges, in increasing order (empty: none). */
+  redactedRanges(id: number): { offset: number; length: number }[];
+}
+
+function hasRedactions(view: SnapshotView): view is SnapshotView & RedactionLister {
+  return typeof (view as Partial<RedactionLister>).redactedRanges === "function";
+}
+
+/** Ranges as `a..b` text, adjacent ones merged, at most `max` of them named. */
+function rangesText(ranges: { offset: number; length: number }[], max = 4): string {
+  const merged: [number, number][] = [];
+  for (const r of ranges) {
+    const last = merged[merged.length - 1];
+    if (last !== undefined && last[1] === r.offset) last[1] = r.offset + r.length;
+    else merged.push([r.offset, r.offset + r.length]);
+  }
+  const named = merged.slice(0, max).map(([a, b]) => `${a}..${b}`).join(", ");
+  return merged.length > max ? `${named} and ${merged.length - max} more` : named;
+}
+
 function hasBlockPlaces(view: SnapshotView): view is SnapshotView & BlockPlacer {
   return typeof (view as Partial<BlockPlacer>).blockPlace === "function";
 }
@@ -680,6 +702,17 @@ export class ZplFilesystem {
     if (st.size === 0) return;
     if (bs <= 0) throw new ZplError(object, `block size ${bs}`);
     const nblocks = Math.ceil(st.size / bs);
+    if (hasRedactions(this.view)) {
+      // Never a redacted range as zeros: the file is refused whole, naming what is missing.
+      const missing = this.view.redactedRanges(object).filter((r) => r.offset < st.size);
+      if (missing.length > 0) {
+        throw new ZplError(
+          object,
+          `the file is redacted: bytes ${rangesText(missing)} were left out of the stream ` +
+            `(zfs send --redact)`,
+        );
+      }
+    }
     const placer = places && hasBlockPlaces(this.view) ? this.view : null;
     const piece = async (blkid: number): Promise<FilePiece | PlacedPiece | null> => {
       const offset = blkid * bs;
