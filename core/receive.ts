@@ -96,6 +96,8 @@ export interface ApplyOptions {
 }
 
 const ZIO_COMPRESS_OFF = 2;
+/** Blocks one REDACT record may mark (2 TiB of 128 KiB blocks): a bound on a lying length. */
+const MAX_REDACT_BLOCKS = 1n << 24n;
 const DMU_OT_PLAIN_FILE_CONTENTS = 19;
 const DMU_OT_SA = 44;
 const DMU_OT_ZNODE = 17;
@@ -278,13 +280,18 @@ export class RecordApplier {
         }
         case DRR.REDACT: {
           // One mark per block of the object (as a WRITE would be), so that a later WRITE or
-          // FREE of some of its blocks leaves the others redacted. Blocks past the object's
-          // last are not there to redact.
+          // FREE of some of its blocks leaves the others redacted. (drr_maxblkid is 0 in
+          // streams that are not raw: it cannot bound the range.)
           const o = this.#dataObject(h.object, "REDACT", fail);
           const bs = BigInt(o.blksz > 0 ? o.blksz : 512);
           const first = h.offset / bs;
-          let end = (h.offset + h.length + bs - 1n) / bs;
-          if (end > o.maxblkid + 1n) end = o.maxblkid + 1n;
+          const end = (h.offset + h.length + bs - 1n) / bs;
+          if (end - first > MAX_REDACT_BLOCKS) {
+            fail(
+              `REDACT of ${end - first} blocks of object ${o.object} (zsend marks at most ` +
+                `${MAX_REDACT_BLOCKS} in one record)`,
+            );
+          }
           for (let b = first; b < end; b++) {
             this.#target.redact(o.object, toNumber(b * bs, "offset"), Number(bs));
           }
@@ -374,7 +381,6 @@ export class RecordApplier {
     const slots = h.dn_slots !== 0 ? h.dn_slots : 1;
     const nblkptr = deduceNblkptr(h.bonustype, h.bonuslen, slots);
     let blksz = h.blksz;
-    let maxblkid = h.maxblkid;
     const old = t.getObject(object);
     if (old !== null) {
       let freeAll = false;
@@ -401,9 +407,6 @@ export class RecordApplier {
             // The same file, sent now with -L: it keeps its blocks and their size, and the
             // larger WRITEs are written into them (see #splitWrite).
             blksz = old.blksz;
-            const per = BigInt(h.blksz / old.blksz);
-            maxblkid = (h.maxblkid + 1n) * per - 1n;
-            if (old.maxblkid > maxblkid) maxblkid = old.maxblkid;
           } else freeAll = true;
         }
       }
@@ -446,7 +449,7 @@ export class RecordApplier {
       indblkshift: h.indblkshift,
       nlevels: h.nlevels,
       nblkptr: this.#raw ? h.nblkptr : nblkptr,
-      maxblkid,
+      maxblkid: h.maxblkid,
       bonus: payload.slice(),
     });
   }

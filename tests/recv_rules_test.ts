@@ -347,6 +347,58 @@ Deno.test("store: a schema 2 store is migrated: its redacted ranges and large bl
   assertEquals((await runZsend(["cat", store, "bk/fs@red", "/secret"])).code, 1);
 });
 
+Deno.test("a redacted volume is not written as an image", async () => {
+  const image = `${await tmp("zsend-img-")}/vol.img`;
+  await Deno.writeFile(image, pattern(4 * 8192, 11));
+  const made = await runZsend([
+    "image",
+    "send",
+    "--name",
+    "p/vol@s",
+    "--block-size",
+    "8192",
+    image,
+  ]);
+  assertEquals(made.code, 0, made.stderr);
+  // The same stream, redacted: block 1 of the volume's data object left out.
+  const w = new StreamWriter();
+  const chunks: Uint8Array[] = [];
+  for await (const r of readRecords([made.stdoutBytes])) {
+    const h = r.header as unknown as RecordInit & {
+      object?: bigint;
+      offset?: bigint;
+      toguid: bigint;
+      versioninfo: bigint;
+    };
+    if (h.type === DRR.BEGIN) {
+      const { payloadlen: _, ...fields } = h as typeof h & { payloadlen: number };
+      chunks.push(...w.begin(
+        { ...fields, versioninfo: h.versioninfo | (BigInt(FEATURE.REDACTED) << 2n) } as never,
+        encodeNvlist(nv.list(nv.uint64Array("redact_snaps", [7n])), { encoding: "native" }),
+      ));
+    } else if (h.type === DRR.END) chunks.push(...w.end(h.toguid));
+    else if (h.type === DRR.WRITE && h.object === 1n && h.offset === 8192n) {
+      chunks.push(
+        ...w.write({
+          type: DRR.REDACT,
+          object: 1n,
+          offset: 8192n,
+          length: 8192n,
+          toguid: h.toguid,
+        }),
+      );
+    } else chunks.push(...w.write(h, r.payload.length > 0 ? r.payload : undefined));
+  }
+  const store = `${await tmp("zsend-store-")}/store`;
+  const r = await runZsend(["recv", store, "bk/vol", await file(concat(chunks))]);
+  assertEquals(r.code, 0, r.stderr);
+  const out = `${await tmp("zsend-img-")}/out.img`;
+  const x = await runZsend(["extract", store, "bk/vol@s", "--image", out]);
+  assertEquals(x.code, 1);
+  assertMatch(x.stderr, /volume is redacted/);
+  await Deno.stat(out).then(() => assert(false, "an image was written"), () => {});
+});
+
 Deno.test({
   name: "OpenZFS's redacted stream (zfs send -ce --redact) is stored and sent as redacted",
   ignore: ozfs === null,
