@@ -14,7 +14,7 @@ import { deflateSync } from "node:zlib";
 import { openzfsDir, unpackBz2 } from "./_fixtures.ts";
 import { runZsend } from "./_run.ts";
 import { storeFingerprint } from "./helpers/store_fingerprint.ts";
-import { type ObjectSpec, ZplStreamBuilder } from "./helpers/zpl_stream_builder.ts";
+import { type ObjectSpec, znodeBonus, ZplStreamBuilder } from "./helpers/zpl_stream_builder.ts";
 import { BACKUP_MAGIC, DRR, FEATURE, HDRTYPE } from "../core/constants.ts";
 import { encodeNvlist, nv } from "../core/nvlist.ts";
 import { readRecords } from "../core/reader.ts";
@@ -543,4 +543,36 @@ Deno.test("znodeGeneration() reads ZPL_GEN of SA bonus buffers as zpl_get_file_i
   assertEquals(znodeGeneration(44, new Uint8Array(64), true), 0n); // not yet filled in
   assertEquals(znodeGeneration(44, enc.encode("not an SA buffer"), true), null);
   assertEquals(znodeGeneration(19, new Uint8Array(64), true), null);
+});
+
+// ------------------------------------------------------------------------------------------
+// Device numbers
+// ------------------------------------------------------------------------------------------
+
+Deno.test("zsend ls shows device numbers of ZPL 4 znodes as zfs-fuse stored them (glibc dev_t)", async () => {
+  const b = new ZplStreamBuilder({ toname: "src/fs@s1", toguid: 0x77n });
+  b.raw({
+    object: 4,
+    type: 19,
+    bonustype: 17,
+    bonus: znodeBonus({ mode: 0o20666, rdev: 0x103 }),
+    blksz: 512,
+    blocks: new Map(),
+  });
+  b.raw({
+    object: 5,
+    type: 19,
+    bonustype: 17,
+    bonus: znodeBonus({ mode: 0o60660, rdev: 0x801 }),
+    blksz: 512,
+    blocks: new Map(),
+  });
+  b.entry(3, "null", 4);
+  b.entry(3, "sda1", 5);
+  const store = `${await tmp("zsend-store-")}/store`;
+  assertEquals((await runZsend(["recv", store, "bk/fs", await file(b.stream())])).code, 0);
+  const r = await runZsend(["ls", store, "bk/fs@s1", "/"]);
+  assertEquals(r.code, 0, r.stderr);
+  assertMatch(r.stdout, /^crw-rw-rw- .* 1, 3 .* null$/m);
+  assertMatch(r.stdout, /^brw-rw---- .* 8, 1 .* sda1$/m);
 });
