@@ -329,6 +329,46 @@ Deno.test("incrementals onto a redacted snapshot follow redact_check; written bl
   const c = await runZsend(["cat", store, "bk/fs@c1", "/secret"]);
   assertEquals(c.code, 1);
   assertMatch(c.stderr, /bytes 0\.\.512, 1024\.\.1536 were left out/);
+  // Not redacted, yet with redacted ranges: it cannot be sent as either.
+  const s = await runZsend(["send", store, "bk/fs@c1"]);
+  assertEquals(s.code, 1);
+  assertStringIncludes(s.stderr, "has redacted ranges but no redaction list");
+});
+
+Deno.test("an incremental that fills every redacted block is whole, and is sent with redact_from_snaps", async () => {
+  const { b, stream } = redactedFs();
+  const redPath = await file(stream);
+  const store = `${await tmp("zsend-store-")}/store`;
+  assertEquals((await runZsend(["recv", store, "bk/fs", redPath])).code, 0);
+  const o5 = spec(b, 5), o6 = spec(b, 6);
+  const fill = await file(substream({ toname: "src/fs@c2", toguid: 0xC2n, fromguid: 0xAEDn }, [
+    ...objectRecs(o5),
+    ...[0, 1, 2].map((i) => write(o5, i * 512, o5.blocks.get(i)!.slice())),
+    ...objectRecs(o6),
+    ...[1, 2, 3].map((i) => write(o6, i * 512, o6.blocks.get(i)!.slice())),
+  ]));
+  assertEquals((await runZsend(["recv", store, "bk/fs", fill])).code, 0);
+  const snaps = await list(store);
+  assertEquals(snaps[1]!.redacted, null);
+  assertEquals(snaps[1]!.redacted_ranges, false);
+  const dir = `${await tmp("zsend-x-")}/tree`;
+  assertEquals((await runZsend(["extract", "-q", store, "bk/fs@c2", dir])).code, 0);
+  assertEquals(await Deno.readFile(`${dir}/secret`), pattern(2048, 4));
+  assertEquals(await Deno.readFile(`${dir}/tail`), pattern(2048, 5));
+  // Sent from the redacted snapshot: no REDACTED, but redact_from_snaps, as dmu_send.c does;
+  // a store holding the same redacted snapshot takes it, and the result is whole.
+  const sent = await runZsend(["send", "-i", "red", store, "bk/fs@c2"]);
+  assertEquals(sent.code, 0, sent.stderr);
+  const recs = await Array.fromAsync(readRecords([sent.stdoutBytes]));
+  const begin = recs[0]!.header as { versioninfo: bigint };
+  assertEquals((begin.versioninfo >> 2n) & BigInt(FEATURE.REDACTED), 0n);
+  assertStringIncludes(new TextDecoder("latin1").decode(recs[0]!.payload), "redact_from_snaps");
+  const other = `${await tmp("zsend-store-")}/store`;
+  assertEquals((await runZsend(["recv", other, "x/fs", redPath])).code, 0);
+  const r = await runZsend(["recv", other, "x/fs", "-"], { stdin: sent.stdoutBytes });
+  assertEquals(r.code, 0, r.stderr);
+  const cat = await runZsend(["cat", other, "x/fs@c2", "/secret"]);
+  assertEquals(cat.stdoutBytes, pattern(2048, 4));
 });
 
 Deno.test("store: a schema 2 store is migrated: its redacted ranges and large blocks are found", async () => {
