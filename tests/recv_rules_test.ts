@@ -295,7 +295,10 @@ Deno.test("incrementals onto a redacted snapshot follow redact_check; written bl
   assertEquals((await runZsend(["recv", store, "bk/fs", await file(stream)])).code, 0);
   const before = storeFingerprint(store);
   const o5 = spec(b, 5);
-  const fill = [...objectRecs(o5), write(o5, 512, pattern(512, 9))];
+  const fill = [...objectRecs(o5), write(o5, 512, pattern(512, 9)), {
+    // Part of a redacted block freed: the rest of it stays redacted.
+    rec: { type: DRR.FREE, object: 5n, offset: 1100n, length: 100n },
+  }];
   // Neither redacted, nor from the redaction bookmark, nor of a snapshot it is redacted
   // against: refused (EINVAL of redact_check).
   const stranger = await file(substream({

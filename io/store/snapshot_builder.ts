@@ -233,6 +233,8 @@ export class SnapshotBuilder implements ReceiveTarget {
     from: number,
     end: number,
   ): void {
+    // Part of a redacted block freed: the rest of it is still unknown, so it stays redacted.
+    if (row.kind === KIND.REDACTED) return;
     if (row.kind !== KIND.WRITE || row.block === null) {
       throw new RangeError(
         `FREE of part of object ${object}'s block at ${row.offset}, which is not plain data`,
