@@ -8,18 +8,26 @@
  * writes them) or taken from OpenZFS's own test files when ZSEND_OPENZFS_FIXTURES has them.
  */
 
-import { assert, assertEquals, assertMatch, assertStringIncludes } from "@std/assert";
+import { assert, assertEquals, assertMatch, assertStringIncludes, assertThrows } from "@std/assert";
 import { DatabaseSync } from "node:sqlite";
 import { deflateSync } from "node:zlib";
 import { openzfsDir, unpackBz2 } from "./_fixtures.ts";
 import { runZsend } from "./_run.ts";
 import { storeFingerprint } from "./helpers/store_fingerprint.ts";
 import { type ObjectSpec, znodeBonus, ZplStreamBuilder } from "./helpers/zpl_stream_builder.ts";
-import { BACKUP_MAGIC, DRR, FEATURE, HDRTYPE } from "../core/constants.ts";
+import {
+  type BeginDetails,
+  beginDetails,
+  type KnownSnapshot,
+  planBegin,
+  ReceiveRefused,
+  type TargetState,
+} from "../core/begin_plan.ts";
+import { BACKUP_MAGIC, BEGIN_FLAG, DRR, FEATURE, HDRTYPE } from "../core/constants.ts";
 import { encodeNvlist, nv } from "../core/nvlist.ts";
 import { readRecords } from "../core/reader.ts";
 import { znodeGeneration } from "../core/receive.ts";
-import { makeVersioninfo, type RecordInit } from "../core/record.ts";
+import { type DrrBegin, makeVersioninfo, type RecordInit } from "../core/record.ts";
 import { StreamWriter } from "../core/writer.ts";
 import { concat } from "@std/bytes";
 
@@ -618,4 +626,108 @@ Deno.test("zsend ls shows device numbers of ZPL 4 znodes as zfs-fuse stored them
   assertEquals(r.code, 0, r.stderr);
   assertMatch(r.stdout, /^crw-rw-rw- .* 1, 3 .* null$/m);
   assertMatch(r.stdout, /^brw-rw---- .* 8, 1 .* sda1$/m);
+});
+
+// ------------------------------------------------------------------------------------------
+// planBegin: the BEGIN checks in isolation
+// ------------------------------------------------------------------------------------------
+
+Deno.test("planBegin(): resume, redact_check and recv_check_large_blocks as dmu_recv.c has them", () => {
+  const snap = (name: string, guid: bigint, extra: Partial<KnownSnapshot> = {}) => ({
+    dataset: "bk/fs",
+    name,
+    guid,
+    ...extra,
+  });
+  const datasets: Record<string, KnownSnapshot[]> = {
+    "bk/fs": [snap("red", 0xAEDn, { redactSnaps: [0xC1n, 0xC2n] })],
+    "bk/big": [{ ...snap("s1", 0xB1n, { largeBlocks: true }), dataset: "bk/big" }],
+    "bk": [{ ...snap("top", 0xB0n, { largeBlocks: true }), dataset: "bk" }],
+  };
+  const state: TargetState = {
+    dataset: (n) => datasets[n] ? { objsetType: 2, snapshots: datasets[n]! } : null,
+    snapshotByGuid: (g) => Object.values(datasets).flat().find((s) => s.guid === g) ?? null,
+  };
+  const begin = (fromguid: bigint, toguid: bigint, features = 0, flags = 0) =>
+    ({
+      fromguid,
+      toguid,
+      flags,
+      objset_type: 2,
+      versioninfo: makeVersioninfo(HDRTYPE.SUBSTREAM, features),
+    }) as DrrBegin;
+  const details = (d: Partial<BeginDetails> = {}): BeginDetails => ({
+    redactSnaps: null,
+    redactFromSnaps: null,
+    resumeObject: null,
+    resumeOffset: null,
+    ...d,
+  });
+  const refused = (f: () => unknown, msg: string) => assertThrows(f, ReceiveRefused, msg);
+
+  refused(
+    () => planBegin(begin(0n, 5n, FEATURE.RESUMING), "new/fs", "s", state, false, details()),
+    "cannot receive resume stream: 'new/fs' has no partially received state",
+  );
+  refused(
+    () => planBegin(begin(0n, 5n, FEATURE.REDACTED), "new/fs", "s", state, false, details()),
+    "without redact_snaps",
+  );
+  // Onto the redacted snapshot: of one of its redaction snapshots, yes; of another, no.
+  assertEquals(planBegin(begin(0xAEDn, 0xC2n), "bk/fs", "c2", state, false).kind, "incremental");
+  refused(() => planBegin(begin(0xAEDn, 0x77n), "bk/fs", "x", state, false), "one of those");
+  // From its redaction bookmark (redact_from_snaps): when compatible.
+  const fromBook = (snaps: bigint[]) => details({ redactFromSnaps: snaps });
+  assertEquals(
+    planBegin(begin(0xAEDn, 0x77n), "bk/fs", "x", state, false, fromBook([0xC1n])).kind,
+    "incremental",
+  );
+  refused(
+    () => planBegin(begin(0xAEDn, 0x77n), "bk/fs", "x", state, false, fromBook([0xC3n])),
+    "redaction bookmark",
+  );
+  // Redacted itself: with respect to a subset of the base's.
+  const red = (snaps: bigint[]) => details({ redactSnaps: snaps });
+  const redBegin = begin(0xAEDn, 0x77n, FEATURE.REDACTED);
+  assertEquals(planBegin(redBegin, "bk/fs", "x", state, false, red([0xC2n])).kind, "incremental");
+  refused(() => planBegin(redBegin, "bk/fs", "x", state, false, red([0xC2n, 0xC9n])), "subset");
+  // A clone of the redacted snapshot follows the same rule.
+  refused(
+    () => planBegin(begin(0xAEDn, 0x77n, 0, BEGIN_FLAG.CLONE), "bk/c", "x", state, false),
+    "cannot receive new filesystem stream: invalid backup stream",
+  );
+  // -L: onto a snapshot whose dataset holds large blocks, only LARGE_BLOCKS streams; for a
+  // clone, the kernel looks at the parent filesystem ("bk" here).
+  refused(
+    () => planBegin(begin(0xB1n, 0x78n), "bk/big", "s2", state, false),
+    "incremental send stream requires -L (--large-block), to match previous receive.",
+  );
+  assertEquals(
+    planBegin(begin(0xB1n, 0x78n, FEATURE.LARGE_BLOCKS), "bk/big", "s2", state, false).kind,
+    "incremental",
+  );
+  refused(
+    () => planBegin(begin(0xB1n, 0x79n, 0, BEGIN_FLAG.CLONE), "bk/clone", "s", state, false),
+    "requires -L",
+  );
+  assertEquals(
+    planBegin(begin(0xB1n, 0x79n, 0, BEGIN_FLAG.CLONE), "other/clone", "s", state, false).kind,
+    "clone",
+  );
+});
+
+Deno.test("beginDetails() reads redact_snaps, redact_from_snaps and the resume point", () => {
+  const d = beginDetails(encodeNvlist(nv.list(
+    nv.uint64Array("redact_snaps", [1n, 2n]),
+    nv.uint64Array("redact_from_snaps", []),
+    nv.uint64("resume_object", 9n),
+    nv.uint64("resume_offset", 4096n),
+  )));
+  assertEquals(d, {
+    redactSnaps: [1n, 2n],
+    redactFromSnaps: [],
+    resumeObject: 9n,
+    resumeOffset: 4096n,
+  });
+  assertThrows(() => beginDetails(new Uint8Array([1, 2, 3])));
 });
