@@ -252,7 +252,7 @@ export class RecordApplier {
           }
           this.#lastObject = object;
           this.#lastOffset = offset;
-          if (h.logical_size > BigInt(stored.blksz) && !this.#raw) {
+          if (Number(h.logical_size) > stored.blksz && !this.#raw) {
             this.#splitWrite(h, r.payload, stored.blksz, fail);
           } else if (r.littleEndian && r.payloadChecksum !== undefined) {
             this.#target.write(h, r.payload, r.payloadChecksum);
