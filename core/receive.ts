@@ -96,6 +96,15 @@ export interface ApplyOptions {
 }
 
 const ZIO_COMPRESS_OFF = 2;
+const BP_EMBEDDED_TYPE_DATA = 0;
+const U64 = (1n << 64n) - 1n;
+/** `DMU_SPILL_BLKID`: the block id of a spill block (-2 as a u64). */
+const DMU_SPILL_BLKID = U64 - 1n;
+
+/** Whether a data record's offset is block `DMU_SPILL_BLKID` of `length`-byte blocks. */
+function isSpillOffset(offset: bigint, length: bigint): boolean {
+  return length > 0n && offset === ((DMU_SPILL_BLKID * length) & U64);
+}
 /** Blocks one REDACT record may mark (2 TiB of 128 KiB blocks): a bound on a lying length. */
 const MAX_REDACT_BLOCKS = 1n << 24n;
 const DMU_OT_PLAIN_FILE_CONTENTS = 19;
@@ -270,7 +279,8 @@ export class RecordApplier {
           break;
         case DRR.WRITE_EMBEDDED:
           this.#dataTarget(h.object, "WRITE_EMBEDDED", fail);
-          this.#target.writeEmbedded(h, r.payload);
+          if (isSpillOffset(h.offset, h.length)) this.#embeddedSpill(h, r.payload, fail);
+          else this.#target.writeEmbedded(h, r.payload);
           break;
         case DRR.SPILL: {
           if (this.#spill && (h.flags & RECORD_FLAG.SPILL_UNMODIFIED) !== 0) break;
@@ -363,6 +373,45 @@ export class RecordApplier {
         key_prop: keyProp,
       }, piece);
     }
+  }
+
+  /**
+   * An object's spill block that came as a WRITE_EMBEDDED: OpenZFS 2.2 and 2.3 send a spill
+   * block whose block pointer is embedded (a small, compressible one, such as a long symlink
+   * target's) through the data path when `-e` is given, at block id `DMU_SPILL_BLKID` times
+   * its size (OpenZFS issue 18239). What it holds is the spill block: kept as one, decoded.
+   */
+  #embeddedSpill(h: DrrWriteEmbedded, payload: Uint8Array, fail: (m: string) => never): void {
+    if (h.etype !== BP_EMBEDDED_TYPE_DATA) {
+      fail(`WRITE_EMBEDDED of the spill block of object ${h.object} has embedded type ${h.etype}`);
+    }
+    let data: Uint8Array;
+    try {
+      data = h.compression === ZIO_COMPRESS_OFF
+        ? payload.slice(0, h.lsize)
+        : decompressBlock(h.compression, payload.subarray(0, h.psize), h.lsize);
+    } catch (e) {
+      return fail(
+        `WRITE_EMBEDDED of the spill block of object ${h.object} cannot be decoded ` +
+          `(${compressionName(h.compression)}): ${(e as Error).message}`,
+      );
+    }
+    if (data.length !== h.lsize || BigInt(h.lsize) !== h.length) {
+      fail(`WRITE_EMBEDDED of the spill block of object ${h.object}: ${h.lsize} bytes`);
+    }
+    this.#target.setSpill(Number(h.object), {
+      type: DRR.SPILL,
+      object: h.object,
+      length: h.length,
+      toguid: h.toguid,
+      flags: 0,
+      compressiontype: 0,
+      compressed_size: 0n,
+      salt: new Uint8Array(8),
+      iv: new Uint8Array(12),
+      mac: new Uint8Array(16),
+      object_type: DMU_OT_SA,
+    } as DrrSpill, data);
   }
 
   #freeObjects(first: bigint, end: bigint): void {

@@ -731,3 +731,69 @@ Deno.test("beginDetails() reads redact_snaps, redact_from_snaps and the resume p
   });
   assertThrows(() => beginDetails(new Uint8Array([1, 2, 3])));
 });
+
+// ------------------------------------------------------------------------------------------
+// A spill block sent as WRITE_EMBEDDED (OpenZFS 2.2/2.3 with -e, OpenZFS issue 18239)
+// ------------------------------------------------------------------------------------------
+
+/** ZLE as ZFS writes it (n = 64): literal runs of up to 64 bytes, zero runs of up to 192. */
+function zle(data: Uint8Array): Uint8Array {
+  const out: number[] = [];
+  let i = 0;
+  while (i < data.length) {
+    let j = i;
+    if (data[i] === 0) {
+      while (j < data.length && data[j] === 0 && j - i < 192) j++;
+      out.push(64 + (j - i) - 1);
+    } else {
+      while (j < data.length && data[j] !== 0 && j - i < 64) j++;
+      out.push(j - i - 1, ...data.subarray(i, j));
+    }
+    i = j;
+  }
+  return new Uint8Array(out);
+}
+
+Deno.test("a spill block sent as WRITE_EMBEDDED at DMU_SPILL_BLKID is kept as the spill block", async () => {
+  const b = new ZplStreamBuilder({ toname: "src/fs@s1", toguid: 0x5Bn });
+  b.file(4, pattern(1000, 6));
+  b.entry(3, "f", 4);
+  const spill = new Uint8Array(512);
+  spill.set(enc.encode("a spill block: SA header and a long symlink target " + "x".repeat(40)));
+  const packed = zle(spill);
+  assert(packed.length <= 112, `${packed.length} bytes do not embed`);
+  const payload = new Uint8Array(Math.ceil(packed.length / 8) * 8);
+  payload.set(packed);
+  const spillOffset = ((1n << 64n) - 2n) * 512n & ((1n << 64n) - 1n);
+  const stream = substream(
+    { toname: "src/fs@s1", toguid: 0x5Bn, features: FEATURE.EMBED_DATA },
+    [...allObjects(b), {
+      rec: {
+        type: DRR.WRITE_EMBEDDED,
+        object: 4n,
+        offset: spillOffset,
+        length: 512n,
+        compression: 14, // ZLE
+        etype: 0,
+        lsize: 512,
+        psize: packed.length,
+      },
+      payload,
+    }],
+  );
+  const path = await file(stream);
+  assertEquals((await runZsend(["verify", "--quiet", path])).code, 0);
+  const store = `${await tmp("zsend-store-")}/store`;
+  const r = await runZsend(["recv", store, "bk/fs", path]);
+  assertEquals(r.code, 0, r.stderr);
+  assertEquals((await runZsend(["cat", store, "bk/fs@s1", "/f"])).stdoutBytes, pattern(1000, 6));
+  // Sent again, it is what the sender meant: a SPILL record with the block, no data there.
+  const sent = await runZsend(["send", store, "bk/fs@s1"]);
+  assertEquals(sent.code, 0, sent.stderr);
+  const recs = await Array.fromAsync(readRecords([sent.stdoutBytes]));
+  const spills = recs.filter((x) => x.header.type === DRR.SPILL);
+  assertEquals(spills.length, 1);
+  assertEquals((spills[0]!.header as { object: bigint }).object, 4n);
+  assertEquals(spills[0]!.payload, spill);
+  assertEquals(recs.filter((x) => x.header.type === DRR.WRITE_EMBEDDED).length, 0);
+});

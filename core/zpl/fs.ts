@@ -647,14 +647,23 @@ export class ZplFilesystem {
         );
       }
     } else {
-      // A target that is not stored with the attributes (ZPL_SYMLINK, or inline after a
-      // znode_phys_t) is in data block 0, as `zfs_sa_symlink` keeps one that does not fit.
+      // A target that is not stored with the attributes (inline after a znode_phys_t) is in
+      // data block 0, as `zfs_sa_symlink` keeps one that does not fit. OpenZFS keeps an SA
+      // symlink's target in ZPL_SYMLINK (bonus or spill block); one without it is read from
+      // block 0 only when that block exists.
       const info = (await this.view.object(object))!;
       if (st.size > info.blksz) {
         throw new ZplError(object, `a ${st.size}-byte target in a ${info.blksz}-byte block`);
       }
       const block = await this.view.readBlock(object, 0);
-      if (block === null) throw new ZplError(object, "the target's block is a hole");
+      if (block === null) {
+        throw new ZplError(
+          object,
+          a.sa
+            ? "a symlink without ZPL_SYMLINK (in neither its bonus nor its spill block)"
+            : "the target's block is a hole",
+        );
+      }
       if (block.length < st.size) throw new ZplError(object, "the target's block is too short");
       target = block.slice(0, st.size);
     }
