@@ -148,12 +148,13 @@ const hex = (g: bigint) => g.toString(16);
  * @param snapshot the snapshot's name (from the stream's toname unless the user named one)
  * @param state what the target holds
  * @param force `-F`: roll back to the incremental's source when newer snapshots exist
+ * @param details what the BEGIN's nvlist payload says ({@linkcode beginDetails})
  * @returns the plan; throws {@linkcode ReceiveRefused} when `zfs receive` would refuse
  * @example
  * ```ts
  * import { planBegin } from "./begin_plan.ts";
  * const state = { dataset: () => null, snapshotByGuid: () => null };
- * const begin = { toguid: 1n, fromguid: 0n, flags: 0, objset_type: 2 } as never;
+ * const begin = { toguid: 1n, fromguid: 0n, flags: 0, objset_type: 2, versioninfo: 1n } as never;
  * const plan = planBegin(begin, "backup/fs", "s1", state, false);
  * if (plan.kind !== "full") throw new Error();
  * ```
