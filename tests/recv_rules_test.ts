@@ -441,6 +441,11 @@ Deno.test("a redacted volume is not written as an image", async () => {
     } else chunks.push(...w.write(h, r.payload.length > 0 ? r.payload : undefined));
   }
   const store = `${await tmp("zsend-store-")}/store`;
+  // image recv refuses it (REDACT), writing nothing.
+  const img = `${await tmp("zsend-img-")}/direct.img`;
+  const direct = await runZsend(["image", "recv", img, await file(concat(chunks))]);
+  assertEquals(direct.code, 1);
+  await Deno.stat(img).then(() => assert(false, "an image was written"), () => {});
   const r = await runZsend(["recv", store, "bk/vol", await file(concat(chunks))]);
   assertEquals(r.code, 0, r.stderr);
   const out = `${await tmp("zsend-img-")}/out.img`;
@@ -796,4 +801,48 @@ Deno.test("a spill block sent as WRITE_EMBEDDED at DMU_SPILL_BLKID is kept as th
   assertEquals((spills[0]!.header as { object: bigint }).object, 4n);
   assertEquals(spills[0]!.payload, spill);
   assertEquals(recs.filter((x) => x.header.type === DRR.WRITE_EMBEDDED).length, 0);
+});
+
+Deno.test("zsend image recv refuses a resuming volume stream and writes nothing", async () => {
+  const image = `${await tmp("zsend-img-")}/vol.img`;
+  await Deno.writeFile(image, pattern(4 * 8192, 12));
+  const made = await runZsend([
+    "image",
+    "send",
+    "--name",
+    "p/vol@s",
+    "--block-size",
+    "8192",
+    image,
+  ]);
+  assertEquals(made.code, 0, made.stderr);
+  const w = new StreamWriter();
+  const chunks: Uint8Array[] = [];
+  let skipped = false;
+  for await (const r of readRecords([made.stdoutBytes])) {
+    const h = r.header as unknown as RecordInit & {
+      object?: bigint;
+      offset?: bigint;
+      toguid: bigint;
+      versioninfo: bigint;
+    };
+    if (h.type === DRR.BEGIN) {
+      const { payloadlen: _, ...fields } = h as typeof h & { payloadlen: number };
+      chunks.push(...w.begin(
+        { ...fields, versioninfo: h.versioninfo | (BigInt(FEATURE.RESUMING) << 2n) } as never,
+        encodeNvlist(
+          nv.list(nv.uint64("resume_object", 1n), nv.uint64("resume_offset", 16384n)),
+          { encoding: "native" },
+        ),
+      ));
+    } else if (h.type === DRR.END) chunks.push(...w.end(h.toguid));
+    else if (h.type === DRR.WRITE && h.object === 1n && h.offset! < 16384n) skipped = true;
+    else chunks.push(...w.write(h, r.payload.length > 0 ? r.payload : undefined));
+  }
+  assert(skipped);
+  const out = `${await tmp("zsend-img-")}/out.img`;
+  const r = await runZsend(["image", "recv", out, await file(concat(chunks))]);
+  assertEquals(r.code, 1);
+  assertStringIncludes(r.stderr, "cannot receive resume stream");
+  await Deno.stat(out).then(() => assert(false, "an image was written"), () => {});
 });
