@@ -302,8 +302,13 @@ export class RecordApplier {
                 `${MAX_REDACT_BLOCKS} in one record)`,
             );
           }
+          // Without -L a large block's REDACT keeps its own size while the OBJECT says 128 KiB:
+          // the last mark is short, so that the range sent again is the same.
+          const stop = h.offset + h.length;
           for (let b = first; b < end; b++) {
-            this.#target.redact(o.object, toNumber(b * bs, "offset"), Number(bs));
+            const at = b * bs;
+            const n = stop - at < bs ? stop - at : bs;
+            this.#target.redact(o.object, toNumber(at, "offset"), Number(n));
           }
           break;
         }
@@ -337,8 +342,8 @@ export class RecordApplier {
    */
   #splitWrite(h: DrrWrite, payload: Uint8Array, blksz: number, fail: (m: string) => never) {
     const lsize = toNumber(h.logical_size, "logical size");
-    if (blksz <= 0 || lsize % blksz !== 0) {
-      fail(`WRITE of ${lsize} bytes into object ${h.object} of ${blksz}-byte blocks`);
+    if (blksz <= 0 || toNumber(h.offset, "offset") % blksz !== 0) {
+      fail(`WRITE at offset ${h.offset} into object ${h.object} of ${blksz}-byte blocks`);
     }
     let data = payload;
     if (h.compressiontype !== 0 && h.compressed_size !== 0n) {
@@ -353,24 +358,29 @@ export class RecordApplier {
     }
     if (data.length < lsize) fail(`WRITE payload of ${data.length} bytes, ${lsize} expected`);
     const object = Number(h.object);
-    const sizeField = BigInt(blksz / 512 - 1);
-    const keyProp = sizeField | (sizeField << 16n) | (BigInt(ZIO_COMPRESS_OFF) << 32n);
+    const keyProp = (n: number) => {
+      const sizeField = BigInt(Math.ceil(n / 512) - 1);
+      return sizeField | (sizeField << 16n) | (BigInt(ZIO_COMPRESS_OFF) << 32n);
+    };
     for (let at = 0; at < lsize; at += blksz) {
-      const piece = data.subarray(at, at + blksz);
+      // The sender's block need not be a multiple of the kept size (a file of one 837120-byte
+      // block received before in 128 KiB pieces): the last piece is short, as the split
+      // WRITEs of a stream without -L were.
+      const piece = data.subarray(at, Math.min(lsize, at + blksz));
       const offset = Number(h.offset) + at;
-      if (isZero(piece)) {
+      if (piece.length === blksz && isZero(piece)) {
         this.#target.freeRange(object, offset, offset + blksz);
         continue;
       }
       this.#target.write({
         ...h,
         offset: BigInt(offset),
-        logical_size: BigInt(blksz),
+        logical_size: BigInt(piece.length),
         flags: h.flags & ~RECORD_FLAG.CHECKSUM_DEDUP,
         compressiontype: 0,
         compressed_size: 0n,
         key_cksum: [0n, 0n, 0n, 0n],
-        key_prop: keyProp,
+        key_prop: keyProp(piece.length),
       }, piece);
     }
   }

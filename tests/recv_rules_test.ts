@@ -230,13 +230,20 @@ function redactedFs(): { b: ZplStreamBuilder; stream: Uint8Array } {
   b.entry(3, "open", 4);
   b.entry(3, "secret", 5);
   b.entry(3, "tail", 6);
-  const recs = allObjects(b, [5, 6]);
+  // A REDACT of a size that is not a multiple of the block size (a large block sent without
+  // -L, whose OBJECT says 128 KiB): the range is kept as it came.
+  b.file(7, pattern(700, 6));
+  b.entry(3, "odd", 7);
+  const recs = allObjects(b, [5, 6, 7]);
   const o5 = spec(b, 5), o6 = spec(b, 6);
   recs.push(...objectRecs(o5), {
     rec: { type: DRR.REDACT, object: 5n, offset: 0n, length: 1536n },
   }, write(o5, 1536, o5.blocks.get(3)!.slice()));
   recs.push(...objectRecs(o6), write(o6, 0, o6.blocks.get(0)!.slice()), {
     rec: { type: DRR.REDACT, object: 6n, offset: 512n, length: 1536n },
+  });
+  recs.push(...objectRecs(spec(b, 7)), {
+    rec: { type: DRR.REDACT, object: 7n, offset: 0n, length: 700n },
   });
   const nvlist = encodeNvlist(nv.list(nv.uint64Array("redact_snaps", [0xC1n, 0xC2n])), {
     encoding: "native",
@@ -266,6 +273,7 @@ Deno.test("a redacted snapshot stays redacted: list, extract, cat, and send agai
   assertEquals(x.code, 1);
   assertMatch(x.stderr, /\.\/secret: .*redacted: bytes 0\.\.1536 were left out/);
   assertMatch(x.stderr, /\.\/tail: .*redacted: bytes 512\.\.2048 were left out/);
+  assertMatch(x.stderr, /\.\/odd: .*redacted: bytes 0\.\.700 were left out/);
   assertEquals(await Deno.readFile(`${dir}/open`), pattern(2048, 3));
 
   // cat refuses before it writes a byte.
@@ -289,7 +297,7 @@ Deno.test("a redacted snapshot stays redacted: list, extract, cat, and send agai
     const h = r.header as { object: bigint; offset: bigint; length: bigint };
     return [h.object, h.offset, h.length];
   });
-  assertEquals(redacts, [[5n, 0n, 1536n], [6n, 512n, 1536n]]);
+  assertEquals(redacts, [[5n, 0n, 1536n], [6n, 512n, 1536n], [7n, 0n, 700n]]);
   // ... and that stream received again is the same redacted snapshot.
   const again = `${await tmp("zsend-store-")}/store`;
   const back = await runZsend(["recv", again, "bk/fs", "-"], { stdin: sent.stdoutBytes });
@@ -351,14 +359,21 @@ Deno.test("an incremental that fills every redacted block is whole, and is sent 
   const redPath = await file(stream);
   const store = `${await tmp("zsend-store-")}/store`;
   assertEquals((await runZsend(["recv", store, "bk/fs", redPath])).code, 0);
-  const o5 = spec(b, 5), o6 = spec(b, 6);
+  const o5 = spec(b, 5), o6 = spec(b, 6), o7 = spec(b, 7);
   const fill = await file(substream({ toname: "src/fs@c2", toguid: 0xC2n, fromguid: 0xAEDn }, [
     ...objectRecs(o5),
     ...[0, 1, 2].map((i) => write(o5, i * 512, o5.blocks.get(i)!.slice())),
     ...objectRecs(o6),
     ...[1, 2, 3].map((i) => write(o6, i * 512, o6.blocks.get(i)!.slice())),
+    ...objectRecs(o7),
+    ...[0, 1].map((i) => {
+      const block = new Uint8Array(512);
+      block.set(o7.blocks.get(i)!);
+      return write(o7, i * 512, block);
+    }),
   ]));
-  assertEquals((await runZsend(["recv", store, "bk/fs", fill])).code, 0);
+  const got = await runZsend(["recv", store, "bk/fs", fill]);
+  assertEquals(got.code, 0, got.stderr);
   const snaps = await list(store);
   assertEquals(snaps[1]!.redacted, null);
   assertEquals(snaps[1]!.redacted_ranges, false);
@@ -535,6 +550,36 @@ Deno.test("an -L incremental onto a base received without -L keeps the file's bl
     .filter((x) => x.header.type === DRR.WRITE && (x.header as { object: bigint }).object === 4n)
     .map((x) => Number((x.header as { logical_size: bigint }).logical_size));
   assertEquals(writes, [K128, K128, K128, K128]);
+});
+
+Deno.test("an -L incremental of a one-block file larger than 128 KiB onto its split base", async () => {
+  // Without -L, a file of one 200192-byte block went out as OBJECT blksz 128 KiB, a 128 KiB
+  // WRITE and a 69120-byte one (dump_dnode and do_dump split it so).
+  const b = new ZplStreamBuilder({ toname: "src/fs@s1", toguid: 0x11n });
+  b.file(4, pattern(200000, 1), { gen: 8 }, K128);
+  b.entry(3, "one", 4);
+  const o4 = spec(b, 4);
+  const old = pattern(200192, 1);
+  const base = substream({ toname: "src/fs@s1", toguid: 0x11n }, [
+    ...allObjects(b, [4]),
+    ...objectRecs(o4),
+    write(o4, 0, old.slice(0, K128)),
+    write(o4, K128, old.slice(K128)),
+  ]);
+  const store = `${await tmp("zsend-store-")}/store`;
+  assertEquals((await runZsend(["recv", store, "bk/fs", await file(base)])).code, 0);
+  // With -L: the block as it is, 200192 bytes, into the kept 128 KiB blocks.
+  const now = pattern(200192, 2);
+  const incr = substream({
+    toname: "src/fs@s2",
+    toguid: 0x22n,
+    fromguid: 0x11n,
+    features: FEATURE.LARGE_BLOCKS,
+  }, [...objectRecs({ ...o4, blksz: 200192 }, { maxblkid: 0n }), write(o4, 0, now)]);
+  const r = await runZsend(["recv", store, "bk/fs", await file(incr)]);
+  assertEquals(r.code, 0, r.stderr);
+  const c = await runZsend(["cat", store, "bk/fs@s2", "/one"]);
+  assertEquals(c.stdoutBytes, now.subarray(0, 200000));
 });
 
 Deno.test("a plain incremental onto an -L base is refused as OpenZFS refuses it", async () => {
