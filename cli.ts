@@ -7,6 +7,8 @@
 import { StreamError } from "./core/errors.ts";
 import { isBrokenPipe } from "./io/output.ts";
 import { EXIT_USAGE, UsageError, warn } from "./cli/common.ts";
+import { formatHelp, VERB_HELP } from "./cli/help.ts";
+import meta from "./deno.json" with { type: "json" };
 
 type Verb = { main(args: string[]): Promise<number> | number; USAGE: string };
 
@@ -37,25 +39,70 @@ usage: zsend VERB [options]
   image send|recv [options] IMAGE|DEVICE       a raw image or device as a volume stream, and back
   extract STORE DATASET@SNAP DIR               a snapshot as a directory tree
   extract STORE VOL@SNAP --image PATH|DEVICE   a volume snapshot as an image or onto a device
-  extract --stream FILE... DIR                 straight from stream files, without a store
+  extract --stream [--snapshot NAME] FILE... DIR
+                                               straight from stream files, without a store
   ls [-R] STORE DATASET@SNAP [PATH]            list a directory like ls -l
   cat STORE DATASET@SNAP PATH                  one file to stdout
   send [-i SNAP | -I SNAP] [-D] [-R] [-p] [-v] [-n] STORE DATASET@SNAP
                                                a stored snapshot as a stream, for zfs receive
 
-'zsend VERB --help' tells more.`;
+  help VERB, VERB -h, VERB --help              a verb's usage and every flag
+  --version                                    the version of zsend
+
+'zsend help VERB' tells more.`;
+
+/** The version of this zsend, as deno.json gives it. */
+export const VERSION: string = meta.version;
+
+/** Whether the arguments ask for help (`-h` or `--help` before any `--`). */
+function asksHelp(args: string[]): boolean {
+  for (const a of args) {
+    if (a === "--") return false;
+    if (a === "-h" || a === "--help") return true;
+  }
+  return false;
+}
+
+async function verbHelp(verb: string, load: () => Promise<Verb>): Promise<string> {
+  const { USAGE } = await load();
+  const help = VERB_HELP[verb];
+  return help === undefined ? `usage: ${USAGE}` : formatHelp(USAGE, help);
+}
 
 /** Runs the command line; returns the exit status. */
 export async function run(args: string[]): Promise<number> {
   const [verb, ...rest] = args;
-  if (verb === undefined || verb === "help" || verb === "--help" || verb === "-h") {
-    console.log(HELP);
-    return verb === undefined ? EXIT_USAGE : 0;
+  if (verb === undefined) {
+    warn(HELP);
+    return EXIT_USAGE;
+  }
+  if (verb === "--version" || verb === "version") {
+    console.log(`zsend ${VERSION} (deno ${Deno.version.deno})`);
+    return 0;
+  }
+  if (verb === "help" || verb === "--help" || verb === "-h") {
+    const [about, ...extra] = rest;
+    if (about === undefined) {
+      console.log(HELP);
+      return 0;
+    }
+    const load = VERBS[about];
+    if (load === undefined || extra.length > 0) {
+      const why = extra.length > 0 ? "help takes one VERB" : `unknown verb '${about}'`;
+      warn(`zsend help: ${why}\n\n${HELP}`);
+      return EXIT_USAGE;
+    }
+    console.log(await verbHelp(about, load));
+    return 0;
   }
   const load = VERBS[verb];
   if (load === undefined) {
     warn(`zsend: unknown verb '${verb}'\n\n${HELP}`);
     return EXIT_USAGE;
+  }
+  if (asksHelp(rest)) {
+    console.log(await verbHelp(verb, load));
+    return 0;
   }
   const module = await load();
   try {
@@ -80,10 +127,38 @@ export async function run(args: string[]): Promise<number> {
       warn(`zsend ${verb}: ${e.message}`);
       return 1;
     }
-    throw e;
+    // Anything else (an error of the system, a refusal of the receive rules, a fault of
+    // zsend's own): one line, never a stack trace, unless ZSEND_DEBUG asks for it.
+    warn(`zsend ${verb}: ${e instanceof Error ? e.message : String(e)}`);
+    if (debugging() && e instanceof Error && e.stack) warn(e.stack);
+    return 1;
+  }
+}
+
+function debugging(): boolean {
+  try {
+    return (Deno.env.get("ZSEND_DEBUG") ?? "") !== "";
+  } catch {
+    return false;
   }
 }
 
 if (import.meta.main) {
+  // A fault outside the verb's own await chain (a background write, a timer) ends the run the
+  // same way: one line, status 1.
+  const fatal = (e: unknown) => {
+    if (isBrokenPipe(e)) Deno.exit(0);
+    warn(`zsend: ${e instanceof Error ? e.message : String(e)}`);
+    if (debugging() && e instanceof Error && e.stack) warn(e.stack);
+    Deno.exit(1);
+  };
+  globalThis.addEventListener("unhandledrejection", (event) => {
+    event.preventDefault();
+    fatal(event.reason);
+  });
+  globalThis.addEventListener("error", (event) => {
+    event.preventDefault();
+    fatal(event.error);
+  });
   Deno.exit(await run(Deno.args));
 }

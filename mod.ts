@@ -29,6 +29,7 @@ export { bestFletcher4, nativeFletcher4 } from "./io/native/fletcher4_native.ts"
 export * from "./core/transcode.ts";
 export * from "./core/snapshot_view.ts";
 export * from "./core/begin_plan.ts";
+export * from "./core/names.ts";
 export * from "./core/receive.ts";
 export * from "./core/pending.ts";
 export * from "./core/send.ts";

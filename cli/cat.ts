@@ -9,20 +9,23 @@ import { ZplFilesystem } from "../core/zpl/fs.ts";
 import { resolvePath } from "../core/zpl/path.ts";
 import { openSnapshot } from "../io/store/open_snapshot.ts";
 import { writeAll } from "../io/output.ts";
-import { UsageError } from "./common.ts";
+import { nameArg, storeArg } from "./args.ts";
+import { rejectUnknown, UsageError } from "./common.ts";
 
 /** Usage of the verb. */
 export const USAGE = "zsend cat STORE DATASET@SNAP PATH";
 
 /** Runs the verb; returns the exit status. */
 export async function main(args: string[]): Promise<number> {
-  const flags = parseArgs(args, { boolean: ["help"] });
+  const flags = parseArgs(args, { boolean: ["help"], unknown: rejectUnknown });
   if (flags.help) {
     console.log(USAGE);
     return 0;
   }
   const pos = flags._.map(String);
   if (pos.length !== 3) throw new UsageError("cat takes STORE DATASET@SNAP PATH");
+  storeArg(pos[0]!);
+  nameArg(pos[1]!, "snapshot", "DATASET@SNAP", { lookup: true });
   const { store, view } = openSnapshot(pos[0]!, pos[1]!);
   try {
     const fs = await ZplFilesystem.open(view);

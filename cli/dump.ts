@@ -11,6 +11,7 @@ import { readRecordBatches } from "../core/reader.ts";
 import { openStreamInput } from "../io/source.ts";
 import { TextOutput } from "../io/output.ts";
 import { engine, oneInput, rejectUnknown } from "./common.ts";
+import { streamInputArg } from "./args.ts";
 
 /** Usage of the verb. */
 export const USAGE = "zsend dump [-v] [-vv] [-C] [-d] [--json] [FILE|-]";
@@ -36,7 +37,7 @@ export async function main(args: string[]): Promise<number> {
     checksums: verbosity >= 2 || flags.d,
     data: flags.d as boolean,
   };
-  const input = oneInput(flags._, "dump");
+  const input = streamInputArg(oneInput(flags._, "dump"));
   const out = new TextOutput();
   const summary = new DumpSummary();
   const batches = readRecordBatches(openStreamInput(input, { reuse: true }), {

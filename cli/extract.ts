@@ -1,6 +1,7 @@
 /**
  * `zsend extract STORE DATASET@SNAP DIR`, `zsend extract STORE VOL@SNAP --image PATH|DEVICE`,
- * `zsend extract --stream FILE... DIR`: a snapshot as a directory tree, or a volume as an image.
+ * `zsend extract --stream [--snapshot NAME] FILE... DIR`: a snapshot as a directory tree, or a
+ * volume as an image.
  *
  * @module
  */
@@ -8,23 +9,24 @@
 import { parseArgs } from "@std/cli";
 import { ZplFilesystem } from "../core/zpl/fs.ts";
 import { extractTree } from "../io/extract.ts";
-import { receiveStream } from "../io/receive.ts";
+import { type ReceivedSnapshot, receiveStream } from "../io/receive.ts";
 import { openSnapshot } from "../io/store/open_snapshot.ts";
 import { Store } from "../io/store/store.ts";
 import { openStreamInput } from "../io/source.ts";
 import { extractVolume } from "../io/volume_extract.ts";
+import { nameArg, notDirectoryArg, outputDirArg, storeArg, streamInputArg } from "./args.ts";
 import { engine, rejectUnknown, UsageError, warn } from "./common.ts";
 
 /** Usage of the verb. */
-export const USAGE = "zsend extract STORE DATASET@SNAP DIR\n" +
-  "       zsend extract STORE VOL@SNAP --image PATH|DEVICE\n" +
-  "       zsend extract --stream FILE... DIR";
+export const USAGE = "zsend extract [-q] STORE DATASET@SNAP DIR\n" +
+  "       zsend extract [-q] STORE VOL@SNAP --image PATH|DEVICE\n" +
+  "       zsend extract [-q] --stream [--snapshot NAME] FILE... DIR|--image PATH|DEVICE";
 
 /** Runs the verb; returns the exit status. */
 export async function main(args: string[]): Promise<number> {
   const flags = parseArgs(args, {
     boolean: ["stream", "help", "quiet"],
-    string: ["image"],
+    string: ["image", "snapshot"],
     alias: { q: "quiet" },
     unknown: rejectUnknown,
   });
@@ -32,49 +34,108 @@ export async function main(args: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
+  if (flags.image === "") throw new UsageError("--image needs a PATH or a DEVICE");
+  if (flags.image !== undefined) notDirectoryArg(flags.image, "--image PATH|DEVICE");
   const pos = flags._.map(String);
   if (flags.stream) {
-    if (pos.length < 2) throw new UsageError("extract --stream takes FILE... DIR");
-    const dir = pos.pop()!;
-    const tmp = await Deno.makeTempDir({ prefix: "zsend-extract-" });
-    try {
-      const store = Store.open(`${tmp}/store`, { create: true });
-      let last = "";
-      try {
-        for (const file of pos) {
-          const got = await receiveStream(store, openStreamInput(file, { reuse: true }), {
-            target: "stream",
-            names: "discard-pool",
-            fletcher4: engine(),
-          });
-          const top = got.find((g) => g.dataset.split("/").length === 2) ?? got[got.length - 1];
-          if (top) last = `${top.dataset}@${top.snapshot}`;
-        }
-      } finally {
-        store.close();
-      }
-      if (last === "") throw new TypeError("the streams held no snapshot");
-      return await extractOne(`${tmp}/store`, last, dir, flags.image, flags.quiet);
-    } finally {
-      await Deno.remove(tmp, { recursive: true });
+    if (pos.length < (flags.image === undefined ? 2 : 1)) {
+      throw new UsageError("extract --stream takes FILE... DIR (or FILE... --image PATH)");
     }
+    const dir = flags.image === undefined ? outputDirArg(pos.pop()!) : "";
+    for (const file of pos) streamInputArg(file);
+    const wanted = flags.snapshot === undefined ? null : snapshotArg(flags.snapshot);
+    return await extractStreams(pos, wanted, dir, flags.image, flags.quiet);
+  }
+  if (flags.snapshot !== undefined) {
+    throw new UsageError(
+      "--snapshot goes with --stream; a store's snapshot is named as DATASET@SNAP",
+    );
   }
   if (flags.image !== undefined) {
     if (pos.length !== 2) throw new UsageError("extract STORE VOL@SNAP --image PATH|DEVICE");
+    storeArg(pos[0]!);
+    nameArg(pos[1]!, "snapshot", "VOL@SNAP", { lookup: true });
     return await extractOne(pos[0]!, pos[1]!, "", flags.image, flags.quiet);
   }
   if (pos.length !== 3) throw new UsageError("extract takes STORE DATASET@SNAP DIR");
+  storeArg(pos[0]!);
+  outputDirArg(pos[2]!);
+  nameArg(pos[1]!, "snapshot", "DATASET@SNAP", { lookup: true });
   return await extractOne(pos[0]!, pos[1]!, pos[2]!, undefined, flags.quiet);
 }
 
+/** `--snapshot`: `SNAP` or `@SNAP` (of the streams' top dataset), or `POOL/...@SNAP`. */
+function snapshotArg(text: string): { name: string; full: boolean } {
+  if (text.includes("@") && !text.startsWith("@")) {
+    return { name: nameArg(text, "snapshot", "--snapshot NAME", { lookup: true }), full: true };
+  }
+  const snap = text.startsWith("@") ? text.slice(1) : text;
+  nameArg(`x@${snap}`, "snapshot", "--snapshot NAME", { lookup: true });
+  return { name: snap, full: false };
+}
+
+/**
+ * Receives stream files into a scratch store, then extracts one of their snapshots: the one
+ * `--snapshot` names, else the last snapshot the streams make of their top dataset (the first
+ * dataset they name: the one a `-R` stream was sent from).
+ */
+async function extractStreams(
+  files: string[],
+  wanted: { name: string; full: boolean } | null,
+  dir: string,
+  image: string | undefined,
+  quiet: boolean,
+): Promise<number> {
+  const tmp = await Deno.makeTempDir({ prefix: "zsend-extract-" });
+  try {
+    const store = Store.open(`${tmp}/store`, { create: true });
+    const made: ReceivedSnapshot[] = [];
+    try {
+      for (const file of files) {
+        made.push(
+          ...await receiveStream(store, openStreamInput(file, { reuse: true }), {
+            target: "stream",
+            names: "discard-pool",
+            fletcher4: engine(),
+          }),
+        );
+      }
+    } finally {
+      store.close();
+    }
+    if (made.length === 0) throw new TypeError("the streams held no snapshot");
+    const top = made[0]!.dataset;
+    let pick: ReceivedSnapshot | undefined;
+    if (wanted === null) pick = made.findLast((s) => s.dataset === top);
+    else if (wanted.full) pick = made.findLast((s) => s.toname === wanted.name);
+    else pick = made.findLast((s) => s.dataset === top && s.snapshot === wanted.name);
+    if (pick === undefined) {
+      const names = [...new Set(made.map((s) => s.toname))];
+      throw new Deno.errors.NotFound(
+        `--snapshot ${wanted!.name}: the streams make no such snapshot ` +
+          `(they make ${names.slice(0, 8).join(", ")}${names.length > 8 ? ", ..." : ""})`,
+      );
+    }
+    const label = wanted === null
+      ? `${pick.toname} (the last snapshot the streams make)`
+      : pick.toname;
+    const stored = `${pick.dataset}@${pick.snapshot}`;
+    return await extractOne(`${tmp}/store`, label, dir, image, quiet, stored);
+  } finally {
+    await Deno.remove(tmp, { recursive: true });
+  }
+}
+
+/** Extracts `stored` (by default `name`, which the summary line names) from a store. */
 async function extractOne(
   storeDir: string,
   name: string,
   dir: string,
   image: string | undefined,
   quiet: boolean,
+  stored: string = name,
 ): Promise<number> {
-  const { store, view } = openSnapshot(storeDir, name);
+  const { store, view } = openSnapshot(storeDir, stored);
   try {
     if (image !== undefined || view.objsetType === 3) {
       if (image === undefined) throw new UsageError(`${name} is a volume: use --image PATH|DEVICE`);
@@ -100,7 +161,14 @@ async function extractOne(
     if (!quiet) {
       console.log(
         `${name} -> ${dir}: ${r.files} files (${r.bytes} bytes), ${r.directories} directories, ` +
-          `${r.symlinks} symlinks, ${r.hardlinks} hard links, ${r.special} special files`,
+          `${r.symlinks} symlinks, ${r.hardlinks} hard links, ${r.special} special files` +
+          (r.failed > 0 ? `, ${r.failed} failed` : ""),
+      );
+    }
+    if (r.failed > 0) {
+      warn(
+        `zsend extract: ${r.failed} ${r.failed === 1 ? "path" : "paths"} failed (each named ` +
+          "above; a file that could not be written whole was removed): the tree is incomplete",
       );
     }
     return r.errors.length > 0 ? 1 : 0;

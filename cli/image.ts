@@ -11,6 +11,7 @@ import { readRecords } from "../core/reader.ts";
 import { DEFAULT_VOLBLOCKSIZE } from "../core/volume.ts";
 import { receiveImage, sendImage } from "../io/image.ts";
 import { openStreamInput } from "../io/source.ts";
+import { nameArg, notDirectoryArg, storeArg, streamInputArg } from "./args.ts";
 import { engine, rejectUnknown, UsageError, warn } from "./common.ts";
 import { refuseTerminalOutput } from "./redup.ts";
 import { writeStreamOutput } from "../io/stream_output.ts";
@@ -100,10 +101,12 @@ async function send(args: string[]): Promise<number> {
   const storedSnapshot = fromStore === undefined ? undefined : positional.shift();
   const [path, ...extra] = positional;
   if (path === undefined || extra.length > 0) throw new UsageError("image send takes one IMAGE");
+  notDirectoryArg(path, "IMAGE");
   if (fromStore !== undefined && flags.from !== undefined) {
     throw new UsageError("--from and --from-store exclude each other");
   }
   let from = flagString(flags.from, "from");
+  if (from !== undefined) notDirectoryArg(from, "--from IMAGE");
   let fromGuid = flagString(flags["from-guid"], "from-guid");
   let scratch: string | null = null;
   if (fromStore !== undefined) {
@@ -112,6 +115,8 @@ async function send(args: string[]): Promise<number> {
     }
     // Written out sparse, the stored snapshot is an older image like any other. The store's
     // modules (SQLite, node:crypto) load only here: they would slow every start-up.
+    storeArg(fromStore);
+    nameArg(storedSnapshot, "snapshot", "VOL@SNAP", { lookup: true });
     const { openSnapshot } = await import("../io/store/open_snapshot.ts");
     const { extractVolume } = await import("../io/volume_extract.ts");
     const { store, view } = openSnapshot(fromStore, storedSnapshot);
@@ -145,7 +150,8 @@ async function sendFrom(
     throw new UsageError("--from-guid needs --from (the older image to compare with)");
   }
   const name = flagString(flags.name, "name");
-  if (name !== undefined && !/^[^@\s]+\/[^@\s]+@[^@\s]+$/.test(name)) {
+  if (name !== undefined) nameArg(name, "snapshot", "--name POOL/VOL@SNAP");
+  if (name !== undefined && !name.slice(0, name.indexOf("@")).includes("/")) {
     throw new UsageError(`--name ${name}: expected POOL/VOLUME@SNAPSHOT`);
   }
   const bs = flagString(flags["block-size"], "block-size");
@@ -189,13 +195,14 @@ async function recv(args: string[]): Promise<number> {
   if (path === undefined || extra.length > 0) {
     throw new UsageError("image recv takes IMAGE|DEVICE [STREAM|-]");
   }
+  notDirectoryArg(path, "IMAGE|DEVICE");
   const guidFile = flagString(flags["guid-file"], "guid-file");
   if (guidFile !== undefined && flags["no-guid-file"]) {
     throw new UsageError("--guid-file and --no-guid-file exclude each other");
   }
   const g = flagString(flags.g, "g");
   const got = await receiveImage(
-    readRecords(openStreamInput(input), { fletcher4: engine() }),
+    readRecords(openStreamInput(streamInputArg(input, "STREAM")), { fletcher4: engine() }),
     path,
     {
       force: flags.F,

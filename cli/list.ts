@@ -7,6 +7,7 @@
 import { parseArgs } from "@std/cli";
 import { Store } from "../io/store/store.ts";
 import { storeSpace } from "../io/store/space.ts";
+import { storeArg } from "./args.ts";
 import { rejectUnknown, UsageError } from "./common.ts";
 
 /** Usage of the verb. */
@@ -30,6 +31,7 @@ function list(args: string[]): number {
   }
   const [dir, ...extra] = flags._.map(String);
   if (dir === undefined || extra.length > 0) throw new UsageError("list takes one STORE");
+  storeArg(dir);
   const store = Store.open(dir);
   try {
     const space = flags.space ? storeSpace(store) : null;

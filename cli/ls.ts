@@ -8,7 +8,8 @@ import { parseArgs } from "@std/cli";
 import { deviceNumbers, type Inode, ZplFilesystem } from "../core/zpl/fs.ts";
 import { resolvePath } from "../core/zpl/path.ts";
 import { openSnapshot } from "../io/store/open_snapshot.ts";
-import { UsageError, warn } from "./common.ts";
+import { nameArg, storeArg } from "./args.ts";
+import { rejectUnknown, UsageError, warn } from "./common.ts";
 
 /** Usage of the verb. */
 export const USAGE = "zsend ls [-R] STORE DATASET@SNAP [PATH]";
@@ -46,13 +47,15 @@ function line(inode: Inode, name: string, target: string | null): string {
 
 /** Runs the verb; returns the exit status. */
 export async function main(args: string[]): Promise<number> {
-  const flags = parseArgs(args, { boolean: ["help", "R"] });
+  const flags = parseArgs(args, { boolean: ["help", "R"], unknown: rejectUnknown });
   if (flags.help) {
     console.log(USAGE);
     return 0;
   }
   const pos = flags._.map(String);
   if (pos.length < 2 || pos.length > 3) throw new UsageError("ls takes STORE DATASET@SNAP [PATH]");
+  storeArg(pos[0]!);
+  nameArg(pos[1]!, "snapshot", "DATASET@SNAP", { lookup: true });
   const { store, view } = openSnapshot(pos[0]!, pos[1]!);
   try {
     const fs = await ZplFilesystem.open(view);

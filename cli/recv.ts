@@ -10,6 +10,7 @@ import { type NameMode, receiveStream } from "../io/receive.ts";
 import { Store } from "../io/store/store.ts";
 import { openStreamInput } from "../io/source.ts";
 import { Progress } from "../io/progress.ts";
+import { firstMissing, nameArg, storeArg, type StoreState, streamInputArg } from "./args.ts";
 import { engine, rejectUnknown, UsageError } from "./common.ts";
 
 /** Usage of the verb. */
@@ -26,15 +27,33 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   if (flags.d && flags.e) throw new UsageError("-d and -e exclude each other");
-  const [storeDir, target, input, ...extra] = flags._.map(String);
+  const [storeDir, target, given, ...extra] = flags._.map(String);
   if (storeDir === undefined || target === undefined || extra.length > 0) {
     throw new UsageError("recv takes STORE TARGET [FILE|-]");
   }
+  nameArg(target, flags.d || flags.e ? "dataset" : "dataset or snapshot", "TARGET");
+  const input = streamInputArg(given);
+  const state = storeArg(storeDir, { create: true });
+  // What a failed first receive takes back: the directories it made on the way to STORE.
+  const made = state === "absent" ? firstMissing(storeDir) : null;
   const names: NameMode = flags.d ? "discard-pool" : flags.e ? "last-component" : "as-given";
   let total: number | null = null;
   if (input !== undefined && input !== "-") total = (await Deno.stat(input)).size;
   const progress = flags.progress || Deno.stderr.isTerminal() ? new Progress(total) : null;
-  const store = Store.open(storeDir, { create: true });
+  // -n touches nothing: without a store yet, the trial runs in a scratch store.
+  const scratch = flags.n && state !== "store"
+    ? await Deno.makeTempDir({ prefix: "zsend-recv-n-" })
+    : null;
+  const dir = scratch === null ? storeDir : `${scratch}/store`;
+  let store: Store;
+  try {
+    store = Store.open(dir, { create: true });
+  } catch (e) {
+    if (scratch !== null) await Deno.remove(scratch, { recursive: true });
+    else if (state !== "store") await unmake(made ?? storeDir, state);
+    throw e;
+  }
+  let received = 0;
   try {
     // The reader lends its buffers to the pack writes: payloads go to the packs uncopied.
     const source = openStreamInput(input, { reuse: true, leases: store.packs.leases });
@@ -46,13 +65,17 @@ export async function main(args: string[]): Promise<number> {
       fletcher4: engine(),
       ...(progress ? { onProgress: (b: number, r: number) => progress.update(b, r) } : {}),
       onSnapshot: (s) => {
+        if (!s.dryRun) received++;
         if (!flags.v && !flags.n) return;
         progress?.done();
-        for (const r of s.rolledBack) console.log(`destroyed ${r} (rolled back by -F)`);
+        const [destroyed, got, fresh] = s.dryRun
+          ? ["would destroy", "would receive", "would be new"]
+          : ["destroyed", "received", "new"];
+        for (const r of s.rolledBack) console.log(`${destroyed} ${r} (rolled back by -F)`);
         console.log(
-          `${s.dryRun ? "would receive" : "received"} ${s.kind} stream of ` +
-            `${s.dataset}@${s.snapshot} (guid ${s.guid.toString(16)}): ${s.records} records, ` +
-            `${s.bytes} bytes, ${s.newBytes} bytes new to the store`,
+          `${got} ${s.kind} stream of ${s.dataset}@${s.snapshot} ` +
+            `(guid ${s.guid.toString(16)}): ${s.records} records, ${s.bytes} bytes, ` +
+            `${s.newBytes} bytes ${fresh} to the store`,
         );
       },
     });
@@ -62,5 +85,21 @@ export async function main(args: string[]): Promise<number> {
   } finally {
     progress?.done();
     store.close();
+    if (scratch !== null) await Deno.remove(scratch, { recursive: true });
+    else if (state !== "store" && received === 0) await unmake(made ?? storeDir, state);
+  }
+}
+
+/**
+ * Takes back a store this run made and received nothing into: a first receive that fails
+ * leaves the directory as it found it (absent, or empty).
+ */
+async function unmake(dir: string, state: Exclude<StoreState, "store">): Promise<void> {
+  if (state === "absent") {
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    return;
+  }
+  for (const e of Deno.readDirSync(dir)) {
+    await Deno.remove(`${dir}/${e.name}`, { recursive: true }).catch(() => {});
   }
 }

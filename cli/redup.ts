@@ -12,6 +12,7 @@ import { DiskRedupIndex } from "../io/redup_index.ts";
 import { type ByteWriter, writeAll } from "../io/output.ts";
 import { openStreamInput } from "../io/source.ts";
 import { engine, oneInput, rejectUnknown, warn } from "./common.ts";
+import { streamInputArg } from "./args.ts";
 
 /** Usage of the verb. */
 export const USAGE = "zsend redup [-v] [FILE|-] > PLAIN_STREAM";
@@ -99,7 +100,7 @@ export async function main(args: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const input = oneInput(flags._, "redup");
+  const input = streamInputArg(oneInput(flags._, "redup"));
   refuseTerminalOutput();
   using index = DiskRedupIndex.create(isRegularFile(input) ? { source: input } : {});
   const stats: RedupStats = { records: 0, byref: 0, writes: 0, begins: 0 };

@@ -9,6 +9,7 @@ import { parseArgs } from "@std/cli";
 import { sendStream } from "../io/send.ts";
 import { Store } from "../io/store/store.ts";
 import { writeStreamOutput } from "../io/stream_output.ts";
+import { nameArg, storeArg } from "./args.ts";
 import { engine, rejectUnknown, UsageError, warn } from "./common.ts";
 
 /** Usage of the verb. */
@@ -28,15 +29,30 @@ export function main(args: string[]): number {
   if (flags.i !== undefined && flags.I !== undefined) {
     throw new UsageError("-i and -I exclude each other");
   }
+  for (const [flag, value] of [["-i", flags.i], ["-I", flags.I]]) {
+    if (value === "") throw new UsageError(`${flag} needs a snapshot: @SNAP, SNAP or DATASET@SNAP`);
+  }
   const pos = flags._.map(String);
   if (pos.length !== 2) throw new UsageError("send takes STORE DATASET@SNAP");
+  const target = nameArg(pos[1]!, "snapshot", "DATASET@SNAP", { lookup: true });
+  const from = flags.i ?? flags.I;
+  if (from !== undefined) {
+    const flag = flags.i !== undefined ? "-i" : "-I";
+    const dataset = target.slice(0, target.indexOf("@"));
+    const full = from.startsWith("@")
+      ? dataset + from
+      : from.includes("@")
+      ? from
+      : `${dataset}@${from}`;
+    nameArg(full, "snapshot", `${flag} SNAP`, { lookup: true });
+  }
+  storeArg(pos[0]!);
   if (!flags.n && Deno.stdout.isTerminal()) {
     throw new UsageError("the stream cannot be written to a terminal: redirect it or pipe it");
   }
   const store = Store.open(pos[0]!);
   try {
-    const from = flags.i ?? flags.I;
-    const chunks = sendStream(store, pos[1]!, {
+    const chunks = sendStream(store, target, {
       ...(from !== undefined ? { from } : {}),
       intermediate: flags.I !== undefined,
       replicate: flags.R,

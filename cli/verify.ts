@@ -9,6 +9,7 @@ import { StreamError } from "../core/errors.ts";
 import { verifyStream } from "../core/verify.ts";
 import { openStreamInput } from "../io/source.ts";
 import { engine, oneInput, rejectUnknown } from "./common.ts";
+import { streamInputArg } from "./args.ts";
 
 /** Usage of the verb. */
 export const USAGE = "zsend verify [--quiet] [--json] [FILE|-]";
@@ -24,7 +25,7 @@ export async function main(args: string[]): Promise<number> {
     console.log(USAGE);
     return 0;
   }
-  const input = oneInput(flags._, "verify");
+  const input = streamInputArg(oneInput(flags._, "verify"));
   try {
     const report = await verifyStream(openStreamInput(input, { reuse: true }), {
       fletcher4: engine(),

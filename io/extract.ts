@@ -21,8 +21,14 @@ export interface ExtractReport {
   hardlinks: number;
   special: number;
   bytes: number;
-  /** Faults met (bad entries, unreadable files); each path was left out. */
+  /**
+   * Faults met (bad entries, unreadable files), one line each naming its path. A path whose
+   * entry failed was left out: a file whose data could not be produced whole is removed, not
+   * left short.
+   */
   errors: string[];
+  /** Paths left out or removed because they could not be written whole. */
+  failed: number;
   /** Things not applied (owners when not root, xattrs, ACLs, sockets). */
   notes: string[];
 }
@@ -49,6 +55,8 @@ function seconds(t: Timespec): number {
 
 /** Checks that DIR can take a tree: missing (then made) or an empty directory. */
 export async function prepareTarget(dir: string): Promise<void> {
+  // An empty name joined with the tree's paths would put them under `/`.
+  if (dir === "") throw new TypeError("the target directory's name is empty");
   try {
     const st = await Deno.lstat(dir);
     if (!st.isDirectory) throw new TypeError(`${dir} exists and is not a directory`);
@@ -101,6 +109,7 @@ export async function extractTree(
     special: 0,
     bytes: 0,
     errors: [],
+    failed: 0,
     notes: [],
   };
   const x: Extraction = {
@@ -159,6 +168,7 @@ async function writeTree(x: Extraction, dir: string, options: ExtractOptions): P
       // writeEntry lists a directory in `dirs` once it has made it.
       const notMade = entry.inode.kind === "dir" && x.dirs.length === made;
       if (notMade) skipDeeperThan = entry.depth;
+      x.report.failed++;
       x.report.errors.push(
         `${entry.path}: ${(e as Error).message}` + (notMade ? " (its contents left out)" : ""),
       );
@@ -198,6 +208,7 @@ async function writeEntry(x: Extraction, entry: WalkEntry, target: string): Prom
       if (copying !== null) {
         // Its attributes once its data is in (a write after utime would change mtime).
         const done = copying.done.then(() => finishEntry(x, entry, target)).catch((e) => {
+          report.failed++;
           report.errors.push(`${entry.path}: ${(e as Error).message}`);
         });
         x.inFlight.push(done);
@@ -268,6 +279,26 @@ async function writeFile(
   const file = Device.open(target, { write: true, createNew: true, mode: 0o600 });
   const copies: Promise<void>[] = [];
   let end = 0; // where the last bytes written end: the file's length so far
+  let written = 0; // bytes counted in the report for this file
+  let counted = false; // whether the caller has counted the file (background copies only)
+  // A file whose data cannot be produced whole is removed: an empty or short file with the
+  // placeholder mode would pass for a real one. The name is ours (created new above).
+  const discard = async () => {
+    await Promise.allSettled(copies);
+    try {
+      file.close();
+    } finally {
+      x.report.bytes -= written;
+      x.report.files -= counted ? 1 : 0;
+      try {
+        Deno.removeSync(target);
+      } catch (e) {
+        if (!(e instanceof Deno.errors.NotFound)) {
+          x.report.errors.push(`${target}: not removed after its data failed: ${e}`);
+        }
+      }
+    }
+  };
   // Blocks stored as they are go from the pack in the kernel, as cp copies a file; the blocks
   // of a file mostly lie one after another in a pack, so runs of them go in one copy.
   let run: { path: string; from: number; length: number; to: number } | null = null;
@@ -279,6 +310,7 @@ async function writeFile(
       copies.push(file.copyRangeAsync(src, run.from, run.length, run.to));
     } else file.copyRange(src, run.from, run.length, run.to);
     x.report.bytes += run.length;
+    written += run.length;
     end = run.to + run.length;
     run = null;
   };
@@ -309,21 +341,27 @@ async function writeFile(
       if (isZero(piece.data)) continue; // holes stay holes
       file.pwrite(piece.data, piece.offset);
       x.report.bytes += piece.data.length;
+      written += piece.data.length;
       end = piece.offset + piece.data.length;
     }
     copyRun();
   } catch (e) {
-    await Promise.allSettled(copies);
-    file.close();
+    await discard();
     throw e;
   }
   if (copies.length === 0) {
-    finish();
+    try {
+      finish();
+    } catch (e) {
+      await discard();
+      throw e;
+    }
     return null;
   }
-  const done = Promise.all(copies).then(finish, async (e) => {
-    await Promise.allSettled(copies);
-    file.close();
+  // The caller counts the file before its copies end; a failure takes it back.
+  counted = true;
+  const done = Promise.all(copies).then(finish).catch(async (e) => {
+    await discard();
     throw e;
   });
   return { done };

@@ -18,6 +18,7 @@ import type { ByteChunks } from "../core/byte_source.ts";
 import { DRR, FEATURE, HDRTYPE } from "../core/constants.ts";
 import { StreamError } from "../core/errors.ts";
 import type { Fletcher4Engine } from "../core/fletcher4.ts";
+import { checkName, nameProblem, quoteName } from "../core/names.ts";
 import { decodeNvlist, nvlistToObject } from "../core/nvlist.ts";
 import { readRecordBatches, type StreamRecord } from "../core/reader.ts";
 import { RecordApplier } from "../core/receive.ts";
@@ -48,6 +49,8 @@ export interface ReceiveOptions {
 
 /** One snapshot as received. */
 export interface ReceivedSnapshot {
+  /** The snapshot's name in the stream (BEGIN's `toname`). */
+  toname: string;
   dataset: string;
   snapshot: string;
   guid: bigint;
@@ -104,11 +107,14 @@ export function targetName(
     dataset = target + sentDataset.slice(top.length);
   } else dataset = target;
   const snapshot = targetSnap !== "" && top === null ? targetSnap : sentSnap;
-  if (
-    dataset === "" || snapshot === "" || /[@\0]/.test(dataset) ||
-    dataset.split("/").some((c) => c === "")
-  ) {
-    throw new ReceiveRefused(`cannot receive ${toname} as '${dataset}@${snapshot}': bad name`);
+  const sent = nameProblem(toname, "snapshot", { internal: true });
+  if (sent !== null) {
+    throw new ReceiveRefused(`the stream names its snapshot '${quoteName(toname)}': ${sent}`);
+  }
+  const name = `${dataset}@${snapshot}`;
+  const why = nameProblem(name, "snapshot", { internal: true });
+  if (why !== null) {
+    throw new ReceiveRefused(`cannot receive ${toname} as '${quoteName(name)}': ${why}`);
   }
   return [dataset, snapshot];
 }
@@ -124,6 +130,7 @@ export async function receiveStream(
   source: ByteChunks,
   options: ReceiveOptions,
 ): Promise<ReceivedSnapshot[]> {
+  checkName(options.target, "dataset or snapshot");
   await store.lock();
   const verifier = new StreamVerifier();
   const received: ReceivedSnapshot[] = [];
@@ -160,7 +167,13 @@ export async function receiveStream(
             if (r.payload.length > 0) nvlistToObject(decodeNvlist(r.payload));
             continue;
           }
-          current = startSnapshot(store, state, r, h, top, options);
+          try {
+            current = startSnapshot(store, state, r, h, top, options);
+          } catch (e) {
+            // A name the rules refuse (targetName): said with the record, as the others are.
+            if (!(e instanceof ReceiveRefused)) throw e;
+            throw new StreamError({ index: r.index, type: DRR.BEGIN, offset: r.offset }, e.message);
+          }
           continue;
         }
         if (current === null) continue; // the END of a compound header, or the final END
@@ -168,6 +181,7 @@ export async function receiveStream(
           const done = current;
           current = null;
           const snap: ReceivedSnapshot = {
+            toname: done.begin.toname,
             dataset: done.plan.dataset,
             snapshot: done.plan.snapshot,
             guid: done.begin.toguid,

@@ -6,8 +6,8 @@
 # - Deno (pinned, from the npm package `deno`) into .tools/ unless that exact version is there.
 # - As root: the Debian packages that are missing (a C compiler and libc headers for the native
 #   library, zfs-fuse for the tests against real ZFS, bzip2 for OpenZFS's fixtures, b3sum for
-#   the BLAKE3 tests, npm when Deno has to be installed and npm is absent). Not root: says what
-#   is missing and goes on.
+#   the BLAKE3 tests, zstd for the Zstandard round trips, npm when Deno has to be installed and
+#   npm is absent). Not root: says what is missing and goes on.
 # - The native library, with scripts/build_native.sh, when that script and a compiler exist.
 #
 # Environment: ZSEND_DENO_VERSION overrides the pinned Deno version.
@@ -37,6 +37,7 @@ fi
 command -v zfs-fuse >/dev/null 2>&1 || missing+=(zfs-fuse)
 command -v bzip2 >/dev/null 2>&1 || missing+=(bzip2)
 command -v b3sum >/dev/null 2>&1 || missing+=(b3sum)
+command -v zstd >/dev/null 2>&1 || missing+=(zstd)
 if ! deno_ok && ! command -v npm >/dev/null 2>&1; then missing+=(npm); fi
 
 if ((${#missing[@]} > 0)); then
@@ -63,7 +64,7 @@ if ((${#missing[@]} > 0)); then
     say "missing (not root, not installing): ${missing[*]}; go on without them"
   fi
 else
-  say "Debian packages present (C compiler, zfs-fuse, bzip2, b3sum)"
+  say "Debian packages present (C compiler, zfs-fuse, bzip2, b3sum, zstd)"
 fi
 
 # 2. Deno, pinned, into .tools/.

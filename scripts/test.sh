@@ -8,9 +8,14 @@
 #    themselves and say so); under CI=true a daemon that does not start fails the run, so that
 #    CI never skips the tests against real ZFS;
 # 3. ZSEND_OPENZFS_FIXTURES=<repo>/../shared/fixtures/openzfs when that folder exists;
-# 4. `deno task test`, whose exit status is this script's.
-# Exported for the tests: ZSEND_ZFS_FUSE=1 when the daemon answers (0 otherwise), and
-# ZSEND_OPENZFS_FIXTURES. The daemon is left running afterwards.
+# 4. real OpenZFS 2.3, when root: the QEMU guest built or reused (scripts/openzfs/vm.sh build:
+#    the cloud kernel, spl.ko/zfs.ko from zfs-dkms, the initramfs) and a fresh corpus made in
+#    it (scripts/openzfs/make_corpus.sh, about 7 minutes); under CI=true a failure fails the
+#    run. ZSEND_OPENZFS_CORPUS=DIR set beforehand reuses a corpus made earlier;
+# 5. `deno task test`, whose exit status is this script's.
+# Exported for the tests: ZSEND_ZFS_FUSE=1 when the daemon answers (0 otherwise),
+# ZSEND_OPENZFS_FIXTURES, ZSEND_OPENZFS_VM=1 when the guest is built and ZSEND_OPENZFS_CORPUS.
+# The daemon is left running afterwards.
 set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
@@ -52,6 +57,33 @@ elif [[ -n "${ZSEND_OPENZFS_FIXTURES:-}" ]]; then
   say "OpenZFS fixtures (from the environment): $ZSEND_OPENZFS_FIXTURES"
 else
   say "no ../shared/fixtures/openzfs: the tests on OpenZFS's streams will be skipped"
+fi
+
+export ZSEND_OPENZFS_VM=0
+openzfs_fail() {
+  if [[ "$ci" == true ]]; then
+    say "CI: $*; the tests against OpenZFS 2.3 cannot run" >&2
+    exit 1
+  fi
+  say "$*: the tests against OpenZFS 2.3 will be skipped"
+}
+if [[ "$(id -u)" == 0 ]]; then
+  say "OpenZFS 2.3 guest (scripts/openzfs/vm.sh build)"
+  if bash scripts/openzfs/vm.sh build >/dev/null; then
+    ZSEND_OPENZFS_VM=1
+    if [[ -z "${ZSEND_OPENZFS_CORPUS:-}" ]]; then
+      corpus="$root/tests/tmp/openzfs-corpus"
+      if bash scripts/openzfs/make_corpus.sh "$corpus"; then
+        export ZSEND_OPENZFS_CORPUS="$corpus"
+      else
+        openzfs_fail "the OpenZFS 2.3 corpus could not be made"
+      fi
+    fi
+  else
+    openzfs_fail "the OpenZFS 2.3 guest could not be built"
+  fi
+else
+  openzfs_fail "not root (the guest needs Debian's packages)"
 fi
 
 say "deno task test $*"

@@ -31,7 +31,7 @@ import {
   znodeBonus,
   ZplStreamBuilder,
 } from "./helpers/zpl_stream_builder.ts";
-import { DRR } from "../core/constants.ts";
+import { DRR, FEATURE } from "../core/constants.ts";
 import { StreamWriter } from "../core/writer.ts";
 
 const enc = new TextEncoder();
@@ -554,6 +554,46 @@ Deno.test("objects: a root that is missing, not a directory, or with a short bon
       assertEquals(await tree(o), [], what);
     });
   }
+});
+
+// ------------------------------------------------------------------------------------------
+// Data that cannot be decoded
+// ------------------------------------------------------------------------------------------
+
+Deno.test("data: a file whose blocks cannot be decoded is removed, the rest written, failures counted", async () => {
+  // OpenZFS's zstd header (c_len 5, level 3, version 1.5.7), then a frame whose only block has
+  // the reserved type 3.
+  const badZstd = new Uint8Array([0, 0, 0, 5, 3, 0, 0x29, 0x0b, 0x00, 0x38, 0x07, 0, 0, 0]);
+  await hostile(() => {
+    const b = new ZplStreamBuilder({ features: FEATURE.COMPRESSED | FEATURE.ZSTD });
+    b.file(4, enc.encode("hello\n"));
+    b.entry(3, "hello.txt", 4);
+    // Blocks 0 and 2 are good, block 1 is not: the file must not be left short or empty.
+    b.file(5, new Uint8Array(1536).fill(0x41), { mode: S_IFMT.REG | 0o644 });
+    b.change(5, (o) => {
+      o.blocks.delete(1);
+      o.compressed = new Map([[1, { compression: 16, payload: badZstd }]]);
+    });
+    b.entry(3, "bad.txt", 5);
+    // Two names of one bad file: both fail, neither is left.
+    b.file(6, new Uint8Array(0), { links: 2, size: 512 });
+    b.change(6, (o) => o.compressed = new Map([[0, { compression: 16, payload: badZstd }]]));
+    b.entry(3, "twice-a", 6).entry(3, "twice-b", 6);
+    b.file(7, enc.encode("after\n"));
+    b.entry(3, "zz-after.txt", 7);
+    return b;
+  }, async (o) => {
+    const x = extracted(o, 1);
+    for (const path of ["./bad.txt", "./twice-a", "./twice-b"]) {
+      lineAbout(o, path, "zstd", "reserved type 3");
+    }
+    assertEquals(await tree(o), ["hello.txt f", "zz-after.txt f"]);
+    assertEquals(await Deno.readTextFile(`${o.env.dir}/hello.txt`), "hello\n");
+    assertEquals(await Deno.readTextFile(`${o.env.dir}/zz-after.txt`), "after\n");
+    assertStringIncludes(o.stderr, "zsend extract: 3 paths failed");
+    assertStringIncludes(x.stdout, "2 files (12 bytes)");
+    assertStringIncludes(x.stdout, ", 3 failed");
+  });
 });
 
 // ------------------------------------------------------------------------------------------

@@ -113,6 +113,8 @@ export class Store implements TargetState {
    * ```
    */
   static open(dir: string, options: { create?: boolean } = {}): Store {
+    // An empty name would put the store's files under `/`.
+    if (dir === "") throw new TypeError("the store directory's name is empty");
     let exists = true;
     try {
       Deno.statSync(`${dir}/index.sqlite`);

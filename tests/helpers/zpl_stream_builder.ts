@@ -219,6 +219,12 @@ export interface ObjectSpec {
   maxblkid?: bigint;
   /** Data blocks by block id, each `blksz` bytes (shorter ones are padded). */
   blocks: Map<number | bigint, Uint8Array>;
+  /**
+   * Blocks written compressed, by block id: the codec number and the stored bytes, sent as
+   * they are (`compressed_size` is their length). The stream needs the features they ask for
+   * (see {@linkcode BuilderOptions.features}).
+   */
+  compressed?: Map<number | bigint, { compression: number; payload: Uint8Array }>;
 }
 
 /** A directory being built. */
@@ -239,6 +245,8 @@ export interface BuilderOptions {
   version?: number;
   /** The root directory's object (default 3). */
   root?: number;
+  /** BEGIN's feature flags (default none), e.g. `FEATURE.COMPRESSED | FEATURE.ZSTD`. */
+  features?: number;
 }
 
 /**
@@ -259,6 +267,7 @@ export class ZplStreamBuilder {
   readonly toguid: bigint;
   readonly le: boolean;
   readonly rootObject: number;
+  readonly features: number;
   /** Master node entries (name -> value). */
   readonly master: [Name, bigint][];
   readonly #dirs = new Map<bigint, DirSpec>();
@@ -272,6 +281,7 @@ export class ZplStreamBuilder {
     this.toguid = options.toguid ?? 0x1234_5678_9ABC_DEFn;
     this.le = options.littleEndian ?? true;
     this.rootObject = options.root ?? 3;
+    this.features = options.features ?? 0;
     this.master = [
       ["VERSION", BigInt(options.version ?? 4)],
       ["ROOT", BigInt(this.rootObject)],
@@ -460,7 +470,7 @@ export class ZplStreamBuilder {
     const chunks: Uint8Array[] = [];
     chunks.push(...w.begin({
       magic: BACKUP_MAGIC,
-      versioninfo: makeVersioninfo(HDRTYPE.SUBSTREAM, 0),
+      versioninfo: makeVersioninfo(HDRTYPE.SUBSTREAM, this.features),
       creation_time: BigInt(DEFAULT_TIME),
       objset_type: 2,
       flags: 0,
@@ -472,7 +482,8 @@ export class ZplStreamBuilder {
       const bonuslen = o.bonuslen ?? o.bonus.length;
       const payload = new Uint8Array(Math.ceil(bonuslen / 8) * 8);
       payload.set(o.bonus.subarray(0, payload.length));
-      const blkids = [...o.blocks.keys()].map(BigInt).sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+      const blkids = [...new Set([...o.blocks.keys(), ...(o.compressed?.keys() ?? [])].map(BigInt))]
+        .sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
       chunks.push(...w.write({
         type: DRR.OBJECT,
         object: BigInt(o.object),
@@ -487,6 +498,21 @@ export class ZplStreamBuilder {
         maxblkid: o.maxblkid ?? blkids[blkids.length - 1] ?? 0n,
       }, payload.length > 0 ? payload : undefined));
       for (const blkid of blkids) {
+        const packed = o.compressed?.get(Number(blkid)) ?? o.compressed?.get(blkid);
+        if (packed !== undefined) {
+          chunks.push(...w.write({
+            type: DRR.WRITE,
+            object: BigInt(o.object),
+            object_type: o.type,
+            offset: blkid * BigInt(o.blksz),
+            logical_size: BigInt(o.blksz),
+            toguid: this.toguid,
+            checksumtype: 7,
+            compressiontype: packed.compression,
+            compressed_size: BigInt(packed.payload.length),
+          }, packed.payload));
+          continue;
+        }
         const data = new Uint8Array(o.blksz);
         const given = o.blocks.get(Number(blkid)) ?? o.blocks.get(blkid)!;
         data.set(given.subarray(0, o.blksz));

@@ -1,0 +1,166 @@
+/**
+ * What `zsend help VERB`, `zsend VERB -h` and `zsend VERB --help` print: the verb's usage line
+ * (from its module), what it does, and every flag the usage line names.
+ *
+ * @module
+ */
+
+/** What a verb does, and what each of its flags does. */
+export interface VerbHelp {
+  /** A paragraph or two. */
+  about: string;
+  /** `[spelling, meaning]`: `["-q, --quiet", "print nothing"]`. */
+  flags: [string, string][];
+}
+
+/** The help of each verb, by the name it is called by. */
+export const VERB_HELP: Record<string, VerbHelp> = {
+  dump: {
+    about:
+      `Prints the records of a stream as OpenZFS's zstream dump does (BEGIN, END, the nvlist of a
+compound stream, the SUMMARY). Reads stdin when FILE is - or absent. A damaged stream ends with a
+message on stderr and status 1.`,
+    flags: [
+      ["-v", "every record, not only BEGIN and END"],
+      ["-vv", "every record and its checksum"],
+      ["-C", "do not verify checksums"],
+      ["-d", "every record, its checksum and its payload in hex"],
+      ["--json", "one JSON object per record, then a summary object"],
+    ],
+  },
+  verify: {
+    about:
+      `Proves a stream intact: every record checksum and END checksum, the BEGIN/END structure, every
+length and size limit, the receiver's field rules, the sender's ordering, every WRITE_BYREF.
+Status 0 when intact, 1 when not, 2 on a usage error. Reads stdin when FILE is - or absent.`,
+    flags: [
+      ["-q, --quiet", "print nothing; the status says it"],
+      ["--json", "one JSON object: ok, and where and why a damaged stream fails"],
+    ],
+  },
+  recv: {
+    about:
+      `Receives a stream (full, incremental, clone, dedup, -R, -I) into STORE, as zfs receive TARGET
+does into a pool. STORE is made on first use: a new or empty directory (a directory holding
+anything else is refused); a first receive that fails leaves no store behind. TARGET is a
+dataset (or DATASET@SNAP for a single snapshot), named as ZFS names them. Each snapshot commits
+only after its END checksum: a damaged stream leaves the store as it was.`,
+    flags: [
+      [
+        "-F",
+        "roll an incremental's dataset back to the stream's source snapshot first, destroying the snapshots after it",
+      ],
+      ["-d", "name datasets TARGET + the sent name without its pool"],
+      ["-e", "name datasets TARGET + the last component of the sent name"],
+      ["-n", "receive nothing, touch nothing: say what would be received (and destroyed)"],
+      ["-v", "one line per snapshot received (and per snapshot -F destroys)"],
+      ["--progress", "bytes and records so far on stderr (always on a terminal)"],
+    ],
+  },
+  list: {
+    about:
+      `The datasets and snapshots in STORE: name, type, guid, creation time, origin of clones.`,
+    flags: [
+      ["--json", "one JSON object with every snapshot (guids in hex)"],
+      ["--space", "what each snapshot refers to and holds alone, and the store's totals"],
+    ],
+  },
+  redup: {
+    about:
+      `A dedup stream (plain or compound) as a plain one, as OpenZFS's zstream redup makes it: every
+WRITE_BYREF replaced by the data it points at, checksums recomputed. Refuses a terminal as
+stdout.`,
+    flags: [
+      ["-v", "counts on stderr when done"],
+    ],
+  },
+  extract: {
+    about:
+      `A filesystem snapshot as a directory tree in DIR (new or empty), or a volume snapshot as an
+image file or onto a block device. Nothing is ever written outside DIR.`,
+    flags: [
+      [
+        "--image PATH|DEVICE",
+        "write a volume snapshot there (only the changed blocks when it holds an earlier snapshot of the volume)",
+      ],
+      [
+        "--stream",
+        "read stream files (a full stream, then incrementals; or a -R or -I stream) instead of a store; the summary line names the snapshot",
+      ],
+      [
+        "--snapshot NAME",
+        "with --stream: the snapshot to extract, as SNAP or @SNAP (of the top dataset of the streams) or as the stream names it (POOL/FS@SNAP); without it, the last snapshot the streams make of their top dataset",
+      ],
+      ["-q, --quiet", "no summary line"],
+    ],
+  },
+  ls: {
+    about: `Lists a directory of a stored snapshot like ls -l (PATH defaults to /).`,
+    flags: [
+      ["-R", "every entry below PATH, recursively"],
+    ],
+  },
+  cat: {
+    about: `Writes one file of a stored snapshot to stdout (holes as zeros).`,
+    flags: [],
+  },
+  send: {
+    about:
+      `Writes a stored snapshot as a stream that a real zfs receive takes. Refuses a terminal as
+stdout. SNAP is @SNAP or SNAP (of the same dataset) or DATASET@SNAP.`,
+    flags: [
+      ["-i SNAP", "an incremental from SNAP (a clone stream when SNAP is the clone's origin)"],
+      ["-I SNAP", "every snapshot from SNAP to DATASET@SNAP, as a compound stream"],
+      ["-D", "WRITE_BYREF for blocks sent before in the same stream (a dedup stream)"],
+      ["-R", "the dataset and its children, with the replication nvlist"],
+      ["-p", "send the properties the store holds"],
+      ["-v", "what is sent, on stderr"],
+      ["-n", "send nothing: say what would be sent and its size"],
+      // zfs send's; shown once the usage line names them.
+      ["-L, --large-block", "blocks larger than 128 KiB sent whole, as zfs send -L sends them"],
+      ["-e, --embed", "embedded blocks sent as WRITE_EMBEDDED, as zfs send -e sends them"],
+      ["-c, --compressed", "compressed blocks sent as they are stored, as zfs send -c sends them"],
+    ],
+  },
+};
+
+VERB_HELP.receive = VERB_HELP.recv!;
+
+/** The flags a usage line names: `-v`, `--json`, ... */
+export function usageFlags(usage: string): Set<string> {
+  return new Set(usage.match(/(?<=[\[ |])--?[A-Za-z][A-Za-z-]*/g) ?? []);
+}
+
+/**
+ * The help text of a verb: `usage: USAGE`, what it does, then each flag the usage names (a
+ * flag the verb does not have is not shown, nor said to exist), and `-h, --help`.
+ *
+ * @param usage the verb's usage line(s), as its module exports them
+ * @param help what the verb does and its flags
+ * @returns the text, without a final newline
+ */
+export function formatHelp(usage: string, help: VerbHelp): string {
+  const named = usageFlags(usage);
+  const rows = help.flags.filter(([spelling]) =>
+    spelling.split(", ").some((s) => named.has(s.split(" ")[0]!))
+  );
+  rows.push(["-h, --help", "this help"]);
+  const width = Math.max(...rows.map(([s]) => s.length)) + 2;
+  const lines = rows.map(([s, t]) =>
+    `  ${s.padEnd(width)}${wrap(t, 96 - width).join(`\n  ${" ".repeat(width)}`)}`
+  );
+  return `usage: ${usage}\n\n${help.about}\n\n${lines.join("\n")}`;
+}
+
+function wrap(text: string, width: number): string[] {
+  const lines: string[] = [];
+  let line = "";
+  for (const word of text.split(" ")) {
+    if (line !== "" && line.length + 1 + word.length > width) {
+      lines.push(line);
+      line = word;
+    } else line = line === "" ? word : `${line} ${word}`;
+  }
+  lines.push(line);
+  return lines;
+}

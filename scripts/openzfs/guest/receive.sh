@@ -1,0 +1,97 @@
+#!/usr/bin/env bash
+# Runs inside the OpenZFS 2.3 guest (scripts/openzfs/vm.sh): real `zfs receive` of streams that
+# zsend wrote, then the manifests, xattrs and images of what was received. Inputs in /in:
+# plan.txt, lib_tree.sh and the streams; OUT = $1 gets results.txt (one line per step:
+# `ok STEP...` or `fail STEP...: what zfs said`) and the files that the steps name.
+#
+# plan.txt, one step a line:
+#   recv FLAGS TARGET STREAM     zfs receive [FLAGS] POOL/TARGET < /in/STREAM (FLAGS "-" for none,
+#                                commas for spaces: -F,-u; TARGET "-" for the pool itself)
+#   mkdir DATASET                zfs create -p POOL/DATASET (a parent for what is received)
+#   load-key DATASET             zfs load-key with the passphrase in /in/passphrase.txt
+#   manifest SNAP NAME           NAME.manifest.txt and NAME.xattrs.txt of POOL/SNAP (a clone)
+#   image SNAP NAME              NAME.img: the bytes of volume snapshot POOL/SNAP (a clone)
+#   list                         list.txt: zfs list -t all -o name,guid,origin
+set -uo pipefail
+OUT="$1"
+export LC_ALL=C
+T=/tmp/work
+mkdir -p "$T" "$OUT"
+# shellcheck source=scripts/lib_tree.sh
+source /in/lib_tree.sh
+P=zr
+truncate -s 3G /tmp/pool.img
+zpool create -O mountpoint=none "$P" /tmp/pool.img || exit 1
+: >"$OUT/results.txt"
+result() { printf '%s\n' "$*" >>"$OUT/results.txt"; }
+
+zvol_dev() { # waits for a zd device that is not in $1
+  local before="$1" d
+  for _ in $(seq 1 100); do
+    for d in /sys/block/zd*; do
+      [[ -e "$d" ]] || continue
+      grep -qx "$(basename "$d")" <<<"$before" && continue
+      printf '/dev/%s\n' "$(basename "$d")"
+      return 0
+    done
+    sleep 0.1
+  done
+  return 1
+}
+
+while read -r op a b c; do
+  [[ -z "$op" || "$op" == \#* ]] && continue
+  case "$op" in
+    recv)
+      flags=()
+      [[ "$a" != - ]] && IFS=, read -ra flags <<<"$a"
+      target="$P"
+      [[ "$b" != - ]] && target="$P/$b"
+      if zfs receive "${flags[@]}" "$target" <"/in/$c" 2>"$T/err"; then
+        result "ok recv $a $b $c"
+      else
+        result "fail recv $a $b $c: $(tr '\n' ' ' <"$T/err")"
+      fi
+      ;;
+    mkdir)
+      if zfs create -p "$P/$a" 2>"$T/err"; then
+        result "ok mkdir $a"
+      else
+        result "fail mkdir $a: $(tr '\n' ' ' <"$T/err")"
+      fi
+      ;;
+    load-key)
+      if zfs load-key "$P/$a" <"/in/passphrase.txt" 2>"$T/err"; then
+        result "ok load-key $a"
+      else
+        result "fail load-key $a: $(tr '\n' ' ' <"$T/err")"
+      fi
+      ;;
+    manifest)
+      if zfs clone -o readonly=on -o mountpoint=/mnt/view "$P/$a" "$P/view" 2>"$T/err"; then
+        manifest /mnt/view "$OUT/$b.manifest.txt"
+        (cd /mnt/view && getfattr -R -h -d -m - -e hex . 2>/dev/null || true) >"$OUT/$b.xattrs.txt"
+        zfs destroy "$P/view"
+        result "ok manifest $a $b"
+      else
+        result "fail manifest $a $b: $(tr '\n' ' ' <"$T/err")"
+      fi
+      ;;
+    image)
+      before="$(ls /sys/block)"
+      if zfs clone "$P/$a" "$P/view" 2>"$T/err" && dev="$(zvol_dev "$before")"; then
+        dd if="$dev" of="$OUT/$b.img" bs=1M status=none
+        zfs destroy "$P/view"
+        result "ok image $a $b"
+      else
+        result "fail image $a $b: $(tr '\n' ' ' <"$T/err")"
+      fi
+      ;;
+    list)
+      zfs list -t all -H -p -o name,guid,origin -r "$P" >"$OUT/list.txt"
+      result "ok list"
+      ;;
+    *) result "fail $op: unknown step" ;;
+  esac
+done </in/plan.txt
+zpool destroy "$P"

@@ -1,0 +1,220 @@
+/**
+ * The fresh corpus that real OpenZFS 2.3 made in this test run (scripts/openzfs/make_corpus.sh,
+ * run by scripts/test.sh in the QEMU guest of scripts/openzfs/vm.sh), and the guest itself for
+ * tests that hand zsend's own streams to a real `zfs receive`.
+ *
+ * @module
+ */
+
+import { IN_CI, ROOT } from "./_fixtures.ts";
+
+function env(name: string): string | undefined {
+  try {
+    return Deno.env.get(name);
+  } catch {
+    return undefined;
+  }
+}
+
+/** A snapshot that the guest made, as corpus.txt names it. */
+export interface CorpusSnapshot {
+  /** `fs@a`, `fs/child@r`: the name below the guest's pool. */
+  key: string;
+  /** The name in the guest's pool (`zc/fs@a`). */
+  name: string;
+  guid: bigint;
+  creation: number;
+  /** `fs-a.manifest.txt` for a filesystem, `vol-v1.img` for a volume. */
+  manifest: string;
+}
+
+/** A stream that the guest made, as corpus.txt describes it. */
+export interface CorpusStream {
+  name: string;
+  kind: string;
+  from: string | null;
+  to: string;
+  snapshots: string[];
+  command: string;
+  /** The stream's path. */
+  file: string;
+  /** `zstream dump -v` of it by OpenZFS 2.3's own zstream (absent for a cut stream). */
+  dump: string | null;
+}
+
+/** The corpus: where it is and what it holds. */
+export interface Corpus {
+  dir: string;
+  seed: string;
+  zfsVersion: string;
+  snapshots: Map<string, CorpusSnapshot>;
+  streams: Map<string, CorpusStream>;
+  /** The passphrase of the guest's passphrase-encrypted datasets. */
+  passphrase: string;
+}
+
+/** Why the corpus tests cannot run here, or null when they can (never null-less in CI). */
+export function corpusUnavailable(): string | null {
+  const dir = env("ZSEND_OPENZFS_CORPUS");
+  if (dir) {
+    try {
+      Deno.statSync(`${dir}/corpus.txt`);
+      return null;
+    } catch {
+      const why = `ZSEND_OPENZFS_CORPUS=${dir} has no corpus.txt`;
+      if (IN_CI) throw new Error(`CI must test against OpenZFS 2.3, but: ${why}`);
+      return why;
+    }
+  }
+  const why = "no OpenZFS 2.3 corpus (scripts/test.sh makes one as root: it sets " +
+    "ZSEND_OPENZFS_CORPUS)";
+  if (IN_CI) throw new Error(`CI must test against OpenZFS 2.3, but: ${why}`);
+  return why;
+}
+
+/** Why the tests that boot the OpenZFS 2.3 guest cannot run here, or null. */
+export function vmUnavailable(): string | null {
+  if (env("ZSEND_OPENZFS_VM") === "1") return null;
+  const why = "the OpenZFS 2.3 guest is not built (scripts/test.sh builds it as root: it sets " +
+    "ZSEND_OPENZFS_VM=1)";
+  if (IN_CI) throw new Error(`CI must test against OpenZFS 2.3, but: ${why}`);
+  return why;
+}
+
+let loaded: Corpus | null = null;
+
+/** Reads corpus.txt of ZSEND_OPENZFS_CORPUS. */
+export function openzfsCorpus(): Corpus {
+  if (loaded) return loaded;
+  const dir = env("ZSEND_OPENZFS_CORPUS")!;
+  const snapshots = new Map<string, CorpusSnapshot>();
+  const streams = new Map<string, CorpusStream>();
+  let seed = "";
+  for (const line of Deno.readTextFileSync(`${dir}/corpus.txt`).split("\n")) {
+    const [head, command = ""] = line.split(" | ");
+    const f = head!.split(" ");
+    if (f[0] === "snapshot") {
+      const [, key, name, guid, creation, manifest] = f;
+      snapshots.set(key!, {
+        key: key!,
+        name: name!,
+        guid: BigInt(guid!),
+        creation: Number(creation),
+        manifest: manifest!,
+      });
+    } else if (f[0] === "stream") {
+      const [, name, kind, from, to, snaps] = f;
+      let dump: string | null = `${dir}/${name}.dump.txt`;
+      try {
+        Deno.statSync(dump);
+      } catch {
+        dump = null;
+      }
+      streams.set(name!, {
+        name: name!,
+        kind: kind!,
+        from: from === "-" ? null : from!,
+        to: to!,
+        snapshots: snaps!.split(","),
+        command,
+        file: `${dir}/${name}.zstream`,
+        dump,
+      });
+    } else if (f[0] === "seed") {
+      seed = f[1]!;
+    }
+  }
+  loaded = {
+    dir,
+    seed,
+    zfsVersion: Deno.readTextFileSync(`${dir}/zfs-version.txt`).trim(),
+    snapshots,
+    streams,
+    passphrase: Deno.readTextFileSync(`${dir}/passphrase.txt`),
+  };
+  return loaded;
+}
+
+/** The path of a file of the corpus. */
+export function corpusFile(name: string): string {
+  return `${openzfsCorpus().dir}/${name}`;
+}
+
+/** One stream of the corpus by name; throws when the corpus lacks it. */
+export function corpusStream(name: string): CorpusStream {
+  const s = openzfsCorpus().streams.get(name);
+  if (!s) throw new Error(`the OpenZFS corpus has no stream ${name}`);
+  return s;
+}
+
+/** The manifest file of a snapshot of the corpus (`fs@a` -> .../fs-a.manifest.txt). */
+export function corpusManifest(key: string): string {
+  const s = openzfsCorpus().snapshots.get(key);
+  if (!s) throw new Error(`the OpenZFS corpus has no snapshot ${key}`);
+  return `${openzfsCorpus().dir}/${s.manifest}`;
+}
+
+/**
+ * Runs a guest script in the OpenZFS 2.3 VM with input files; returns the output folder and
+ * the console text. Throws with the console's tail when the script fails.
+ */
+export async function runGuest(
+  script: string,
+  inputs: string[],
+  options: { outSize?: string } = {},
+): Promise<{ out: string; console: string }> {
+  const out = await Deno.makeTempDir({ prefix: "zsend-guest-" });
+  const cmd = new Deno.Command("bash", {
+    args: [`${ROOT}scripts/openzfs/vm.sh`, "run", script, out, ...inputs],
+    stdout: "piped",
+    stderr: "piped",
+    env: options.outSize ? { ZSEND_VM_OUT_SIZE: options.outSize } : {},
+  });
+  const r = await cmd.output();
+  let console = "";
+  try {
+    console = await Deno.readTextFile(`${out}/console.log`);
+  } catch { /* none */ }
+  if (!r.success) {
+    const err = new TextDecoder().decode(r.stderr);
+    throw new Error(
+      `the OpenZFS guest failed (status ${r.code}): ${err}\n${
+        console.split("\n").slice(-40).join("\n")
+      }`,
+    );
+  }
+  return { out, console };
+}
+
+/**
+ * The extended attributes under `dir`, per path: `getfattr -R -h -d -m - -e hex` (the tool the
+ * guest used for the corpus), as `path -> ["name=0x...", ...]` sorted.
+ */
+export async function xattrsOfTree(dir: string): Promise<Map<string, string[]>> {
+  const r = await new Deno.Command("getfattr", {
+    args: ["-R", "-h", "-d", "-m", "-", "-e", "hex", "."],
+    cwd: dir,
+    stdout: "piped",
+    stderr: "null",
+  }).output();
+  return parseGetfattr(new TextDecoder().decode(r.stdout));
+}
+
+/** Parses getfattr's text (as in a corpus `*.xattrs.txt`) into `path -> sorted attributes`. */
+export function parseGetfattr(text: string): Map<string, string[]> {
+  const out = new Map<string, string[]>();
+  let path: string | null = null;
+  for (const line of text.split("\n")) {
+    if (line.startsWith("# file: ")) {
+      path = line.slice("# file: ".length).replace(/^\.\//, "");
+      out.set(path, []);
+    } else if (line !== "" && path !== null) {
+      out.get(path)!.push(line);
+    }
+  }
+  for (const [p, v] of out) {
+    if (v.length === 0) out.delete(p);
+    else v.sort();
+  }
+  return out;
+}
