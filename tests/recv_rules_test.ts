@@ -195,7 +195,8 @@ Deno.test("zsend recv refuses a resuming stream (zfs send -t), stores nothing; v
   assertEquals(r.code, 1, r.stderr);
   assertMatch(r.stderr, /cannot receive resume stream: 'bk\/fs' has no partially received state/);
   assertStringIncludes(r.stderr, "from object 4 offset 1024");
-  assertEquals(await list(store), []);
+  // Nothing stored: a store made by this receive is taken back, or holds no snapshot.
+  if (await Deno.stat(store).then(() => true, () => false)) assertEquals(await list(store), []);
 
   // Onto a dataset that holds an earlier snapshot: refused too, the store as it was.
   assertEquals((await runZsend(["recv", store, "bk/fs", full])).code, 0);
