@@ -9,6 +9,7 @@
  */
 
 import { BEGIN_FLAG, DRR, FEATURE, HDRTYPE, RECORD_SIZE } from "./constants.ts";
+import { encodeNvlist, nv, type NvPair } from "./nvlist.ts";
 import type { RecordSender } from "./pending.ts";
 import type { StoredObject } from "./receive.ts";
 import { type Checksum, decodeRecord, type DrrRecord, makeVersioninfo } from "./record.ts";
@@ -37,6 +38,11 @@ export interface SendSource {
   objsetType: number;
   features: bigint;
   beginFlags: number;
+  /**
+   * The snapshots it is redacted with respect to (it came from `zfs send --redact`), or null
+   * when it is not redacted (absent: not redacted).
+   */
+  redactSnaps?: bigint[] | null;
   /** Every object, in increasing order. */
   objects(): Iterable<SendObject>;
   /** Blocks of one object, in increasing offset order. */
@@ -86,6 +92,7 @@ function placed(meta: Uint8Array, fields: Record<string, unknown>): DrrRecord {
 /** The feature flags a snapshot's stored data needs. */
 export function featuresFor(src: SendSource, dedup: boolean): bigint {
   let f = src.features & BigInt(FEATURE.RAW);
+  if (src.redactSnaps !== null && src.redactSnaps !== undefined) f |= BigInt(FEATURE.REDACTED);
   for (const o of src.objects()) {
     if (o.blksz > SPA_OLD_MAXBLOCKSIZE) f |= BigInt(FEATURE.LARGE_BLOCKS);
     if (o.dnSlots > 1) f |= BigInt(FEATURE.LARGE_DNODE);
@@ -166,15 +173,36 @@ export function* sendRecords(
   let flags = to.beginFlags &
     (BEGIN_FLAG.CI_DATA | BEGIN_FLAG.FREERECORDS | BEGIN_FLAG.SPILL_BLOCK);
   if (options.clone) flags |= BEGIN_FLAG.CLONE;
+  const features = featuresFor(to, dedup !== undefined);
+  const redacted = (features & BigInt(FEATURE.REDACTED)) !== 0n;
+  if (redacted && (to.redactSnaps === null || to.redactSnaps === undefined)) {
+    // REDACT records need the REDACTED flag, and that flag the list of snapshots (the
+    // kernel's receive requires redact_snaps); without it, refuse rather than send holes.
+    throw new RangeError(
+      `${options.toname} has redacted ranges but no redaction list: it cannot be sent ` +
+        `as a redacted stream`,
+    );
+  }
+  // The BEGIN nvlist of dmu_send.c: the snapshots a redacted send is redacted with respect
+  // to, and those of a redacted snapshot it is sent from.
+  const pairs: NvPair[] = [];
+  if (redacted) pairs.push(nv.uint64Array("redact_snaps", to.redactSnaps!));
+  if (from?.redactSnaps !== null && from?.redactSnaps !== undefined) {
+    pairs.push(nv.uint64Array("redact_from_snaps", from.redactSnaps));
+  }
+  const payload = pairs.length === 0 ? undefined : encodeNvlist(nv.list(...pairs), {
+    encoding: "native",
+    littleEndian: sink.writer.littleEndian,
+  });
   yield* sink.begin({
-    versioninfo: makeVersioninfo(HDRTYPE.SUBSTREAM, featuresFor(to, dedup !== undefined)),
+    versioninfo: makeVersioninfo(HDRTYPE.SUBSTREAM, features),
     creation_time: to.creationTime,
     objset_type: to.objsetType,
     flags,
     toguid,
     fromguid: from?.guid ?? 0n,
     toname: options.toname,
-  });
+  }, payload);
 
   const before = new Map<number, SendObject>();
   if (from !== null) { for (const o of from.objects()) before.set(o.object, o); }

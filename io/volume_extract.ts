@@ -52,6 +52,14 @@ export async function extractVolume(
   if (view.objsetType !== 3) {
     throw new TypeError(`the snapshot is not a volume (objset type ${view.objsetType})`);
   }
+  if (view.snapshot.redactedRanges) {
+    // Never a redacted range as zeros: a volume is one file, refused whole.
+    const ranges = view.redactedRanges(ZVOL_OBJ);
+    throw new TypeError(
+      `the volume is redacted (zfs send --redact): ${ranges.length} of its blocks were left ` +
+        `out of the stream, so it cannot be written as an image`,
+    );
+  }
   const size = await volumeSize(view);
   const info = await view.object(ZVOL_OBJ);
   if (info === null) throw new TypeError("the volume has no data object");

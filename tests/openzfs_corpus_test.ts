@@ -249,10 +249,20 @@ Deno.test({
       const r = await runZsend(["extract", "-q", store, "oz/red@c", dir]);
       assertNotEquals(r.code, 0, "a redacted snapshot cannot be extracted whole");
       assertMatch(r.stderr, /redact/i);
+      // The file the redaction snapshot changed is named, with its redacted bytes.
+      assertMatch(r.stderr, /large-2m5\.bin: .*redacted: bytes /);
       const send = await runZsend(["send", store, "oz/red@c"]);
       if (send.code === 0) {
+        // As zfs send --redact wrote it: the REDACTED feature, redact_snaps in the BEGIN
+        // nvlist, and the same REDACT records.
         const dump = await runZsend(["dump", "-v", "-"], { stdin: send.stdoutBytes });
-        assertMatch(dump.stdout, /REDACTED/, "a sent redacted snapshot must say so");
+        const features = BigInt("0x" + /features = ([0-9a-f]+)/.exec(dump.stdout)![1]!);
+        assert((features & 0x200000n) !== 0n, "a sent redacted snapshot must say so (REDACTED)");
+        assertMatch(dump.stdout, /redact_snaps = /);
+        const redacts = (text: string) =>
+          text.split("\n").filter((l) => l.startsWith("REDACT ")).sort();
+        const want = await Deno.readTextFile(corpusStream("fs-c.redact").dump!);
+        assertEquals(redacts(dump.stdout), redacts(want));
       } else {
         assertMatch(send.stderr, /redact/i);
       }

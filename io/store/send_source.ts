@@ -29,6 +29,7 @@ export class StoreSendSource implements SendSource {
   readonly objsetType: number;
   readonly features: bigint;
   readonly beginFlags: number;
+  readonly redactSnaps: bigint[] | null;
   #store: Store;
   #snapshot: number;
   #objects: SendObject[] | null = null;
@@ -54,6 +55,7 @@ export class StoreSendSource implements SendSource {
     this.creationTime = BigInt(row.creationTime);
     this.features = row.features;
     this.beginFlags = row.beginFlags;
+    this.redactSnaps = row.redactSnaps;
     const d = store.db.prepare("SELECT objset_type FROM datasets WHERE id = ?").get(
       row.dataset,
     ) as {
