@@ -8,6 +8,7 @@
  * @module
  */
 
+import { decompressBlock } from "./compress/mod.ts";
 import { BEGIN_FLAG, DRR, FEATURE, HDRTYPE, RECORD_SIZE } from "./constants.ts";
 import type { RecordSender } from "./pending.ts";
 import type { StoredObject } from "./receive.ts";
@@ -53,8 +54,23 @@ export interface SendSource {
   blockHash(block: number): Uint8Array;
 }
 
+/**
+ * What a stream may carry, as `zfs send`'s `-L`, `-e` and `-c` allow it. Without them, as
+ * OpenZFS's sender: blocks larger than 128 KiB go out as 128 KiB WRITEs (and OBJECT records say
+ * 128 KiB), embedded blocks as WRITEs of their decompressed data, compressed blocks
+ * decompressed. A raw (encrypted) snapshot goes out as stored whatever they say.
+ */
+export interface SendFlags {
+  /** `-L`: blocks larger than 128 KiB go out whole (LARGE_BLOCKS). */
+  largeBlocks?: boolean;
+  /** `-e`: embedded blocks go out as WRITE_EMBEDDED (EMBED_DATA). */
+  embed?: boolean;
+  /** `-c`: compressed blocks go out as stored (COMPRESSED). */
+  compressed?: boolean;
+}
+
 /** Options of {@linkcode sendRecords}. */
-export interface SendOptions {
+export interface SendOptions extends SendFlags {
   /** The snapshot's name as it goes in the BEGIN (`pool/fs@snap`). */
   toname: string;
   /** Send as a clone of `from` (DRR_FLAG_CLONE). */
@@ -75,6 +91,48 @@ const SPA_OLD_MAXBLOCKSIZE = 128 * 1024;
 const ZIO_COMPRESS_LZ4 = 15;
 const ZIO_COMPRESS_ZSTD = 16;
 const ZIO_CHECKSUM_SHA256 = 8;
+const BP_EMBEDDED_TYPE_DATA = 0;
+
+/** The flags in force for a source: a raw snapshot goes out as stored (raw implies -L -c -e). */
+function flagsFor(src: SendSource, flags: SendFlags): Required<SendFlags> {
+  const raw = (src.features & BigInt(FEATURE.RAW)) !== 0n;
+  return {
+    largeBlocks: raw || flags.largeBlocks === true,
+    embed: raw || flags.embed === true,
+    compressed: raw || flags.compressed === true,
+  };
+}
+
+/** How a stored block goes out. */
+type BlockOut =
+  /** as stored: WRITE (compressed or not), WRITE_EMBEDDED, or REDACT */
+  | "stored"
+  /** one WRITE of the decompressed data, the stored checksum key kept */
+  | "decompressed"
+  /** WRITEs of at most 128 KiB of the (decompressed) data, with no checksum key */
+  | "split";
+
+/**
+ * How OpenZFS's sender would send a block stored as `b` under `flags` (`do_dump`,
+ * `send_do_embed` and `issue_data_read` of `dmu_send.c`): a block larger than 128 KiB is split
+ * without `-L` (and then never sent compressed); an embedded block is sent embedded with `-e`
+ * when it holds data and its codec is allowed (zstd only with `-c`), else as a WRITE of its
+ * data; a compressed block is sent compressed only with `-c`.
+ */
+function blockOut(b: SendBlock, flags: Required<SendFlags>): BlockOut {
+  if (b.kind === 2 || b.block === null) return "stored";
+  const split = b.lsize > SPA_OLD_MAXBLOCKSIZE && !flags.largeBlocks;
+  if (b.kind === 1) {
+    const c = b.meta[40]!;
+    const embeddable = flags.embed && b.meta[41] === BP_EMBEDDED_TYPE_DATA &&
+      (c !== ZIO_COMPRESS_ZSTD || flags.compressed);
+    if (embeddable) return "stored";
+    return split ? "split" : "decompressed";
+  }
+  if (split) return "split";
+  if (b.meta[50] !== 0 && !flags.compressed) return "decompressed";
+  return "stored";
+}
 
 /** A record from its stored placeless fields, placed again. */
 function placed(meta: Uint8Array, fields: Record<string, unknown>): DrrRecord {
@@ -83,20 +141,34 @@ function placed(meta: Uint8Array, fields: Record<string, unknown>): DrrRecord {
   return { ...decodeRecord(raw, true), ...fields } as DrrRecord;
 }
 
-/** The feature flags a snapshot's stored data needs. */
-export function featuresFor(src: SendSource, dedup: boolean): bigint {
-  let f = src.features & BigInt(FEATURE.RAW);
+/**
+ * The feature flags of a stream of a snapshot's stored data under `flags`: what the records
+ * sent will need (LARGE_BLOCKS for blocks over 128 KiB sent whole, EMBED_DATA for
+ * WRITE_EMBEDDED, COMPRESSED for compressed WRITEs, LZ4 or ZSTD for the codecs these carry,
+ * LARGE_DNODE, REDACTED), what the dataset is (SA_SPILL for a ZPL with system attributes, as
+ * the stream it came from said, or a spill block), RAW as stored, and DEDUP for `-D`.
+ * Decided over the whole snapshot, as OpenZFS decides by the dataset's features, so that an
+ * incremental says what its base said.
+ */
+export function featuresFor(src: SendSource, dedup: boolean, flags: SendFlags = {}): bigint {
+  const fl = flagsFor(src, flags);
+  let f = src.features & BigInt(FEATURE.RAW | FEATURE.SA_SPILL);
   for (const o of src.objects()) {
-    if (o.blksz > SPA_OLD_MAXBLOCKSIZE) f |= BigInt(FEATURE.LARGE_BLOCKS);
+    if (o.blksz > SPA_OLD_MAXBLOCKSIZE && fl.largeBlocks) f |= BigInt(FEATURE.LARGE_BLOCKS);
     if (o.dnSlots > 1) f |= BigInt(FEATURE.LARGE_DNODE);
     if (o.spill !== null) f |= BigInt(FEATURE.SA_SPILL);
     for (const b of src.blocks(o.object)) {
+      if (b.kind === 2) {
+        f |= BigInt(FEATURE.REDACTED);
+        continue;
+      }
+      if (blockOut(b, fl) !== "stored") continue;
+      if (b.lsize > SPA_OLD_MAXBLOCKSIZE) f |= BigInt(FEATURE.LARGE_BLOCKS);
       if (b.kind === 1) {
-        f |= BigInt(FEATURE.EMBED_DATA);
-        f |= codecFeature(b.meta[40]!);
-      } else if (b.kind === 0 && b.meta[50] !== 0) {
+        f |= BigInt(FEATURE.EMBED_DATA) | codecFeature(b.meta[40]!);
+      } else if (b.meta[50] !== 0) {
         f |= BigInt(FEATURE.COMPRESSED) | codecFeature(b.meta[50]!);
-      } else if (b.kind === 2) f |= BigInt(FEATURE.REDACTED);
+      }
     }
   }
   if (dedup) f |= BigInt(FEATURE.DEDUP | FEATURE.DEDUPPROPS);
@@ -163,11 +235,12 @@ export function* sendRecords(
   const toguid = to.guid;
   const raw = (to.features & BigInt(FEATURE.RAW)) !== 0n;
   const dedup = options.dedup;
+  const fl = flagsFor(to, options);
   let flags = to.beginFlags &
     (BEGIN_FLAG.CI_DATA | BEGIN_FLAG.FREERECORDS | BEGIN_FLAG.SPILL_BLOCK);
   if (options.clone) flags |= BEGIN_FLAG.CLONE;
   yield* sink.begin({
-    versioninfo: makeVersioninfo(HDRTYPE.SUBSTREAM, featuresFor(to, dedup !== undefined)),
+    versioninfo: makeVersioninfo(HDRTYPE.SUBSTREAM, featuresFor(to, dedup !== undefined, fl)),
     creation_time: to.creationTime,
     objset_type: to.objsetType,
     flags,
@@ -224,14 +297,16 @@ export function* sendRecords(
       continue;
     }
 
-    // OBJECT, then a FREE of everything past the object's end.
+    // OBJECT, then a FREE of everything past the object's end. Without large blocks the
+    // OBJECT says 128 KiB for a larger block size (as dump_dnode does), and the blocks go out
+    // split; the FREE past the end is still in the object's own block size.
     const maxblkid = maxblkidOf(o, blocks, raw);
     yield* sink.write({
       type: DRR.OBJECT,
       object: BigInt(o.object),
       object_type: o.type,
       bonustype: o.bonustype,
-      blksz: o.blksz,
+      blksz: o.blksz > SPA_OLD_MAXBLOCKSIZE && !fl.largeBlocks ? SPA_OLD_MAXBLOCKSIZE : o.blksz,
       bonuslen: o.bonuslen,
       checksumtype: o.checksumtype,
       compress: o.compress,
@@ -263,7 +338,7 @@ export function* sendRecords(
         yield* sink.free(BigInt(o.object), BigInt(cursor), BigInt(b.offset - cursor));
       }
       cursor = b.offset + b.lsize;
-      yield* dataRecord(sink, to, o, b, toguid, dedup);
+      yield* dataRecord(sink, to, o, b, toguid, dedup, fl);
     }
     if (whole && BigInt(cursor) < end) {
       yield* sink.free(BigInt(o.object), BigInt(cursor), end - BigInt(cursor));
@@ -281,6 +356,41 @@ export function* sendRecords(
   yield* sink.end();
 }
 
+/**
+ * A stored block's data as plain bytes of its logical size: decompressed (a compressed WRITE,
+ * an embedded block's payload) through the codec registry, which names a codec it lacks.
+ */
+function plainData(to: SendSource, o: SendObject, b: SendBlock): Uint8Array {
+  const stored = to.blockData(b.block!);
+  const meta = new DataView(b.meta.buffer, b.meta.byteOffset, b.meta.byteLength);
+  let codec: number, lsize: number;
+  if (b.kind === 1) {
+    codec = b.meta[40]!;
+    lsize = meta.getUint32(48, true);
+  } else {
+    codec = b.meta[50]!;
+    lsize = b.lsize;
+    if (codec === 0) return stored;
+  }
+  let data: Uint8Array;
+  try {
+    data = decompressBlock(codec, stored, lsize);
+  } catch (e) {
+    const what = `object ${o.object}'s block at ${b.offset}`;
+    if (e instanceof TypeError) {
+      throw new TypeError(
+        `Cannot send ${what} uncompressed: ${(e as Error).message} (send it as stored with ` +
+          `${b.kind === 1 ? "-e" : "-c"})`,
+      );
+    }
+    throw new RangeError(`Cannot send ${what} uncompressed: ${(e as Error).message}`);
+  }
+  if (data.length >= b.lsize) return data.subarray(0, b.lsize);
+  const whole = new Uint8Array(b.lsize);
+  whole.set(data);
+  return whole;
+}
+
 function* dataRecord(
   sink: RecordSender,
   to: SendSource,
@@ -288,10 +398,42 @@ function* dataRecord(
   b: SendBlock,
   toguid: bigint,
   dedup: DedupState | undefined,
+  flags: Required<SendFlags>,
 ): Generator<StreamChunk> {
   const object = BigInt(o.object), offset = BigInt(b.offset);
   if (b.kind === 2 || b.block === null) {
     yield* sink.redact(object, offset, BigInt(b.lsize));
+    return;
+  }
+  const out = blockOut(b, flags);
+  if (out === "split") {
+    // As OpenZFS splits a large block it may not send whole: WRITEs of at most 128 KiB of
+    // the plain data, without a checksum key (no block pointer stands behind them).
+    const data = plainData(to, o, b);
+    for (let at = 0; at < data.length; at += SPA_OLD_MAXBLOCKSIZE) {
+      const n = Math.min(SPA_OLD_MAXBLOCKSIZE, data.length - at);
+      yield* sink.write({
+        type: DRR.WRITE,
+        object,
+        object_type: o.type,
+        offset: offset + BigInt(at),
+        logical_size: BigInt(n),
+        toguid,
+      }, data.subarray(at, at + n));
+    }
+    return;
+  }
+  if (out === "decompressed" && b.kind === 1) {
+    // An embedded block not sent embedded: a WRITE of its data, no checksum key (OpenZFS has
+    // none for an embedded block pointer).
+    yield* sink.write({
+      type: DRR.WRITE,
+      object,
+      object_type: o.type,
+      offset,
+      logical_size: BigInt(b.lsize),
+      toguid,
+    }, plainData(to, o, b));
     return;
   }
   if (b.kind === 1) {
@@ -307,6 +449,8 @@ function* dataRecord(
     key_cksum: Checksum;
     logical_size: bigint;
     key_prop: bigint;
+    compressiontype: number;
+    compressed_size: bigint;
   };
   if (dedup !== undefined) {
     const first = dedup.sent.get(b.block);
@@ -331,6 +475,14 @@ function* dataRecord(
     rec.checksumtype = ZIO_CHECKSUM_SHA256;
     rec.flags |= 1;
     rec.key_cksum = dedupKey(to.blockHash(b.block));
+  }
+  if (out === "decompressed") {
+    // The data uncompressed, the checksum key of the block pointer kept (as OpenZFS sends a
+    // compressed block without -c).
+    rec.compressiontype = 0;
+    rec.compressed_size = 0n;
+    yield* sink.write(rec, plainData(to, o, b));
+    return;
   }
   const ref = to.blockRef?.(b.block, sink.writer.littleEndian) ?? null;
   yield* sink.write(rec, ref ?? to.blockData(b.block));
