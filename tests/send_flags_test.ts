@@ -8,6 +8,7 @@
 
 import { assert, assertEquals } from "@std/assert";
 import { deflateSync } from "node:zlib";
+import { decompressBlock } from "../core/compress/mod.ts";
 import { DRR, FEATURE, HDRTYPE } from "../core/constants.ts";
 import { makeVersioninfo } from "../core/record.ts";
 import { StreamWriter } from "../core/writer.ts";
@@ -439,6 +440,59 @@ Deno.test({
         ? `O ${r.object} ${r.blksz}`
         : "";
     assertEquals(large.map(shape).filter((s) => s), theirs.map(shape).filter((s) => s));
+  },
+});
+
+/** Whether the codec registry decompresses zstd (codec 16) yet. */
+function zstdRegistered(): boolean {
+  try {
+    decompressBlock(16, new Uint8Array(16), 16);
+    return true;
+  } catch (e) {
+    return !(e instanceof TypeError && /not implemented/.test(e.message));
+  }
+}
+
+Deno.test({
+  name: "zsend send of the OpenZFS zstd fixture: with -c -e as it came, without -c decompressed",
+  ignore: lpDir === null,
+  async fn() {
+    const file = await unpackBz2(`${lpDir}/decompress.zsend.bz2`);
+    const store = `${await Deno.makeTempDir({ prefix: "zsend-sf-" })}/s`;
+    await ok(["recv", store, "test/z", file]);
+    const snap = "test/z@decompression";
+    const theirs = await records(await Deno.readFile(file));
+    const asStored = await ok(["send", "-c", "-e", store, snap]);
+    await ok(["verify", "-"], asStored);
+    const ce = await records(asStored);
+    assertEquals(features(ce), features(theirs));
+    const blocks = (rs: Rec[]) =>
+      rs.filter((r) => r.record.startsWith("WRITE")).map((r) =>
+        `${r.record} ${r.object} ${r.offset} ${
+          r.compressiontype ?? r.compression
+        } ${r.payload_size}`
+      );
+    assertEquals(blocks(ce), blocks(theirs));
+    // -e alone: the lz4 embedded blocks stay embedded, the zstd WRITEs go out decompressed.
+    const r = await runZsend(["send", "-e", store, snap]);
+    if (!zstdRegistered()) {
+      assertEquals(r.code, 1);
+      assert(/zstd/.test(r.stderr), r.stderr);
+      return;
+    }
+    assertEquals(r.code, 0, r.stderr);
+    const e = await records(r.stdoutBytes);
+    assertEquals(features(e), BigInt(FEATURE.SA_SPILL | FEATURE.EMBED_DATA | FEATURE.LZ4));
+    assert(e.every((w) => w.record !== "WRITE" || w.compressiontype === 0));
+    const plain = await ok(["send", store, snap]);
+    await ok(["verify", "-"], plain);
+    const p = await records(plain);
+    assertEquals(features(p), BigInt(FEATURE.SA_SPILL));
+    assertEquals(count(p, "WRITE_EMBEDDED"), 0);
+    assert(p.every((w) => w.record !== "WRITE" || w.compressiontype === 0));
+    const back = `${await Deno.makeTempDir({ prefix: "zsend-sf-" })}/s`;
+    await ok(["recv", back, "test/z", "-"], plain);
+    assertEquals(await extracted(back, snap), await extracted(store, snap));
   },
 });
 
