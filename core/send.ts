@@ -116,8 +116,9 @@ type BlockOut =
  * How OpenZFS's sender would send a block stored as `b` under `flags` (`do_dump`,
  * `send_do_embed` and `issue_data_read` of `dmu_send.c`): a block larger than 128 KiB is split
  * without `-L` (and then never sent compressed); an embedded block is sent embedded with `-e`
- * when it holds data and its codec is allowed (zstd only with `-c`), else as a WRITE of its
- * data; a compressed block is sent compressed only with `-c`.
+ * when it holds data and its codec is allowed (zstd only with `-c`), whatever its size (the
+ * embedding is decided before any split), else as a WRITE of its data; a compressed block is
+ * sent compressed only with `-c`.
  */
 function blockOut(b: SendBlock, flags: Required<SendFlags>): BlockOut {
   if (b.kind === 2 || b.block === null) return "stored";
@@ -163,12 +164,12 @@ export function featuresFor(src: SendSource, dedup: boolean, flags: SendFlags = 
         continue;
       }
       if (blockOut(b, fl) !== "stored") continue;
-      if (b.lsize > SPA_OLD_MAXBLOCKSIZE) f |= BigInt(FEATURE.LARGE_BLOCKS);
       if (b.kind === 1) {
         f |= BigInt(FEATURE.EMBED_DATA) | codecFeature(b.meta[40]!);
-      } else if (b.meta[50] !== 0) {
-        f |= BigInt(FEATURE.COMPRESSED) | codecFeature(b.meta[50]!);
+        continue;
       }
+      if (b.lsize > SPA_OLD_MAXBLOCKSIZE) f |= BigInt(FEATURE.LARGE_BLOCKS);
+      if (b.meta[50] !== 0) f |= BigInt(FEATURE.COMPRESSED) | codecFeature(b.meta[50]!);
     }
   }
   if (dedup) f |= BigInt(FEATURE.DEDUP | FEATURE.DEDUPPROPS);
