@@ -147,13 +147,24 @@ function placed(meta: Uint8Array, fields: Record<string, unknown>): DrrRecord {
  * sent will need (LARGE_BLOCKS for blocks over 128 KiB sent whole, EMBED_DATA for
  * WRITE_EMBEDDED, COMPRESSED for compressed WRITEs, LZ4 or ZSTD for the codecs these carry,
  * LARGE_DNODE, REDACTED), what the dataset is (SA_SPILL for a ZPL with system attributes, as
- * the stream it came from said, or a spill block), RAW as stored, and DEDUP for `-D`.
+ * the stream it came from said, or a spill block; LONGNAME and LARGE_MICROZAP as it said, the
+ * latter only with `-L`, without which such a snapshot is refused as OpenZFS refuses it), RAW
+ * as stored, and DEDUP for `-D`.
  * Decided over the whole snapshot, as OpenZFS decides by the dataset's features, so that an
  * incremental says what its base said.
  */
 export function featuresFor(src: SendSource, dedup: boolean, flags: SendFlags = {}): bigint {
   const fl = flagsFor(src, flags);
-  let f = src.features & BigInt(FEATURE.RAW | FEATURE.SA_SPILL);
+  let f = src.features & BigInt(FEATURE.RAW | FEATURE.SA_SPILL | FEATURE.LONGNAME);
+  if ((src.features & BigInt(FEATURE.LARGE_MICROZAP)) !== 0n) {
+    // A large microzap block must never be split (setup_featureflags).
+    if (!fl.largeBlocks) {
+      throw new TypeError(
+        "Cannot send the snapshot: it contains large microzaps, need -L (--large-block) to send it",
+      );
+    }
+    f |= BigInt(FEATURE.LARGE_MICROZAP);
+  }
   for (const o of src.objects()) {
     if (o.blksz > SPA_OLD_MAXBLOCKSIZE && fl.largeBlocks) f |= BigInt(FEATURE.LARGE_BLOCKS);
     if (o.dnSlots > 1) f |= BigInt(FEATURE.LARGE_DNODE);

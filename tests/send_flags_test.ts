@@ -402,6 +402,20 @@ Deno.test("zsend send without -c names a codec it cannot decompress, and -c send
   assert(rs.some((w) => w.record === "WRITE" && w.object === 6 && w.compressiontype === 99));
 });
 
+Deno.test("zsend send of a snapshot with LARGE_MICROZAP or LONGNAME: kept, and without -L refused as OpenZFS refuses it", async () => {
+  const store = await modernStore();
+  const { Store } = await import("../io/store/store.ts");
+  const s = Store.open(store);
+  const both = BigInt(FEATURE.LARGE_MICROZAP | FEATURE.LONGNAME);
+  s.db.prepare("UPDATE snapshots SET features = ?").run(both.toString(16));
+  s.close();
+  const r = await runZsend(["send", store, "src/fs@s1"]);
+  assertEquals(r.code, 1);
+  assert(/large microzaps, need -L/.test(r.stderr), r.stderr);
+  const rs = await records(await ok(["send", "-L", store, "src/fs@s1"]));
+  assertEquals(features(rs), both | BigInt(FEATURE.LARGE_BLOCKS));
+});
+
 const lpDir = openzfsDir();
 if (lpDir === null) skipNote("the OpenZFS long-payloads fixture sent without -L", "no fixtures");
 
