@@ -126,15 +126,19 @@ function random(len: number, seed: number): Uint8Array {
 /** How the stream stores one block. */
 type Stored = { codec: number; bytes: Uint8Array } | { embedded: number; bytes: Uint8Array };
 
-/** The files of the test filesystem: name, object, block size, blocks and how each is stored. */
-function files() {
+/**
+ * The files of the test filesystem at @s1 or @s2 (the second 1 MiB block of big.bin and the
+ * embedded block of tiny-lz4 rewritten): name, object, block size, blocks and how each is
+ * stored.
+ */
+function files(version: 1 | 2 = 1) {
   const sparse = new Uint8Array(128 * KiB);
   sparse.set(random(4000, 9), 20_000);
   sparse.set(random(3000, 10), 90_000);
-  const big0 = random(MiB, 1), big1 = periodic(MiB, 1000, 2);
+  const big0 = random(MiB, 1), big1 = periodic(MiB, 1000, version === 1 ? 2 : 12);
   const odd = periodic(300_032, 777, 3); // one block of a size that is no power of two
   const lz4 = periodic(128 * KiB, 500, 4), lzjb = periodic(128 * KiB, 900, 5);
-  const e1 = periodic(512, 20, 6), e2 = periodic(512, 24, 7);
+  const e1 = periodic(512, 20, version === 1 ? 6 : 16), e2 = periodic(512, 24, 7);
   return [
     // Two 1 MiB blocks, the first stored plain, the second lz4.
     {
@@ -182,20 +186,29 @@ function files() {
   ];
 }
 
+const S1_GUID = 0x1234_5678_9ABC_DEFn, S2_GUID = 0x2222_3333_4444_5555n;
+
 /**
  * A ZPL v4 filesystem as `zfs send -L -e -c` of a modern pool would send it: LARGE_BLOCKS,
- * EMBED_DATA, COMPRESSED and LZ4 with the blocks stored as {@linkcode files} says.
+ * EMBED_DATA, COMPRESSED and LZ4 with the blocks stored as {@linkcode files} says; @s1 full,
+ * or @s2 as an incremental from @s1 (the two rewritten blocks and their objects).
  */
-function modernStream(): Uint8Array {
-  const b = new ZplStreamBuilder({ toname: "src/fs@s1" });
-  for (const f of files()) {
+function modernStream(version: 1 | 2 = 1): Uint8Array {
+  const b = new ZplStreamBuilder({
+    toname: `src/fs@s${version}`,
+    toguid: version === 1 ? S1_GUID : S2_GUID,
+  });
+  for (const f of files(version)) {
     b.file(f.object, new Uint8Array(0), { size: f.content.length });
     b.change(f.object, (o) => o.blksz = f.blksz);
     b.entry(3, f.name, f.object);
   }
   b.file(9, new TextEncoder().encode("plain\n"));
   b.entry(3, "plain.txt", 9);
-  const stored = new Map(files().map((f) => [f.object, f]));
+  const stored = new Map(files(version).map((f) => [f.object, f]));
+  const changedObject = (object: number) => version === 1 || object === 4 || object === 7;
+  const changed = (object: number, block: number) =>
+    changedObject(object) && (version === 1 || object !== 4 || block === 1);
   const w = new StreamWriter({ littleEndian: true });
   const chunks: Uint8Array[] = [];
   const features = FEATURE.LARGE_BLOCKS | FEATURE.EMBED_DATA | FEATURE.COMPRESSED | FEATURE.LZ4;
@@ -204,10 +217,12 @@ function modernStream(): Uint8Array {
     creation_time: 1_700_000_000n,
     objset_type: 2,
     toguid: b.toguid,
+    fromguid: version === 1 ? 0n : S1_GUID,
     toname: b.toname,
   }));
   for (const o of b.objects()) {
     const f = stored.get(Number(o.object));
+    if (!changedObject(Number(o.object))) continue;
     const payload = new Uint8Array(Math.ceil(o.bonus.length / 8) * 8);
     payload.set(o.bonus);
     chunks.push(...w.write({
@@ -238,6 +253,7 @@ function modernStream(): Uint8Array {
       continue;
     }
     f.blocks.forEach((s, i) => {
+      if (!changed(f.object, i)) return;
       const offset = BigInt(i * f.blksz);
       if ("embedded" in s) {
         const padded = new Uint8Array(Math.ceil(s.bytes.length / 8) * 8);
@@ -379,6 +395,46 @@ Deno.test("zsend send -L -e -c: each flag keeps its kind of block as stored, and
   }
 });
 
+Deno.test("zsend send -i without -L -e -c: a rewritten large block goes out split, onto a base sent so", async () => {
+  const store = await modernStore();
+  await ok(["recv", store, "src/fs", "-"], modernStream(2));
+  for (const f of files(2)) {
+    assertEquals(await ok(["cat", store, "src/fs@s2", `/${f.name}`]), f.content, f.name);
+  }
+  const incr = await ok(["send", "-i", "s1", store, "src/fs@s2"]);
+  await ok(["verify", "-"], incr);
+  const rs = await records(incr);
+  assertEquals(features(rs), 0n);
+  assertEquals(
+    rs.filter((r) => r.record === "WRITE" && r.object === 4).map((r) => [r.offset, r.logical_size]),
+    Array.from({ length: 8 }, (_, i) => [MiB + i * 128 * KiB, 128 * KiB]),
+  );
+  assertEquals(
+    rs.filter((r) => r.record === "WRITE" && r.object === 7).map((r) => r.logical_size),
+    [512],
+  );
+  assertEquals(rs.filter((r) => r.record === "OBJECT").map((r) => [r.object, r.blksz]), [
+    [4, 128 * KiB],
+    [7, 512],
+  ]);
+  const want = await extracted(store, "src/fs@s2");
+  for (const flags of [[], ["-L", "-e", "-c"]]) {
+    const back = `${await Deno.makeTempDir({ prefix: "zsend-sf-" })}/s`;
+    await ok(["recv", back, "src/fs", "-"], await ok(["send", ...flags, store, "src/fs@s1"]));
+    await ok(
+      ["recv", back, "src/fs", "-"],
+      await ok(["send", ...flags, "-i", "s1", store, "src/fs@s2"]),
+    );
+    assertEquals(await extracted(back, "src/fs@s2"), want, flags.join(" "));
+    if (flags.length > 0) {
+      assertEquals(
+        storeFingerprint(back, { meta: false }),
+        storeFingerprint(store, { meta: false }),
+      );
+    }
+  }
+});
+
 Deno.test("zsend send without -c names a codec it cannot decompress, and -c sends the block as stored", async () => {
   // A block in a codec number the registry does not have (a zstd block until zstd lands
   // behaves the same way: its number names it).
@@ -514,20 +570,26 @@ const why = freshUnavailable();
 if (why !== null) skipNote("zsend send without -L -e -c into real zfs-fuse", why);
 
 Deno.test({
-  name: "real zfs-fuse receives zsend send (no -L -e -c) of large, embedded and compressed blocks",
+  name:
+    "real zfs-fuse receives zsend send and send -i (no -L -e -c) of large, embedded, compressed blocks",
   ignore: why !== null,
   async fn() {
     const store = await modernStore();
-    const want = await extracted(store, "src/fs@s1");
+    await ok(["recv", store, "src/fs", "-"], modernStream(2));
     const pool = await TestPool.create();
     try {
+      const tree = async () => {
+        const at = await pool.mount("fs");
+        try {
+          return await manifestOfDirectory(at);
+        } finally {
+          await pool.unmount("fs");
+        }
+      };
       await pool.receive("fs", await ok(["send", store, "src/fs@s1"]));
-      const at = await pool.mount("fs");
-      try {
-        assertEquals(await manifestOfDirectory(at), want);
-      } finally {
-        await pool.unmount("fs");
-      }
+      assertEquals(await tree(), await extracted(store, "src/fs@s1"));
+      await pool.receive("fs", await ok(["send", "-i", "s1", store, "src/fs@s2"]));
+      assertEquals(await tree(), await extracted(store, "src/fs@s2"));
     } finally {
       await pool.destroy();
     }
