@@ -41,6 +41,19 @@ async function fixtureStore(): Promise<string> {
   return store;
 }
 
+/** A store with bk/fs@s1..s3 and a clone of bk/fs@s2 below it, bk/fs/kid@s3. */
+async function kidStore(): Promise<{ store: string; guid: bigint }> {
+  const store = `${await Deno.makeTempDir({ prefix: "zsend-s-" })}/s`;
+  await ok(["recv", store, "bk/fs", F("fs-s1.full")]);
+  await ok(["recv", store, "bk/fs", F("fs-s1-s2.incr")]);
+  await ok(["recv", store, "bk/fs", F("fs-s2-s3.incr")]);
+  await ok(["recv", store, "bk/fs/kid@s3", F("clone-s2-c1.clone")]);
+  const s = Store.open(store);
+  const guid = s.snapshotByName("bk/fs/kid@s3")!.guid;
+  s.close();
+  return { store, guid };
+}
+
 async function verifies(bytes: Uint8Array, what: string): Promise<void> {
   const r = await runZsend(["verify", "-"], { stdin: bytes });
   assertEquals(r.code, 0, `${what}: ${r.stderr}`);
@@ -169,6 +182,25 @@ Deno.test("zsend send -R -i / -R -I: each dataset from the fromsnap, a dataset w
     assertEquals(got["x/fs/child@r1"], a["rep/fs/child@r1"], flag);
     if (flag === "-I") assertEquals(got["x/fs@s3"], a["rep/fs@s3"]);
   }
+
+  // A clone in the tree: with -i its origin (an intermediate snapshot) is sent too, and the
+  // clone, which has no fromsnap, goes as a clone stream of it.
+  const kid = await kidStore();
+  const withClone = await send(["-R", "-i", "@s1", kid.store, "bk/fs@s3"]);
+  await verifies(withClone, "-R -i @s1 with a clone");
+  const kidGuids = new Map([...guids, [kid.guid.toString(16), "bk/fs/kid@s3"]]);
+  assertEquals(
+    substreams(await dumpJson(withClone), kidGuids).map((x) => x.replaceAll("rep/fs", "bk/fs")),
+    ["bk/fs@s1 -> bk/fs@s2", "bk/fs@s2 -> bk/fs@s3", "bk/fs@s2 -> bk/fs/kid@s3"],
+  );
+  const kidBack = `${await Deno.makeTempDir({ prefix: "zsend-s-" })}/s`;
+  await ok(["recv", "-d", kidBack, "x", F("fs-s1.full")]);
+  const r = await runZsend(["recv", "-d", kidBack, "x", "-"], { stdin: withClone });
+  assertEquals(r.code, 0, r.stderr);
+  const kb = storeFingerprint(kidBack, { meta: false });
+  const ka = storeFingerprint(kid.store, { meta: false });
+  assertEquals(kb["x/fs/kid@s3"], ka["bk/fs/kid@s3"]);
+  assertEquals(kb["x/fs@s3"], ka["bk/fs@s3"]);
 
   // Refused as zfs send refuses them.
   for (
@@ -402,6 +434,23 @@ Deno.test({
           );
           assertEquals(await treeOf(pool, `${parent}/fs`), await extracted("rep/fs@r1"));
         }
+      });
+      await t.step("-R -i s1 s3 with a clone of s2 below", async () => {
+        const kid = await kidStore();
+        await pool.createDataset("repk");
+        await pool.receive("repk", await send([kid.store, "-R", "bk/fs@s1"]), ["-d"]);
+        await pool.receive("repk", await send([kid.store, "-R", "-i", "s1", "bk/fs@s3"]), ["-d"]);
+        const snaps = (await pool.snapshots()).filter((x) => x.startsWith("repk/"));
+        assertEquals(snaps.sort(), ["repk/fs/kid@s3", "repk/fs@s1", "repk/fs@s2", "repk/fs@s3"]);
+        assertEquals(
+          await treeOf(pool, "repk/fs/kid"),
+          manifestLines(await Deno.readTextFile(M("clone-c1"))),
+        );
+        // The clone's mountpoint is inherited below its parent's: leave its tree out there.
+        assertEquals(
+          (await treeOf(pool, "repk/fs")).filter((l) => !l.startsWith("./kid")),
+          manifestLines(await Deno.readTextFile(M("fs-s3"))),
+        );
       });
     } finally {
       await pool.destroy();
