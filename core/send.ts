@@ -90,6 +90,7 @@ const DNODES_PER_BLOCK = 32;
 const SPA_OLD_MAXBLOCKSIZE = 128 * 1024;
 const ZIO_COMPRESS_LZ4 = 15;
 const ZIO_COMPRESS_ZSTD = 16;
+const ZIO_CHECKSUM_OFF = 2;
 const ZIO_CHECKSUM_SHA256 = 8;
 const BP_EMBEDDED_TYPE_DATA = 0;
 
@@ -146,16 +147,18 @@ function placed(meta: Uint8Array, fields: Record<string, unknown>): DrrRecord {
  * The feature flags of a stream of a snapshot's stored data under `flags`: what the records
  * sent will need (LARGE_BLOCKS for blocks over 128 KiB sent whole, EMBED_DATA for
  * WRITE_EMBEDDED, COMPRESSED for compressed WRITEs, LZ4 or ZSTD for the codecs these carry,
- * LARGE_DNODE, REDACTED), what the dataset is (SA_SPILL for a ZPL with system attributes, as
- * the stream it came from said, or a spill block; LONGNAME and LARGE_MICROZAP as it said, the
- * latter only with `-L`, without which such a snapshot is refused as OpenZFS refuses it), RAW
+ * LARGE_DNODE, REDACTED; LZ4 with EMBED_DATA or COMPRESSED, as OpenZFS says it), what the
+ * dataset is (SA_SPILL for a ZPL with system attributes, LARGE_DNODE and LONGNAME, as the
+ * stream it came from said them, or a spill block or large dnode says; LARGE_MICROZAP as it
+ * said, only with `-L`, without which such a snapshot is refused as OpenZFS refuses it), RAW
  * as stored, and DEDUP for `-D`.
  * Decided over the whole snapshot, as OpenZFS decides by the dataset's features, so that an
  * incremental says what its base said.
  */
 export function featuresFor(src: SendSource, dedup: boolean, flags: SendFlags = {}): bigint {
   const fl = flagsFor(src, flags);
-  let f = src.features & BigInt(FEATURE.RAW | FEATURE.SA_SPILL | FEATURE.LONGNAME);
+  let f = src.features &
+    BigInt(FEATURE.RAW | FEATURE.SA_SPILL | FEATURE.LARGE_DNODE | FEATURE.LONGNAME);
   if ((src.features & BigInt(FEATURE.LARGE_MICROZAP)) !== 0n) {
     // A large microzap block must never be split (setup_featureflags).
     if (!fl.largeBlocks) {
@@ -183,6 +186,8 @@ export function featuresFor(src: SendSource, dedup: boolean, flags: SendFlags = 
       if (b.meta[50] !== 0) f |= BigInt(FEATURE.COMPRESSED) | codecFeature(b.meta[50]!);
     }
   }
+  // OpenZFS says LZ4 with either whenever the pool has lz4, as every pool that has them has.
+  if ((f & BigInt(FEATURE.EMBED_DATA | FEATURE.COMPRESSED)) !== 0n) f |= BigInt(FEATURE.LZ4);
   if (dedup) f |= BigInt(FEATURE.DEDUP | FEATURE.DEDUPPROPS);
   return f;
 }
@@ -290,13 +295,18 @@ export function* sendRecords(
     if (from !== null) yield* sendFreed(o.object);
     next = o.object + Math.max(1, o.dnSlots);
 
-    const blocks = to.blocks(o.object);
+    const [blocks, spillEmbedded] = splitSpill(to.blocks(o.object));
     const whole = old === null || old.type !== o.type || old.blksz !== o.blksz ||
       old.bonustype !== o.bonustype || old.dnSlots !== o.dnSlots;
     let oldBlocks = new Map<number, SendBlock>();
+    let oldSpillEmbedded: SendBlock | null = null;
     if (!whole && old !== null) {
-      oldBlocks = new Map(from!.blocks(o.object).map((b) => [b.offset, b]));
+      const [was, wasSpill] = splitSpill(from!.blocks(o.object));
+      oldBlocks = new Map(was.map((b) => [b.offset, b]));
+      oldSpillEmbedded = wasSpill;
     }
+    const spillChanged = spillEmbedded !== null &&
+      (whole || oldSpillEmbedded === null || !sameBlock(oldSpillEmbedded, spillEmbedded));
     const changed = whole ? blocks : blocks.filter((b) => {
       const was = oldBlocks.get(b.offset);
       return was === undefined || !sameBlock(was, b);
@@ -304,7 +314,9 @@ export function* sendRecords(
     const kept = new Set(blocks.map((b) => b.offset));
     const removed = whole ? [] : [...oldBlocks.values()].filter((b) => !kept.has(b.offset));
     if (
-      !whole && old !== null && sameObject(old, o) && changed.length === 0 && removed.length === 0
+      !whole && old !== null && sameObject(old, o) && changed.length === 0 &&
+      removed.length === 0 && !spillChanged &&
+      (oldSpillEmbedded === null) === (spillEmbedded === null)
     ) {
       continue;
     }
@@ -359,6 +371,7 @@ export function* sendRecords(
       const rec = placed(o.spill.meta, { type: DRR.SPILL, object: BigInt(o.object), toguid });
       yield* sink.write(rec, to.blockData(o.spill.block));
     }
+    if (spillChanged) yield* embeddedSpill(sink, to, o, spillEmbedded!, toguid, fl);
   }
   if (from !== null) yield* sendFreed(Number.MAX_SAFE_INTEGER);
   else {
@@ -366,6 +379,49 @@ export function* sendRecords(
     if (maxobj > next) yield* sink.freeObjects(BigInt(next), BigInt(maxobj - next));
   }
   yield* sink.end();
+}
+
+/**
+ * Whether a stored block is an embedded spill block: OpenZFS sends a spill block whose pointer
+ * is embedded as WRITE_EMBEDDED at offset `DMU_SPILL_BLKID (2^64-2) * length` (mod 2^64), far
+ * past any data offset (at most 2^63).
+ */
+function isSpillBlock(b: SendBlock): boolean {
+  return b.kind === 1 && b.offset >= 2 ** 63;
+}
+
+/** An object's blocks: its data blocks, and its embedded spill block or null. */
+function splitSpill(blocks: SendBlock[]): [SendBlock[], SendBlock | null] {
+  const spill = blocks.find(isSpillBlock) ?? null;
+  return [spill === null ? blocks : blocks.filter((b) => b !== spill), spill];
+}
+
+/**
+ * An embedded spill block, after the object's data as OpenZFS sends its spill: with `-e` as
+ * WRITE_EMBEDDED at the spill offset, else as a SPILL record of its data (`dump_spill`).
+ */
+function* embeddedSpill(
+  sink: RecordSender,
+  to: SendSource,
+  o: SendObject,
+  b: SendBlock,
+  toguid: bigint,
+  flags: Required<SendFlags>,
+): Generator<StreamChunk> {
+  const object = BigInt(o.object);
+  if (blockOut(b, flags) === "stored") {
+    // The offset computed again: the store may keep it as a float, which cannot hold it.
+    const offset = BigInt.asUintN(64, -2n * BigInt(b.lsize));
+    const data = to.blockData(b.block!);
+    const padded = new Uint8Array((data.length + 7) & ~7);
+    padded.set(data);
+    yield* sink.write(placed(b.meta, { type: DRR.WRITE_EMBEDDED, object, offset, toguid }), padded);
+    return;
+  }
+  yield* sink.write(
+    { type: DRR.SPILL, object, length: BigInt(b.lsize), toguid },
+    plainData(to, o, b),
+  );
 }
 
 /**
@@ -420,7 +476,7 @@ function* dataRecord(
   const out = blockOut(b, flags);
   if (out === "split") {
     // As OpenZFS splits a large block it may not send whole: WRITEs of at most 128 KiB of
-    // the plain data, without a checksum key (no block pointer stands behind them).
+    // the plain data, checksum OFF and no key (no block pointer stands behind them).
     const data = plainData(to, o, b);
     for (let at = 0; at < data.length; at += SPA_OLD_MAXBLOCKSIZE) {
       const n = Math.min(SPA_OLD_MAXBLOCKSIZE, data.length - at);
@@ -431,13 +487,14 @@ function* dataRecord(
         offset: offset + BigInt(at),
         logical_size: BigInt(n),
         toguid,
+        checksumtype: ZIO_CHECKSUM_OFF,
       }, data.subarray(at, at + n));
     }
     return;
   }
   if (out === "decompressed" && b.kind === 1) {
-    // An embedded block not sent embedded: a WRITE of its data, no checksum key (OpenZFS has
-    // none for an embedded block pointer).
+    // An embedded block not sent embedded: a WRITE of its data, checksum OFF and no key
+    // (OpenZFS has none for an embedded block pointer).
     yield* sink.write({
       type: DRR.WRITE,
       object,
@@ -445,6 +502,7 @@ function* dataRecord(
       offset,
       logical_size: BigInt(b.lsize),
       toguid,
+      checksumtype: ZIO_CHECKSUM_OFF,
     }, plainData(to, o, b));
     return;
   }
