@@ -6,7 +6,7 @@
  * @module
  */
 
-import { FEATURE, HDRTYPE } from "../core/constants.ts";
+import { HDRTYPE } from "../core/constants.ts";
 import type { Fletcher4Engine } from "../core/fletcher4.ts";
 import { encodeNvlist, nv, type NvPair } from "../core/nvlist.ts";
 import { RecordSender } from "../core/pending.ts";
@@ -267,9 +267,9 @@ export function* sendStream(
     embed: options.embed === true,
     compressed: options.compressed === true,
   };
-  // The BEGIN of the package says SA_SPILL for a ZPL with system attributes
-  // (send_prelim_records); the stored snapshot says whether its stream did.
-  const packageFeatures = target.features & BigInt(FEATURE.SA_SPILL);
+  // send_prelim_records would say SA_SPILL for a filesystem of ZPL 5 or later, but it is handed
+  // the snapshot, never a filesystem: the package's BEGIN says no feature (as zfs send's does).
+  const packageFeatures = 0n;
   if (options.replicate) {
     const fromsnap = options.from === undefined
       ? null
