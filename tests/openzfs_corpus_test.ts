@@ -6,13 +6,14 @@
 
 import { assert, assertEquals, assertMatch, assertNotEquals } from "@std/assert";
 import {
+  attrsDiff,
+  attrsOfManifest,
+  attrsOfTree,
   corpusFile,
   corpusManifest,
   corpusStream,
   corpusUnavailable,
   openzfsCorpus,
-  parseGetfattr,
-  xattrsOfTree,
 } from "./_openzfs.ts";
 import { runZsend } from "./_run.ts";
 import { manifestDiff, treeManifest } from "./helpers/tree_manifest.ts";
@@ -48,11 +49,8 @@ async function expectSnapshot(store: string, snap: string, key: string): Promise
     const manifest = corpusManifest(key);
     const diff = manifestDiff(await Deno.readTextFile(manifest), await treeManifest(dir), 30);
     assertEquals(diff, [], `${snap} vs ${manifest}:\n${diff.join("\n")}`);
-    const wantX = parseGetfattr(
-      await Deno.readTextFile(manifest.replace(/\.manifest\.txt$/, ".xattrs.txt")),
-    );
-    const gotX = await xattrsOfTree(dir);
-    assertEquals(Object.fromEntries(gotX), Object.fromEntries(wantX), `xattrs of ${snap}`);
+    const attrs = attrsDiff(await attrsOfManifest(manifest), await attrsOfTree(dir));
+    assertEquals(attrs, [], `xattrs and ACLs of ${snap}:\n${attrs.join("\n")}`);
   } finally {
     await Deno.remove(dir.replace(/\/tree$/, ""), { recursive: true });
   }

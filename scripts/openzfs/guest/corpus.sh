@@ -191,9 +191,12 @@ zfs snapshot "$P/enc-hex@e1"
 printf '%s' "$PASS" >"$OUT/passphrase.txt"
 
 # --- manifests ---------------------------------------------------------------------------------
-# xattrs DIR OUT: every extended attribute under DIR (getfattr's text, hex values).
-xattrs() {
-  (cd "$1" && getfattr -R -h -d -m - -e hex . 2>/dev/null || true) >"$2"
+# attrs DIR BASE: every extended attribute under DIR (getfattr's text, hex values; ZFS does not
+# list its POSIX ACLs as xattrs) into BASE.xattrs.txt, every ACL beyond the mode bits (getfacl's
+# text) into BASE.acls.txt.
+attrs() {
+  (cd "$1" && getfattr -R -h -d -m - -e hex . 2>/dev/null || true) >"$2.xattrs.txt"
+  (cd "$1" && getfacl -R -s -p . 2>/dev/null || true) >"$2.acls.txt"
 }
 snapline() { # SNAP MANIFEST: a corpus.txt line for a snapshot
   local guid creation
@@ -209,7 +212,7 @@ for snap in "${SNAPS[@]}"; do
   base="$(tr '/@' '--' <<<"$snap")"
   zfs clone -o readonly=on -o mountpoint=/mnt/view "$P/$snap" "$P/view"
   manifest /mnt/view "$OUT/$base.manifest.txt"
-  xattrs /mnt/view "$OUT/$base.xattrs.txt"
+  attrs /mnt/view "$OUT/$base"
   zfs destroy "$P/view"
   snapline "$snap" "$base.manifest.txt"
 done

@@ -9,7 +9,8 @@
 #                                commas for spaces: -F,-u; TARGET "-" for the pool itself)
 #   mkdir DATASET                zfs create -p POOL/DATASET (a parent for what is received)
 #   load-key DATASET             zfs load-key with the passphrase in /in/passphrase.txt
-#   manifest SNAP NAME           NAME.manifest.txt and NAME.xattrs.txt of POOL/SNAP (a clone)
+#   manifest SNAP NAME           NAME.manifest.txt, NAME.xattrs.txt and NAME.acls.txt of POOL/SNAP
+#                                (through a clone)
 #   image SNAP NAME              NAME.img: the bytes of volume snapshot POOL/SNAP (a clone)
 #   list                         list.txt: zfs list -t all -o name,guid,origin
 set -uo pipefail
@@ -71,6 +72,7 @@ while read -r op a b c; do
       if zfs clone -o readonly=on -o mountpoint=/mnt/view "$P/$a" "$P/view" 2>"$T/err"; then
         manifest /mnt/view "$OUT/$b.manifest.txt"
         (cd /mnt/view && getfattr -R -h -d -m - -e hex . 2>/dev/null || true) >"$OUT/$b.xattrs.txt"
+        (cd /mnt/view && getfacl -R -s -p . 2>/dev/null || true) >"$OUT/$b.acls.txt"
         zfs destroy "$P/view"
         result "ok manifest $a $b"
       else
