@@ -199,6 +199,7 @@ Deno.test({
       `${work}/plan.txt`,
       `${work}/passphrase.txt`,
       `${ROOT}scripts/lib_tree.sh`,
+      `${ROOT}scripts/openzfs/guest/guest_lib.sh`,
       ...inputs,
     ]);
     const results = (await Deno.readTextFile(`${out}/results.txt`)).trim().split("\n");

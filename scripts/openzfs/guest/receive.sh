@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs inside the OpenZFS 2.3 guest (scripts/openzfs/vm.sh): real `zfs receive` of streams that
 # zsend wrote, then the manifests, xattrs and images of what was received. Inputs in /in:
-# plan.txt, lib_tree.sh and the streams; OUT = $1 gets results.txt (one line per step:
+# plan.txt, lib_tree.sh, guest_lib.sh and the streams; OUT = $1 gets results.txt (one line per step:
 # `ok STEP...` or `fail STEP...: what zfs said`) and the files that the steps name.
 #
 # plan.txt, one step a line:
@@ -20,25 +20,14 @@ T=/tmp/work
 mkdir -p "$T" "$OUT"
 # shellcheck source=scripts/lib_tree.sh
 source /in/lib_tree.sh
+# shellcheck source=scripts/openzfs/guest/guest_lib.sh
+source /in/guest_lib.sh
 P=zr
 truncate -s 3G /tmp/pool.img
 zpool create -O mountpoint=none "$P" /tmp/pool.img || exit 1
 : >"$OUT/results.txt"
 result() { printf '%s\n' "$*" >>"$OUT/results.txt"; }
 
-zvol_dev() { # waits for a zd device that is not in $1
-  local before="$1" d
-  for _ in $(seq 1 100); do
-    for d in /sys/block/zd*; do
-      [[ -e "$d" ]] || continue
-      grep -qx "$(basename "$d")" <<<"$before" && continue
-      printf '/dev/%s\n' "$(basename "$d")"
-      return 0
-    done
-    sleep 0.1
-  done
-  return 1
-}
 
 while read -r op a b c; do
   [[ -z "$op" || "$op" == \#* ]] && continue
@@ -71,8 +60,7 @@ while read -r op a b c; do
     manifest)
       if zfs clone -o readonly=on -o mountpoint=/mnt/view "$P/$a" "$P/view" 2>"$T/err"; then
         manifest /mnt/view "$OUT/$b.manifest.txt"
-        (cd /mnt/view && getfattr -R -h -d -m - -e hex . 2>/dev/null || true) >"$OUT/$b.xattrs.txt"
-        (cd /mnt/view && getfacl -R -s -p . 2>/dev/null || true) >"$OUT/$b.acls.txt"
+        attrs /mnt/view "$OUT/$b"
         zfs destroy "$P/view"
         result "ok manifest $a $b"
       else
