@@ -4,7 +4,8 @@
 # has, and writes into OUT (= $1) the streams that real `zfs send` makes of them, the manifests
 # of their snapshots (read through mounted clones), the xattrs and ACLs of those trees, the
 # images of the volume, and corpus.txt, one line per stream and per snapshot (read by
-# tests/_openzfs.ts). Inputs in /in: lib_tree.sh, guest_lib.sh, prng (the PRNG, built on the host), seed.
+# tests/_openzfs.ts). Inputs in /in: lib_tree.sh, guest_lib.sh, prng (the PRNG, built on the
+# host), seed.
 set -euo pipefail
 OUT="$1"
 export LC_ALL=C
