@@ -43,7 +43,7 @@ usage: zsend VERB [options]
                                                straight from stream files, without a store
   ls [-R] STORE DATASET@SNAP [PATH]            list a directory like ls -l
   cat STORE DATASET@SNAP PATH                  one file to stdout
-  send [-i SNAP | -I SNAP] [-D] [-R] [-p] [-v] [-n] STORE DATASET@SNAP
+  send [-i SNAP | -I SNAP] [-D] [-R] [-p] [-L] [-e] [-c] [-v] [-n] STORE DATASET@SNAP
                                                a stored snapshot as a stream, for zfs receive
 
   help VERB, VERB -h, VERB --help              a verb's usage and every flag

@@ -43,6 +43,7 @@ export async function main(args: string[]): Promise<number> {
   const batches = readRecordBatches(openStreamInput(input, { reuse: true }), {
     fletcher4: engine(),
     ignoreChecksums: flags.C as boolean,
+    reuseSpans: true,
   });
   try {
     if (flags.json) {

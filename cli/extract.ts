@@ -161,6 +161,12 @@ async function extractOne(
     const fs = await ZplFilesystem.open(view);
     const r = await extractTree(fs, dir);
     for (const e of r.errors) warn(`zsend extract: ${e}`);
+    if (sealed.snapshot.redactedRanges) {
+      warn(
+        `zsend extract: ${name} is redacted (zfs send --redact): the files that hold redacted ` +
+          `ranges were not written (each is named above)`,
+      );
+    }
     for (const n of r.notes) warn(`zsend extract: note: ${n}`);
     if (!quiet) {
       console.log(

@@ -48,6 +48,11 @@ function list(args: string[]): number {
           received: new Date(s.received * 1000).toISOString(),
           origin: origin === null ? null : `${origin.datasetName}@${origin.name}`,
           stream_bytes: s.streamBytes,
+          // Redacted (zfs send --redact): the snapshots it is redacted with respect to.
+          redacted: s.redactSnaps === null ? null : s.redactSnaps.map((g) => g.toString(16)),
+          // Some ranges were left out of its stream: the files holding them cannot be read.
+          redacted_ranges: s.redactedRanges,
+          large_blocks: s.largeBlocks,
           ...(space
             ? { referenced: space.referenced.get(s.id) ?? 0, unique: space.unique.get(s.id) ?? 0 }
             : {}),
@@ -60,11 +65,24 @@ function list(args: string[]): number {
     }
     const header = ["NAME", "TYPE", "GUID", "CREATION", "ORIGIN"];
     if (space) header.push("REFER", "UNIQUE");
+    const redaction = rows.some((r) => r.redacted !== null || r.redacted_ranges);
+    if (redaction) header.push("REDACTED");
     const table = [
       header,
       ...rows.map((r) => {
         const cells = [r.name, r.type, r.guid, r.creation.replace(".000Z", "Z"), r.origin ?? "-"];
         if (space) cells.push(String(r.referenced), String(r.unique));
+        if (redaction) {
+          cells.push(
+            r.redacted !== null
+              ? `redacted (w.r.t. ${r.redacted.length} snapshot${
+                r.redacted.length === 1 ? "" : "s"
+              })`
+              : r.redacted_ranges
+              ? "has redacted ranges"
+              : "-",
+          );
+        }
         return cells;
       }),
     ];

@@ -5,7 +5,7 @@
  */
 
 import { parseArgs } from "@std/cli";
-import { type Inode, ZplFilesystem } from "../core/zpl/fs.ts";
+import { deviceNumbers, type Inode, ZplFilesystem } from "../core/zpl/fs.ts";
 import { resolvePath } from "../core/zpl/path.ts";
 import { openSnapshotView } from "../io/store/open_snapshot.ts";
 import { nameArg, storeArg } from "./args.ts";
@@ -37,8 +37,12 @@ export function modeText(inode: Inode): string {
 
 function line(inode: Inode, name: string, target: string | null): string {
   const date = new Date(inode.mtime.sec * 1000).toISOString().slice(0, 16).replace("T", " ");
+  // Devices show their numbers where files show their size, as ls -l does.
+  const size = inode.kind === "chardev" || inode.kind === "blockdev"
+    ? deviceNumbers(inode).join(", ")
+    : String(inode.size);
   return `${modeText(inode)} ${String(inode.links).padStart(3)} ${String(inode.uid).padEnd(5)} ` +
-    `${String(inode.gid).padEnd(5)} ${String(inode.size).padStart(10)} ${date} ${name}` +
+    `${String(inode.gid).padEnd(5)} ${size.padStart(10)} ${date} ${name}` +
     (target !== null ? ` -> ${target}` : "");
 }
 

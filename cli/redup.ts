@@ -9,6 +9,7 @@ import { parseArgs } from "@std/cli";
 import { readRecords } from "../core/reader.ts";
 import { redupRecords, type RedupStats } from "../core/redup.ts";
 import { DiskRedupIndex } from "../io/redup_index.ts";
+import { alignedBytes } from "../io/aligned_buffer.ts";
 import { type ByteWriter, writeAll } from "../io/output.ts";
 import { openStreamInput } from "../io/source.ts";
 import { engine, oneInput, rejectUnknown, warn } from "./common.ts";
@@ -37,7 +38,7 @@ export async function pipeChunks(
   chunks: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
   out: ByteWriter,
 ): Promise<number> {
-  const block = new Uint8Array(OUT_BLOCK);
+  const block = alignedBytes(OUT_BLOCK);
   let filled = 0;
   let total = 0;
   for await (const c of chunks) {
@@ -102,10 +103,15 @@ export async function main(args: string[]): Promise<number> {
   }
   const input = streamInputArg(oneInput(flags._, "redup"));
   refuseTerminalOutput();
-  using index = DiskRedupIndex.create(isRegularFile(input) ? { source: input } : {});
+  // Each record goes out before the next is read: the input's and the index's buffers are
+  // reused.
+  using index = DiskRedupIndex.create({
+    reuse: true,
+    ...(isRegularFile(input) ? { source: input } : {}),
+  });
   const stats: RedupStats = { records: 0, byref: 0, writes: 0, begins: 0 };
   const fletcher4 = engine();
-  const records = readRecords(openStreamInput(input), { fletcher4 });
+  const records = readRecords(openStreamInput(input, { reuse: true }), { fletcher4 });
   const bytes = await pipeChunks(redupRecords(records, index, { fletcher4, stats }), Deno.stdout);
   if (flags.v) {
     warn(

@@ -1,6 +1,7 @@
 /**
- * `zsend send [-i SNAP | -I SNAP] [-D] [-R] [-p] [-v] [-n] STORE DATASET@SNAP`: a stored
- * snapshot as a send stream on stdout, for `zfs receive`.
+ * `zsend send [-i SNAP | -I SNAP] [-D] [-R] [-p] [-L] [-e] [-c] [-v] [-n] STORE DATASET@SNAP`:
+ * a stored snapshot as a send stream on stdout, for `zfs receive`. `-L`, `-e` and `-c` are
+ * `zfs send`'s: large blocks whole, embedded blocks embedded, compressed blocks compressed.
  *
  * @module
  */
@@ -13,13 +14,15 @@ import { nameArg, storeArg } from "./args.ts";
 import { engine, rejectUnknown, UsageError, warn } from "./common.ts";
 
 /** Usage of the verb. */
-export const USAGE = "zsend send [-i SNAP | -I SNAP] [-D] [-R] [-p] [-v] [-n] STORE DATASET@SNAP";
+export const USAGE =
+  "zsend send [-i SNAP | -I SNAP] [-D] [-R] [-p] [-L] [-e] [-c] [-v] [-n] STORE DATASET@SNAP";
 
 /** Runs the verb; returns the exit status. */
 export function main(args: string[]): number {
   const flags = parseArgs(args, {
-    boolean: ["D", "R", "p", "v", "n", "help"],
+    boolean: ["D", "R", "p", "v", "n", "L", "e", "c", "help"],
     string: ["i", "I"],
+    alias: { L: "large-block", e: "embed", c: "compressed" },
     unknown: rejectUnknown,
   });
   if (flags.help) {
@@ -58,6 +61,9 @@ export function main(args: string[]): number {
       replicate: flags.R,
       dedup: flags.D,
       props: flags.p,
+      largeBlocks: flags.L,
+      embed: flags.e,
+      compressed: flags.c,
       fletcher4: engine(),
       payloadRefs: !flags.n,
       onSubstream: (what) => {

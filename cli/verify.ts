@@ -37,7 +37,7 @@ export async function main(args: string[]): Promise<number> {
     const source = openStreamInput(input, { reuse: true });
     let macs: MacReport | null = null;
     const report = key === null
-      ? await verifyStream(source, { fletcher4: engine() })
+      ? await verifyStream(source, { fletcher4: engine(), reuseSpans: true })
       : await (async () => {
         const r = await verifyWithKey(source, key);
         macs = r.macs;

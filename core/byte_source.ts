@@ -10,6 +10,17 @@ export type ByteChunks = AsyncIterable<Uint8Array> | Iterable<Uint8Array>;
 
 const EMPTY: Uint8Array = new Uint8Array(0);
 
+/** Options of {@linkcode ByteSource}. */
+export interface ByteSourceOptions {
+  /**
+   * Copy bytes that span chunks into one buffer used again by the next such read, instead of
+   * a new one each time: what {@linkcode ByteSource.take} returns is then valid only until the
+   * next read, as it is anyway for a source that refills its buffers. Saves an allocation and
+   * a copy per chunk boundary.
+   */
+  reuseSpans?: boolean;
+}
+
 /**
  * Reads exact lengths from chunks. What it returns may be a view into a chunk, valid as long
  * as the chunk is: a source that refills one buffer (see `readerChunks(..., { reuse: true })`)
@@ -31,9 +42,15 @@ export class ByteSource {
   #ended = false;
   /** Bytes handed out so far. */
   consumed = 0;
+  #reuseSpans: boolean;
+  #spans: Uint8Array = EMPTY;
 
-  /** @param chunks the input */
-  constructor(chunks: ByteChunks) {
+  /**
+   * @param chunks the input
+   * @param options whether bytes that span chunks go to a reused buffer
+   */
+  constructor(chunks: ByteChunks, options: ByteSourceOptions = {}) {
+    this.#reuseSpans = options.reuseSpans === true;
     this.#iterator = Symbol.asyncIterator in chunks
       ? chunks[Symbol.asyncIterator]()
       : (chunks as Iterable<Uint8Array>)[Symbol.iterator]();
@@ -55,6 +72,7 @@ export class ByteSource {
   async take(n: number): Promise<Uint8Array> {
     const direct = this.takeSync(n);
     if (direct !== null) return direct;
+    if (this.#reuseSpans) return await this.#takeSpanning(n);
     const pieces: Uint8Array[] = [];
     let have = 0;
     while (have < n) {
@@ -77,6 +95,26 @@ export class ByteSource {
       off += p.length;
     }
     return out;
+  }
+
+  /** {@linkcode ByteSource.take} into the reused buffer, grown as the bytes arrive. */
+  async #takeSpanning(n: number): Promise<Uint8Array> {
+    let have = 0;
+    while (have < n) {
+      if (this.#pos >= this.#chunk.length && !(await this.#next())) break;
+      const want = Math.min(n - have, this.#chunk.length - this.#pos);
+      if (have === 0 && want === n) return this.takeSync(n)!;
+      if (this.#spans.length < have + want) {
+        const grown = new Uint8Array(Math.max(have + want, Math.min(n, 2 * this.#spans.length)));
+        grown.set(this.#spans.subarray(0, have));
+        this.#spans = grown;
+      }
+      this.#spans.set(this.#chunk.subarray(this.#pos, this.#pos + want), have);
+      this.#pos += want;
+      have += want;
+    }
+    this.consumed += have;
+    return this.#spans.subarray(0, have);
   }
 
   async #next(): Promise<boolean> {

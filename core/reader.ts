@@ -68,6 +68,12 @@ export interface ReadOptions {
   payloadChecksums?: boolean;
   /** The largest payload accepted for any record but BEGIN (16 MiB, the largest block). */
   maxPayload?: number;
+  /**
+   * The source refills its buffers (`readerChunks(..., { reuse: true })`) and every record is
+   * done with before the next batch is asked for: payloads that span two chunks are then
+   * copied into one reused buffer rather than a new one each (see `ByteSource`).
+   */
+  reuseSpans?: boolean;
 }
 
 /** Where the reader is in the BEGIN/END structure. */
@@ -130,7 +136,7 @@ export async function* readRecordBatches(
   source: ByteChunks,
   options: ReadOptions = {},
 ): AsyncGenerator<StreamRecord[]> {
-  const src = new ByteSource(source);
+  const src = new ByteSource(source, { reuseSpans: options.reuseSpans === true });
   const checksum = new Fletcher4(options.fletcher4 ?? tsFletcher4);
   const own = options.payloadChecksums ? new Fletcher4(checksum.engine) : null;
   const verifyChecksums = !options.ignoreChecksums;

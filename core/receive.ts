@@ -23,6 +23,12 @@ import {
   hasFeature,
 } from "./record.ts";
 import { checkRecordFields } from "./record_rules.ts";
+import { compressionName, decompressBlock } from "./compress/mod.ts";
+
+function isZero(b: Uint8Array): boolean {
+  for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;
+  return true;
+}
 
 /** An object as the target holds it: the OBJECT record's fields and its bonus buffer. */
 export interface StoredObject {
@@ -95,6 +101,18 @@ export interface ApplyOptions {
   generation?: (bonustype: number, bonus: Uint8Array, littleEndian: boolean) => bigint | null;
 }
 
+const ZIO_COMPRESS_OFF = 2;
+const BP_EMBEDDED_TYPE_DATA = 0;
+const U64 = (1n << 64n) - 1n;
+/** `DMU_SPILL_BLKID`: the block id of a spill block (-2 as a u64). */
+const DMU_SPILL_BLKID = U64 - 1n;
+
+/** Whether a data record's offset is block `DMU_SPILL_BLKID` of `length`-byte blocks. */
+function isSpillOffset(offset: bigint, length: bigint): boolean {
+  return length > 0n && offset === ((DMU_SPILL_BLKID * length) & U64);
+}
+/** Blocks one REDACT record may mark (2 TiB of 128 KiB blocks): a bound on a lying length. */
+const MAX_REDACT_BLOCKS = 1n << 24n;
 const DMU_OT_PLAIN_FILE_CONTENTS = 19;
 const DMU_OT_SA = 44;
 const DMU_OT_ZNODE = 17;
@@ -113,10 +131,29 @@ export function deduceNblkptr(bonustype: number, bonuslen: number, slots: number
   return Math.min(DN_MAX_NBLKPTR, 1 + ((cap - Math.min(cap, bonuslen)) >> SPA_BLKPTRSHIFT));
 }
 
-/** The ZPL generation in a znode (v4) bonus; null for other bonus types. */
+const SA_MAGIC = 0x2F505A;
+/** Where `ZPL_GEN` lies after the SA header: the ZPL's layouts start MODE, SIZE, GEN. */
+const SA_GEN_OFFSET = 16;
+
+/**
+ * The ZPL generation of a file from its bonus buffer, read as the kernel's
+ * `zpl_get_file_info` reads it: `zp_gen` of a `znode_phys_t` (bonus type 17), or the u64 at
+ * 16 after the header of a system attribute buffer (bonus type 44; 0 for a zeroed one, in the
+ * buffer's own byte order). Null for other bonus types and buffers too short to hold it.
+ */
 export function znodeGeneration(bonustype: number, bonus: Uint8Array, le: boolean): bigint | null {
-  if (bonustype !== DMU_OT_ZNODE || bonus.length < 72) return null;
-  return new DataView(bonus.buffer, bonus.byteOffset, bonus.byteLength).getBigUint64(64, le);
+  const v = new DataView(bonus.buffer, bonus.byteOffset, bonus.byteLength);
+  if (bonustype === DMU_OT_ZNODE) return bonus.length < 72 ? null : v.getBigUint64(64, le);
+  if (bonustype !== DMU_OT_SA || bonus.length < 8) return null;
+  const magicLe = v.getUint32(0, true);
+  if (magicLe === 0) return 0n;
+  let saLe: boolean;
+  if (magicLe === SA_MAGIC) saLe = true;
+  else if (v.getUint32(0, false) === SA_MAGIC) saLe = false;
+  else return null;
+  const hdrsize = ((v.getUint16(4, saLe) >> 10) & 0x3F) * 8;
+  if (hdrsize < 8 || hdrsize + SA_GEN_OFFSET + 8 > bonus.length) return null;
+  return v.getBigUint64(hdrsize + SA_GEN_OFFSET, saLe);
 }
 
 function toNumber(v: bigint, what: string): number {
@@ -217,7 +254,8 @@ export class RecordApplier {
           break;
         }
         case DRR.WRITE: {
-          const object = this.#dataTarget(h.object, "WRITE", fail);
+          const stored = this.#dataObject(h.object, "WRITE", fail);
+          const object = stored.object;
           const offset = toNumber(h.offset, "offset");
           if (
             object < this.#lastObject || (object === this.#lastObject && offset < this.#lastOffset)
@@ -229,7 +267,9 @@ export class RecordApplier {
           }
           this.#lastObject = object;
           this.#lastOffset = offset;
-          if (r.littleEndian && r.payloadChecksum !== undefined) {
+          if (Number(h.logical_size) > stored.blksz && !this.#raw) {
+            this.#splitWrite(h, r.payload, stored.blksz, fail);
+          } else if (r.littleEndian && r.payloadChecksum !== undefined) {
             this.#target.write(h, r.payload, r.payloadChecksum);
           } else this.#target.write(h, r.payload);
           break;
@@ -245,7 +285,8 @@ export class RecordApplier {
           break;
         case DRR.WRITE_EMBEDDED:
           this.#dataTarget(h.object, "WRITE_EMBEDDED", fail);
-          this.#target.writeEmbedded(h, r.payload);
+          if (isSpillOffset(h.offset, h.length)) this.#embeddedSpill(h, r.payload, fail);
+          else this.#target.writeEmbedded(h, r.payload);
           break;
         case DRR.SPILL: {
           if (this.#spill && (h.flags & RECORD_FLAG.SPILL_UNMODIFIED) !== 0) break;
@@ -254,8 +295,27 @@ export class RecordApplier {
           break;
         }
         case DRR.REDACT: {
-          const object = this.#dataTarget(h.object, "REDACT", fail);
-          this.#target.redact(object, toNumber(h.offset, "offset"), toNumber(h.length, "length"));
+          // One mark per block of the object (as a WRITE would be), so that a later WRITE or
+          // FREE of some of its blocks leaves the others redacted. (drr_maxblkid is 0 in
+          // streams that are not raw: it cannot bound the range.)
+          const o = this.#dataObject(h.object, "REDACT", fail);
+          const bs = BigInt(o.blksz > 0 ? o.blksz : 512);
+          const first = h.offset / bs;
+          const end = (h.offset + h.length + bs - 1n) / bs;
+          if (end - first > MAX_REDACT_BLOCKS) {
+            fail(
+              `REDACT of ${end - first} blocks of object ${o.object} (zsend marks at most ` +
+                `${MAX_REDACT_BLOCKS} in one record)`,
+            );
+          }
+          // Without -L a large block's REDACT keeps its own size while the OBJECT says 128 KiB:
+          // the last mark is short, so that the range sent again is the same.
+          const stop = h.offset + h.length;
+          for (let b = first; b < end; b++) {
+            const at = b * bs;
+            const n = stop - at < bs ? stop - at : bs;
+            this.#target.redact(o.object, toNumber(at, "offset"), Number(n));
+          }
           break;
         }
         case DRR.OBJECT_RANGE:
@@ -274,9 +334,102 @@ export class RecordApplier {
   }
 
   #dataTarget(object: bigint, what: string, fail: (m: string) => never): number {
+    return this.#dataObject(object, what, fail).object;
+  }
+
+  #dataObject(object: bigint, what: string, fail: (m: string) => never): StoredObject {
     const o = toNumber(object, "object");
-    if (this.#target.getObject(o) === null) fail(`${what} to object ${o}, which does not exist`);
-    return o;
+    return this.#target.getObject(o) ?? fail(`${what} to object ${o}, which does not exist`);
+  }
+
+  /**
+   * A WRITE larger than its object's block size: an `-L` incremental onto a file that was
+   * received without `-L`, whose smaller block size the receive kept. The kernel decompresses
+   * the payload and writes it into the object's blocks (`flush_write_batch`); so does this,
+   * one WRITE of the object's block size per block, all-zero blocks as holes.
+   */
+  #splitWrite(h: DrrWrite, payload: Uint8Array, blksz: number, fail: (m: string) => never) {
+    const lsize = toNumber(h.logical_size, "logical size");
+    if (blksz <= 0 || toNumber(h.offset, "offset") % blksz !== 0) {
+      fail(`WRITE at offset ${h.offset} into object ${h.object} of ${blksz}-byte blocks`);
+    }
+    let data = payload;
+    if (h.compressiontype !== 0 && h.compressed_size !== 0n) {
+      try {
+        data = decompressBlock(h.compressiontype, payload, lsize);
+      } catch (e) {
+        fail(
+          `WRITE of ${lsize} bytes into object ${h.object} of ${blksz}-byte blocks must be ` +
+            `decompressed (${compressionName(h.compressiontype)}): ${(e as Error).message}`,
+        );
+      }
+    }
+    if (data.length < lsize) fail(`WRITE payload of ${data.length} bytes, ${lsize} expected`);
+    const object = Number(h.object);
+    const keyProp = (n: number) => {
+      const sizeField = BigInt(Math.ceil(n / 512) - 1);
+      return sizeField | (sizeField << 16n) | (BigInt(ZIO_COMPRESS_OFF) << 32n);
+    };
+    for (let at = 0; at < lsize; at += blksz) {
+      // The sender's block need not be a multiple of the kept size (a file of one 837120-byte
+      // block received before in 128 KiB pieces): the last piece is short, as the split
+      // WRITEs of a stream without -L were.
+      const piece = data.subarray(at, Math.min(lsize, at + blksz));
+      const offset = Number(h.offset) + at;
+      if (piece.length === blksz && isZero(piece)) {
+        this.#target.freeRange(object, offset, offset + blksz);
+        continue;
+      }
+      this.#target.write({
+        ...h,
+        offset: BigInt(offset),
+        logical_size: BigInt(piece.length),
+        flags: h.flags & ~RECORD_FLAG.CHECKSUM_DEDUP,
+        compressiontype: 0,
+        compressed_size: 0n,
+        key_cksum: [0n, 0n, 0n, 0n],
+        key_prop: keyProp(piece.length),
+      }, piece);
+    }
+  }
+
+  /**
+   * An object's spill block that came as a WRITE_EMBEDDED: OpenZFS 2.2 and 2.3 send a spill
+   * block whose block pointer is embedded (a small, compressible one, such as a long symlink
+   * target's) through the data path when `-e` is given, at block id `DMU_SPILL_BLKID` times
+   * its size (OpenZFS issue 18239). What it holds is the spill block: kept as one, decoded.
+   */
+  #embeddedSpill(h: DrrWriteEmbedded, payload: Uint8Array, fail: (m: string) => never): void {
+    if (h.etype !== BP_EMBEDDED_TYPE_DATA) {
+      fail(`WRITE_EMBEDDED of the spill block of object ${h.object} has embedded type ${h.etype}`);
+    }
+    let data: Uint8Array;
+    try {
+      data = h.compression === ZIO_COMPRESS_OFF
+        ? payload.slice(0, h.lsize)
+        : decompressBlock(h.compression, payload.subarray(0, h.psize), h.lsize);
+    } catch (e) {
+      return fail(
+        `WRITE_EMBEDDED of the spill block of object ${h.object} cannot be decoded ` +
+          `(${compressionName(h.compression)}): ${(e as Error).message}`,
+      );
+    }
+    if (data.length !== h.lsize || BigInt(h.lsize) !== h.length) {
+      fail(`WRITE_EMBEDDED of the spill block of object ${h.object}: ${h.lsize} bytes`);
+    }
+    this.#target.setSpill(Number(h.object), {
+      type: DRR.SPILL,
+      object: h.object,
+      length: h.length,
+      toguid: h.toguid,
+      flags: 0,
+      compressiontype: 0,
+      compressed_size: 0n,
+      salt: new Uint8Array(8),
+      iv: new Uint8Array(12),
+      mac: new Uint8Array(16),
+      object_type: DMU_OT_SA,
+    } as DrrSpill, data);
   }
 
   #freeObjects(first: bigint, end: bigint): void {
@@ -318,6 +471,8 @@ export class RecordApplier {
                   `(${old.blksz} -> ${h.blksz})`,
               );
             }
+            // The same file, sent now with -L: it keeps its blocks and their size, and the
+            // larger WRITEs are written into them (see #splitWrite).
             blksz = old.blksz;
           } else freeAll = true;
         }

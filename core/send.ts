@@ -8,7 +8,9 @@
  * @module
  */
 
+import { decompressBlock } from "./compress/mod.ts";
 import { BEGIN_FLAG, DRR, FEATURE, HDRTYPE, RECORD_SIZE } from "./constants.ts";
+import { encodeNvlist, nv, type NvPair } from "./nvlist.ts";
 import type { RecordSender } from "./pending.ts";
 import type { StoredObject } from "./receive.ts";
 import { type Checksum, decodeRecord, type DrrRecord, makeVersioninfo } from "./record.ts";
@@ -37,6 +39,11 @@ export interface SendSource {
   objsetType: number;
   features: bigint;
   beginFlags: number;
+  /**
+   * The snapshots it is redacted with respect to (it came from `zfs send --redact`), or null
+   * when it is not redacted (absent: not redacted).
+   */
+  redactSnaps?: bigint[] | null;
   /** Every object, in increasing order. */
   objects(): Iterable<SendObject>;
   /** Blocks of one object, in increasing offset order. */
@@ -53,8 +60,23 @@ export interface SendSource {
   blockHash(block: number): Uint8Array;
 }
 
+/**
+ * What a stream may carry, as `zfs send`'s `-L`, `-e` and `-c` allow it. Without them, as
+ * OpenZFS's sender: blocks larger than 128 KiB go out as 128 KiB WRITEs (and OBJECT records say
+ * 128 KiB), embedded blocks as WRITEs of their decompressed data, compressed blocks
+ * decompressed. A raw (encrypted) snapshot goes out as stored whatever they say.
+ */
+export interface SendFlags {
+  /** `-L`: blocks larger than 128 KiB go out whole (LARGE_BLOCKS). */
+  largeBlocks?: boolean;
+  /** `-e`: embedded blocks go out as WRITE_EMBEDDED (EMBED_DATA). */
+  embed?: boolean;
+  /** `-c`: compressed blocks go out as stored (COMPRESSED). */
+  compressed?: boolean;
+}
+
 /** Options of {@linkcode sendRecords}. */
-export interface SendOptions {
+export interface SendOptions extends SendFlags {
   /** The snapshot's name as it goes in the BEGIN (`pool/fs@snap`). */
   toname: string;
   /** Send as a clone of `from` (DRR_FLAG_CLONE). */
@@ -74,7 +96,51 @@ const DNODES_PER_BLOCK = 32;
 const SPA_OLD_MAXBLOCKSIZE = 128 * 1024;
 const ZIO_COMPRESS_LZ4 = 15;
 const ZIO_COMPRESS_ZSTD = 16;
+const ZIO_CHECKSUM_OFF = 2;
 const ZIO_CHECKSUM_SHA256 = 8;
+const BP_EMBEDDED_TYPE_DATA = 0;
+
+/** The flags in force for a source: a raw snapshot goes out as stored (raw implies -L -c -e). */
+function flagsFor(src: SendSource, flags: SendFlags): Required<SendFlags> {
+  const raw = (src.features & BigInt(FEATURE.RAW)) !== 0n;
+  return {
+    largeBlocks: raw || flags.largeBlocks === true,
+    embed: raw || flags.embed === true,
+    compressed: raw || flags.compressed === true,
+  };
+}
+
+/** How a stored block goes out. */
+type BlockOut =
+  /** as stored: WRITE (compressed or not), WRITE_EMBEDDED, or REDACT */
+  | "stored"
+  /** one WRITE of the decompressed data, the stored checksum key kept */
+  | "decompressed"
+  /** WRITEs of at most 128 KiB of the (decompressed) data, with no checksum key */
+  | "split";
+
+/**
+ * How OpenZFS's sender would send a block stored as `b` under `flags` (`do_dump`,
+ * `send_do_embed` and `issue_data_read` of `dmu_send.c`): a block larger than 128 KiB is split
+ * without `-L` (and then never sent compressed); an embedded block is sent embedded with `-e`
+ * when it holds data and its codec is allowed (zstd only with `-c`), whatever its size (the
+ * embedding is decided before any split), else as a WRITE of its data; a compressed block is
+ * sent compressed only with `-c`.
+ */
+function blockOut(b: SendBlock, flags: Required<SendFlags>): BlockOut {
+  if (b.kind === 2 || b.block === null) return "stored";
+  const split = b.lsize > SPA_OLD_MAXBLOCKSIZE && !flags.largeBlocks;
+  if (b.kind === 1) {
+    const c = b.meta[40]!;
+    const embeddable = flags.embed && b.meta[41] === BP_EMBEDDED_TYPE_DATA &&
+      (c !== ZIO_COMPRESS_ZSTD || flags.compressed);
+    if (embeddable) return "stored";
+    return split ? "split" : "decompressed";
+  }
+  if (split) return "split";
+  if (b.meta[50] !== 0 && !flags.compressed) return "decompressed";
+  return "stored";
+}
 
 /** A record from its stored placeless fields, placed again. */
 function placed(meta: Uint8Array, fields: Record<string, unknown>): DrrRecord {
@@ -83,22 +149,52 @@ function placed(meta: Uint8Array, fields: Record<string, unknown>): DrrRecord {
   return { ...decodeRecord(raw, true), ...fields } as DrrRecord;
 }
 
-/** The feature flags a snapshot's stored data needs. */
-export function featuresFor(src: SendSource, dedup: boolean): bigint {
-  let f = src.features & BigInt(FEATURE.RAW);
+/**
+ * The feature flags of a stream of a snapshot's stored data under `flags`: what the records
+ * sent will need (LARGE_BLOCKS for blocks over 128 KiB sent whole, EMBED_DATA for
+ * WRITE_EMBEDDED, COMPRESSED for compressed WRITEs, LZ4 or ZSTD for the codecs these carry,
+ * LARGE_DNODE, REDACTED; LZ4 with EMBED_DATA or COMPRESSED, as OpenZFS says it), what the
+ * dataset is (SA_SPILL for a ZPL with system attributes, LARGE_DNODE and LONGNAME, as the
+ * stream it came from said them, or a spill block or large dnode says; LARGE_MICROZAP as it
+ * said, only with `-L`, without which such a snapshot is refused as OpenZFS refuses it), RAW
+ * as stored, and DEDUP for `-D`.
+ * Decided over the whole snapshot, as OpenZFS decides by the dataset's features, so that an
+ * incremental says what its base said.
+ */
+export function featuresFor(src: SendSource, dedup: boolean, flags: SendFlags = {}): bigint {
+  const fl = flagsFor(src, flags);
+  let f = src.features &
+    BigInt(FEATURE.RAW | FEATURE.SA_SPILL | FEATURE.LARGE_DNODE | FEATURE.LONGNAME);
+  if (src.redactSnaps !== null && src.redactSnaps !== undefined) f |= BigInt(FEATURE.REDACTED);
+  if ((src.features & BigInt(FEATURE.LARGE_MICROZAP)) !== 0n) {
+    // A large microzap block must never be split (setup_featureflags).
+    if (!fl.largeBlocks) {
+      throw new TypeError(
+        "Cannot send the snapshot: it contains large microzaps, need -L (--large-block) to send it",
+      );
+    }
+    f |= BigInt(FEATURE.LARGE_MICROZAP);
+  }
   for (const o of src.objects()) {
-    if (o.blksz > SPA_OLD_MAXBLOCKSIZE) f |= BigInt(FEATURE.LARGE_BLOCKS);
+    if (o.blksz > SPA_OLD_MAXBLOCKSIZE && fl.largeBlocks) f |= BigInt(FEATURE.LARGE_BLOCKS);
     if (o.dnSlots > 1) f |= BigInt(FEATURE.LARGE_DNODE);
     if (o.spill !== null) f |= BigInt(FEATURE.SA_SPILL);
     for (const b of src.blocks(o.object)) {
+      if (b.kind === 2) {
+        f |= BigInt(FEATURE.REDACTED);
+        continue;
+      }
+      if (blockOut(b, fl) !== "stored") continue;
       if (b.kind === 1) {
-        f |= BigInt(FEATURE.EMBED_DATA);
-        f |= codecFeature(b.meta[40]!);
-      } else if (b.kind === 0 && b.meta[50] !== 0) {
-        f |= BigInt(FEATURE.COMPRESSED) | codecFeature(b.meta[50]!);
-      } else if (b.kind === 2) f |= BigInt(FEATURE.REDACTED);
+        f |= BigInt(FEATURE.EMBED_DATA) | codecFeature(b.meta[40]!);
+        continue;
+      }
+      if (b.lsize > SPA_OLD_MAXBLOCKSIZE) f |= BigInt(FEATURE.LARGE_BLOCKS);
+      if (b.meta[50] !== 0) f |= BigInt(FEATURE.COMPRESSED) | codecFeature(b.meta[50]!);
     }
   }
+  // OpenZFS says LZ4 with either whenever the pool has lz4, as every pool that has them has.
+  if ((f & BigInt(FEATURE.EMBED_DATA | FEATURE.COMPRESSED)) !== 0n) f |= BigInt(FEATURE.LZ4);
   if (dedup) f |= BigInt(FEATURE.DEDUP | FEATURE.DEDUPPROPS);
   return f;
 }
@@ -163,18 +259,40 @@ export function* sendRecords(
   const toguid = to.guid;
   const raw = (to.features & BigInt(FEATURE.RAW)) !== 0n;
   const dedup = options.dedup;
+  const fl = flagsFor(to, options);
   let flags = to.beginFlags &
     (BEGIN_FLAG.CI_DATA | BEGIN_FLAG.FREERECORDS | BEGIN_FLAG.SPILL_BLOCK);
   if (options.clone) flags |= BEGIN_FLAG.CLONE;
+  const features = featuresFor(to, dedup !== undefined, fl);
+  const redacted = (features & BigInt(FEATURE.REDACTED)) !== 0n;
+  if (redacted && (to.redactSnaps === null || to.redactSnaps === undefined)) {
+    // REDACT records need the REDACTED flag, and that flag the list of snapshots (the
+    // kernel's receive requires redact_snaps); without it, refuse rather than send holes.
+    throw new RangeError(
+      `${options.toname} has redacted ranges but no redaction list: it cannot be sent ` +
+        `as a redacted stream`,
+    );
+  }
+  // The BEGIN nvlist of dmu_send.c: the snapshots a redacted send is redacted with respect
+  // to, and those of a redacted snapshot it is sent from.
+  const pairs: NvPair[] = [];
+  if (redacted) pairs.push(nv.uint64Array("redact_snaps", to.redactSnaps!));
+  if (from?.redactSnaps !== null && from?.redactSnaps !== undefined) {
+    pairs.push(nv.uint64Array("redact_from_snaps", from.redactSnaps));
+  }
+  const payload = pairs.length === 0 ? undefined : encodeNvlist(nv.list(...pairs), {
+    encoding: "native",
+    littleEndian: sink.writer.littleEndian,
+  });
   yield* sink.begin({
-    versioninfo: makeVersioninfo(HDRTYPE.SUBSTREAM, featuresFor(to, dedup !== undefined)),
+    versioninfo: makeVersioninfo(HDRTYPE.SUBSTREAM, features),
     creation_time: to.creationTime,
     objset_type: to.objsetType,
     flags,
     toguid,
     fromguid: from?.guid ?? 0n,
     toname: options.toname,
-  });
+  }, payload);
 
   const before = new Map<number, SendObject>();
   if (from !== null) { for (const o of from.objects()) before.set(o.object, o); }
@@ -205,13 +323,18 @@ export function* sendRecords(
     if (from !== null) yield* sendFreed(o.object);
     next = o.object + Math.max(1, o.dnSlots);
 
-    const blocks = to.blocks(o.object);
+    const [blocks, spillEmbedded] = splitSpill(to.blocks(o.object));
     const whole = old === null || old.type !== o.type || old.blksz !== o.blksz ||
       old.bonustype !== o.bonustype || old.dnSlots !== o.dnSlots;
     let oldBlocks = new Map<number, SendBlock>();
+    let oldSpillEmbedded: SendBlock | null = null;
     if (!whole && old !== null) {
-      oldBlocks = new Map(from!.blocks(o.object).map((b) => [b.offset, b]));
+      const [was, wasSpill] = splitSpill(from!.blocks(o.object));
+      oldBlocks = new Map(was.map((b) => [b.offset, b]));
+      oldSpillEmbedded = wasSpill;
     }
+    const spillChanged = spillEmbedded !== null &&
+      (whole || oldSpillEmbedded === null || !sameBlock(oldSpillEmbedded, spillEmbedded));
     const changed = whole ? blocks : blocks.filter((b) => {
       const was = oldBlocks.get(b.offset);
       return was === undefined || !sameBlock(was, b);
@@ -219,19 +342,23 @@ export function* sendRecords(
     const kept = new Set(blocks.map((b) => b.offset));
     const removed = whole ? [] : [...oldBlocks.values()].filter((b) => !kept.has(b.offset));
     if (
-      !whole && old !== null && sameObject(old, o) && changed.length === 0 && removed.length === 0
+      !whole && old !== null && sameObject(old, o) && changed.length === 0 &&
+      removed.length === 0 && !spillChanged &&
+      (oldSpillEmbedded === null) === (spillEmbedded === null)
     ) {
       continue;
     }
 
-    // OBJECT, then a FREE of everything past the object's end.
+    // OBJECT, then a FREE of everything past the object's end. Without large blocks the
+    // OBJECT says 128 KiB for a larger block size (as dump_dnode does), and the blocks go out
+    // split; the FREE past the end is still in the object's own block size.
     const maxblkid = maxblkidOf(o, blocks, raw);
     yield* sink.write({
       type: DRR.OBJECT,
       object: BigInt(o.object),
       object_type: o.type,
       bonustype: o.bonustype,
-      blksz: o.blksz,
+      blksz: o.blksz > SPA_OLD_MAXBLOCKSIZE && !fl.largeBlocks ? SPA_OLD_MAXBLOCKSIZE : o.blksz,
       bonuslen: o.bonuslen,
       checksumtype: o.checksumtype,
       compress: o.compress,
@@ -263,7 +390,7 @@ export function* sendRecords(
         yield* sink.free(BigInt(o.object), BigInt(cursor), BigInt(b.offset - cursor));
       }
       cursor = b.offset + b.lsize;
-      yield* dataRecord(sink, to, o, b, toguid, dedup);
+      yield* dataRecord(sink, to, o, b, toguid, dedup, fl);
     }
     if (whole && BigInt(cursor) < end) {
       yield* sink.free(BigInt(o.object), BigInt(cursor), end - BigInt(cursor));
@@ -272,6 +399,7 @@ export function* sendRecords(
       const rec = placed(o.spill.meta, { type: DRR.SPILL, object: BigInt(o.object), toguid });
       yield* sink.write(rec, to.blockData(o.spill.block));
     }
+    if (spillChanged) yield* embeddedSpill(sink, to, o, spillEmbedded!, toguid, fl);
   }
   if (from !== null) yield* sendFreed(Number.MAX_SAFE_INTEGER);
   else {
@@ -281,6 +409,84 @@ export function* sendRecords(
   yield* sink.end();
 }
 
+/**
+ * Whether a stored block is an embedded spill block: OpenZFS sends a spill block whose pointer
+ * is embedded as WRITE_EMBEDDED at offset `DMU_SPILL_BLKID (2^64-2) * length` (mod 2^64), far
+ * past any data offset (at most 2^63).
+ */
+function isSpillBlock(b: SendBlock): boolean {
+  return b.kind === 1 && b.offset >= 2 ** 63;
+}
+
+/** An object's blocks: its data blocks, and its embedded spill block or null. */
+function splitSpill(blocks: SendBlock[]): [SendBlock[], SendBlock | null] {
+  const spill = blocks.find(isSpillBlock) ?? null;
+  return [spill === null ? blocks : blocks.filter((b) => b !== spill), spill];
+}
+
+/**
+ * An embedded spill block, after the object's data as OpenZFS sends its spill: with `-e` as
+ * WRITE_EMBEDDED at the spill offset, else as a SPILL record of its data (`dump_spill`).
+ */
+function* embeddedSpill(
+  sink: RecordSender,
+  to: SendSource,
+  o: SendObject,
+  b: SendBlock,
+  toguid: bigint,
+  flags: Required<SendFlags>,
+): Generator<StreamChunk> {
+  const object = BigInt(o.object);
+  if (blockOut(b, flags) === "stored") {
+    // The offset computed again: the store may keep it as a float, which cannot hold it.
+    const offset = BigInt.asUintN(64, -2n * BigInt(b.lsize));
+    const data = to.blockData(b.block!);
+    const padded = new Uint8Array((data.length + 7) & ~7);
+    padded.set(data);
+    yield* sink.write(placed(b.meta, { type: DRR.WRITE_EMBEDDED, object, offset, toguid }), padded);
+    return;
+  }
+  yield* sink.write(
+    { type: DRR.SPILL, object, length: BigInt(b.lsize), toguid },
+    plainData(to, o, b),
+  );
+}
+
+/**
+ * A stored block's data as plain bytes of its logical size: decompressed (a compressed WRITE,
+ * an embedded block's payload) through the codec registry, which names a codec it lacks.
+ */
+function plainData(to: SendSource, o: SendObject, b: SendBlock): Uint8Array {
+  const stored = to.blockData(b.block!);
+  const meta = new DataView(b.meta.buffer, b.meta.byteOffset, b.meta.byteLength);
+  let codec: number, lsize: number;
+  if (b.kind === 1) {
+    codec = b.meta[40]!;
+    lsize = meta.getUint32(48, true);
+  } else {
+    codec = b.meta[50]!;
+    lsize = b.lsize;
+    if (codec === 0) return stored;
+  }
+  let data: Uint8Array;
+  try {
+    data = decompressBlock(codec, stored, lsize);
+  } catch (e) {
+    const what = `object ${o.object}'s block at ${b.offset}`;
+    if (e instanceof TypeError) {
+      throw new TypeError(
+        `Cannot send ${what} uncompressed: ${(e as Error).message} (send it as stored with ` +
+          `${b.kind === 1 ? "-e" : "-c"})`,
+      );
+    }
+    throw new RangeError(`Cannot send ${what} uncompressed: ${(e as Error).message}`);
+  }
+  if (data.length >= b.lsize) return data.subarray(0, b.lsize);
+  const whole = new Uint8Array(b.lsize);
+  whole.set(data);
+  return whole;
+}
+
 function* dataRecord(
   sink: RecordSender,
   to: SendSource,
@@ -288,10 +494,44 @@ function* dataRecord(
   b: SendBlock,
   toguid: bigint,
   dedup: DedupState | undefined,
+  flags: Required<SendFlags>,
 ): Generator<StreamChunk> {
   const object = BigInt(o.object), offset = BigInt(b.offset);
   if (b.kind === 2 || b.block === null) {
     yield* sink.redact(object, offset, BigInt(b.lsize));
+    return;
+  }
+  const out = blockOut(b, flags);
+  if (out === "split") {
+    // As OpenZFS splits a large block it may not send whole: WRITEs of at most 128 KiB of
+    // the plain data, checksum OFF and no key (no block pointer stands behind them).
+    const data = plainData(to, o, b);
+    for (let at = 0; at < data.length; at += SPA_OLD_MAXBLOCKSIZE) {
+      const n = Math.min(SPA_OLD_MAXBLOCKSIZE, data.length - at);
+      yield* sink.write({
+        type: DRR.WRITE,
+        object,
+        object_type: o.type,
+        offset: offset + BigInt(at),
+        logical_size: BigInt(n),
+        toguid,
+        checksumtype: ZIO_CHECKSUM_OFF,
+      }, data.subarray(at, at + n));
+    }
+    return;
+  }
+  if (out === "decompressed" && b.kind === 1) {
+    // An embedded block not sent embedded: a WRITE of its data, checksum OFF and no key
+    // (OpenZFS has none for an embedded block pointer).
+    yield* sink.write({
+      type: DRR.WRITE,
+      object,
+      object_type: o.type,
+      offset,
+      logical_size: BigInt(b.lsize),
+      toguid,
+      checksumtype: ZIO_CHECKSUM_OFF,
+    }, plainData(to, o, b));
     return;
   }
   if (b.kind === 1) {
@@ -307,6 +547,8 @@ function* dataRecord(
     key_cksum: Checksum;
     logical_size: bigint;
     key_prop: bigint;
+    compressiontype: number;
+    compressed_size: bigint;
   };
   if (dedup !== undefined) {
     const first = dedup.sent.get(b.block);
@@ -331,6 +573,14 @@ function* dataRecord(
     rec.checksumtype = ZIO_CHECKSUM_SHA256;
     rec.flags |= 1;
     rec.key_cksum = dedupKey(to.blockHash(b.block));
+  }
+  if (out === "decompressed") {
+    // The data uncompressed, the checksum key of the block pointer kept (as OpenZFS sends a
+    // compressed block without -c).
+    rec.compressiontype = 0;
+    rec.compressed_size = 0n;
+    yield* sink.write(rec, plainData(to, o, b));
+    return;
   }
   const ref = to.blockRef?.(b.block, sink.writer.littleEndian) ?? null;
   yield* sink.write(rec, ref ?? to.blockData(b.block));

@@ -618,7 +618,8 @@ function safe(n: bigint, what: string, at: StreamRecord): number {
 
 /**
  * Turns the records of one volume stream into operations on an image, with the checks that
- * make sense without a pool: a substream of a volume (objset type 3), not raw, not redacted;
+ * make sense without a pool: a substream of a volume (objset type 3), not raw, not redacted,
+ * not resuming;
  * an incremental from the guid the image holds; objects 1 and 2 of the right types; data
  * only in them; a WRITE_BYREF only into this volume. Records of other objects are ignored.
  *
@@ -674,6 +675,12 @@ export class VolumeReceiver {
       }
       if ((features & BigInt(FEATURE.REDACTED)) !== 0n) {
         fail("a redacted stream leaves holes in the volume: it cannot make an image");
+      }
+      if ((features & BigInt(FEATURE.RESUMING)) !== 0n) {
+        fail(
+          "cannot receive resume stream: it continues an interrupted receive (zfs send -t) and " +
+            "holds only the rest of the volume, not a whole image",
+        );
       }
       if (h.fromguid !== 0n) {
         const fromHex = h.fromguid.toString(16);

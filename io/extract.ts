@@ -9,7 +9,7 @@
 import { lchownSync, lutimesSync } from "node:fs";
 import type { Inode, WalkEntry, ZplFilesystem } from "../core/zpl/fs.ts";
 import type { Timespec } from "../core/zpl/znode.ts";
-import { splitRdev } from "../core/zpl/fs.ts";
+import { deviceNumbers } from "../core/zpl/fs.ts";
 import { Device } from "./native/device.ts";
 import { setXattr } from "./xattr.ts";
 
@@ -236,7 +236,7 @@ async function writeEntry(x: Extraction, entry: WalkEntry, target: string): Prom
         note("device nodes not made (not running as root)");
         return;
       }
-      const [major, minor] = splitRdev(inode.rdev, "glibc");
+      const [major, minor] = deviceNumbers(inode);
       const args = inode.kind === "fifo"
         ? [target, "p"]
         : [target, inode.kind === "chardev" ? "c" : "b", String(major), String(minor)];

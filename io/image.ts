@@ -46,6 +46,7 @@ import type { StreamChunk } from "../core/writer.ts";
 import { bytesEqual } from "./native/blocks.ts";
 import { GuidHash } from "./guid_hash.ts";
 import { Device } from "./native/device.ts";
+import { alignedBytes } from "./aligned_buffer.ts";
 import type { FilePlace } from "./stream_output.ts";
 
 /** Bytes read per `pread` while scanning. */
@@ -149,7 +150,7 @@ async function* scannedChunks(
   withBytes: boolean,
 ): AsyncGenerator<ScannedChunk> {
   const bufs = Array.from({ length: IN_FLIGHT + 1 }, () => ({
-    bytes: new Uint8Array(withBytes ? chunkBlocks * blockSize : 0),
+    bytes: alignedBytes(withBytes ? chunkBlocks * blockSize : 0),
     sums: new BigUint64Array(chunkBlocks * 4),
   }));
   const read = async (first: number, buf: (typeof bufs)[number]): Promise<ScannedChunk> => {
@@ -368,7 +369,7 @@ export async function sendImage(path: string, options: SendImageOptions): Promis
   function* chunks(): Generator<StreamChunk> {
     using dev = Device.open(path);
     const read = (block: number): Uint8Array => {
-      const buf = new Uint8Array(bs);
+      const buf = alignedBytes(bs);
       if (readFully(dev, buf, block * bs) !== bs) {
         throw new Error(`${path} ended early at block ${block}: did it change while being sent?`);
       }
@@ -503,8 +504,8 @@ function removeIfThere(path: string): void {
 function zeroRange(dev: Device, offset: number, length: number, limit: number): number {
   const end = Math.min(offset + length, limit);
   let zeroed = 0;
-  const chunk = new Uint8Array(1 << 20);
-  const zeros = new Uint8Array(1 << 20);
+  const chunk = alignedBytes(1 << 20);
+  const zeros = alignedBytes(1 << 20);
   for (let at = offset; at < end; at += chunk.length) {
     const n = Math.min(chunk.length, end - at);
     const got = readFully(dev, chunk.subarray(0, n), at);
@@ -623,7 +624,7 @@ export async function receiveImage(
             break;
           case "copy": {
             if (device) fits(op.to + op.length);
-            const buf = new Uint8Array(op.length);
+            const buf = alignedBytes(op.length);
             readFully(dev!, buf, op.from);
             dev!.pwrite(buf, op.to);
             bytesWritten += op.length;

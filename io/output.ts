@@ -4,6 +4,8 @@
  * @module
  */
 
+import { alignedBytes } from "./aligned_buffer.ts";
+
 const encoder = new TextEncoder();
 
 /** Where bytes can be written (`Deno.stdout`, an open file, ...). */
@@ -29,6 +31,9 @@ export class TextOutput {
   #writer: ByteWriter;
   #pending: string[] = [];
   #size = 0;
+  /** Where the text is encoded for the write: aligned, reused. */
+  #buf: Uint8Array = new Uint8Array(0);
+  #writing: Promise<void> | null = null;
   /** Flush when this many characters are pending. */
   threshold = 1 << 16;
 
@@ -46,11 +51,23 @@ export class TextOutput {
 
   /** Writes everything pending. */
   async flush(): Promise<void> {
+    // A flush not awaited still writes from the buffer.
+    while (this.#writing !== null) await this.#writing;
     if (this.#pending.length === 0) return;
-    const bytes = encoder.encode(this.#pending.join(""));
+    const text = this.#pending.join("");
     this.#pending = [];
     this.#size = 0;
-    await writeAll(this.#writer, bytes);
+    // At most 3 bytes per UTF-16 unit; into an aligned buffer rather than a fresh one.
+    if (this.#buf.length < text.length * 3) {
+      this.#buf = alignedBytes(Math.max(text.length * 3, this.threshold * 3));
+    }
+    const { written } = encoder.encodeInto(text, this.#buf);
+    this.#writing = writeAll(this.#writer, this.#buf.subarray(0, written));
+    try {
+      await this.#writing;
+    } finally {
+      this.#writing = null;
+    }
   }
 }
 
@@ -91,7 +108,7 @@ export class ChunkOutput {
    */
   constructor(writer: ByteWriter = Deno.stdout, size = 1 << 20) {
     this.#writer = writer;
-    this.#buf = new Uint8Array(size);
+    this.#buf = alignedBytes(size);
   }
 
   /** Adds bytes; large ones go straight through. */
@@ -145,7 +162,7 @@ export class SyncChunkOutput {
    */
   constructor(writer: SyncByteWriter, size = 1 << 20) {
     this.#writer = writer;
-    this.#buf = new Uint8Array(size);
+    this.#buf = alignedBytes(size);
   }
 
   /** Adds bytes; large ones go straight through. */

@@ -6,6 +6,8 @@
  */
 
 import {
+  type BeginDetails,
+  beginDetails,
   type BeginPlan,
   type KnownSnapshot,
   planBegin,
@@ -23,7 +25,7 @@ import { RecordApplier } from "../core/receive.ts";
 import { type DrrBegin, featureFlags, hasFeature, hdrtype } from "../core/record.ts";
 import { StreamVerifier } from "../core/verify.ts";
 import { SnapshotBuilder } from "./store/snapshot_builder.ts";
-import { hexGuid, type Store } from "./store/store.ts";
+import { formatRedactSnaps, hexGuid, type Store } from "./store/store.ts";
 
 /** How names in the stream map to names in the store (`zfs receive` without, `-d`, `-e`). */
 export type NameMode = "as-given" | "discard-pool" | "last-component";
@@ -72,6 +74,11 @@ interface Pending {
   records: number;
   rolledBack: string[];
   recordChecksums: boolean;
+  /** What it will be known as once committed. */
+  redactSnaps: bigint[] | null;
+  /** The parent's (incremental or clone origin) redacted ranges and large blocks. */
+  parentRedacted: boolean;
+  parentLargeBlocks: boolean;
 }
 
 function splitName(toname: string): [string, string] {
@@ -186,15 +193,33 @@ export async function receiveStream(
             rolledBack: done.rolledBack,
             dryRun: options.dryRun === true,
           };
+          const largeBlocks = done.parentLargeBlocks || done.builder.largeBlocks;
+          // Ranges stay redacted until written: look only when there may be some.
+          const redacted = (done.parentRedacted || done.builder.redacted) &&
+            store.stmt(
+                "SELECT 1 AS x FROM block_map WHERE snapshot = ? AND kind = 2 LIMIT 1",
+              ).get(done.builder.snapshot) !== undefined;
           store.stmt(
-            `UPDATE snapshots SET stream_bytes = ?, record_checksums = ? WHERE guid = ? AND
-           dataset = (SELECT id FROM datasets WHERE name = ?)`,
-          ).run(snap.bytes, done.recordChecksums ? 1 : 0, hexGuid(snap.guid), snap.dataset);
+            `UPDATE snapshots SET stream_bytes = ?, record_checksums = ?, large_blocks = ?,
+             redacted_ranges = ? WHERE id = ?`,
+          ).run(
+            snap.bytes,
+            done.recordChecksums ? 1 : 0,
+            largeBlocks ? 1 : 0,
+            redacted ? 1 : 0,
+            done.builder.snapshot,
+          );
           if (options.dryRun) await store.abort();
           else await store.commit();
           received.push(snap);
           if (!snap.dryRun) {
-            here.set(snap.guid, { dataset: snap.dataset, name: snap.snapshot, guid: snap.guid });
+            here.set(snap.guid, {
+              dataset: snap.dataset,
+              name: snap.snapshot,
+              guid: snap.guid,
+              redactSnaps: done.redactSnaps,
+              largeBlocks,
+            });
           }
           options.onSnapshot?.(snap);
           continue;
@@ -219,15 +244,25 @@ function startSnapshot(
   options: ReceiveOptions,
 ): Pending {
   const [dataset, snapshot] = targetName(begin.toname, top, options);
+  const where = { index: r.index, type: DRR.BEGIN, offset: r.offset };
   let plan: BeginPlan;
+  let details: BeginDetails;
   try {
-    plan = planBegin(begin, dataset, snapshot, state, options.force === true);
+    details = beginDetails(r.payload);
   } catch (e) {
-    if (e instanceof ReceiveRefused) {
-      throw new StreamError({ index: r.index, type: DRR.BEGIN, offset: r.offset }, e.message);
-    }
+    throw new StreamError(where, `the BEGIN payload is not an nvlist: ${(e as Error).message}`);
+  }
+  try {
+    plan = planBegin(begin, dataset, snapshot, state, options.force === true, details);
+  } catch (e) {
+    if (e instanceof ReceiveRefused) throw new StreamError(where, e.message);
     throw e;
   }
+  // The kernel marks the new dataset redacted only when the stream is (the origin's
+  // redaction is cleared first).
+  const redactSnaps = hasFeature(featureFlags(begin.versioninfo), FEATURE.REDACTED)
+    ? details.redactSnaps
+    : null;
   store.begin();
   const rolledBack: string[] = [];
   let datasetId: number;
@@ -256,8 +291,8 @@ function startSnapshot(
   const snapshotId = Number(
     store.stmt(
       `INSERT INTO snapshots (dataset, name, guid, fromguid, creation_time, parent, features,
-       begin_flags, little_endian, record_checksums, received, stream_bytes)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0)`,
+       begin_flags, little_endian, record_checksums, received, stream_bytes, redact_snaps)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, 0, ?, 0, ?)`,
     ).run(
       datasetId,
       snapshot,
@@ -269,6 +304,7 @@ function startSnapshot(
       begin.flags,
       r.littleEndian ? 1 : 0,
       now,
+      formatRedactSnaps(redactSnaps),
     ).lastInsertRowid,
   );
   if (hasFeature(featureFlags(begin.versioninfo), FEATURE.RAW) && r.payload.length > 0) {
@@ -281,8 +317,12 @@ function startSnapshot(
     return found.length === 0 ? null : found[found.length - 1]!.id;
   });
   if (parent !== null) builder.copyFrom(parent);
+  const parentRow = parent === null ? null : store.snapshot(parent);
   const applier = new RecordApplier(builder, begin, r.littleEndian);
   return {
+    redactSnaps,
+    parentRedacted: parentRow?.redactedRanges ?? false,
+    parentLargeBlocks: parentRow?.largeBlocks ?? false,
     begin,
     plan,
     builder,

@@ -22,6 +22,7 @@ import { DRR, RECORD_SIZE } from "../core/constants.ts";
 import { decodeRecord, type DrrWrite, payloadSize } from "../core/record.ts";
 import type { StreamRecord } from "../core/reader.ts";
 import type { IndexedWrite, RedupIndex } from "../core/redup.ts";
+import { alignedBytes } from "./aligned_buffer.ts";
 import { Device } from "./native/device.ts";
 
 const ENTRY = 24;
@@ -42,6 +43,12 @@ export interface DiskRedupIndexOptions {
   source?: string;
   /** Where to make the temporary directory (the system's temporary directory by default). */
   tmpDir?: string;
+  /**
+   * Read every block found into one reused buffer: a payload that `find` gives is then valid
+   * only until the next `find` (for a consumer that writes each record out before the next,
+   * as `zsend redup` does); else each is a new buffer.
+   */
+  reuse?: boolean;
 }
 
 /** One sorted run of entries: the WRITEs of one substream (usually). */
@@ -107,8 +114,8 @@ export class DiskRedupIndex implements RedupIndex, Disposable {
   #spoolSize = 0;
   #index: Device;
   #indexEntries = 0;
-  #buffer = new Uint8Array(BUFFER_ENTRIES * ENTRY);
-  #bufferView = new DataView(this.#buffer.buffer);
+  #buffer = alignedBytes(BUFFER_ENTRIES * ENTRY);
+  #bufferView = new DataView(this.#buffer.buffer, this.#buffer.byteOffset, this.#buffer.length);
   #buffered = 0;
   #runs: Run[] = [];
   #runsByGuid = new Map<bigint, Run[]>();
@@ -119,9 +126,13 @@ export class DiskRedupIndex implements RedupIndex, Disposable {
   #littleEndian = true;
   /** Payload size of the last WRITE read back: the guess for the next one. */
   #lastPayload = 0;
+  /** Whether blocks read back share {@linkcode DiskRedupIndex.#readBuffer}. */
+  #reuse: boolean;
+  #readBuffer: Uint8Array = new Uint8Array(0);
   #closed = false;
 
-  private constructor(dir: string, source: Device | null, index: Device) {
+  private constructor(dir: string, source: Device | null, index: Device, reuse: boolean) {
+    this.#reuse = reuse;
     this.dir = dir;
     this.#source = source;
     this.#index = index;
@@ -153,7 +164,7 @@ export class DiskRedupIndex implements RedupIndex, Disposable {
     try {
       const source = options.source === undefined ? null : Device.open(options.source);
       const index = Device.open(`${dir}/index`, { write: true, createNew: true, mode: 0o600 });
-      return new DiskRedupIndex(dir, source, index);
+      return new DiskRedupIndex(dir, source, index, options.reuse === true);
     } catch (e) {
       Deno.removeSync(dir, { recursive: true });
       throw e;
@@ -349,10 +360,10 @@ export class DiskRedupIndex implements RedupIndex, Disposable {
       // Reuse the least recently used page's memory.
       const [oldest, old] = cache.entries().next().value!;
       cache.delete(oldest);
-      buf = new Uint8Array(old.buffer);
-    } else buf = new Uint8Array(PAGE_BYTES);
+      buf = new Uint8Array(old.buffer, old.byteOffset, PAGE_BYTES);
+    } else buf = alignedBytes(PAGE_BYTES);
     const n = this.#index.pread(buf, page * PAGE_BYTES);
-    const v = new DataView(buf.buffer, 0, n);
+    const v = new DataView(buf.buffer, buf.byteOffset, n);
     cache.set(page, v);
     return v;
   }
@@ -360,7 +371,7 @@ export class DiskRedupIndex implements RedupIndex, Disposable {
   #read(position: number, guid: bigint, object: bigint, offset: bigint): IndexedWrite {
     const from = this.#source ?? this.#spool!;
     // One read for the record and (usually) its payload: at most the block's size.
-    let buf = new Uint8Array(RECORD_SIZE + this.#lastPayload);
+    let buf = this.#blockBuffer(RECORD_SIZE + this.#lastPayload);
     let n = from.pread(buf, position);
     if (n < RECORD_SIZE) {
       throw new Error(
@@ -381,7 +392,7 @@ export class DiskRedupIndex implements RedupIndex, Disposable {
     this.#lastPayload = size;
     if (n < RECORD_SIZE + size) {
       if (buf.length < RECORD_SIZE + size) {
-        buf = new Uint8Array(RECORD_SIZE + size);
+        buf = this.#blockBuffer(RECORD_SIZE + size);
       }
       n = RECORD_SIZE +
         from.pread(buf.subarray(RECORD_SIZE, RECORD_SIZE + size), position + RECORD_SIZE);
@@ -390,6 +401,15 @@ export class DiskRedupIndex implements RedupIndex, Disposable {
       }
     }
     return { header: header as DrrWrite, payload: buf.subarray(RECORD_SIZE, RECORD_SIZE + size) };
+  }
+
+  /** A buffer of `size` bytes to read a block into: the reused one, or a new one. */
+  #blockBuffer(size: number): Uint8Array {
+    if (!this.#reuse) return alignedBytes(size);
+    if (this.#readBuffer.length < size) {
+      this.#readBuffer = alignedBytes(Math.max(size, 2 * this.#readBuffer.length));
+    }
+    return this.#readBuffer.subarray(0, size);
   }
 
   #check(): void {

@@ -11,13 +11,13 @@ import type { Fletcher4Engine } from "../core/fletcher4.ts";
 import { encodeNvlist, nv, type NvPair } from "../core/nvlist.ts";
 import { RecordSender } from "../core/pending.ts";
 import { makeVersioninfo } from "../core/record.ts";
-import { DedupState, sendRecords } from "../core/send.ts";
+import { DedupState, type SendFlags, sendRecords } from "../core/send.ts";
 import { type StreamChunk, StreamWriter } from "../core/writer.ts";
 import { StoreSendSource } from "./store/send_source.ts";
 import type { SnapshotRow, Store } from "./store/store.ts";
 
 /** Options of {@linkcode sendStream}. */
-export interface SendStreamOptions {
+export interface SendStreamOptions extends SendFlags {
   /** `-i SNAP`: incremental from this snapshot (`@snap`, `snap` or `dataset@snap`). */
   from?: string;
   /** `-I`: include every snapshot between `from` and the target. */
@@ -92,45 +92,153 @@ function plan(store: Store, target: SnapshotRow, options: SendStreamOptions): Pa
     } else parts.push({ to: target, from, clone: false });
     return parts;
   }
-  if (options.replicate) {
-    // Every snapshot up to the target, the first full (or a clone of its origin).
-    parts.push({ to: snaps[0]!, from: origin, clone: origin !== null });
-    for (let i = 1; i <= at; i++) parts.push({ to: snaps[i]!, from: snaps[i - 1]!, clone: false });
-    return parts;
-  }
   parts.push({ to: target, from: null, clone: false });
+  return parts;
+}
+
+/** One dataset of a `-R` send: its snapshots up to the target's name, what goes out of it. */
+interface ReplicatedDataset {
+  name: string;
+  /** Every snapshot up to the one named like the target, oldest first (the nvlist's `snaps`). */
+  snaps: SnapshotRow[];
+  origin: SnapshotRow | null;
+  /** The guid of the snapshot its children count from (`parent_fromsnap_guid`). */
+  fromsnapGuid: bigint;
+  /** The guid the nvlist gives as `parentfromsnap`: its parent's `fromsnapGuid`, 0 at the top. */
+  parentFromsnap: bigint;
+}
+
+/**
+ * The datasets of `zfs send -R` of `top@tosnap` (libzfs `send_iterate_fs`): the top and every
+ * descendant that has a snapshot named `tosnap` (one without it is left out, with its
+ * children), parents before children and clones after their origin's dataset.
+ */
+function replicatedDatasets(
+  store: Store,
+  top: string,
+  tosnap: string,
+  fromsnap: string | null,
+): ReplicatedDataset[] {
+  const byName = new Map<string, ReplicatedDataset>();
+  for (const d of store.datasets()) {
+    if (d.name !== top && !d.name.startsWith(top + "/")) continue;
+    const all = store.snapshots(d.id);
+    const at = all.findIndex((s) => s.name === tosnap);
+    if (at < 0) continue;
+    const snaps = all.slice(0, at + 1);
+    // The fromsnap, or else the tosnap (send_iterate_snap).
+    const from = fromsnap === null ? undefined : snaps.find((s) => s.name === fromsnap);
+    byName.set(d.name, {
+      name: d.name,
+      snaps,
+      origin: d.origin === null ? null : store.snapshot(d.origin),
+      fromsnapGuid: (from ?? snaps[at]!).guid,
+      parentFromsnap: 0n,
+    });
+  }
+  const out: ReplicatedDataset[] = [];
+  const parentOf = (name: string) => name.slice(0, name.lastIndexOf("/"));
+  // A dataset whose parent is not sent is not sent (its parent's iteration never reaches it).
+  const reachable = (name: string): boolean =>
+    name === top || (byName.has(parentOf(name)) && reachable(parentOf(name)));
+  const pending = [...byName.values()].filter((d) => reachable(d.name));
+  for (const d of pending) {
+    if (d.name !== top) d.parentFromsnap = byName.get(parentOf(d.name))!.fromsnapGuid;
+  }
+  // Parents first, then clones once their origin's dataset has gone (dump_filesystems).
+  const sent = new Set<string>();
+  while (pending.length > 0) {
+    const i = pending.findIndex((d) =>
+      (d.name === top || sent.has(parentOf(d.name))) &&
+      (d.origin === null || !pending.some((p) => p.name === d.origin!.datasetName))
+    );
+    const d = pending.splice(i < 0 ? 0 : i, 1)[0]!;
+    sent.add(d.name);
+    out.push(d);
+  }
+  return out;
+}
+
+/**
+ * The substreams of one dataset of a `-R` send (libzfs `dump_filesystem`, `dump_snapshot`):
+ * from `fromsnap` when the dataset has it, else from its first snapshot (full, or a clone
+ * stream of its origin); with `-I` (or without a fromsnap) every snapshot in between, with
+ * `-i` only the tosnap and the snapshots that are origins of clones sent with it.
+ */
+function replicatedParts(
+  d: ReplicatedDataset,
+  fromsnap: string | null,
+  intermediate: boolean,
+  origins: Set<number>,
+): Part[] {
+  const to = d.snaps[d.snaps.length - 1]!;
+  const fromAt = fromsnap === null ? -1 : d.snaps.findIndex((s) => s.name === fromsnap);
+  if (fromAt === d.snaps.length - 1) {
+    throw new TypeError(
+      `cannot send ${d.name}@${to.name}: incremental source ${d.name}@${fromsnap} ` +
+        `is not earlier than it`,
+    );
+  }
+  const doall = fromsnap === null || intermediate;
+  const candidates = d.snaps.slice(fromAt + 1);
+  const sending = doall
+    ? candidates
+    : candidates.filter((s) => s.id === to.id || origins.has(s.id));
+  const parts: Part[] = [];
+  let prev: SnapshotRow | null = fromAt < 0 ? null : d.snaps[fromAt]!;
+  for (const s of sending) {
+    if (prev === null) parts.push({ to: s, from: d.origin, clone: d.origin !== null });
+    else parts.push({ to: s, from: prev, clone: false });
+    prev = s;
+  }
   return parts;
 }
 
 /** The `-R` header nvlist: `fss` with each dataset's snapshots, as libzfs writes it. */
 function replicationHeader(
-  store: Store,
-  top: SnapshotRow,
-  datasets: { name: string; snaps: SnapshotRow[] }[],
-  from: SnapshotRow | null,
+  datasets: ReplicatedDataset[],
+  tosnap: string,
+  fromsnap: string | null,
 ): Uint8Array {
   const fss: NvPair[] = [];
   for (const d of datasets) {
-    const first = d.snaps[0];
-    if (first === undefined) continue;
-    const row = store.datasetByName(d.name)!;
-    const origin = row.origin === null ? null : store.snapshot(row.origin);
     const pairs: NvPair[] = [
       nv.string("name", d.name),
-      nv.uint64("parentfromsnap", from?.guid ?? 0n),
+      nv.uint64("parentfromsnap", d.parentFromsnap),
     ];
-    if (origin !== null) pairs.push(nv.uint64("origin", origin.guid));
+    if (d.origin !== null) pairs.push(nv.uint64("origin", d.origin.guid));
     pairs.push(
       nv.nvlist("props", nv.list()),
       nv.nvlist("snaps", nv.list(...d.snaps.map((s) => nv.uint64(s.name, s.guid)))),
       nv.nvlist("snapprops", nv.list(...d.snaps.map((s) => nv.nvlist(s.name, nv.list())))),
     );
-    fss.push(nv.nvlist(`0x${first.guid.toString(16)}`, nv.list(...pairs)));
+    // libzfs keys each filesystem by its own guid, which a stream never carries: the store
+    // does not know it, and keys by the dataset's first snapshot's guid (unique in the list;
+    // receivers find filesystems by their snapshots' guids, never by this key).
+    fss.push(nv.nvlist(`0x${d.snaps[0]!.guid.toString(16)}`, nv.list(...pairs)));
   }
-  const top_pairs: NvPair[] = [nv.string("tosnap", top.name)];
-  if (from !== null) top_pairs.push(nv.string("fromsnap", from.name));
-  top_pairs.push(nv.nvlist("fss", nv.list(...fss)));
-  return encodeNvlist(nv.list(...top_pairs), { encoding: "xdr" });
+  const top: NvPair[] = [];
+  if (fromsnap !== null) top.push(nv.string("fromsnap", fromsnap));
+  top.push(nv.string("tosnap", tosnap), nv.nvlist("fss", nv.list(...fss)));
+  return encodeNvlist(nv.list(...top), { encoding: "xdr" });
+}
+
+/** The short name of `-R`'s incremental source, which must be a snapshot of `dataset`. */
+function replicationFrom(store: Store, target: SnapshotRow, from: string): string {
+  const at = from.indexOf("@");
+  const fs = at < 0 ? "" : from.slice(0, at);
+  const name = at < 0 ? from : from.slice(at + 1);
+  if (fs !== "" && fs !== target.datasetName) {
+    throw new TypeError(`incremental source ${from} must be in the same filesystem`);
+  }
+  if (name === "" || name.includes("@") || name.includes("/")) {
+    throw new TypeError(`invalid incremental source ${from}`);
+  }
+  const row = store.snapshotByName(`${target.datasetName}@${name}`);
+  if (row === null) {
+    throw new TypeError(`incremental source ${target.datasetName}@${name} is not in the store`);
+  }
+  return name;
 }
 
 /**
@@ -154,18 +262,34 @@ export function* sendStream(
 
   let parts: Part[];
   const compound = options.replicate || options.intermediate || options.props;
+  const flags: SendFlags = {
+    largeBlocks: options.largeBlocks === true,
+    embed: options.embed === true,
+    compressed: options.compressed === true,
+  };
+  // send_prelim_records would say SA_SPILL for a filesystem of ZPL 5 or later, but it is handed
+  // the snapshot, never a filesystem: the package's BEGIN says no feature (as zfs send's does).
+  const packageFeatures = 0n;
   if (options.replicate) {
-    const children = store.datasets().filter((d) =>
-      d.name === target.datasetName || d.name.startsWith(target.datasetName + "/")
+    const fromsnap = options.from === undefined
+      ? null
+      : replicationFrom(store, target, options.from);
+    const datasets = replicatedDatasets(store, target.datasetName, target.name, fromsnap);
+    const top = datasets[0];
+    if (fromsnap !== null && top !== undefined) {
+      const at = top.snaps.findIndex((s) => s.name === fromsnap);
+      if (at < 0 || at === top.snaps.length - 1) {
+        throw new TypeError(`${fromsnap} is not earlier than ${target.name}`);
+      }
+    }
+    const origins = new Set(
+      datasets.filter((d) => d.origin !== null).map((d) => d.origin!.id),
     );
-    const lists = children.map((d) => {
-      const snaps = store.snapshots(d.id);
-      const upTo = snaps.findIndex((s) => s.name === target.name);
-      return { name: d.name, snaps: upTo < 0 ? [] : snaps.slice(0, upTo + 1) };
-    }).filter((d) => d.snaps.length > 0);
-    parts = lists.flatMap((d) => plan(store, d.snaps[d.snaps.length - 1]!, { replicate: true }));
-    const header = replicationHeader(store, target, lists, null);
-    yield* compoundBegin(writer, name, header);
+    parts = datasets.flatMap((d) =>
+      replicatedParts(d, fromsnap, options.intermediate === true, origins)
+    );
+    const header = replicationHeader(datasets, target.name, fromsnap);
+    yield* compoundBegin(writer, name, header, packageFeatures);
   } else {
     parts = plan(store, target, options);
     if (compound) {
@@ -179,7 +303,7 @@ export function* sendStream(
           { encoding: "xdr" },
         )
         : new Uint8Array(0);
-      yield* compoundBegin(writer, name, header);
+      yield* compoundBegin(writer, name, header, packageFeatures);
     }
   }
   for (const part of parts) {
@@ -195,7 +319,7 @@ export function* sendStream(
       sender,
       new StoreSendSource(store, part.to, { payloadRefs: options.payloadRefs === true }),
       part.from === null ? null : new StoreSendSource(store, part.from),
-      { toname, clone: part.clone, ...(dedup ? { dedup } : {}) },
+      { toname, clone: part.clone, ...flags, ...(dedup ? { dedup } : {}) },
     );
   }
   if (compound) yield* writer.finalEnd();
@@ -206,9 +330,10 @@ function* compoundBegin(
   writer: StreamWriter,
   name: string,
   header: Uint8Array,
+  features: bigint,
 ): Generator<Uint8Array> {
   yield* writer.begin({
-    versioninfo: makeVersioninfo(HDRTYPE.COMPOUNDSTREAM, 0),
+    versioninfo: makeVersioninfo(HDRTYPE.COMPOUNDSTREAM, features),
     toname: name,
   }, header.length > 0 ? header : undefined);
   yield* writer.end(0n, { recordChecksum: false });

@@ -1,9 +1,11 @@
 /**
- * Stream bytes from files and standard input, in large fresh chunks.
+ * Stream bytes from files and standard input, in large chunks at page-aligned addresses (see
+ * `aligned_buffer.ts`: the kernel's copy into a misaligned buffer is much slower on some CPUs).
  *
  * @module
  */
 
+import { alignedBytes } from "./aligned_buffer.ts";
 import type { BufferLeases } from "./buffer_leases.ts";
 import { cString, loadNative, type NativeLib } from "./native/ffi.ts";
 
@@ -47,7 +49,7 @@ class BufferRing {
 
   constructor(chunkSize: number, leases: BufferLeases | undefined) {
     this.#leases = leases;
-    this.#bufs = Array.from({ length: leases ? LENT_RING : 2 }, () => new Uint8Array(chunkSize));
+    this.#bufs = Array.from({ length: leases ? LENT_RING : 2 }, () => alignedBytes(chunkSize));
     for (const b of this.#bufs) leases?.register(b.buffer);
   }
 
@@ -84,7 +86,7 @@ export async function* readerChunks(
   const chunkSize = opts.chunkSize ?? CHUNK_SIZE;
   if (!opts.reuse) {
     for (;;) {
-      const buf = new Uint8Array(chunkSize);
+      const buf = alignedBytes(chunkSize);
       const n = await fill(reader, buf);
       if (n > 0) yield buf.subarray(0, n);
       if (n < chunkSize) return;

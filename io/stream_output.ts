@@ -20,6 +20,7 @@ import {
 } from "../core/writer.ts";
 import { cString, loadNative, nativeDisabled, type NativeLib } from "./native/ffi.ts";
 import { SyncChunkOutput } from "./output.ts";
+import { alignedBytes } from "./aligned_buffer.ts";
 
 /** Where a referenced payload lies: a byte offset in a file. */
 export interface FilePlace {
@@ -199,7 +200,7 @@ class KernelCopier {
       this.#files.set(path, f);
     }
     f.seekSync(offset, Deno.SeekMode.Start);
-    const out = new Uint8Array(ref.length);
+    const out = alignedBytes(ref.length);
     let done = 0;
     while (done < out.length) {
       const n = f.readSync(out.subarray(done));

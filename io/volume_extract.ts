@@ -11,6 +11,7 @@ import { readZap } from "../core/zpl/zap.ts";
 import type { StoreSnapshotView } from "./store/snapshot_view.ts";
 import type { Store } from "./store/store.ts";
 import { StoreSendSource } from "./store/send_source.ts";
+import { alignedBytes } from "./aligned_buffer.ts";
 
 /** The data object and properties ZAP of a volume (`zvol.c`). */
 const ZVOL_OBJ = 1;
@@ -50,6 +51,14 @@ export async function extractVolume(
 ): Promise<VolumeReport> {
   if (view.objsetType !== 3) {
     throw new TypeError(`the snapshot is not a volume (objset type ${view.objsetType})`);
+  }
+  if (view.snapshot.redactedRanges) {
+    // Never a redacted range as zeros: a volume is one file, refused whole.
+    const ranges = view.redactedRanges(ZVOL_OBJ);
+    throw new TypeError(
+      `the volume is redacted (zfs send --redact): ${ranges.length} of its blocks were left ` +
+        `out of the stream, so it cannot be written as an image`,
+    );
   }
   const size = await volumeSize(view);
   const info = await view.object(ZVOL_OBJ);
@@ -95,7 +104,7 @@ export async function extractVolume(
       report.blocks++;
     }
     if (base !== null) {
-      const zeros = new Uint8Array(bs);
+      const zeros = alignedBytes(bs);
       for (const offset of base.keys()) {
         if (toBlocks.has(offset) || offset >= size) continue;
         dev.pwrite(zeros.subarray(0, Math.min(bs, size - offset)), offset);

@@ -18,7 +18,9 @@
  * names the zsend command instead (as tests/_run.ts takes it); the report says so.
  *
  * Rows are the cases of scripts/bench/cases.ts; `--only` takes case names or group names
- * (`--list` shows them; `fletcher4` is the in-process fletcher-4 table).
+ * (`--list` shows them; `fletcher4` is the in-process fletcher-4 table, `hash` the block hash
+ * table, `align` the alignment probe: the stream read into an aligned buffer and 16 bytes
+ * further on, which shows what a misaligned buffer costs on this CPU).
  *
  * @module
  */
@@ -26,6 +28,7 @@
 import { parseArgs } from "@std/cli";
 import { benchFletcher4, type Fletcher4BenchResult } from "./bench_fletcher4.ts";
 import { benchBlockHash, type HashBenchResult } from "./bench_hash.ts";
+import { alignProbe, type AlignProbeResult } from "./bench/align_probe.ts";
 import {
   type CaseResult,
   ChildTimer,
@@ -189,13 +192,18 @@ async function main(): Promise<number> {
     // Which rows: all, or those --only names (by case or group).
     const all = benchCases(ctx);
     if (flags.list) {
-      const groups = [...new Set(all.map((c) => c.group)), "fletcher4", "hash"];
+      const groups = [...new Set(all.map((c) => c.group)), "fletcher4", "hash", "align"];
       for (const g of groups) {
         console.log(`${g}: ${all.filter((c) => c.group === g).map((c) => c.name).join(", ")}`);
       }
       return 0;
     }
-    const known = new Set([...all.flatMap((c) => [c.name, c.group]), "fletcher4", "hash"]);
+    const known = new Set([
+      ...all.flatMap((c) => [c.name, c.group]),
+      "fletcher4",
+      "hash",
+      "align",
+    ]);
     const unknown = only.filter((o) => !known.has(o));
     if (unknown.length) {
       throw new TypeError(`--only ${unknown.join(", ")}: not a row or group; --list shows them`);
@@ -204,14 +212,16 @@ async function main(): Promise<number> {
       only.length === 0 || only.includes(c.name) || only.includes(c.group);
     const wantF4 = only.length === 0 || only.includes("fletcher4");
     const wantHash = only.length === 0 || only.includes("hash");
+    const wantAlign = only.length === 0 || only.includes("align");
     const wantCases = all.some(picked);
+    const wantStream = wantCases || wantAlign;
 
     const machine = await machineInfo(ROOT, BENCH);
     const notes: string[] = [];
 
     // The stream.
     let stream: StreamInput = ctx.stream;
-    if (wantCases) {
+    if (wantStream) {
       if (flags.stream) {
         const path = await Deno.realPath(flags.stream);
         stream = {
@@ -268,6 +278,11 @@ async function main(): Promise<number> {
       if (zfsWhy !== null) notes.push(`zfs-fuse peers not run: ${zfsWhy}.`);
     }
 
+    let align: AlignProbeResult | null = null;
+    if (wantAlign) {
+      log(`alignment probe: ${stream.path} read whole per buffer placement, ${runs} runs`);
+      align = alignProbe(stream.path, Math.max(runs, 3), scratch);
+    }
     let fletcher4: Fletcher4BenchResult | null = null;
     if (wantF4) {
       log(`fletcher-4: ${f4Mib} MiB buffer, best of ${runs}`);
@@ -311,14 +326,20 @@ async function main(): Promise<number> {
       );
     }
     const rated = withRatios(results);
+    const zstreamTool = memo.has("zstream") ? await memo.get("zstream") : null;
+    const openzfs = zstreamTool !== null && typeof zstreamTool === "object"
+      ? (zstreamTool as { version: string }).version
+      : null;
     const report: BenchReport = {
       machine,
-      stream: wantCases ? stream : null,
+      stream: wantStream ? stream : null,
       zsend: { command: zsend, kind: zsendKind },
       runs,
       rssMethod: method,
       harness,
       results: rated,
+      align,
+      openzfs,
       fletcher4,
       hash,
       goals: wantCases ? goals(rated) : [],

@@ -186,21 +186,62 @@ export async function runGuest(
   return { out, console };
 }
 
-/**
- * The extended attributes under `dir`, per path: `getfattr -R -h -d -m - -e hex` (the tool the
- * guest used for the corpus), as `path -> ["name=0x...", ...]` sorted.
- */
-export async function xattrsOfTree(dir: string): Promise<Map<string, string[]>> {
-  const r = await new Deno.Command("getfattr", {
-    args: ["-R", "-h", "-d", "-m", "-", "-e", "hex", "."],
-    cwd: dir,
-    stdout: "piped",
-    stderr: "null",
-  }).output();
-  return parseGetfattr(new TextDecoder().decode(r.stdout));
+/** The extended attributes and ACLs of a tree, each as `path -> sorted lines`. */
+export interface TreeAttrs {
+  /** `name=0x...` per path, POSIX ACLs left out (ZFS does not list them as xattrs). */
+  xattrs: Map<string, string[]>;
+  /** getfacl's entries per path, for paths with more than the mode bits. */
+  acls: Map<string, string[]>;
 }
 
-/** Parses getfattr's text (as in a corpus `*.xattrs.txt`) into `path -> sorted attributes`. */
+async function lines(cmd: string, args: string[], cwd: string): Promise<string> {
+  const r = await new Deno.Command(cmd, { args, cwd, stdout: "piped", stderr: "null" }).output();
+  return new TextDecoder().decode(r.stdout);
+}
+
+/**
+ * The xattrs and ACLs under `dir` as the guest reads them for the corpus:
+ * `getfattr -R -h -d -m - -e hex` and `getfacl -R -s -p`.
+ */
+export async function attrsOfTree(dir: string): Promise<TreeAttrs> {
+  return {
+    xattrs: parseGetfattr(
+      await lines("getfattr", ["-R", "-h", "-d", "-m", "-", "-e", "hex", "."], dir),
+    ),
+    acls: parseGetfattr(await lines("getfacl", ["-R", "-s", "-p", "."], dir)),
+  };
+}
+
+/** The xattrs and ACLs that the guest wrote beside `BASE.manifest.txt`. */
+export async function attrsOfManifest(manifest: string): Promise<TreeAttrs> {
+  const base = manifest.replace(/\.manifest\.txt$/, "");
+  return {
+    xattrs: parseGetfattr(await Deno.readTextFile(`${base}.xattrs.txt`)),
+    acls: parseGetfattr(await Deno.readTextFile(`${base}.acls.txt`)),
+  };
+}
+
+/** Where two trees' attributes differ, one line a path and kind; empty when they agree. */
+export function attrsDiff(want: TreeAttrs, got: TreeAttrs): string[] {
+  const out: string[] = [];
+  for (const kind of ["xattrs", "acls"] as const) {
+    const w = want[kind], g = got[kind];
+    for (const p of new Set([...w.keys(), ...g.keys()])) {
+      const a = new Set(w.get(p) ?? []), b = new Set(g.get(p) ?? []);
+      const missing = [...a].filter((l) => !b.has(l)).map((l) => l.split("=")[0]);
+      const extra = [...b].filter((l) => !a.has(l)).map((l) => l.split("=")[0]);
+      if (missing.length + extra.length > 0) {
+        out.push(`${p}: ${kind} missing [${missing.join(", ")}] extra [${extra.join(", ")}]`);
+      }
+    }
+  }
+  return out.sort();
+}
+
+/**
+ * Parses getfattr's or getfacl's text (`# file: PATH` then lines) into `path -> sorted lines`,
+ * without getfacl's owner and group comments and without POSIX ACLs shown as xattrs.
+ */
 export function parseGetfattr(text: string): Map<string, string[]> {
   const out = new Map<string, string[]>();
   let path: string | null = null;
@@ -208,7 +249,10 @@ export function parseGetfattr(text: string): Map<string, string[]> {
     if (line.startsWith("# file: ")) {
       path = line.slice("# file: ".length).replace(/^\.\//, "");
       out.set(path, []);
-    } else if (line !== "" && path !== null) {
+    } else if (
+      line !== "" && path !== null && !line.startsWith("#") &&
+      !line.startsWith("system.posix_acl_")
+    ) {
       out.get(path)!.push(line);
     }
   }

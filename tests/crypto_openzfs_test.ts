@@ -8,12 +8,13 @@
 
 import { assert, assertEquals, assertMatch, assertNotEquals } from "@std/assert";
 import {
+  attrsDiff,
+  attrsOfManifest,
+  attrsOfTree,
   corpusFile,
   corpusManifest,
   corpusStream,
   corpusUnavailable,
-  parseGetfattr,
-  xattrsOfTree,
 } from "./_openzfs.ts";
 import { runZsend } from "./_run.ts";
 import { manifestDiff, treeManifest } from "./helpers/tree_manifest.ts";
@@ -39,7 +40,7 @@ async function tmp(): Promise<string> {
   return await Deno.makeTempDir({ prefix: "zsend-crypt-" });
 }
 
-/** Extracts with `args` into a new DIR and compares the tree and xattrs with the corpus's. */
+/** Extracts with `args` into a new DIR and compares the tree, xattrs and ACLs with the corpus's. */
 async function expectTree(args: string[], key: string): Promise<void> {
   const base = await tmp();
   const dir = `${base}/tree`;
@@ -48,10 +49,8 @@ async function expectTree(args: string[], key: string): Promise<void> {
     const manifest = corpusManifest(key);
     const diff = manifestDiff(await Deno.readTextFile(manifest), await treeManifest(dir), 30);
     assertEquals(diff, [], `${key} vs ${manifest}:\n${diff.join("\n")}`);
-    const wantX = parseGetfattr(
-      await Deno.readTextFile(manifest.replace(/\.manifest\.txt$/, ".xattrs.txt")),
-    );
-    assertEquals(Object.fromEntries(await xattrsOfTree(dir)), Object.fromEntries(wantX), key);
+    const attrs = attrsDiff(await attrsOfManifest(manifest), await attrsOfTree(dir));
+    assertEquals(attrs, [], `xattrs and ACLs of ${key}:\n${attrs.join("\n")}`);
   } finally {
     await Deno.remove(base, { recursive: true });
   }

@@ -6,13 +6,14 @@
 
 import { assert, assertEquals, assertMatch, assertNotEquals } from "@std/assert";
 import {
+  attrsDiff,
+  attrsOfManifest,
+  attrsOfTree,
   corpusFile,
   corpusManifest,
   corpusStream,
   corpusUnavailable,
   openzfsCorpus,
-  parseGetfattr,
-  xattrsOfTree,
 } from "./_openzfs.ts";
 import { runZsend } from "./_run.ts";
 import { manifestDiff, treeManifest } from "./helpers/tree_manifest.ts";
@@ -48,11 +49,8 @@ async function expectSnapshot(store: string, snap: string, key: string): Promise
     const manifest = corpusManifest(key);
     const diff = manifestDiff(await Deno.readTextFile(manifest), await treeManifest(dir), 30);
     assertEquals(diff, [], `${snap} vs ${manifest}:\n${diff.join("\n")}`);
-    const wantX = parseGetfattr(
-      await Deno.readTextFile(manifest.replace(/\.manifest\.txt$/, ".xattrs.txt")),
-    );
-    const gotX = await xattrsOfTree(dir);
-    assertEquals(Object.fromEntries(gotX), Object.fromEntries(wantX), `xattrs of ${snap}`);
+    const attrs = attrsDiff(await attrsOfManifest(manifest), await attrsOfTree(dir));
+    assertEquals(attrs, [], `xattrs and ACLs of ${snap}:\n${attrs.join("\n")}`);
   } finally {
     await Deno.remove(dir.replace(/\/tree$/, ""), { recursive: true });
   }
@@ -249,10 +247,20 @@ Deno.test({
       const r = await runZsend(["extract", "-q", store, "oz/red@c", dir]);
       assertNotEquals(r.code, 0, "a redacted snapshot cannot be extracted whole");
       assertMatch(r.stderr, /redact/i);
+      // The file the redaction snapshot changed is named, with its redacted bytes.
+      assertMatch(r.stderr, /large-2m5\.bin: .*redacted: bytes /);
       const send = await runZsend(["send", store, "oz/red@c"]);
       if (send.code === 0) {
+        // As zfs send --redact wrote it: the REDACTED feature, redact_snaps in the BEGIN
+        // nvlist, and the same REDACT records.
         const dump = await runZsend(["dump", "-v", "-"], { stdin: send.stdoutBytes });
-        assertMatch(dump.stdout, /REDACTED/, "a sent redacted snapshot must say so");
+        const features = BigInt("0x" + /features = ([0-9a-f]+)/.exec(dump.stdout)![1]!);
+        assert((features & 0x200000n) !== 0n, "a sent redacted snapshot must say so (REDACTED)");
+        assertMatch(dump.stdout, /redact_snaps = /);
+        const redacts = (text: string) =>
+          text.split("\n").filter((l) => l.startsWith("REDACT ")).sort();
+        const want = await Deno.readTextFile(corpusStream("fs-c.redact").dump!);
+        assertEquals(redacts(dump.stdout), redacts(want));
       } else {
         assertMatch(send.stderr, /redact/i);
       }

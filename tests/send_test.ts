@@ -41,6 +41,19 @@ async function fixtureStore(): Promise<string> {
   return store;
 }
 
+/** A store with bk/fs@s1..s3 and a clone of bk/fs@s2 below it, bk/fs/kid@s3. */
+async function kidStore(): Promise<{ store: string; guid: bigint }> {
+  const store = `${await Deno.makeTempDir({ prefix: "zsend-s-" })}/s`;
+  await ok(["recv", store, "bk/fs", F("fs-s1.full")]);
+  await ok(["recv", store, "bk/fs", F("fs-s1-s2.incr")]);
+  await ok(["recv", store, "bk/fs", F("fs-s2-s3.incr")]);
+  await ok(["recv", store, "bk/fs/kid@s3", F("clone-s2-c1.clone")]);
+  const s = Store.open(store);
+  const guid = s.snapshotByName("bk/fs/kid@s3")!.guid;
+  s.close();
+  return { store, guid };
+}
+
 async function verifies(bytes: Uint8Array, what: string): Promise<void> {
   const r = await runZsend(["verify", "-"], { stdin: bytes });
   assertEquals(r.code, 0, `${what}: ${r.stderr}`);
@@ -78,6 +91,128 @@ Deno.test("zsend send: full, -i, -I, -R, -D and clone streams verify and receive
   const dump =
     (await runZsend(["dump", "-v", "-"], { stdin: await send(["-D", store, "bk/fs@s2"]) })).stdout;
   assert(/Total DRR_WRITE_BYREF records = [1-9]/.test(dump), dump.slice(-600));
+});
+
+type Json = Record<string, unknown>;
+
+/** The records of a stream as `dump --json` gives them. */
+async function dumpJson(bytes: Uint8Array): Promise<Json[]> {
+  const r = await runZsend(["dump", "--json", "-"], { stdin: bytes });
+  assertEquals(r.code, 0, r.stderr);
+  return r.stdout.trimEnd().split("\n").map((l) => JSON.parse(l)).filter((x) => x.record);
+}
+
+/** Each substream of a compound stream as `from -> toname` (`full` without a fromguid). */
+function substreams(records: Json[], guids: Map<string, string>): string[] {
+  return records.filter((r) => r.record === "BEGIN" && r.substream !== 0).map((r) =>
+    `${r.fromguid === "0" ? "full" : guids.get(r.fromguid as string)} -> ${r.toname}`
+  );
+}
+
+Deno.test("zsend send -R -i / -R -I: each dataset from the fromsnap, a dataset without it in full", async () => {
+  const store = await fixtureStore();
+  const s = Store.open(store);
+  const guids = new Map<string, string>();
+  const guid: Record<string, bigint> = {};
+  for (const d of s.datasets()) {
+    for (const snap of s.snapshots(d.id)) {
+      guids.set(snap.guid.toString(16), `${d.name}@${snap.name}`);
+      guid[`${d.name}@${snap.name}`] = snap.guid;
+    }
+  }
+  s.close();
+  // -R -i: one incremental s2 -> r1 (s3 is left out), the child (no s2) in full.
+  const ri = await send(["-R", "-i", "@s2", store, "rep/fs@r1"]);
+  await verifies(ri, "-R -i @s2");
+  const riRecords = await dumpJson(ri);
+  assertEquals(substreams(riRecords, guids), [
+    "rep/fs@s2 -> rep/fs@r1",
+    "full -> rep/fs/child@r1",
+  ]);
+  // The nvlist: fromsnap and tosnap; every snapshot up to r1 in `snaps`; the child's
+  // parentfromsnap is its parent's fromsnap, the top's 0.
+  const nvl = riRecords[0]!.nvlist as Json;
+  assertEquals([nvl.fromsnap, nvl.tosnap], ["s2", "r1"]);
+  const fss = Object.values(nvl.fss as Record<string, Json>);
+  assertEquals(fss.map((f) => [f.name, String(f.parentfromsnap)]), [
+    ["rep/fs", "0"],
+    ["rep/fs/child", String(guid["rep/fs@s2"])],
+  ]);
+  assertEquals(Object.keys(fss[0]!.snaps as Json), ["s1", "s2", "s3", "r1"]);
+  assertEquals(await send(["-R", "-i", "rep/fs@s2", store, "rep/fs@r1"]), ri);
+  // -R -I: every snapshot from s2 on.
+  const rI = await send(["-R", "-I", "s2", store, "rep/fs@r1"]);
+  await verifies(rI, "-R -I s2");
+  assertEquals(substreams(await dumpJson(rI), guids), [
+    "rep/fs@s2 -> rep/fs@s3",
+    "rep/fs@s3 -> rep/fs@r1",
+    "full -> rep/fs/child@r1",
+  ]);
+  // -R alone: as zfs-fuse's own -R, the child's parentfromsnap is its parent's tosnap.
+  const full = await dumpJson(await send(["-R", store, "rep/fs@r1"]));
+  const theirs = await dumpJson(await Deno.readFile(F("fs-r1.replicate")));
+  const parents = (rs: Json[]) =>
+    Object.values((rs[0]!.nvlist as Json).fss as Record<string, Json>).map((f) =>
+      String(f.parentfromsnap)
+    );
+  assertEquals(parents(full), parents(theirs));
+  assertEquals(
+    substreams(full, guids),
+    substreams(theirs, guids).map((x) => x.replace("fx1/", "rep/")),
+  );
+
+  // Round trips: into a store that holds the base (s1, s2, by -R of s2, which leaves out the
+  // child: it has no s2), each gives the source's snapshots.
+  for (
+    const [flag, want] of [["-i", ["s1", "s2", "r1"]], ["-I", ["s1", "s2", "s3", "r1"]]] as const
+  ) {
+    const back = `${await Deno.makeTempDir({ prefix: "zsend-s-" })}/s`;
+    const base = await send(["-R", store, "rep/fs@s2"]);
+    let r = await runZsend(["recv", "-d", back, "x", "-"], { stdin: base });
+    assertEquals(r.code, 0, r.stderr);
+    r = await runZsend(["recv", "-d", back, "x", "-"], { stdin: flag === "-i" ? ri : rI });
+    assertEquals(r.code, 0, `-R ${flag}: ${r.stderr}`);
+    const b = Store.open(back);
+    const names = b.snapshots(b.datasetByName("x/fs")!.id).map((x) => x.name);
+    b.close();
+    assertEquals(names, [...want], flag);
+    const a = storeFingerprint(store, { meta: false }),
+      got = storeFingerprint(back, { meta: false });
+    assertEquals(got["x/fs@r1"], a["rep/fs@r1"], flag);
+    assertEquals(got["x/fs/child@r1"], a["rep/fs/child@r1"], flag);
+    if (flag === "-I") assertEquals(got["x/fs@s3"], a["rep/fs@s3"]);
+  }
+
+  // A clone in the tree: with -i its origin (an intermediate snapshot) is sent too, and the
+  // clone, which has no fromsnap, goes as a clone stream of it.
+  const kid = await kidStore();
+  const withClone = await send(["-R", "-i", "@s1", kid.store, "bk/fs@s3"]);
+  await verifies(withClone, "-R -i @s1 with a clone");
+  const kidGuids = new Map([...guids, [kid.guid.toString(16), "bk/fs/kid@s3"]]);
+  assertEquals(
+    substreams(await dumpJson(withClone), kidGuids).map((x) => x.replaceAll("rep/fs", "bk/fs")),
+    ["bk/fs@s1 -> bk/fs@s2", "bk/fs@s2 -> bk/fs@s3", "bk/fs@s2 -> bk/fs/kid@s3"],
+  );
+  const kidBack = `${await Deno.makeTempDir({ prefix: "zsend-s-" })}/s`;
+  await ok(["recv", "-d", kidBack, "x", F("fs-s1.full")]);
+  const r = await runZsend(["recv", "-d", kidBack, "x", "-"], { stdin: withClone });
+  assertEquals(r.code, 0, r.stderr);
+  const kb = storeFingerprint(kidBack, { meta: false });
+  const ka = storeFingerprint(kid.store, { meta: false });
+  assertEquals(kb["x/fs/kid@s3"], ka["bk/fs/kid@s3"]);
+  assertEquals(kb["x/fs@s3"], ka["bk/fs@s3"]);
+
+  // Refused as zfs send refuses them.
+  for (
+    const [args, message] of [
+      [["-R", "-i", "@r1", store, "rep/fs@r1"], /not earlier/],
+      [["-R", "-i", "bk/fs@s1", store, "rep/fs@r1"], /same filesystem/],
+      [["-R", "-i", "@nope", store, "rep/fs@r1"], /not in the store/],
+    ] as const
+  ) {
+    const r = await runZsend(["send", ...args]);
+    assert(r.code !== 0 && message.test(r.stderr), `${args.join(" ")}: ${r.stderr}`);
+  }
 });
 
 async function sendToFile(args: string[], env: Record<string, string> = {}) {
@@ -122,7 +257,7 @@ Deno.test("store: a schema 1 store (no fletcher-4 per block) is migrated and sen
   };
   const withF4 = db2.prepare("SELECT count(f4) AS f FROM blocks").get() as { f: number };
   db2.close();
-  assertEquals(schema.value, "2");
+  assertEquals(schema.value, "3");
   assert(withF4.f > 0, "blocks received after the migration keep their fletcher-4");
   await verifies(await send([store, "-i", "s1", "bk/fs@s2"]), "-i s1 s2 after migration");
 });
@@ -273,6 +408,49 @@ Deno.test({
         for (const s of ["rep/fs@s1", "rep/fs@s2", "rep/fs@s3", "rep/fs@r1", "rep/fs/child@r1"]) {
           assert(snaps.includes(s), `${s} not in ${snaps.join(", ")}`);
         }
+      });
+      await t.step("-R -i s2 r1 and -R -I s2 r1 onto -R s2", async () => {
+        const extracted = async (snap: string) => {
+          const dir = `${await Deno.makeTempDir({ prefix: "zsend-s-" })}/x`;
+          await ok(["extract", store, snap, dir]);
+          return await manifestOfDirectory(dir);
+        };
+        for (const [flag, parent] of [["-i", "repi"], ["-I", "repI"]] as const) {
+          await pool.createDataset(parent);
+          await pool.receive(parent, await send([store, "-R", "rep/fs@s2"]), ["-d"]);
+          await pool.receive(parent, await send([store, "-R", flag, "s2", "rep/fs@r1"]), ["-d"]);
+          const snaps = (await pool.snapshots()).filter((x) => x.startsWith(`${parent}/`));
+          const want = flag === "-i" ? ["s1", "s2", "r1"] : ["s1", "s2", "s3", "r1"];
+          assertEquals(
+            snaps.sort(),
+            [
+              ...want.map((x) => `${parent}/fs@${x}`),
+              `${parent}/fs/child@r1`,
+            ].sort(),
+          );
+          assertEquals(
+            await treeOf(pool, `${parent}/fs/child`),
+            await extracted("rep/fs/child@r1"),
+          );
+          assertEquals(await treeOf(pool, `${parent}/fs`), await extracted("rep/fs@r1"));
+        }
+      });
+      await t.step("-R -i s1 s3 with a clone of s2 below", async () => {
+        const kid = await kidStore();
+        await pool.createDataset("repk");
+        await pool.receive("repk", await send([kid.store, "-R", "bk/fs@s1"]), ["-d"]);
+        await pool.receive("repk", await send([kid.store, "-R", "-i", "s1", "bk/fs@s3"]), ["-d"]);
+        const snaps = (await pool.snapshots()).filter((x) => x.startsWith("repk/"));
+        assertEquals(snaps.sort(), ["repk/fs/kid@s3", "repk/fs@s1", "repk/fs@s2", "repk/fs@s3"]);
+        assertEquals(
+          await treeOf(pool, "repk/fs/kid"),
+          manifestLines(await Deno.readTextFile(M("clone-c1"))),
+        );
+        // The clone's mountpoint is inherited below its parent's: leave its tree out there.
+        assertEquals(
+          (await treeOf(pool, "repk/fs")).filter((l) => !l.startsWith("./kid")),
+          manifestLines(await Deno.readTextFile(M("fs-s3"))),
+        );
       });
     } finally {
       await pool.destroy();

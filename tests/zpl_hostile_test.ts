@@ -16,7 +16,7 @@ import { manifestOfFilesystem } from "./helpers/manifest.ts";
 import { MemoryView, receiveFull } from "./helpers/memory_view.ts";
 import { DATA_TYPE, encodeNvlist } from "../core/nvlist.ts";
 import type { ObjectInfo } from "../core/snapshot_view.ts";
-import { DirCycleError, DirEntryError, ZplFilesystem } from "../core/zpl/fs.ts";
+import { deviceNumbers, DirCycleError, DirEntryError, ZplFilesystem } from "../core/zpl/fs.ts";
 import {
   legacySaTable,
   parseSaBuffer,
@@ -914,6 +914,63 @@ Deno.test("stat() reads SA xattrs from ZPL_DXATTR and refuses a malformed one", 
   ]);
   await assertRejects(() => fs.stat(41), ZplError, "not a byte array");
   await assertRejects(() => fs.stat(42), ZplError, "not an nvlist");
+});
+
+Deno.test("SA symlinks with the target in data block 0, and SA device numbers (OpenZFS encodings)", async () => {
+  const t = saTable();
+  t.attrs.set(10, { num: 10, name: "ZPL_RDEV", length: 8, byteswap: 3 });
+  t.layouts.set(6, [5, 6, 4, 12, 13, 7, 11, 0, 1, 2, 3, 8, 10]);
+  const times = [new Uint8Array(16), new Uint8Array(16), new Uint8Array(16), new Uint8Array(16)];
+  const attrs = (mode: number, size: number) => [
+    u64(BigInt(mode)),
+    u64(BigInt(size)),
+    u64(1n),
+    u64(0n),
+    u64(0n),
+    u64(34n),
+    u64(0n),
+    ...times,
+    u64(1n),
+  ];
+  const v = newView();
+  putZap(v, 1, 21, [microZap([["VERSION", 5n], ["ROOT", 34n], ["SA_ATTRS", 32n]])]);
+  putZap(v, 32, 45, [microZap([["REGISTRY", 35n], ["LAYOUTS", 36n]])]);
+  putZap(v, 35, 46, [microZap([["ZPL_RDEV", (8n << 24n) | 10n], ["ZPL_SYMLINK", 17n]])]);
+  putZap(
+    v,
+    36,
+    47,
+    fatZap([2, 6].map((n) => ({
+      name: enc.encode(String(n)),
+      intSize: 2,
+      value: t.layouts.get(n)!.map(BigInt),
+    }))).blocks,
+  );
+  const sa = (id: number, type: number, b: Uint8Array) =>
+    v.putObject(obj(id, type, { bonustype: 44, bonuslen: b.length, bonus: b }));
+  // A 205-byte target: no ZPL_SYMLINK, the target in block 0 (zfs_sa_symlink's other place).
+  const target = "t/" + "x".repeat(203);
+  sa(40, 19, saBuffer(2, attrs(0o120777, target.length), []));
+  const block = new Uint8Array(512);
+  block.set(enc.encode(target));
+  v.putBlock(40, 0, block);
+  // No ZPL_SYMLINK and no block: refused, not an empty target.
+  sa(41, 19, saBuffer(2, attrs(0o120777, 5), []));
+  // /dev/null's twin as OpenZFS on Linux stores it (the kernel's dev_t, major << 20 | minor),
+  // and as FreeBSD and illumos store it (zfs_expldev: major << 32 | minor).
+  sa(42, 19, saBuffer(6, [...attrs(0o20666, 0), u64((1n << 20n) | 3n)], []));
+  sa(43, 19, saBuffer(6, [...attrs(0o60660, 0), u64((8n << 32n) | 17n)], []));
+  const fs = await ZplFilesystem.open(v);
+  assertEquals(await fs.readlink(40), target);
+  await assertRejects(() => fs.readlink(41), ZplError, "without ZPL_SYMLINK");
+  const null_ = await fs.stat(42);
+  assertEquals([null_.kind, deviceNumbers(null_)], ["chardev", [1, 3]]);
+  const disk = await fs.stat(43);
+  assertEquals([disk.kind, deviceNumbers(disk)], ["blockdev", [8, 17]]);
+  // zfs-fuse (znode_phys_t) keeps glibc's dev_t: (1, 3) is 0x103, (8, 300) spreads its minor.
+  assertEquals(deviceNumbers({ rdev: 0x103n, sa: false }), [1, 3]);
+  assertEquals(deviceNumbers({ rdev: 0x12C08n | (0x100n << 12n), sa: false }), [300, 264]);
+  assertEquals(deviceNumbers({ rdev: (259n << 20n) | 65536n, sa: true }), [259, 65536]);
 });
 
 Deno.test("parseZnode() reads every field at its offset", () => {

@@ -107,6 +107,30 @@ export function splitRdev(rdev: bigint, encoding: RdevEncoding): [number, number
   }
 }
 
+/**
+ * A device's major and minor numbers, decoded as the system that most likely wrote them
+ * encoded them. Attributes in a `znode_phys_t` (ZPL 4 and older) are read as glibc's `dev_t`,
+ * what zfs-fuse stores. System attributes (ZPL 5+) are written by OpenZFS: on Linux
+ * `ZPL_RDEV` holds the kernel's 32-bit `dev_t` (`major << 20 | minor`, stored as it is); on
+ * FreeBSD and illumos `zfs_expldev` makes `major << 32 | minor`, so a value of 2^32 or more
+ * is read that way.
+ *
+ * @param inode the device's attributes (`rdev`, and whether they are system attributes)
+ * @returns `[major, minor]`
+ * @example
+ * ```ts
+ * import { deviceNumbers } from "./fs.ts";
+ * const [maj, min] = deviceNumbers({ rdev: (1n << 20n) | 3n, sa: true });
+ * if (maj !== 1 || min !== 3) throw new Error();
+ * const [fmaj, fmin] = deviceNumbers({ rdev: 0x103n, sa: false });
+ * if (fmaj !== 1 || fmin !== 3) throw new Error();
+ * ```
+ */
+export function deviceNumbers(inode: Pick<Inode, "rdev" | "sa">): [number, number] {
+  if (!inode.sa) return splitRdev(inode.rdev, "glibc");
+  return splitRdev(inode.rdev, inode.rdev >= 1n << 32n ? "illumos" : "linux-kernel");
+}
+
 /** One file's attributes, uniform over ZPL versions. */
 export interface Inode {
   /** Its object number. */
@@ -297,6 +321,28 @@ export interface BlockPlacer {
    * piece) that is known not to be all zeros; null otherwise (then read it).
    */
   blockPlace(id: number, blkid: number): BlockPlace | null;
+}
+
+/** A view that can list the byte ranges of an object that a redacted send left out. */
+export interface RedactionLister {
+  /** The object's redacted byte ranges, in increasing order (empty: none). */
+  redactedRanges(id: number): { offset: number; length: number }[];
+}
+
+function hasRedactions(view: SnapshotView): view is SnapshotView & RedactionLister {
+  return typeof (view as Partial<RedactionLister>).redactedRanges === "function";
+}
+
+/** Ranges as `a..b` text, adjacent ones merged, at most `max` of them named. */
+function rangesText(ranges: { offset: number; length: number }[], max = 4): string {
+  const merged: [number, number][] = [];
+  for (const r of ranges) {
+    const last = merged[merged.length - 1];
+    if (last !== undefined && last[1] === r.offset) last[1] = r.offset + r.length;
+    else merged.push([r.offset, r.offset + r.length]);
+  }
+  const named = merged.slice(0, max).map(([a, b]) => `${a}..${b}`).join(", ");
+  return merged.length > max ? `${named} and ${merged.length - max} more` : named;
 }
 
 function hasBlockPlaces(view: SnapshotView): view is SnapshotView & BlockPlacer {
@@ -601,13 +647,23 @@ export class ZplFilesystem {
         );
       }
     } else {
-      if (a.sa) throw new ZplError(object, "a symlink without ZPL_SYMLINK");
+      // A target that is not stored with the attributes (inline after a znode_phys_t) is in
+      // data block 0, as `zfs_sa_symlink` keeps one that does not fit. OpenZFS keeps an SA
+      // symlink's target in ZPL_SYMLINK (bonus or spill block); one without it is read from
+      // block 0 only when that block exists.
       const info = (await this.view.object(object))!;
       if (st.size > info.blksz) {
         throw new ZplError(object, `a ${st.size}-byte target in a ${info.blksz}-byte block`);
       }
       const block = await this.view.readBlock(object, 0);
-      if (block === null) throw new ZplError(object, "the target's block is a hole");
+      if (block === null) {
+        throw new ZplError(
+          object,
+          a.sa
+            ? "a symlink without ZPL_SYMLINK (in neither its bonus nor its spill block)"
+            : "the target's block is a hole",
+        );
+      }
       if (block.length < st.size) throw new ZplError(object, "the target's block is too short");
       target = block.slice(0, st.size);
     }
@@ -655,6 +711,17 @@ export class ZplFilesystem {
     if (st.size === 0) return;
     if (bs <= 0) throw new ZplError(object, `block size ${bs}`);
     const nblocks = Math.ceil(st.size / bs);
+    if (hasRedactions(this.view)) {
+      // Never a redacted range as zeros: the file is refused whole, naming what is missing.
+      const missing = this.view.redactedRanges(object).filter((r) => r.offset < st.size);
+      if (missing.length > 0) {
+        throw new ZplError(
+          object,
+          `the file is redacted: bytes ${rangesText(missing)} were left out of the stream ` +
+            `(zfs send --redact)`,
+        );
+      }
+    }
     const placer = places && hasBlockPlaces(this.view) ? this.view : null;
     const piece = async (blkid: number): Promise<FilePiece | PlacedPiece | null> => {
       const offset = blkid * bs;

@@ -8,6 +8,7 @@
 
 import { cString, loadNative, nativeDisabled, type NativeLib, ZS_O } from "./ffi.ts";
 import { blockFletcher4 } from "./blocks.ts";
+import { alignedBytes } from "../aligned_buffer.ts";
 
 /** How to open a {@linkcode Device}. */
 export interface DeviceOpenOptions {
@@ -326,7 +327,7 @@ export class Device {
     if (this.#lib === null || length > 0xffffffff || blockSize % 4 !== 0) {
       // Through one buffer of a few MiB, a whole number of blocks.
       const piece = Math.max(1, Math.floor(SCAN_PIECE / blockSize)) * blockSize;
-      const buf = new Uint8Array(Math.min(piece, length));
+      const buf = alignedBytes(Math.min(piece, length));
       let got = 0;
       for (let at = 0; at < length; at += piece) {
         const n = Math.min(piece, length - at);
@@ -476,7 +477,7 @@ export class Device {
   }
 
   #copyThroughMemory(src: Device, srcOffset: number, length: number, offset: number): void {
-    const buf = new Uint8Array(Math.min(length, 1 << 20));
+    const buf = alignedBytes(Math.min(length, 1 << 20));
     for (let done = 0; done < length;) {
       const n = Math.min(buf.length, length - done);
       const got = src.pread(buf.subarray(0, n), srcOffset + done);

@@ -13,6 +13,7 @@
  * @module
  */
 
+import { alignedBytes } from "../aligned_buffer.ts";
 import { BufferLeases } from "../buffer_leases.ts";
 import { cString, loadNative, nativeDisabled, type NativeLib, ZS_O } from "../native/ffi.ts";
 
@@ -191,8 +192,8 @@ export class PackSet {
     if (this.#stage !== null && this.#staged + data.length > this.#stage.length) this.#dispatch();
     if (this.#stage === null) {
       this.#stage = data.length > STAGE_SIZE
-        ? new Uint8Array(data.length)
-        : this.#spare.pop() ?? new Uint8Array(STAGE_SIZE);
+        ? alignedBytes(data.length)
+        : this.#spare.pop() ?? alignedBytes(STAGE_SIZE);
       this.#staged = 0;
       this.#stageAt = at;
     }
@@ -369,7 +370,7 @@ export class PackSet {
 
   /** Reads `length` bytes at `offset` of a pack, into a new buffer. */
   read(pack: number, offset: number, length: number): Uint8Array {
-    return this.readInto(pack, offset, new Uint8Array(length));
+    return this.readInto(pack, offset, alignedBytes(length));
   }
 
   /** Fills `out` from `offset` of a pack (for callers that reuse one buffer). */

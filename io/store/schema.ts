@@ -6,12 +6,40 @@
  */
 
 /** Bumped when the schema changes; {@linkcode MIGRATIONS} bring older stores up to it. */
-export const SCHEMA_VERSION = 2;
+export const SCHEMA_VERSION = 3;
 
-/** The SQL that takes a store from schema version N (the key) to N + 1. */
-export const MIGRATIONS: Record<number, string> = {
+/** What runs SQL: the store's database. */
+export interface SqlRunner {
+  exec(sql: string): void;
+  prepare(sql: string): { all(...args: never[]): unknown[] };
+}
+
+/** The columns the snapshots table got in schema 3. */
+const SNAPSHOT_COLUMNS_3: [string, string][] = [
+  ["redact_snaps", "TEXT"],
+  ["redacted_ranges", "INTEGER NOT NULL DEFAULT 0"],
+  ["large_blocks", "INTEGER NOT NULL DEFAULT 0"],
+];
+
+/** What takes a store from schema version N (the key) to N + 1: SQL, or a function of it. */
+export const MIGRATIONS: Record<number, string | ((db: SqlRunner) => void)> = {
   // 2: blocks keep their fletcher-4, so that send need not read them to checksum them.
   1: "ALTER TABLE blocks ADD COLUMN f4 BLOB;",
+  // 3: snapshots say whether they are redacted and whether their dataset holds large blocks.
+  // Stores of before knew neither: a snapshot with redacted ranges is taken as redacted with
+  // respect to unknown snapshots (''), one with blocks over 128 KiB as holding large blocks.
+  2: (db) => {
+    const have = new Set(
+      (db.prepare("PRAGMA table_info(snapshots)").all() as { name: string }[]).map((c) => c.name),
+    );
+    for (const [name, type] of SNAPSHOT_COLUMNS_3) {
+      if (!have.has(name)) db.exec(`ALTER TABLE snapshots ADD COLUMN ${name} ${type};`);
+    }
+    db.exec(`UPDATE snapshots SET redacted_ranges = 1, redact_snaps = '' WHERE EXISTS
+  (SELECT 1 FROM block_map m WHERE m.snapshot = snapshots.id AND m.kind = 2);
+UPDATE snapshots SET large_blocks = 1 WHERE EXISTS
+  (SELECT 1 FROM block_map m WHERE m.snapshot = snapshots.id AND m.kind = 0 AND m.lsize > 131072);`);
+  },
 };
 
 /** Every table and index, created when absent. */
@@ -42,6 +70,14 @@ CREATE TABLE IF NOT EXISTS snapshots (
   record_checksums INTEGER NOT NULL,
   received INTEGER NOT NULL,
   stream_bytes INTEGER NOT NULL,
+  -- Redacted (zfs send --redact): the guids (hex, comma-separated) of the snapshots it is
+  -- redacted with respect to; NULL when it is not redacted.
+  redact_snaps TEXT,
+  -- 1 when some of its ranges are redacted (block_map kind 2): those files cannot be read.
+  redacted_ranges INTEGER NOT NULL DEFAULT 0,
+  -- 1 when a block over 128 KiB was ever written into its dataset up to it (the dataset's
+  -- large_blocks feature is active): incrementals onto it must be -L.
+  large_blocks INTEGER NOT NULL DEFAULT 0,
   UNIQUE (dataset, name),
   UNIQUE (dataset, guid)
 );

@@ -11,6 +11,7 @@ import type { PayloadRef } from "../../core/writer.ts";
 import type { FilePlace } from "../stream_output.ts";
 import { decodeChecksum } from "./snapshot_builder.ts";
 import type { SnapshotRow, Store } from "./store.ts";
+import { alignedBytes } from "../aligned_buffer.ts";
 
 /** Options of {@linkcode StoreSendSource}. */
 export interface StoreSendSourceOptions {
@@ -28,6 +29,7 @@ export class StoreSendSource implements SendSource {
   readonly objsetType: number;
   readonly features: bigint;
   readonly beginFlags: number;
+  readonly redactSnaps: bigint[] | null;
   #store: Store;
   #snapshot: number;
   #objects: SendObject[] | null = null;
@@ -38,7 +40,7 @@ export class StoreSendSource implements SendSource {
   >();
   #refs: boolean;
   /** One buffer for block bytes: each is written out before the next is read. */
-  #buffer = new Uint8Array(1 << 17);
+  #buffer = alignedBytes(1 << 17);
 
   /**
    * @param store the open store
@@ -53,6 +55,7 @@ export class StoreSendSource implements SendSource {
     this.creationTime = BigInt(row.creationTime);
     this.features = row.features;
     this.beginFlags = row.beginFlags;
+    this.redactSnaps = row.redactSnaps;
     const d = store.db.prepare("SELECT objset_type FROM datasets WHERE id = ?").get(
       row.dataset,
     ) as {
@@ -121,7 +124,7 @@ export class StoreSendSource implements SendSource {
   /** The block's bytes, in a buffer reused by the next call: write them out before asking again. */
   blockData(block: number): Uint8Array {
     const at = this.#places.get(block) ?? this.#store.blockPlace(block);
-    if (this.#buffer.length < at.length) this.#buffer = new Uint8Array(at.length);
+    if (this.#buffer.length < at.length) this.#buffer = alignedBytes(at.length);
     return this.#store.packs.readInto(at.pack, at.offset, this.#buffer.subarray(0, at.length));
   }
 

@@ -20,6 +20,9 @@ import {
 } from "../../core/record.ts";
 import type { Store } from "./store.ts";
 
+/** The largest block before large blocks (`SPA_OLD_MAXBLOCKSIZE`). */
+const SPA_OLD_MAXBLOCKSIZE = 128 * 1024;
+
 /** Block map kinds. */
 export const KIND = { WRITE: 0, EMBEDDED: 1, REDACTED: 2 } as const;
 
@@ -88,6 +91,10 @@ export class SnapshotBuilder implements ReceiveTarget {
   /** Blocks appended and bytes new to the store, for reports. */
   newBlocks = 0;
   newBytes = 0;
+  /** Whether a block over 128 KiB was written (the dataset's `large_blocks` becomes active). */
+  largeBlocks = false;
+  /** Whether a range was marked redacted. */
+  redacted = false;
 
   /**
    * @param store the store, with a transaction open
@@ -105,6 +112,11 @@ export class SnapshotBuilder implements ReceiveTarget {
     this.#snapshot = snapshot;
     this.#toguid = toguid;
     this.#resolveGuid = resolveGuid;
+  }
+
+  /** The id of the snapshot being written. */
+  get snapshot(): number {
+    return this.#snapshot;
   }
 
   /** Makes this snapshot start as a copy of `parent` (incrementals and clones). */
@@ -236,6 +248,8 @@ export class SnapshotBuilder implements ReceiveTarget {
     from: number,
     end: number,
   ): void {
+    // Part of a redacted block freed: the rest of it is still unknown, so it stays redacted.
+    if (row.kind === KIND.REDACTED) return;
     if (row.kind !== KIND.WRITE || row.block === null) {
       throw new RangeError(
         `FREE of part of object ${object}'s block at ${row.offset}, which is not plain data`,
@@ -323,6 +337,7 @@ export class SnapshotBuilder implements ReceiveTarget {
   write(rec: DrrWrite, payload: Uint8Array, fletcher4Le?: Checksum): void {
     const object = Number(rec.object), offset = Number(rec.offset);
     const lsize = Number(rec.logical_size);
+    if (lsize > SPA_OLD_MAXBLOCKSIZE) this.largeBlocks = true;
     // A write replaces whatever lay in its range (the kernel writes whole blocks).
     this.#store.stmt(
       "DELETE FROM block_map WHERE snapshot = ? AND object = ? AND offset > ? AND offset < ?",
@@ -359,6 +374,7 @@ export class SnapshotBuilder implements ReceiveTarget {
       | { lsize: number; kind: number; block: number | null; meta: Uint8Array }
       | undefined;
     if (r === undefined || r.block === null || BigInt(r.lsize) !== rec.length) return false;
+    if (r.lsize > SPA_OLD_MAXBLOCKSIZE) this.largeBlocks = true;
     this.#map(Number(rec.object), Number(rec.offset), r.lsize, r.kind, r.block, r.meta);
     return true;
   }
@@ -372,6 +388,7 @@ export class SnapshotBuilder implements ReceiveTarget {
   }
 
   redact(object: number, offset: number, length: number): void {
+    this.redacted = true;
     this.#map(object, offset, length, KIND.REDACTED, null, recordMeta({ type: 10 }));
   }
 }

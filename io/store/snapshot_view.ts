@@ -12,6 +12,7 @@ import type { ObjectInfo, SnapshotView } from "../../core/snapshot_view.ts";
 import type { BlockPlace } from "../../core/zpl/fs.ts";
 import { KIND } from "./snapshot_builder.ts";
 import type { SnapshotRow, Store } from "./store.ts";
+import { alignedBytes } from "../aligned_buffer.ts";
 
 /** A block map row. */
 export interface MapRow {
@@ -206,12 +207,14 @@ export class StoreSnapshotView implements SnapshotView {
       `SELECT offset, lsize, kind, block, meta FROM block_map
        WHERE snapshot = ? AND object = ? AND offset >= ? AND offset < ? ORDER BY offset`,
     ).all(this.snapshot.id, id, start, start + o.blksz) as unknown as MapRow[];
+    // A REDACT record covers many blocks with one row: a block inside it is not a hole.
+    if (this.snapshot.redactedRanges) this.#checkNotRedacted(id, start, start + o.blksz);
     if (rows.length === 0) return null;
     const first = rows[0]!;
     if (rows.length === 1 && first.offset === start && first.lsize === o.blksz) {
       return this.#logical(id, first);
     }
-    const out = new Uint8Array(o.blksz);
+    const out = alignedBytes(o.blksz);
     for (const row of rows) {
       const data = this.#logical(id, row);
       const at = row.offset - start;
@@ -248,6 +251,34 @@ export class StoreSnapshotView implements SnapshotView {
       return null;
     }
     return { path: this.#store.packs.path(r.pack), offset: r.at, length: r.length };
+  }
+
+  /**
+   * The byte ranges of an object that a redacted send left out (its REDACT records), in
+   * increasing order; empty when there are none.
+   */
+  redactedRanges(id: number): { offset: number; length: number }[] {
+    if (!this.snapshot.redactedRanges) return [];
+    const rows = this.#store.stmt(
+      `SELECT offset, lsize FROM block_map WHERE snapshot = ? AND object = ? AND kind = ?
+       ORDER BY offset`,
+    ).all(this.snapshot.id, id, KIND.REDACTED) as { offset: number; lsize: number }[];
+    return rows.map((r) => ({ offset: r.offset, length: r.lsize }));
+  }
+
+  #checkNotRedacted(id: number, from: number, to: number): void {
+    const r = this.#store.stmt(
+      `SELECT offset, lsize FROM block_map WHERE snapshot = ? AND object = ? AND offset < ?
+       AND kind = ? ORDER BY offset DESC LIMIT 1`,
+    ).get(this.snapshot.id, id, from, KIND.REDACTED) as
+      | { offset: number; lsize: number }
+      | undefined;
+    if (r !== undefined && r.offset + r.lsize > from && from < to) {
+      throw new TypeError(
+        `bytes ${from}..${Math.min(to, r.offset + r.lsize)} of object ${id} were redacted ` +
+          `from the stream`,
+      );
+    }
   }
 
   /** The logical bytes of one block map row. */

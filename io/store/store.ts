@@ -39,6 +39,23 @@ export interface SnapshotRow {
   recordChecksums: boolean;
   received: number;
   streamBytes: number;
+  /** The snapshots it is redacted with respect to; null when it is not redacted. */
+  redactSnaps: bigint[] | null;
+  /** Whether some of its ranges are redacted (left out of the stream). */
+  redactedRanges: boolean;
+  /** Whether its dataset holds blocks over 128 KiB (`large_blocks` active). */
+  largeBlocks: boolean;
+}
+
+/** The `redact_snaps` column as guids: null (not redacted), '' (none or unknown), or hex list. */
+export function parseRedactSnaps(text: string | null): bigint[] | null {
+  if (text === null) return null;
+  return text === "" ? [] : text.split(",").map((g) => BigInt("0x" + g));
+}
+
+/** Guids as the `redact_snaps` column keeps them. */
+export function formatRedactSnaps(guids: bigint[] | null): string | null {
+  return guids === null ? null : guids.map((g) => g.toString(16).padStart(16, "0")).join(",");
 }
 
 const hexGuid = (g: bigint) => g.toString(16).padStart(16, "0");
@@ -128,7 +145,11 @@ export class Store implements TargetState {
       }
       db.exec("BEGIN IMMEDIATE");
       try {
-        for (; at < SCHEMA_VERSION; at++) db.exec(MIGRATIONS[at]!);
+        for (; at < SCHEMA_VERSION; at++) {
+          const step = MIGRATIONS[at]!;
+          if (typeof step === "string") db.exec(step);
+          else step(db);
+        }
         db.prepare("UPDATE meta SET value = ? WHERE key = 'schema'").run(String(SCHEMA_VERSION));
         db.exec("COMMIT");
       } catch (e) {
@@ -224,6 +245,9 @@ export class Store implements TargetState {
       recordChecksums: r.record_checksums === 1,
       received: r.received as number,
       streamBytes: r.stream_bytes as number,
+      redactSnaps: parseRedactSnaps(r.redact_snaps as string | null),
+      redactedRanges: r.redacted_ranges === 1,
+      largeBlocks: r.large_blocks === 1,
     }));
   }
 
@@ -260,7 +284,13 @@ export class Store implements TargetState {
     if (d === null) return null;
     return {
       objsetType: d.objsetType,
-      snapshots: this.snapshots(d.id).map((s) => ({ dataset: name, name: s.name, guid: s.guid })),
+      snapshots: this.snapshots(d.id).map((s) => ({
+        dataset: name,
+        name: s.name,
+        guid: s.guid,
+        redactSnaps: s.redactSnaps,
+        largeBlocks: s.largeBlocks,
+      })),
     };
   }
 
@@ -275,9 +305,13 @@ export class Store implements TargetState {
     for (const s of this.snapshotsByGuid(guid)) {
       if (best === undefined || common(s.datasetName) > common(best.datasetName)) best = s;
     }
-    return best === undefined
-      ? null
-      : { dataset: best.datasetName, name: best.name, guid: best.guid };
+    return best === undefined ? null : {
+      dataset: best.datasetName,
+      name: best.name,
+      guid: best.guid,
+      redactSnaps: best.redactSnaps,
+      largeBlocks: best.largeBlocks,
+    };
   }
 
   #txStart: { pack: number; length: number } | null = null;

@@ -7,16 +7,20 @@
  * prints `{"stage": ..., "seconds": ..., "bytes": ...}`. Stages, each adding to the one before:
  *
  * - `noop`: nothing (deno startup and this module's imports)
- * - `read-reuse`: read the file into one reused 4 MiB buffer (the floor for reading in Deno)
- * - `read-fresh`: `io/source.ts` `openStreamInput()`, a fresh 4 MiB buffer per chunk, as
- *   verify reads
- * - `read-fresh-f4`: the same plus native fletcher-4 over every chunk
+ * - `read-reuse`: read the file into one reused, page-aligned 4 MiB buffer (the floor for
+ *   reading in Deno)
+ * - `read-fresh`: `io/source.ts` `openStreamInput()` without `reuse`, a fresh 4 MiB buffer
+ *   per chunk (as redup and image read)
+ * - `read-ahead`: `openStreamInput()` with `reuse`, as verify reads: two buffers, the next
+ *   chunk read by `pread` on a native thread while this one is looked at
+ * - `read-ahead-f4`: the same plus native fletcher-4 over every chunk
  * - `records`: `core/reader.ts` `readRecords()` with checksums (parse + fletcher-4 + take)
  * - `verify`: `core/verify.ts` `verifyStream()`, everything `zsend verify` does after startup
  *
  * @module
  */
 
+import { alignedBytes } from "../../io/aligned_buffer.ts";
 import { openStreamInput } from "../../io/source.ts";
 import { readRecords } from "../../core/reader.ts";
 import { verifyStream } from "../../core/verify.ts";
@@ -24,14 +28,23 @@ import { Fletcher4 } from "../../core/fletcher4.ts";
 import { bestFletcher4 } from "../../io/native/fletcher4_native.ts";
 
 /** The stages, in order. */
-export const STAGES = ["noop", "read-reuse", "read-fresh", "read-fresh-f4", "records", "verify"];
+export const STAGES = [
+  "noop",
+  "read-reuse",
+  "read-fresh",
+  "read-ahead",
+  "read-ahead-f4",
+  "records",
+  "verify",
+];
 
 /** What each stage is, for the report. */
 export const STAGE_LABEL: Record<string, string> = {
   "noop": "deno startup + imports, no work",
-  "read-reuse": "read file, one reused 4 MiB buffer",
-  "read-fresh": "read file, fresh 4 MiB chunk each (io/source.ts)",
-  "read-fresh-f4": "... + native fletcher-4 over every chunk",
+  "read-reuse": "read file, one reused page-aligned 4 MiB buffer",
+  "read-fresh": "read file, fresh 4 MiB chunk each (io/source.ts, no reuse)",
+  "read-ahead": "read file as verify does: two buffers, native pread one chunk ahead",
+  "read-ahead-f4": "... + native fletcher-4 over every chunk",
   "records": "readRecords(): parse + checksum (core/reader.ts)",
   "verify": "verifyStream(): all of verify (core/verify.ts)",
 };
@@ -44,7 +57,7 @@ export async function stage(name: string, path: string): Promise<number> {
       return 0;
     case "read-reuse": {
       using file = await Deno.open(path);
-      const buf = new Uint8Array(4 << 20);
+      const buf = alignedBytes(4 << 20);
       for (;;) {
         const got = await file.read(buf);
         if (got === null) return n;
@@ -54,21 +67,30 @@ export async function stage(name: string, path: string): Promise<number> {
     case "read-fresh":
       for await (const c of openStreamInput(path)) n += c.length;
       return n;
-    case "read-fresh-f4": {
+    case "read-ahead":
+      for await (const c of openStreamInput(path, { reuse: true })) n += c.length;
+      return n;
+    case "read-ahead-f4": {
       const ck = new Fletcher4(bestFletcher4());
-      for await (const c of openStreamInput(path)) {
+      for await (const c of openStreamInput(path, { reuse: true })) {
         ck.update(c, true);
         n += c.length;
       }
       return n;
     }
-    case "records":
-      for await (const r of readRecords(openStreamInput(path), { fletcher4: bestFletcher4() })) {
+    case "records": {
+      const input = openStreamInput(path, { reuse: true });
+      const options = { fletcher4: bestFletcher4(), reuseSpans: true };
+      for await (const r of readRecords(input, options)) {
         n = r.offset + r.raw.length + r.payload.length;
       }
       return n;
+    }
     case "verify":
-      return (await verifyStream(openStreamInput(path), { fletcher4: bestFletcher4() })).bytes;
+      return (await verifyStream(openStreamInput(path, { reuse: true }), {
+        fletcher4: bestFletcher4(),
+        reuseSpans: true,
+      })).bytes;
   }
   throw new TypeError(`unknown stage ${name}: one of ${STAGES.join(", ")}`);
 }

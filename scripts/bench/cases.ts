@@ -14,8 +14,23 @@ import {
   dirtyKiB,
   type Measurement,
 } from "./harness.ts";
-import { randomFile, type StreamInput, treeBytes, warm } from "./inputs.ts";
-import { cpuSecondsOf, daemonPid, type ScratchPool, which, zcmd } from "./zfs.ts";
+import {
+  DEDUP_MIN,
+  randomFile,
+  type StreamInput,
+  treeBytes,
+  warm,
+  zfsFuseStream,
+} from "./inputs.ts";
+import {
+  cpuSecondsOf,
+  daemonPid,
+  type OpenZfsTool,
+  openZfsZstream,
+  type ScratchPool,
+  which,
+  zcmd,
+} from "./zfs.ts";
 import { STAGE_LABEL, STAGES } from "./breakdown.ts";
 
 /** What the cases share. */
@@ -104,6 +119,43 @@ export function benchCases(ctx: BenchContext): BenchCase[] {
     dirtyAfterKiB: dirtyKiB(),
   });
   const zfs = () => ctx.zfsMissing();
+  // OpenZFS 2.3's zstream: the peer of verify, dump and redup.
+  const zstream = () => ctx.once("zstream", () => openZfsZstream(ctx.root));
+  const zstreamMissing = async () => {
+    const z = await zstream();
+    return typeof z === "string" ? z : null;
+  };
+  const zstreamRun =
+    (args: string[], bytes: () => number, io: Omit<ChildSpec, "argv"> = {}) =>
+    async (): Promise<Measurement> => {
+      const z = (await zstream()) as OpenZfsTool;
+      return await child([z.path, ...args], bytes(), { ...io, env: z.env })();
+    };
+  // The dedup stream redup reads (made by zfs-fuse `zfs send -D` once, then reused).
+  const dedupPath = `${ctx.benchDir}/dedup.zstream`;
+  let dedupBytes = 0;
+  const dedup = () =>
+    ctx.once("dedup", async () => {
+      const have = (() => {
+        try {
+          return Deno.statSync(dedupPath).size;
+        } catch {
+          return 0;
+        }
+      })();
+      if (have < DEDUP_MIN) {
+        const why = await ctx.zfsMissing();
+        if (why !== null) return `no dedup stream (${why})`;
+      }
+      const s = await zfsFuseStream(ctx.root, dedupPath, { dedup: true });
+      await warm(s.path);
+      dedupBytes = s.bytes;
+      return s;
+    });
+  const dedupMissing = async () => {
+    const d = await dedup().catch((e) => `make_bench_stream.sh --dedup: ${(e as Error).message}`);
+    return typeof d === "string" ? d : null;
+  };
 
   // Shared, untimed: a store holding the stream's snapshot, and the tree extracted from it.
   const refStore = () =>
@@ -148,9 +200,17 @@ export function benchCases(ctx: BenchContext): BenchCase[] {
       name: "zsend verify",
       group: "verify",
       command: "zsend verify FILE",
-      peer: "zstreamdump",
+      peer: ["zstream dump", "zstreamdump"],
       setup: warmStream,
       run: zsend(["verify", S.path], S.bytes),
+    },
+    {
+      name: "zstream dump",
+      group: "verify",
+      command: "zstream dump < FILE > /dev/null (OpenZFS 2.3)",
+      skip: zstreamMissing,
+      setup: warmStream,
+      run: zstreamRun(["dump"], () => S.bytes, { stdin: S.path }),
     },
     {
       name: "zstreamdump",
@@ -165,9 +225,17 @@ export function benchCases(ctx: BenchContext): BenchCase[] {
       name: "zsend dump -v",
       group: "dump",
       command: "zsend dump -v FILE > /dev/null",
-      peer: "zstreamdump -v",
+      peer: ["zstream dump -v", "zstreamdump -v"],
       setup: warmStream,
       run: zsend(["dump", "-v", S.path], S.bytes),
+    },
+    {
+      name: "zstream dump -v",
+      group: "dump",
+      command: "zstream dump -v < FILE > /dev/null (OpenZFS 2.3)",
+      skip: zstreamMissing,
+      setup: warmStream,
+      run: zstreamRun(["dump", "-v"], () => S.bytes, { stdin: S.path }),
     },
     {
       name: "zstreamdump -v",
@@ -176,6 +244,24 @@ export function benchCases(ctx: BenchContext): BenchCase[] {
       skip: needs("zstreamdump"),
       setup: warmStream,
       run: child([which("zstreamdump") ?? "zstreamdump", "-v"], S.bytes, { stdin: S.path }),
+    },
+    // redup: a dedup stream as a plain one.
+    {
+      name: "zsend redup",
+      group: "redup",
+      command: "zsend redup DEDUP_FILE > /dev/null (zfs-fuse zfs send -D)",
+      peer: "zstream redup",
+      skip: firstOf(verb("redup"), dedupMissing),
+      setup: async () => void await dedup(),
+      run: () => zsend(["redup", dedupPath], dedupBytes)(),
+    },
+    {
+      name: "zstream redup",
+      group: "redup",
+      command: "zstream redup DEDUP_FILE > /dev/null (OpenZFS 2.3)",
+      skip: firstOf(zstreamMissing, dedupMissing),
+      setup: async () => void await dedup(),
+      run: zstreamRun(["redup", dedupPath], () => dedupBytes),
     },
     // recv: the stream into a fresh store / a fresh dataset / a plain file, durably.
     {

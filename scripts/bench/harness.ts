@@ -76,6 +76,8 @@ export interface ChildSpec {
   stdout?: string;
   /** Working directory. */
   cwd?: string;
+  /** Variables added to the environment (OpenZFS's `LD_LIBRARY_PATH`). */
+  env?: Record<string, string>;
 }
 
 /** The child failed: exit status and the end of its stderr. */
@@ -138,6 +140,7 @@ export class ChildTimer {
       stdout: "null",
       stderr: "null",
       ...(spec.cwd ? { cwd: spec.cwd } : {}),
+      ...(spec.env ? { env: spec.env } : {}),
     });
     const t0 = performance.now();
     const child = cmd.spawn();

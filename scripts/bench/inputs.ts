@@ -10,6 +10,7 @@ import { StreamWriter } from "../../core/writer.ts";
 import { readRecords } from "../../core/reader.ts";
 import { DRR } from "../../core/constants.ts";
 import { bestFletcher4 } from "../../io/native/fletcher4_native.ts";
+import { alignedBytes } from "../../io/aligned_buffer.ts";
 import { log } from "./harness.ts";
 
 /** At least this many bytes. */
@@ -49,10 +50,21 @@ export async function firstToname(path: string): Promise<string> {
   throw new Error(`${path}: no BEGIN with a toname`);
 }
 
-/** Makes (or reuses) the stream made by real zfs-fuse; throws when the script fails. */
-export async function zfsFuseStream(root: string, path: string): Promise<StreamInput> {
+/** A dedup stream for redup: at least this many bytes. */
+export const DEDUP_MIN = 256 << 20;
+
+/**
+ * Makes (or reuses) the stream made by real zfs-fuse (`--dedup`: a `zfs send -D` stream of at
+ * least {@linkcode DEDUP_MIN} bytes, else one of at least 1 GiB); throws when the script fails.
+ */
+export async function zfsFuseStream(
+  root: string,
+  path: string,
+  options: { dedup?: boolean } = {},
+): Promise<StreamInput> {
+  const min = options.dedup ? DEDUP_MIN : GIB;
   const have = size(path);
-  if (have !== null && have >= GIB) {
+  if (have !== null && have >= min) {
     return {
       path,
       bytes: have,
@@ -62,10 +74,10 @@ export async function zfsFuseStream(root: string, path: string): Promise<StreamI
     };
   }
   const partial = `${path}.partial`;
-  log(`making ${path} with scripts/make_bench_stream.sh (about 20 s)`);
+  log(`making ${path} with scripts/make_bench_stream.sh${options.dedup ? " --dedup" : ""}`);
   const t0 = performance.now();
   const out = await new Deno.Command("bash", {
-    args: [`${root}/scripts/make_bench_stream.sh`, partial],
+    args: [`${root}/scripts/make_bench_stream.sh`, ...(options.dedup ? ["--dedup"] : []), partial],
     stdin: "null",
     stdout: "null",
     stderr: "inherit",
@@ -208,7 +220,7 @@ export async function randomFile(path: string, bytes: number): Promise<number> {
 /** Reads a file once to its end, so that the runs find it in the page cache. */
 export async function warm(path: string): Promise<void> {
   using file = await Deno.open(path);
-  const buf = new Uint8Array(4 << 20);
+  const buf = alignedBytes(4 << 20);
   while ((await file.read(buf)) !== null) { /* reading is the point */ }
 }
 

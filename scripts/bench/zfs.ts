@@ -148,3 +148,36 @@ export class ScratchPool {
     await Deno.remove(this.file).catch(() => {});
   }
 }
+
+/** OpenZFS's userland `zstream`, unpacked into .tools by scripts/openzfs/userland.sh. */
+export interface OpenZfsTool {
+  /** The executable. */
+  path: string;
+  /** What it needs in its environment (its libraries). */
+  env: Record<string, string>;
+  /** The Debian version it came from ("2.3.2-2~bpo12+2"). */
+  version: string;
+}
+
+/**
+ * OpenZFS 2.3's `zstream`, unpacked on first use (needs root and the network once), run
+ * directly with `LD_LIBRARY_PATH` (no shell in between); else why not.
+ */
+export async function openZfsZstream(root: string): Promise<OpenZfsTool | string> {
+  const out = await new Deno.Command("bash", {
+    args: [`${root}/scripts/openzfs/userland.sh`],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dir = new TextDecoder().decode(out.stdout).trim();
+  if (!out.success || dir === "") {
+    const said = new TextDecoder().decode(out.stderr).trim().split("\n").at(-1) ?? "";
+    return `OpenZFS 2.3 userland not available (scripts/openzfs/userland.sh: ${said})`;
+  }
+  const lib = `${dir}/lib/x86_64-linux-gnu:${dir}/usr/lib/x86_64-linux-gnu`;
+  const path = `${dir}/sbin/zstream`;
+  const version = dir.replace(/^.*\/userland-/, "");
+  log(`OpenZFS ${version} zstream: ${path}`);
+  return { path, env: { LD_LIBRARY_PATH: lib }, version };
+}

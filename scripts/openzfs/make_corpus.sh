@@ -33,8 +33,8 @@ printf '%s\n' "$SEED" >"$T/seed"
 
 started=$SECONDS
 status=0
-bash "$here/vm.sh" run "$here/guest/corpus.sh" "$OUT" "$here/../lib_tree.sh" "$T/prng" \
-  "$T/seed" || status=$?
+bash "$here/vm.sh" run "$here/guest/corpus.sh" "$OUT" "$here/../lib_tree.sh" \
+  "$here/guest/guest_lib.sh" "$T/prng" "$T/seed" || status=$?
 if ((status != 0)); then
   say "the guest failed (status $status): $OUT/console.log" >&2
   tail -n 40 "$OUT/console.log" >&2 || true

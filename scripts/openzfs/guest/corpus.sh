@@ -2,9 +2,10 @@
 # Runs inside the OpenZFS 2.3 guest (scripts/openzfs/vm.sh), started by
 # scripts/openzfs/make_corpus.sh: makes a pool in tmpfs, fills datasets of every kind modern ZFS
 # has, and writes into OUT (= $1) the streams that real `zfs send` makes of them, the manifests
-# of their snapshots (read through mounted clones), the xattrs of those trees, the images of the
-# volume, and corpus.txt, one line per stream and per snapshot (make_corpus.sh turns it into
-# corpus.json). Inputs in /in: lib_tree.sh, prng (the PRNG, built on the host), seed.
+# of their snapshots (read through mounted clones), the xattrs and ACLs of those trees, the
+# images of the volume, and corpus.txt, one line per stream and per snapshot (read by
+# tests/_openzfs.ts). Inputs in /in: lib_tree.sh, guest_lib.sh, prng (the PRNG, built on the
+# host), seed.
 set -euo pipefail
 OUT="$1"
 export LC_ALL=C
@@ -15,6 +16,8 @@ T=/tmp/work
 mkdir -p "$T" "$OUT"
 # shellcheck source=scripts/lib_tree.sh
 source /in/lib_tree.sh
+# shellcheck source=scripts/openzfs/guest/guest_lib.sh
+source /in/guest_lib.sh
 tree_random_source /in/prng
 started=$SECONDS
 
@@ -133,19 +136,6 @@ for c in "${COMPS[@]}"; do
 done
 
 # --- a volume with two snapshots --------------------------------------------------------------
-zvol_dev() { # DATASET -> /dev/zdN (no udev here: find it by its size in sysfs)
-  local before="$1" d
-  for _ in $(seq 1 100); do
-    for d in /sys/block/zd*; do
-      [[ -e "$d" ]] || continue
-      grep -qx "$(basename "$d")" <<<"$before" && continue
-      printf '/dev/%s\n' "$(basename "$d")"
-      return 0
-    done
-    sleep 0.1
-  done
-  return 1
-}
 VOL="$P/vol"
 before="$(ls /sys/block)"
 zfs create -V 24M -o volblocksize=16K "$VOL"
@@ -191,10 +181,6 @@ zfs snapshot "$P/enc-hex@e1"
 printf '%s' "$PASS" >"$OUT/passphrase.txt"
 
 # --- manifests ---------------------------------------------------------------------------------
-# xattrs DIR OUT: every extended attribute under DIR (getfattr's text, hex values).
-xattrs() {
-  (cd "$1" && getfattr -R -h -d -m - -e hex . 2>/dev/null || true) >"$2"
-}
 snapline() { # SNAP MANIFEST: a corpus.txt line for a snapshot
   local guid creation
   guid="$(zfs get -H -p -o value guid "$P/$1")"
@@ -209,7 +195,7 @@ for snap in "${SNAPS[@]}"; do
   base="$(tr '/@' '--' <<<"$snap")"
   zfs clone -o readonly=on -o mountpoint=/mnt/view "$P/$snap" "$P/view"
   manifest /mnt/view "$OUT/$base.manifest.txt"
-  xattrs /mnt/view "$OUT/$base.xattrs.txt"
+  attrs /mnt/view "$OUT/$base"
   zfs destroy "$P/view"
   snapline "$snap" "$base.manifest.txt"
 done

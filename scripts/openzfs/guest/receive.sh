@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs inside the OpenZFS 2.3 guest (scripts/openzfs/vm.sh): real `zfs receive` of streams that
 # zsend wrote, then the manifests, xattrs and images of what was received. Inputs in /in:
-# plan.txt, lib_tree.sh and the streams; OUT = $1 gets results.txt (one line per step:
+# plan.txt, lib_tree.sh, guest_lib.sh and the streams; OUT = $1 gets results.txt (one line per step:
 # `ok STEP...` or `fail STEP...: what zfs said`) and the files that the steps name.
 #
 # plan.txt, one step a line:
@@ -9,7 +9,8 @@
 #                                commas for spaces: -F,-u; TARGET "-" for the pool itself)
 #   mkdir DATASET                zfs create -p POOL/DATASET (a parent for what is received)
 #   load-key DATASET             zfs load-key with the passphrase in /in/passphrase.txt
-#   manifest SNAP NAME           NAME.manifest.txt and NAME.xattrs.txt of POOL/SNAP (a clone)
+#   manifest SNAP NAME           NAME.manifest.txt, NAME.xattrs.txt and NAME.acls.txt of POOL/SNAP
+#                                (through a clone)
 #   image SNAP NAME              NAME.img: the bytes of volume snapshot POOL/SNAP (a clone)
 #   list                         list.txt: zfs list -t all -o name,guid,origin
 set -uo pipefail
@@ -19,25 +20,14 @@ T=/tmp/work
 mkdir -p "$T" "$OUT"
 # shellcheck source=scripts/lib_tree.sh
 source /in/lib_tree.sh
+# shellcheck source=scripts/openzfs/guest/guest_lib.sh
+source /in/guest_lib.sh
 P=zr
 truncate -s 3G /tmp/pool.img
 zpool create -O mountpoint=none "$P" /tmp/pool.img || exit 1
 : >"$OUT/results.txt"
 result() { printf '%s\n' "$*" >>"$OUT/results.txt"; }
 
-zvol_dev() { # waits for a zd device that is not in $1
-  local before="$1" d
-  for _ in $(seq 1 100); do
-    for d in /sys/block/zd*; do
-      [[ -e "$d" ]] || continue
-      grep -qx "$(basename "$d")" <<<"$before" && continue
-      printf '/dev/%s\n' "$(basename "$d")"
-      return 0
-    done
-    sleep 0.1
-  done
-  return 1
-}
 
 while read -r op a b c; do
   [[ -z "$op" || "$op" == \#* ]] && continue
@@ -70,7 +60,7 @@ while read -r op a b c; do
     manifest)
       if zfs clone -o readonly=on -o mountpoint=/mnt/view "$P/$a" "$P/view" 2>"$T/err"; then
         manifest /mnt/view "$OUT/$b.manifest.txt"
-        (cd /mnt/view && getfattr -R -h -d -m - -e hex . 2>/dev/null || true) >"$OUT/$b.xattrs.txt"
+        attrs /mnt/view "$OUT/$b"
         zfs destroy "$P/view"
         result "ok manifest $a $b"
       else
