@@ -6,6 +6,7 @@
 
 import { parseArgs } from "@std/cli";
 import { Store } from "../io/store/store.ts";
+import { snapshotCryptInfo } from "../io/store/crypt_view.ts";
 import { storeSpace } from "../io/store/space.ts";
 import { storeArg } from "./args.ts";
 import { rejectUnknown, UsageError } from "./common.ts";
@@ -39,6 +40,7 @@ function list(args: string[]): number {
     for (const d of store.datasets()) {
       const origin = d.origin === null ? null : store.snapshot(d.origin);
       for (const s of store.snapshots(d.id)) {
+        const crypt = snapshotCryptInfo(store, s.id);
         rows.push({
           name: `${d.name}@${s.name}`,
           type: TYPES[d.objsetType] ?? `objset type ${d.objsetType}`,
@@ -53,6 +55,13 @@ function list(args: string[]): number {
           // Some ranges were left out of its stream: the files holding them cannot be read.
           redacted_ranges: s.redactedRanges,
           large_blocks: s.largeBlocks,
+          // Raw (zfs send -w): kept sealed; extract, ls, cat and verify open it with the key.
+          encryption: crypt === null ? null : {
+            suite: crypt.suite,
+            keyformat: crypt.keyformat,
+            key_guid: crypt.guid.toString(16),
+            sealed: true,
+          },
           ...(space
             ? { referenced: space.referenced.get(s.id) ?? 0, unique: space.unique.get(s.id) ?? 0 }
             : {}),
@@ -67,6 +76,8 @@ function list(args: string[]): number {
     if (space) header.push("REFER", "UNIQUE");
     const redaction = rows.some((r) => r.redacted !== null || r.redacted_ranges);
     if (redaction) header.push("REDACTED");
+    const encrypted = rows.some((r) => r.encryption !== null);
+    if (encrypted) header.push("ENCRYPTION");
     const table = [
       header,
       ...rows.map((r) => {
@@ -82,6 +93,10 @@ function list(args: string[]): number {
               ? "has redacted ranges"
               : "-",
           );
+        }
+        if (encrypted) {
+          const e = r.encryption;
+          cells.push(e === null ? "-" : `${e.suite}, keyformat ${e.keyformat}, sealed (raw)`);
         }
         return cells;
       }),

@@ -24,6 +24,8 @@ import { StreamError } from "../core/errors.ts";
 import { readRecords, type StreamRecord } from "../core/reader.ts";
 import { type MacReport, StreamMacChecker } from "../core/crypto/stream_macs.ts";
 import { transcodeRecords } from "../core/transcode.ts";
+import { openKeys, parseCryptKeydata } from "../core/crypto/keys.ts";
+import { decodeNvlist, nvlistToObject } from "../core/nvlist.ts";
 
 const why = corpusUnavailable();
 const S = (name: string) => corpusStream(name).file;
@@ -342,6 +344,85 @@ Deno.test({
       assertMatch(good.stdout, /1 objset MAC authenticated/);
       const wrong = await runZsend(["verify", ...HEX(), S("enc-gcm-e1.raw")]);
       assertEquals(wrong.code, 1);
+    } finally {
+      await Deno.remove(base, { recursive: true });
+    }
+  },
+});
+
+/** Whether `needle` occurs in `hay`. */
+function contains(hay: Uint8Array, needle: Uint8Array): boolean {
+  if (needle.length === 0) return false;
+  const first = needle[0]!;
+  for (
+    let i = hay.indexOf(first);
+    i !== -1 && i + needle.length <= hay.length;
+    i = hay.indexOf(first, i + 1)
+  ) {
+    let j = 1;
+    while (j < needle.length && hay[i + j] === needle[j]) j++;
+    if (j === needle.length) return true;
+  }
+  return false;
+}
+
+Deno.test({
+  name: "raw OpenZFS streams: the store holds no plaintext, no key and no passphrase; list says so",
+  ignore: why !== null,
+  async fn() {
+    const base = await tmp();
+    const store = `${base}/store`;
+    try {
+      await ok(["recv", store, "oz/gcm", S("enc-gcm-e1.raw")]);
+      await ok(["recv", store, "oz/gcm", S("enc-gcm-e1-e2.raw")]);
+      await ok(["extract", "-q", ...PASS(), store, "oz/gcm@e2", `${base}/tree`]);
+      const list = JSON.parse(await ok(["list", "--json", store])) as {
+        snapshots: { name: string; encryption: { suite: string; keyformat: string } | null }[];
+      };
+      for (const s of list.snapshots) {
+        assertEquals(s.encryption?.suite, "aes-256-gcm", s.name);
+        assertEquals(s.encryption?.keyformat, "passphrase", s.name);
+      }
+      // What must not be there: the passphrase, the unwrapped keys, and any 64 bytes of a file.
+      const records = await recordsOf("enc-gcm-e1.raw");
+      const begin = records[0]!;
+      const kd = parseCryptKeydata(nvlistToObject(decodeNvlist(begin.payload)))!;
+      const pass = (await Deno.readTextFile(corpusFile("passphrase.txt"))).replace(/\n$/, "");
+      const keys = await openKeys(kd, { kind: "passphrase", text: pass });
+      const secrets: [string, Uint8Array][] = [
+        ["passphrase", new TextEncoder().encode(pass)],
+        ["master key", keys.master],
+        ["HMAC key", keys.hmac],
+      ];
+      for await (const e of Deno.readDir(`${base}/tree`)) {
+        if (!e.isFile) continue;
+        const data = await Deno.readFile(`${base}/tree/${e.name}`);
+        if (data.length >= 64) {
+          secrets.push([`${e.name} [0, 64)`, data.subarray(0, 64)]);
+          const mid = data.length >> 1;
+          secrets.push([`${e.name} [${mid}, +64)`, data.subarray(mid, mid + 64)]);
+        } else if (data.length >= 6) secrets.push([e.name, data]);
+      }
+      const files: string[] = [];
+      const walk = async (dir: string) => {
+        for await (const e of Deno.readDir(dir)) {
+          if (e.isDirectory) await walk(`${dir}/${e.name}`);
+          else if (e.isFile) files.push(`${dir}/${e.name}`);
+        }
+      };
+      await walk(store);
+      assert(files.length >= 2, files.join(" "));
+      // The sealed bytes are there, as the stream carried them (the scan can find things).
+      const sealed = records.find((r) => r.header.type === DRR.WRITE && r.payload.length >= 64)!;
+      let found = false;
+      for (const f of files) {
+        const bytes = await Deno.readFile(f);
+        found ||= contains(bytes, sealed.payload.subarray(0, 64));
+        for (const [what, needle] of secrets) {
+          assertEquals(contains(bytes, needle), false, `${f} holds the ${what}`);
+        }
+      }
+      assert(found, "the store must hold the sealed blocks");
     } finally {
       await Deno.remove(base, { recursive: true });
     }

@@ -27,6 +27,7 @@ import { decodeNvlist, nvlistToObject } from "../../core/nvlist.ts";
 import { objsetPortableMac, parseObjsetAuth } from "../../core/crypto/objset_mac.ts";
 import type { ObjectInfo, SnapshotView } from "../../core/snapshot_view.ts";
 import { KIND } from "./snapshot_builder.ts";
+import type { Store } from "./store.ts";
 import { decode, type MapRow, type RawObjectRow, type StoreSnapshotView } from "./snapshot_view.ts";
 
 const DMU_OT_SA = 44;
@@ -41,7 +42,18 @@ export interface CryptInfo {
 
 /** The key facts of a raw stored snapshot, or null when it has none. */
 export function cryptInfo(view: StoreSnapshotView): CryptInfo | null {
-  const nv = view.cryptNvlist();
+  return cryptInfoOf(view.cryptNvlist());
+}
+
+/** The key facts of the raw snapshot with id `snapshot` in `store`, or null. */
+export function snapshotCryptInfo(store: Store, snapshot: number): CryptInfo | null {
+  const r = store.stmt("SELECT begin_nvlist FROM snapshot_crypt WHERE snapshot = ?").get(
+    snapshot,
+  ) as { begin_nvlist: Uint8Array } | undefined;
+  return cryptInfoOf(r?.begin_nvlist ?? null);
+}
+
+function cryptInfoOf(nv: Uint8Array | null): CryptInfo | null {
   if (nv === null) return null;
   const kd = parseCryptKeydata(nvlistToObject(decodeNvlist(nv)));
   if (kd === null) return null;
