@@ -12,6 +12,7 @@ import type { KeyMaterial } from "../core/crypto/keys.ts";
 import { readRecordBatches } from "../core/reader.ts";
 import type { ByteChunks } from "../core/byte_source.ts";
 import { KEY_FLAGS, KEY_USAGE, keyMaterial } from "./keys.ts";
+import { nativeAead } from "../io/native/aead_native.ts";
 import { openStreamInput } from "../io/source.ts";
 import { engine, oneInput, rejectUnknown } from "./common.ts";
 import { streamInputArg } from "./args.ts";
@@ -91,7 +92,7 @@ async function verifyWithKey(
   key: KeyMaterial,
 ): Promise<{ report: ReturnType<StreamVerifier["finish"]>; macs: MacReport }> {
   const v = new StreamVerifier();
-  const macs = new StreamMacChecker(key);
+  const macs = new StreamMacChecker(key, undefined, nativeAead());
   for await (const batch of readRecordBatches(source, { fletcher4: engine() })) {
     for (const r of batch) {
       v.check(r);

@@ -8,6 +8,7 @@ import { assertEquals, assertRejects } from "@std/assert";
 import { importAeadKey, MacMismatch, openAead, sealAead } from "../core/crypto/aead.ts";
 import { BlockCrypt, isEncryptedType } from "../core/crypto/block.ts";
 import { deriveWrappingKey, KEYFORMAT, unwrapKeys, WrongKey } from "../core/crypto/keys.ts";
+import { nativeAead } from "../io/native/aead_native.ts";
 
 const hex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
 const unhex = (s: string) => new Uint8Array(s.match(/../g)!.map((x) => parseInt(x, 16)));
@@ -156,4 +157,29 @@ Deno.test("BlockCrypt.blockKey() is HKDF-SHA512 of the master key with the salt 
   assertEquals(await bc.openBlock(21, { salt, iv, mac }, data), data);
   await assertRejects(() => bc.openBlock(21, { salt, iv, mac }, new Uint8Array(32)), MacMismatch);
   assertEquals([19, 20, 44, 21, 17].map(isEncryptedType), [true, true, true, false, false]);
+});
+
+Deno.test("nativeAead() (libcrypto, where the system has it) opens what Web Crypto seals", async () => {
+  const e = nativeAead();
+  if (e === null) return; // no libcrypto here: Web Crypto does the work
+  for (const mode of ["gcm", "ccm"] as const) {
+    for (const len of [16, 24, 32]) {
+      const k = await importAeadKey(mode, Uint8Array.from({ length: len }, (_, i) => i * 3));
+      const iv = new Uint8Array(12).fill(len);
+      for (const aad of [new Uint8Array(0), unhex("0102030405")]) {
+        for (const n of [1, 16, 33, 4096]) {
+          const plain = Uint8Array.from({ length: n }, (_, i) => i * 31);
+          const s = await sealAead(k, iv, plain, aad);
+          const p = await openAead(k, iv, s.subarray(0, n), s.subarray(n), aad, e);
+          assertEquals(hex(p), hex(plain), `${mode} ${len} ${n}`);
+          const bad = s.slice();
+          bad[n >> 1]! ^= 0x40;
+          await assertRejects(
+            () => openAead(k, iv, bad.subarray(0, n), bad.subarray(n), aad, e),
+            MacMismatch,
+          );
+        }
+      }
+    }
+  }
 });

@@ -25,9 +25,30 @@ export class MacMismatch extends Error {
   }
 }
 
+/**
+ * A synchronous AEAD decryption (a native library's, e.g. OpenSSL's libcrypto through FFI):
+ * the plaintext, or null when the tag does not match. `core/` never loads one; `io/` may pass
+ * one in.
+ */
+export interface AeadEngine {
+  /** What it is, for reports (`libcrypto`). */
+  name: string;
+  /** Decrypts `cipher` with the raw AES `key`, checking `mac` over `aad` and the data. */
+  open(
+    mode: AeadMode,
+    key: Uint8Array,
+    iv: Uint8Array,
+    cipher: Uint8Array,
+    mac: Uint8Array,
+    aad: Uint8Array,
+  ): Uint8Array | null;
+}
+
 /** An AES key ready for the calls of one mode. */
 export interface AeadKey {
   mode: AeadMode;
+  /** The key's bytes (for an {@linkcode AeadEngine}). */
+  raw: Uint8Array;
   /** AES-GCM key (gcm), or AES-CTR key (ccm and keystreams). */
   ctr: CryptoKey;
   gcm: CryptoKey | null;
@@ -56,10 +77,10 @@ export async function importAeadKey(mode: AeadMode, raw: Uint8Array): Promise<Ae
   const ctr = await subtle.importKey("raw", bytes, "AES-CTR", false, ["encrypt"]);
   if (mode === "gcm") {
     const gcm = await subtle.importKey("raw", bytes, "AES-GCM", false, ["decrypt", "encrypt"]);
-    return { mode, ctr, gcm, cbc: null };
+    return { mode, raw: bytes.slice(), ctr, gcm, cbc: null };
   }
   const cbc = await subtle.importKey("raw", bytes, "AES-CBC", false, ["encrypt"]);
-  return { mode, ctr, gcm: null, cbc };
+  return { mode, raw: bytes.slice(), ctr, gcm: null, cbc };
 }
 
 /** The counter block that encrypts the first byte of data (GCM: inc32(J0); CCM: A_1). */
@@ -165,7 +186,13 @@ export async function openAead(
   cipher: Uint8Array,
   mac: Uint8Array,
   aad: Uint8Array = new Uint8Array(0),
+  engine: AeadEngine | null = null,
 ): Promise<Uint8Array> {
+  if (engine !== null && cipher.length > 0) {
+    const out = engine.open(key.mode, key.raw, iv, cipher, mac, aad);
+    if (out === null) throw new MacMismatch(`AES-${key.mode.toUpperCase()} tag mismatch`);
+    return out;
+  }
   if (key.mode === "gcm") {
     const joined = new Uint8Array(cipher.length + MAC_LEN);
     joined.set(cipher);

@@ -10,7 +10,15 @@
  * @module
  */
 
-import { type AeadKey, ctrXor, importAeadKey, MAC_LEN, MacMismatch, openAead } from "./aead.ts";
+import {
+  type AeadEngine,
+  type AeadKey,
+  ctrXor,
+  importAeadKey,
+  MAC_LEN,
+  MacMismatch,
+  openAead,
+} from "./aead.ts";
 import type { DatasetKeys } from "./keys.ts";
 
 /** `ot_encrypt` of `dmu_ot[]`, by object type below DMU_OT_NUMTYPES. */
@@ -64,10 +72,15 @@ export class BlockCrypt {
   #hkdf: Promise<CryptoKey>;
   #hmac: Promise<CryptoKey>;
   #bySalt = new Map<string, Promise<AeadKey>>();
+  #engine: AeadEngine | null;
 
-  /** @param keys the dataset's unwrapped keys */
-  constructor(keys: DatasetKeys) {
+  /**
+   * @param keys the dataset's unwrapped keys
+   * @param engine a native AEAD to decrypt with (else Web Crypto, and CCM in TypeScript)
+   */
+  constructor(keys: DatasetKeys, engine: AeadEngine | null = null) {
     this.keys = keys;
+    this.#engine = engine;
     this.#hkdf = crypto.subtle.importKey("raw", keys.master.slice(), "HKDF", false, [
       "deriveBits",
     ]);
@@ -117,7 +130,14 @@ export class BlockCrypt {
    */
   async openBlock(type: number, p: BlockParams, payload: Uint8Array): Promise<Uint8Array> {
     if (isEncryptedType(type)) {
-      return await openAead(await this.blockKey(p.salt), p.iv, payload, p.mac);
+      return await openAead(
+        await this.blockKey(p.salt),
+        p.iv,
+        payload,
+        p.mac,
+        new Uint8Array(0),
+        this.#engine,
+      );
     }
     const mac = await this.hmac(payload);
     let diff = 0;
@@ -132,7 +152,7 @@ export class BlockCrypt {
    * Throws {@linkcode MacMismatch} when the MAC does not match.
    */
   async openDnodeBlock(p: BlockParams, cipher: Uint8Array, aad: Uint8Array): Promise<Uint8Array> {
-    return await openAead(await this.blockKey(p.salt), p.iv, cipher, p.mac, aad);
+    return await openAead(await this.blockKey(p.salt), p.iv, cipher, p.mac, aad, this.#engine);
   }
 
   /**

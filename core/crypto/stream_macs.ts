@@ -17,7 +17,7 @@ import { StreamError } from "../errors.ts";
 import { decodeNvlist, nvlistToObject } from "../nvlist.ts";
 import type { StreamRecord } from "../reader.ts";
 import { featureFlags, hasFeature, hdrtype } from "../record.ts";
-import { MacMismatch } from "./aead.ts";
+import { type AeadEngine, MacMismatch } from "./aead.ts";
 import { BlockCrypt, type BlockParams } from "./block.ts";
 import { deriveWrappingKey, type KeyMaterial, parseCryptKeydata, unwrapKeys } from "./keys.ts";
 import { dnodeBlockAuth, type DnodeForMac, l0Prop } from "./dnode_mac.ts";
@@ -47,6 +47,7 @@ export interface MacReport {
 export class StreamMacChecker {
   #material: KeyMaterial;
   #wrapping: Map<string, Promise<Uint8Array>>;
+  #engine: AeadEngine | null;
   #crypt: BlockCrypt | null = null;
   readonly report: MacReport = {
     keys: 0,
@@ -73,10 +74,16 @@ export class StreamMacChecker {
    * @param material the user's key or passphrase
    * @param wrappingKeys wrapping keys derived so far (by key format, salt and iterations),
    *   to share between checkers of the same material: PBKDF2 is slow on purpose
+   * @param engine a native AEAD to open blocks with (else Web Crypto)
    */
-  constructor(material: KeyMaterial, wrappingKeys = new Map<string, Promise<Uint8Array>>()) {
+  constructor(
+    material: KeyMaterial,
+    wrappingKeys = new Map<string, Promise<Uint8Array>>(),
+    engine: AeadEngine | null = null,
+  ) {
     this.#material = material;
     this.#wrapping = wrappingKeys;
+    this.#engine = engine;
   }
 
   /** Checks one record; throws {@linkcode StreamError} for a wrong key or a bad MAC. */
@@ -103,7 +110,7 @@ export class StreamMacChecker {
         this.#wrapping.set(id, w);
       }
       try {
-        this.#crypt = new BlockCrypt(await unwrapKeys(kd, await w));
+        this.#crypt = new BlockCrypt(await unwrapKeys(kd, await w), this.#engine);
       } catch (e) {
         throw new StreamError(at, `${h.toname}: ${(e as Error).message}`);
       }

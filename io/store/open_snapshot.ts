@@ -7,6 +7,7 @@
 import type { KeyMaterial } from "../../core/crypto/keys.ts";
 import type { SnapshotView } from "../../core/snapshot_view.ts";
 import { BlockCrypt } from "../../core/crypto/block.ts";
+import { nativeAead } from "../native/aead_native.ts";
 import { checkObjsetMac, cryptInfo, DecryptedSnapshotView, unlockSnapshot } from "./crypt_view.ts";
 import { StoreSnapshotView } from "./snapshot_view.ts";
 import { Store } from "./store.ts";
@@ -66,7 +67,7 @@ export async function openSnapshotView(
       );
     }
     // The key, then the objset MAC: the tree of dnode blocks is authentic before any is read.
-    const crypt = new BlockCrypt(await unlockSnapshot(view, material));
+    const crypt = new BlockCrypt(await unlockSnapshot(view, material), nativeAead());
     await checkObjsetMac(view, crypt);
     return { store, view: new DecryptedSnapshotView(view, crypt), stored: view };
   } catch (e) {
