@@ -10,7 +10,7 @@
 
 import { decompressBlock } from "./compress/mod.ts";
 import { BEGIN_FLAG, DRR, FEATURE, HDRTYPE, RECORD_SIZE } from "./constants.ts";
-import { encodeNvlist, nv, type NvPair } from "./nvlist.ts";
+import { DATA_TYPE, decodeNvlist, encodeNvlist, nv, type NvList, type NvPair } from "./nvlist.ts";
 import type { RecordSender } from "./pending.ts";
 import type { StoredObject } from "./receive.ts";
 import { type Checksum, decodeRecord, type DrrRecord, makeVersioninfo } from "./record.ts";
@@ -58,6 +58,16 @@ export interface SendSource {
   blockRef?(block: number, littleEndian: boolean): PayloadRef | null;
   /** The block's SHA-256 (for the dedup key of `-D`). */
   blockHash(block: number): Uint8Array;
+  /**
+   * Raw snapshots: the BEGIN nvlist it came with (its `crypt_keydata` holds the wrapped keys a
+   * raw send must carry), or null.
+   */
+  cryptNvlist?(): Uint8Array | null;
+  /**
+   * Raw snapshots: each dnode block's OBJECT_RANGE record as stored (its meta), by first
+   * object. A raw send writes one before the objects of each dnode block it sends.
+   */
+  objectRanges?(): Map<number, Uint8Array>;
 }
 
 /**
@@ -280,6 +290,11 @@ export function* sendRecords(
   if (from?.redactSnaps !== null && from?.redactSnaps !== undefined) {
     pairs.push(nv.uint64Array("redact_from_snaps", from.redactSnaps));
   }
+  const ranges = raw ? to.objectRanges?.() ?? new Map<number, Uint8Array>() : null;
+  const fromRanges = raw && from !== null
+    ? from.objectRanges?.() ?? new Map<number, Uint8Array>()
+    : null;
+  if (raw) pairs.push(rawKeydata(to, from, options.toname));
   const payload = pairs.length === 0 ? undefined : encodeNvlist(nv.list(...pairs), {
     encoding: "native",
     littleEndian: sink.writer.littleEndian,
@@ -314,6 +329,17 @@ export function* sendRecords(
     return out;
   };
 
+  // Raw: the dnode block being sent (its OBJECT_RANGE goes out before its first object), and
+  // whether a dnode block changed since `from` (its crypt parameters differ): the receiver
+  // writes a raw dnode block whole, so every object of a changed block goes out again.
+  let rangeSent = -1;
+  const rangeOf = (object: number) => Math.floor(object / DNODES_PER_BLOCK) * DNODES_PER_BLOCK;
+  const blockChanged = (object: number): boolean => {
+    if (ranges === null || fromRanges === null) return false;
+    const a = ranges.get(rangeOf(object)), b = fromRanges.get(rangeOf(object));
+    return a === undefined || b === undefined || !equalBytes(a, b);
+  };
+
   for (; i < after.length; i++) {
     const o = after[i]!;
     const old = before.get(o.object) ?? null;
@@ -344,9 +370,20 @@ export function* sendRecords(
     if (
       !whole && old !== null && sameObject(old, o) && changed.length === 0 &&
       removed.length === 0 && !spillChanged &&
-      (oldSpillEmbedded === null) === (spillEmbedded === null)
+      (oldSpillEmbedded === null) === (spillEmbedded === null) && !blockChanged(o.object)
     ) {
       continue;
+    }
+    if (ranges !== null && rangeOf(o.object) !== rangeSent) {
+      rangeSent = rangeOf(o.object);
+      const meta = ranges.get(rangeSent);
+      if (meta === undefined) {
+        throw new TypeError(
+          `${options.toname} is raw but its store has no OBJECT_RANGE for object ${o.object} ` +
+            "(received before zsend kept them): it cannot be sent raw",
+        );
+      }
+      yield* sink.write(placed(meta, { type: DRR.OBJECT_RANGE, toguid }));
     }
 
     // OBJECT, then a FREE of everything past the object's end. Without large blocks the
@@ -407,6 +444,37 @@ export function* sendRecords(
     if (maxobj > next) yield* sink.freeObjects(BigInt(next), BigInt(maxobj - next));
   }
   yield* sink.end();
+}
+
+/**
+ * The `crypt_keydata` pair of a raw send's BEGIN nvlist: the one the snapshot was received
+ * with, its `from_ivset_guid` set to the `to_ivset_guid` of the snapshot it is sent from (0 for
+ * a full stream), which the receiver checks against its own copy of that snapshot.
+ */
+function rawKeydata(to: SendSource, from: SendSource | null, toname: string): NvPair {
+  const keydataOf = (src: SendSource): NvList | null => {
+    const bytes = src.cryptNvlist?.() ?? null;
+    if (bytes === null) return null;
+    const pair = decodeNvlist(bytes).pairs.find((p) => p.name === "crypt_keydata");
+    return pair?.type === DATA_TYPE.NVLIST ? pair.value : null;
+  };
+  const kd = keydataOf(to);
+  if (kd === null) {
+    throw new TypeError(
+      `${toname} is raw but its store kept no crypt_keydata (received before zsend kept it): ` +
+        "it cannot be sent raw",
+    );
+  }
+  let fromIvset = 0n;
+  if (from !== null) {
+    const fk = keydataOf(from);
+    const p = fk?.pairs.find((x) => x.name === "to_ivset_guid");
+    if (p?.type === DATA_TYPE.UINT64) fromIvset = p.value;
+  }
+  const pairs = kd.pairs.map((p) =>
+    p.name === "from_ivset_guid" && p.type === DATA_TYPE.UINT64 ? { ...p, value: fromIvset } : p
+  );
+  return { name: "crypt_keydata", type: DATA_TYPE.NVLIST, value: { ...kd, pairs } };
 }
 
 /**

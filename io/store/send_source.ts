@@ -138,6 +138,21 @@ export class StoreSendSource implements SendSource {
     return { length: at.length, fletcher4: f4, place: { path, offset: at.offset } };
   }
 
+  /** Raw snapshots: the BEGIN nvlist the snapshot was received with, or null. */
+  cryptNvlist(): Uint8Array | null {
+    const r = this.#store.stmt("SELECT begin_nvlist FROM snapshot_crypt WHERE snapshot = ?")
+      .get(this.#snapshot) as { begin_nvlist: Uint8Array } | undefined;
+    return r?.begin_nvlist ?? null;
+  }
+
+  /** Raw snapshots: the stored OBJECT_RANGE of each dnode block, by first object. */
+  objectRanges(): Map<number, Uint8Array> {
+    const rows = this.#store.stmt(
+      "SELECT firstobj, meta FROM object_ranges WHERE snapshot = ? ORDER BY firstobj",
+    ).all(this.#snapshot) as { firstobj: number; meta: Uint8Array }[];
+    return new Map(rows.map((r) => [r.firstobj, r.meta]));
+  }
+
   /** The block's SHA-256: from the index when the store keys by it, else of its bytes. */
   blockHash(block: number): Uint8Array {
     if (this.#store.blockHash !== "sha256") {
