@@ -10,7 +10,7 @@ import { resolvePath } from "../core/zpl/path.ts";
 import { openSnapshotView } from "../io/store/open_snapshot.ts";
 import { writeAll } from "../io/output.ts";
 import { nameArg, storeArg } from "./args.ts";
-import { KEY_FLAGS, KEY_USAGE, keyMaterial } from "./keys.ts";
+import { KEY_FLAGS, KEY_USAGE, keyMaterial, promptKey } from "./keys.ts";
 import { rejectUnknown, UsageError } from "./common.ts";
 
 /** Usage of the verb. */
@@ -31,7 +31,12 @@ export async function main(args: string[]): Promise<number> {
   if (pos.length !== 3) throw new UsageError("cat takes STORE DATASET@SNAP PATH");
   storeArg(pos[0]!);
   nameArg(pos[1]!, "snapshot", "DATASET@SNAP", { lookup: true });
-  const { store, view } = await openSnapshotView(pos[0]!, pos[1]!, keyMaterial(flags));
+  const { store, view } = await openSnapshotView(
+    pos[0]!,
+    pos[1]!,
+    keyMaterial(flags),
+    (info) => promptKey(pos[1]!, info),
+  );
   try {
     const fs = await ZplFilesystem.open(view);
     const object = await resolvePath(fs, pos[2]!);

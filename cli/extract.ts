@@ -17,7 +17,7 @@ import { openStreamInput } from "../io/source.ts";
 import { extractVolume } from "../io/volume_extract.ts";
 import { nameArg, notDirectoryArg, outputDirArg, storeArg, streamInputArg } from "./args.ts";
 import { engine, rejectUnknown, UsageError, warn } from "./common.ts";
-import { KEY_FLAGS, KEY_USAGE, keyMaterial } from "./keys.ts";
+import { KEY_FLAGS, KEY_USAGE, keyMaterial, promptKey } from "./keys.ts";
 
 /** Usage of the verb. */
 export const USAGE = `zsend extract [-q] ${KEY_USAGE} STORE DATASET@SNAP DIR\n` +
@@ -142,7 +142,12 @@ async function extractOne(
   stored: string = name,
 ): Promise<number> {
   // A raw snapshot's key is opened here: a wrong key is refused before DIR gets anything.
-  const { store, view, stored: sealed } = await openSnapshotView(storeDir, stored, key);
+  const { store, view, stored: sealed } = await openSnapshotView(
+    storeDir,
+    stored,
+    key,
+    (info) => promptKey(name, info),
+  );
   try {
     if (image !== undefined || view.objsetType === 3) {
       if (image === undefined) throw new UsageError(`${name} is a volume: use --image PATH|DEVICE`);

@@ -6,6 +6,7 @@
  */
 
 import type { KeyMaterial } from "../core/crypto/keys.ts";
+import type { CryptInfo } from "../io/store/crypt_view.ts";
 import { UsageError } from "./common.ts";
 
 /** The flags' names, for `parseArgs`' `string`. */
@@ -42,4 +43,42 @@ export function keyMaterial(
   }
   if (keyFile !== undefined) return { kind: "key", bytes };
   return { kind: "passphrase", text: new TextDecoder().decode(bytes).replace(/\n$/, "") };
+}
+
+/**
+ * Asks for the passphrase (or hex key) of a raw snapshot on the terminal, without echo, as
+ * `zfs load-key` prompts; null when stdin is not a terminal (the caller then says to give
+ * `--key-file` or `--passphrase-file`). A raw key cannot be typed.
+ */
+export async function promptKey(name: string, info: CryptInfo): Promise<KeyMaterial | null> {
+  let terminal = false;
+  try {
+    terminal = Deno.stdin.isTerminal();
+  } catch {
+    return null;
+  }
+  if (!terminal || info.keyformat === "raw") return null;
+  const what = info.keyformat === "hex" ? "hex key" : "passphrase";
+  const enc = new TextEncoder();
+  const bytes: number[] = [];
+  // No echo from before the prompt is shown: what is typed after it is never seen.
+  Deno.stdin.setRaw(true);
+  try {
+    await Deno.stderr.write(enc.encode(`Enter ${what} for '${name}': `));
+    const buf = new Uint8Array(1);
+    for (;;) {
+      const n = await Deno.stdin.read(buf);
+      if (n === null || buf[0] === 0x0d || buf[0] === 0x0a) break;
+      if (buf[0] === 0x03) throw new UsageError("interrupted");
+      if (buf[0] === 0x7f || buf[0] === 0x08) bytes.pop();
+      else bytes.push(buf[0]!);
+    }
+  } finally {
+    Deno.stdin.setRaw(false);
+    await Deno.stderr.write(enc.encode("\n"));
+  }
+  const typed = new Uint8Array(bytes);
+  return info.keyformat === "hex"
+    ? { kind: "key", bytes: typed }
+    : { kind: "passphrase", text: new TextDecoder().decode(typed) };
 }

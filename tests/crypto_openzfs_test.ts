@@ -16,7 +16,7 @@ import {
   corpusStream,
   corpusUnavailable,
 } from "./_openzfs.ts";
-import { runZsend } from "./_run.ts";
+import { runZsend, zsendCommand } from "./_run.ts";
 import { manifestDiff, treeManifest } from "./helpers/tree_manifest.ts";
 import { Store } from "../io/store/store.ts";
 import { DRR } from "../core/constants.ts";
@@ -471,6 +471,53 @@ Deno.test({
       const v = await runZsend(["verify", ...PASS(), "-"], { stdin: e2.stdoutBytes });
       assertEquals(v.code, 0, v.stderr);
       assertMatch(v.stdout, /1 objset MAC authenticated/);
+    } finally {
+      await Deno.remove(base, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "raw OpenZFS streams: on a terminal the passphrase is asked for, never echoed",
+  ignore: why !== null || Deno.build.os !== "linux",
+  async fn() {
+    const has = await new Deno.Command("script", { args: ["--version"], stdout: "null" }).output()
+      .then((r) => r.success, () => false);
+    if (!has) return; // no script(1) to make a terminal
+    const base = await tmp();
+    const store = `${base}/store`;
+    try {
+      await ok(["recv", store, "oz/gcm", S("enc-gcm-e1.raw")]);
+      const pass = (await Deno.readTextFile(corpusFile("passphrase.txt"))).replace(/\n$/, "");
+      const cmd = [...zsendCommand(), "ls", store, "oz/gcm@e1", "/"].map((a) => `'${a}'`).join(" ");
+      const child = new Deno.Command("script", {
+        args: ["-qec", cmd, "/dev/null"],
+        stdin: "piped",
+        stdout: "piped",
+        stderr: "piped",
+      }).spawn();
+      // Type only once the prompt is out (the terminal no longer echoes then).
+      const w = child.stdin.getWriter();
+      const reader = child.stdout.getReader();
+      let out = "";
+      while (!out.includes("Enter passphrase")) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        out += new TextDecoder().decode(value);
+      }
+      await w.write(new TextEncoder().encode(`${pass}\r`));
+      await w.close();
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        out += new TextDecoder().decode(value);
+      }
+      const r = await child.status;
+      await child.stderr.cancel();
+      assertEquals(r.code, 0, out);
+      assertMatch(out, /Enter passphrase for 'oz\/gcm@e1'/);
+      assertMatch(out, /secret\.txt/);
+      assertEquals(out.includes(pass), false, "the passphrase must not be echoed");
     } finally {
       await Deno.remove(base, { recursive: true });
     }

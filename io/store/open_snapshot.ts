@@ -8,7 +8,13 @@ import type { KeyMaterial } from "../../core/crypto/keys.ts";
 import type { SnapshotView } from "../../core/snapshot_view.ts";
 import { BlockCrypt } from "../../core/crypto/block.ts";
 import { nativeAead } from "../native/aead_native.ts";
-import { checkObjsetMac, cryptInfo, DecryptedSnapshotView, unlockSnapshot } from "./crypt_view.ts";
+import {
+  checkObjsetMac,
+  type CryptInfo,
+  cryptInfo,
+  DecryptedSnapshotView,
+  unlockSnapshot,
+} from "./crypt_view.ts";
 import { StoreSnapshotView } from "./snapshot_view.ts";
 import { Store } from "./store.ts";
 
@@ -47,19 +53,22 @@ export function openSnapshot(dir: string, name: string): OpenSnapshot {
  * Opens `name` as {@linkcode openSnapshot} does; a raw (encrypted) snapshot needs `material`
  * (the user's key or passphrase) and is read through its keys, unwrapped here: a wrong key is
  * refused (`WrongKey`) before the caller writes anything. Without `material` a raw snapshot
- * is refused with a message that says what to give; with it, a snapshot that is not raw is
- * read as it is.
+ * is refused with a message that says what to give (unless `ask` gives it: a prompt); with
+ * it, a snapshot that is not raw is read as it is.
  */
 export async function openSnapshotView(
   dir: string,
   name: string,
-  material: KeyMaterial | null,
+  given: KeyMaterial | null,
+  ask?: (info: CryptInfo) => Promise<KeyMaterial | null>,
 ): Promise<{ store: Store; view: SnapshotView; stored: StoreSnapshotView }> {
   const { store, view } = openSnapshot(dir, name);
   try {
     if (!view.raw) return { store, view, stored: view };
+    let material = given;
+    const info = cryptInfo(view);
+    if (material === null && ask !== undefined && info !== null) material = await ask(info);
     if (material === null) {
-      const info = cryptInfo(view);
       throw new TypeError(
         `${name} is encrypted (a raw send${
           info ? `, ${info.suite}, keyformat ${info.keyformat}` : ""
