@@ -151,10 +151,8 @@ async function extractOne(
   try {
     if (image !== undefined || view.objsetType === 3) {
       if (image === undefined) throw new UsageError(`${name} is a volume: use --image PATH|DEVICE`);
-      if (sealed.raw) {
-        throw new TypeError(`${name} is an encrypted volume, which extract cannot open yet`);
-      }
-      const r = await extractVolume(store, sealed, image);
+      // A raw volume's blocks come through its keys (the store keeps them sealed).
+      const r = await extractVolume(store, sealed, image, view);
       if (!quiet) {
         console.log(
           `${name} -> ${image}: ${r.size} bytes, ${r.blocks} blocks written` +

@@ -9,6 +9,7 @@
 import { Device } from "./native/device.ts";
 import { readZap } from "../core/zpl/zap.ts";
 import type { StoreSnapshotView } from "./store/snapshot_view.ts";
+import type { SnapshotView } from "../core/snapshot_view.ts";
 import type { Store } from "./store/store.ts";
 import { StoreSendSource } from "./store/send_source.ts";
 import { alignedBytes } from "./aligned_buffer.ts";
@@ -31,7 +32,7 @@ export function guidSidecar(target: string): string {
 }
 
 /** The volume's size from its properties ZAP (`size`). */
-export async function volumeSize(view: StoreSnapshotView): Promise<number> {
+export async function volumeSize(view: SnapshotView): Promise<number> {
   for (const e of (await readZap(view, ZVOL_ZAP_OBJ)).entries) {
     if (e.name === "size" && !(e.value instanceof Uint8Array) && e.value.length === 1) {
       return Number(e.value[0]!);
@@ -42,12 +43,14 @@ export async function volumeSize(view: StoreSnapshotView): Promise<number> {
 
 /**
  * Writes the volume in `view` to `target` (a file, made or resized to the volume's size, or
- * a block device at least that large).
+ * a block device at least that large). `reader` reads its blocks (by default `view` itself; a
+ * raw snapshot's decrypting view).
  */
 export async function extractVolume(
   store: Store,
   view: StoreSnapshotView,
   target: string,
+  reader: SnapshotView = view,
 ): Promise<VolumeReport> {
   if (view.objsetType !== 3) {
     throw new TypeError(`the snapshot is not a volume (objset type ${view.objsetType})`);
@@ -60,8 +63,8 @@ export async function extractVolume(
         `out of the stream, so it cannot be written as an image`,
     );
   }
-  const size = await volumeSize(view);
-  const info = await view.object(ZVOL_OBJ);
+  const size = await volumeSize(reader);
+  const info = await reader.object(ZVOL_OBJ);
   if (info === null) throw new TypeError("the volume has no data object");
   const to = new StoreSendSource(store, view.snapshot);
   const toBlocks = new Map(to.blocks(ZVOL_OBJ).map((b) => [b.offset, b]));
@@ -98,7 +101,7 @@ export async function extractVolume(
     for (const [offset, b] of toBlocks) {
       const was = base?.get(offset);
       if (was !== undefined && was.block === b.block && equal(was.meta, b.meta)) continue;
-      const data = await view.readBlock(ZVOL_OBJ, Math.floor(offset / bs));
+      const data = await reader.readBlock(ZVOL_OBJ, Math.floor(offset / bs));
       if (data === null) continue;
       dev.pwrite(data.subarray(0, Math.min(data.length, size - offset)), offset);
       report.blocks++;
