@@ -76,7 +76,8 @@ export async function unlockSnapshot(
   const kd = nv === null ? null : parseCryptKeydata(nvlistToObject(decodeNvlist(nv)));
   if (kd === null) {
     throw new TypeError(
-      "the snapshot's raw stream carried no crypt_keydata: its key cannot be opened here",
+      "the store kept no crypt_keydata for this raw snapshot (it was received before zsend " +
+        "kept the keys of raw streams): receive its stream again to open it with the key",
     );
   }
   return await openKeys(kd, material);
