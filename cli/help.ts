@@ -36,6 +36,11 @@ Status 0 when intact, 1 when not, 2 on a usage error. Reads stdin when FILE is -
     flags: [
       ["-q, --quiet", "print nothing; the status says it"],
       ["--json", "one JSON object: ok, and where and why a damaged stream fails"],
+      [
+        "--key-file PATH",
+        "also check every MAC of raw substreams with this key (raw or hex): blocks, dnode blocks, the objset",
+      ],
+      ["--passphrase-file PATH", "as --key-file, with the dataset's passphrase"],
     ],
   },
   recv: {
@@ -59,7 +64,8 @@ only after its END checksum: a damaged stream leaves the store as it was.`,
   },
   list: {
     about:
-      `The datasets and snapshots in STORE: name, type, guid, creation time, origin of clones.`,
+      `The datasets and snapshots in STORE: name, type, guid, creation time, origin of clones, and the
+suite and key format of raw (encrypted) snapshots, kept sealed.`,
     flags: [
       ["--json", "one JSON object with every snapshot (guids in hex)"],
       ["--space", "what each snapshot refers to and holds alone, and the store's totals"],
@@ -92,17 +98,33 @@ image file or onto a block device. Nothing is ever written outside DIR.`,
         "with --stream: the snapshot to extract, as SNAP or @SNAP (of the top dataset of the streams) or as the stream names it (POOL/FS@SNAP); without it, the last snapshot the streams make of their top dataset",
       ],
       ["-q, --quiet", "no summary line"],
+      [
+        "--key-file PATH",
+        "a raw snapshot's key (32 raw bytes or 64 hex digits, as its keyformat says)",
+      ],
+      ["--passphrase-file PATH", "a raw snapshot's passphrase (one trailing newline dropped)"],
     ],
   },
   ls: {
     about: `Lists a directory of a stored snapshot like ls -l (PATH defaults to /).`,
     flags: [
       ["-R", "every entry below PATH, recursively"],
+      [
+        "--key-file PATH",
+        "a raw snapshot's key (32 raw bytes or 64 hex digits, as its keyformat says)",
+      ],
+      ["--passphrase-file PATH", "a raw snapshot's passphrase (one trailing newline dropped)"],
     ],
   },
   cat: {
     about: `Writes one file of a stored snapshot to stdout (holes as zeros).`,
-    flags: [],
+    flags: [
+      [
+        "--key-file PATH",
+        "a raw snapshot's key (32 raw bytes or 64 hex digits, as its keyformat says)",
+      ],
+      ["--passphrase-file PATH", "a raw snapshot's passphrase (one trailing newline dropped)"],
+    ],
   },
   send: {
     about:
