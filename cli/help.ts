@@ -142,6 +142,12 @@ stdout. SNAP is @SNAP or SNAP (of the same dataset) or DATASET@SNAP.`,
       ["-L, --large-block", "blocks larger than 128 KiB sent whole, as zfs send -L sends them"],
       ["-e, --embed", "embedded blocks sent as WRITE_EMBEDDED, as zfs send -e sends them"],
       ["-c, --compressed", "compressed blocks sent as they are stored, as zfs send -c sends them"],
+      [
+        "--decrypt",
+        "a raw (encrypted) snapshot sent as a plain stream, decrypted and authenticated with its key",
+      ],
+      ["--key-file PATH", "with --decrypt: the key (raw or hex)"],
+      ["--passphrase-file PATH", "with --decrypt: the passphrase"],
     ],
   },
 };

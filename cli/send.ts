@@ -12,16 +12,22 @@ import { Store } from "../io/store/store.ts";
 import { writeStreamOutput } from "../io/stream_output.ts";
 import { nameArg, storeArg } from "./args.ts";
 import { engine, rejectUnknown, UsageError, warn } from "./common.ts";
+import { KEY_FLAGS, keyMaterial, promptKey } from "./keys.ts";
+import type { SendSource } from "../core/send.ts";
+import { openSnapshotView } from "../io/store/open_snapshot.ts";
+import type { DecryptedSnapshotView } from "../io/store/crypt_view.ts";
+import { decryptedSendSource } from "../io/store/decrypted_source.ts";
+import { nativeAead } from "../io/native/aead_native.ts";
 
 /** Usage of the verb. */
-export const USAGE =
-  "zsend send [-i SNAP | -I SNAP] [-D] [-R] [-p] [-L] [-e] [-c] [-v] [-n] STORE DATASET@SNAP";
+export const USAGE = "zsend send [-i SNAP | -I SNAP] [-D] [-R] [-p] [-L] [-e] [-c] [-v] [-n] " +
+  "[--decrypt [--key-file PATH | --passphrase-file PATH]] STORE DATASET@SNAP";
 
 /** Runs the verb; returns the exit status. */
-export function main(args: string[]): number {
+export async function main(args: string[]): Promise<number> {
   const flags = parseArgs(args, {
-    boolean: ["D", "R", "p", "v", "n", "L", "e", "c", "help"],
-    string: ["i", "I"],
+    boolean: ["D", "R", "p", "v", "n", "L", "e", "c", "help", "decrypt"],
+    string: ["i", "I", ...KEY_FLAGS],
     alias: { L: "large-block", e: "embed", c: "compressed" },
     unknown: rejectUnknown,
   });
@@ -53,9 +59,52 @@ export function main(args: string[]): number {
   if (!flags.n && Deno.stdout.isTerminal()) {
     throw new UsageError("the stream cannot be written to a terminal: redirect it or pipe it");
   }
+  const key = keyMaterial(flags);
+  if (key !== null && !flags.decrypt) {
+    throw new UsageError("--key-file and --passphrase-file go with --decrypt");
+  }
+  if (flags.decrypt && (flags.R || flags.I !== undefined)) {
+    throw new UsageError("--decrypt sends one snapshot (or -i): not with -R or -I");
+  }
+  const opened: { store: Store }[] = [];
+  const sources = new Map<number, SendSource>();
+  if (flags.decrypt) {
+    // Each raw snapshot the stream needs, opened with the key (a wrong key is refused here,
+    // before a byte is written), as a plain source.
+    const dataset = target.slice(0, target.indexOf("@"));
+    const names = [target];
+    if (from !== undefined) {
+      names.push(
+        from.startsWith("@") ? dataset + from : from.includes("@") ? from : `${dataset}@${from}`,
+      );
+    }
+    try {
+      for (const name of names) {
+        const o = await openSnapshotView(pos[0]!, name, key, (info) => promptKey(name, info));
+        opened.push(o);
+        if (!o.stored.raw) {
+          throw new TypeError(`${name} is not encrypted: send it without --decrypt`);
+        }
+        sources.set(
+          o.stored.snapshot.id,
+          await decryptedSendSource(
+            o.store,
+            o.stored.snapshot,
+            o.view as DecryptedSnapshotView,
+            // The sender reads blocks synchronously: Web Crypto cannot open them there.
+            nativeAead({ evenIfDisabled: true }),
+          ),
+        );
+      }
+    } catch (e) {
+      for (const o of opened) o.store.close();
+      throw e;
+    }
+  }
   const store = Store.open(pos[0]!);
   try {
     const chunks = sendStream(store, target, {
+      sourceFor: (row) => sources.get(row.id) ?? null,
       ...(from !== undefined ? { from } : {}),
       intermediate: flags.I !== undefined,
       replicate: flags.R,
@@ -81,5 +130,6 @@ export function main(args: string[]): number {
     return 0;
   } finally {
     store.close();
+    for (const o of opened) o.store.close();
   }
 }

@@ -11,7 +11,7 @@ import type { Fletcher4Engine } from "../core/fletcher4.ts";
 import { encodeNvlist, nv, type NvPair } from "../core/nvlist.ts";
 import { RecordSender } from "../core/pending.ts";
 import { makeVersioninfo } from "../core/record.ts";
-import { DedupState, type SendFlags, sendRecords } from "../core/send.ts";
+import { DedupState, type SendFlags, sendRecords, type SendSource } from "../core/send.ts";
 import { type StreamChunk, StreamWriter } from "../core/writer.ts";
 import { StoreSendSource } from "./store/send_source.ts";
 import type { SnapshotRow, Store } from "./store/store.ts";
@@ -36,6 +36,11 @@ export interface SendStreamOptions extends SendFlags {
   payloadRefs?: boolean;
   /** Told each substream as it starts (`-v`). */
   onSubstream?: (what: string) => void;
+  /**
+   * The source to send a stored snapshot from, instead of the store's own (`send --decrypt`:
+   * a raw snapshot opened with its key); null or absent: the store's.
+   */
+  sourceFor?: (row: SnapshotRow) => SendSource | null;
 }
 
 /** One substream to send: `to`, relative to `from` (null: full). */
@@ -317,8 +322,11 @@ export function* sendStream(
     );
     yield* sendRecords(
       sender,
-      new StoreSendSource(store, part.to, { payloadRefs: options.payloadRefs === true }),
-      part.from === null ? null : new StoreSendSource(store, part.from),
+      options.sourceFor?.(part.to) ??
+        new StoreSendSource(store, part.to, { payloadRefs: options.payloadRefs === true }),
+      part.from === null
+        ? null
+        : options.sourceFor?.(part.from) ?? new StoreSendSource(store, part.from),
       { toname, clone: part.clone, ...flags, ...(dedup ? { dedup } : {}) },
     );
   }

@@ -89,9 +89,22 @@ function makeEngine(lib: Lib): AeadEngine {
 }
 
 let engine: AeadEngine | null | undefined;
+let forced: AeadEngine | null | undefined;
+
+function load(): AeadEngine | null {
+  for (const path of PATHS) {
+    try {
+      return makeEngine(Deno.dlopen(path, SYMBOLS));
+    } catch {
+      // Not permitted, not there, or not this OpenSSL: try the next, then go without.
+    }
+  }
+  return null;
+}
 
 /**
- * OpenSSL's AES-GCM/CCM, or null (no FFI permission, no libcrypto, or `ZSEND_NO_NATIVE=1`).
+ * OpenSSL's AES-GCM/CCM, or null (no FFI permission, no libcrypto, or `ZSEND_NO_NATIVE=1`
+ * unless `evenIfDisabled`).
  *
  * @example
  * ```ts
@@ -100,17 +113,12 @@ let engine: AeadEngine | null | undefined;
  * if (e !== null && e.name !== "libcrypto") throw new Error();
  * ```
  */
-export function nativeAead(): AeadEngine | null {
-  if (engine !== undefined) return engine;
-  engine = null;
-  if (nativeDisabled()) return engine;
-  for (const path of PATHS) {
-    try {
-      engine = makeEngine(Deno.dlopen(path, SYMBOLS));
-      break;
-    } catch {
-      // Not permitted, not there, or not this OpenSSL: try the next, then go without.
-    }
+export function nativeAead(options: { evenIfDisabled?: boolean } = {}): AeadEngine | null {
+  if (options.evenIfDisabled) {
+    // Where nothing else can do the work (a synchronous AES-CCM): ZSEND_NO_NATIVE aside.
+    if (forced === undefined) forced = engine ?? load();
+    return forced;
   }
+  if (engine === undefined) engine = nativeDisabled() ? null : load();
   return engine;
 }
