@@ -37,6 +37,7 @@ host_packages() {
   ((${#missing[@]} == 0)) && return 0
   [[ "$(id -u)" == 0 ]] || die "missing host packages (not root): ${missing[*]}"
   say "installing Debian packages: ${missing[*]}"
+  apt-get update -q </dev/null >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" \
     </dev/null >/dev/null
 }

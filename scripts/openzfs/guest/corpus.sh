@@ -181,6 +181,7 @@ zfs snapshot "$P/enc-hex@e1"
 printf '%s' "$PASS" >"$OUT/passphrase.txt"
 
 # --- manifests ---------------------------------------------------------------------------------
+# acltype is a property a clone does not take from its origin: without it the view hides ACLs.
 snapline() { # SNAP MANIFEST: a corpus.txt line for a snapshot
   local guid creation
   guid="$(zfs get -H -p -o value guid "$P/$1")"
@@ -193,7 +194,7 @@ SNAPS=(fs@a fs@b fs@c fs@r fs/child@r clone@c1 plain@p1 spill@s1 spill@s2 enc-gc
 for c in "${COMPS[@]}"; do SNAPS+=("comp-$c@s1"); done
 for snap in "${SNAPS[@]}"; do
   base="$(tr '/@' '--' <<<"$snap")"
-  zfs clone -o readonly=on -o mountpoint=/mnt/view "$P/$snap" "$P/view"
+  zfs clone -o readonly=on -o acltype=posix -o mountpoint=/mnt/view "$P/$snap" "$P/view"
   manifest /mnt/view "$OUT/$base.manifest.txt"
   attrs /mnt/view "$OUT/$base"
   zfs destroy "$P/view"

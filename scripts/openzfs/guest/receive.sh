@@ -58,7 +58,8 @@ while read -r op a b c; do
       fi
       ;;
     manifest)
-      if zfs clone -o readonly=on -o mountpoint=/mnt/view "$P/$a" "$P/view" 2>"$T/err"; then
+      if zfs clone -o readonly=on -o acltype=posix -o mountpoint=/mnt/view "$P/$a" "$P/view" \
+        2>"$T/err"; then
         manifest /mnt/view "$OUT/$b.manifest.txt"
         attrs /mnt/view "$OUT/$b"
         zfs destroy "$P/view"
