@@ -24,6 +24,7 @@ const VERBS: Record<string, () => Promise<Verb>> = {
   cat: () => import("./cli/cat.ts"),
   ls: () => import("./cli/ls.ts"),
   send: () => import("./cli/send.ts"),
+  token: () => import("./cli/token.ts"),
 };
 
 const HELP = `zsend: ZFS send streams without ZFS
@@ -45,6 +46,7 @@ usage: zsend VERB [options]
   cat STORE DATASET@SNAP PATH                  one file to stdout
   send [-i SNAP | -I SNAP] [-D] [-R] [-p] [-v] [-n] STORE DATASET@SNAP
                                                a stored snapshot as a stream, for zfs receive
+  token [--json] TOKEN                         decode a receive_resume_token (zstream token)
 
   help VERB, VERB -h, VERB --help              a verb's usage and every flag
   --version                                    the version of zsend

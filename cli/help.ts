@@ -36,6 +36,10 @@ Status 0 when intact, 1 when not, 2 on a usage error. Reads stdin when FILE is -
     flags: [
       ["-q, --quiet", "print nothing; the status says it"],
       ["--json", "one JSON object: ok, and where and why a damaged stream fails"],
+      [
+        "--resume-token",
+        "for a cut or damaged stream, print the receive_resume_token of what a zfs receive -s of it keeps (stdout), for zfs send -t",
+      ],
     ],
   },
   recv: {
@@ -121,6 +125,11 @@ stdout. SNAP is @SNAP or SNAP (of the same dataset) or DATASET@SNAP.`,
       ["-e, --embed", "embedded blocks sent as WRITE_EMBEDDED, as zfs send -e sends them"],
       ["-c, --compressed", "compressed blocks sent as they are stored, as zfs send -c sends them"],
     ],
+  },
+  token: {
+    about: `Decodes an OpenZFS receive_resume_token (zfs get receive_resume_token, or verify
+--resume-token) and prints its fields as zstream token does. Status 1 when the token is corrupt.`,
+    flags: [["--json", "one JSON object: the token's header and every field (guids in hex)"]],
   },
 };
 

@@ -20,7 +20,8 @@
 import { DRR, FEATURE, RECORD_SIZE } from "./constants.ts";
 import { StreamError } from "./errors.ts";
 import { DATA_TYPE, decodeNvlist, type NvList, nvlistGet } from "./nvlist.ts";
-import type { StreamRecord } from "./reader.ts";
+import { type ReadOptions, readRecordBatches, type StreamRecord } from "./reader.ts";
+import type { ByteChunks } from "./byte_source.ts";
 import { featureFlags, hasFeature } from "./record.ts";
 import type { ResumeState } from "./resume_token.ts";
 
@@ -177,4 +178,56 @@ export class ResumeTracker {
     }
     return { state, recordIndex: c?.index ?? -1, end: c?.end ?? sub.counted };
   }
+}
+
+/** What {@linkcode findResumePoint} found. */
+export interface ResumeScan {
+  /** The first fault, or null when the stream is whole. */
+  fault: StreamError | null;
+  /** Where to resume after the fault; null when the stream is whole or nothing can be resumed. */
+  point: ResumePoint | null;
+}
+
+/**
+ * Reads a stream to its end or its first fault and says from where a real `zfs send -t` would
+ * send the rest (see {@linkcode ResumeTracker}).
+ *
+ * @param source the stream's bytes
+ * @param options the reader's options, and `check`: a rule checker run on each record before
+ * it counts (a {@linkcode StreamError} it throws is a fault at that record, whose header was read)
+ * @returns the fault and the resume point
+ * @example
+ * ```ts
+ * import { findResumePoint } from "./resume_point.ts";
+ * import { StreamWriter } from "./writer.ts";
+ * const w = new StreamWriter();
+ * const whole = [...w.begin({ toname: "p/fs@a", toguid: 7n, objset_type: 2 }), ...w.end()];
+ * const scan = await findResumePoint(whole);
+ * if (scan.fault !== null || scan.point !== null) throw new Error();
+ * ```
+ */
+export async function findResumePoint(
+  source: ByteChunks,
+  options: ReadOptions & { check?: (r: StreamRecord) => void } = {},
+): Promise<ResumeScan> {
+  const tracker = new ResumeTracker();
+  try {
+    for await (const batch of readRecordBatches(source, options)) {
+      for (const r of batch) {
+        if (options.check) {
+          try {
+            options.check(r);
+          } catch (e) {
+            if (!(e instanceof StreamError)) throw e;
+            return { fault: e, point: tracker.resumeAfter(e, true) };
+          }
+        }
+        tracker.observe(r);
+      }
+    }
+  } catch (e) {
+    if (!(e instanceof StreamError)) throw e;
+    return { fault: e, point: tracker.resumeAfter(e) };
+  }
+  return { fault: null, point: null };
 }
