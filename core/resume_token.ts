@@ -190,14 +190,18 @@ export function resumeState(list: NvList): ResumeState {
     if (v === undefined) throw new ResumeTokenError(`no uint64 ${name}`);
     return v;
   };
+  const object = u64("object");
+  const offset = u64("offset");
+  const bytes = u64("bytes");
+  const toguid = u64("toguid");
   const toname = nvlistGet(list, "toname", DATA_TYPE.STRING);
   if (toname === undefined) throw new ResumeTokenError("no string toname");
   const flag = (name: string) => nvlistGet(list, name, DATA_TYPE.BOOLEAN) === true;
   const state: ResumeState = {
-    object: u64("object"),
-    offset: u64("offset"),
-    bytes: u64("bytes"),
-    toguid: u64("toguid"),
+    object,
+    offset,
+    bytes,
+    toguid,
     toname,
     largeblockok: flag("largeblockok"),
     embedok: flag("embedok"),
