@@ -11,7 +11,7 @@ import { gzipDecompress } from "../core/compress/gzip.ts";
 import { DRR, FEATURE, RECORD_SIZE } from "../core/constants.ts";
 import { fletcher4 } from "../core/fletcher4.ts";
 import { DATA_TYPE, decodeNvlist, encodeNvlist, nv } from "../core/nvlist.ts";
-import { readRecords, type StreamRecord } from "../core/reader.ts";
+import { readRecords } from "../core/reader.ts";
 import { makeVersioninfo } from "../core/record.ts";
 import { findResumePoint } from "../core/resume_point.ts";
 import {
@@ -25,6 +25,7 @@ import {
 import { StreamVerifier } from "../core/verify.ts";
 import { StreamWriter } from "../core/writer.ts";
 import { runZsend } from "./_run.ts";
+import { expectedPoint } from "./helpers/resume_oracle.ts";
 
 /** The receive_resume_token of a `zfs receive -s` cut short, by OpenZFS 2.3.2's kernel. */
 const KERNEL_TOKEN = "1-e6d243981-d0-789c636064000310a500c4ec50360710e72765a526973030040940d460c8" +
@@ -288,27 +289,6 @@ function sampleStream(features: number): Uint8Array {
     ...w.write({ type: DRR.FREEOBJECTS, firstobj: 5n, numobjs: 27n, toguid: g }),
     ...w.end(),
   ]);
-}
-
-/**
- * The kernel's rule, worked out from the whole stream's records: after a cut at byte `cut`, a
- * record counts when the header after it lies whole before the cut (that header's checksum covers
- * the record's payload); the last OBJECT (offset 0), WRITE or WRITE_EMBEDDED that counts is the
- * resume point, and `bytes` ends with it, less the BEGIN record.
- */
-function expectedPoint(records: StreamRecord[], cut: number) {
-  let want = { object: 1n, offset: 0n, bytes: 0n, index: -1 };
-  for (let i = 0; i + 1 < records.length; i++) {
-    const r = records[i]!;
-    if (records[i + 1]!.offset + RECORD_SIZE > cut) break;
-    const h = r.header;
-    const end = BigInt(r.offset + RECORD_SIZE + r.payload.length - RECORD_SIZE);
-    if (h.type === DRR.OBJECT) want = { object: h.object, offset: 0n, bytes: end, index: i };
-    if (h.type === DRR.WRITE || h.type === DRR.WRITE_EMBEDDED) {
-      want = { object: h.object, offset: h.offset, bytes: end, index: i };
-    }
-  }
-  return want;
 }
 
 Deno.test("findResumePoint() follows the kernel's rule at every cut of a stream", async () => {
