@@ -25,6 +25,8 @@ const VERBS: Record<string, () => Promise<Verb>> = {
   ls: () => import("./cli/ls.ts"),
   send: () => import("./cli/send.ts"),
   token: () => import("./cli/token.ts"),
+  "drop-record": () => import("./cli/drop_record.ts"),
+  decompress: () => import("./cli/decompress.ts"),
 };
 
 const HELP = `zsend: ZFS send streams without ZFS
@@ -47,6 +49,9 @@ usage: zsend VERB [options]
   send [-i SNAP | -I SNAP] [-D] [-R] [-p] [-v] [-n] STORE DATASET@SNAP
                                                a stored snapshot as a stream, for zfs receive
   token [--json] TOKEN                         decode a receive_resume_token (zstream token)
+  drop-record [-v] OBJECT,OFFSET... < IN > OUT drop WRITE records (zstream drop_record)
+  decompress [-v] OBJECT,OFFSET[,TYPE]... < IN > OUT
+                                               decompress WRITE records (zstream decompress)
 
   help VERB, VERB -h, VERB --help              a verb's usage and every flag
   --version                                    the version of zsend

@@ -36,6 +36,7 @@ export * from "./core/send.ts";
 export * from "./core/compress/mod.ts";
 export * from "./core/resume_token.ts";
 export * from "./core/resume_point.ts";
+export * from "./core/surgery.ts";
 export * from "./core/zpl/zap.ts";
 export * from "./core/zpl/znode.ts";
 export * from "./core/zpl/sa.ts";

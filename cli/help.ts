@@ -131,6 +131,21 @@ stdout. SNAP is @SNAP or SNAP (of the same dataset) or DATASET@SNAP.`,
 --resume-token) and prints its fields as zstream token does. Status 1 when the token is corrupt.`,
     flags: [["--json", "one JSON object: the token's header and every field (guids in hex)"]],
   },
+  "drop-record": {
+    about:
+      `Copies the stream on stdin to stdout without the WRITE and WRITE_EMBEDDED records named by
+OBJECT,OFFSET (numbers in decimal, 0x hex or 0 octal), every checksum recomputed, as OpenZFS's
+zstream drop_record does. Deduplicated streams are refused (zsend redup first).`,
+    flags: [["-v", "name each record dropped on stderr"]],
+  },
+  decompress: {
+    about: `Copies the stream on stdin to stdout with the WRITE records named by OBJECT,OFFSET
+decompressed with TYPE (off, lz4, lzjb, gzip, zle or zstd; lz4 when absent), their compression
+type and compressed size set to 0, every checksum recomputed, as OpenZFS's zstream decompress does.
+A block that TYPE does not decode is kept as it is (with -v, a warning says so); off resets the
+type of a block stored uncompressed (refused for a block stored in fewer bytes than its size).`,
+    flags: [["-v", "say what was done to each record named, on stderr"]],
+  },
 };
 
 VERB_HELP.receive = VERB_HELP.recv!;

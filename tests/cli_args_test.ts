@@ -189,6 +189,8 @@ const VERBS = [
   "cat",
   "send",
   "token",
+  "drop-record",
+  "decompress",
 ];
 
 Deno.test("-h, --help and help VERB print the verb's help to stdout, with status 0", async (t) => {
