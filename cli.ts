@@ -27,6 +27,7 @@ const VERBS: Record<string, () => Promise<Verb>> = {
   token: () => import("./cli/token.ts"),
   "drop-record": () => import("./cli/drop_record.ts"),
   decompress: () => import("./cli/decompress.ts"),
+  recompress: () => import("./cli/recompress.ts"),
 };
 
 const HELP = `zsend: ZFS send streams without ZFS
@@ -52,6 +53,7 @@ usage: zsend VERB [options]
   drop-record [-v] OBJECT,OFFSET... < IN > OUT drop WRITE records (zstream drop_record)
   decompress [-v] OBJECT,OFFSET[,TYPE]... < IN > OUT
                                                decompress WRITE records (zstream decompress)
+  recompress [-l LEVEL] ALGO < IN > OUT        recompress every WRITE (zstream recompress)
 
   help VERB, VERB -h, VERB --help              a verb's usage and every flag
   --version                                    the version of zsend

@@ -37,6 +37,7 @@ export * from "./core/compress/mod.ts";
 export * from "./core/resume_token.ts";
 export * from "./core/resume_point.ts";
 export * from "./core/surgery.ts";
+export * from "./core/recompress.ts";
 export * from "./core/zpl/zap.ts";
 export * from "./core/zpl/znode.ts";
 export * from "./core/zpl/sa.ts";

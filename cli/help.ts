@@ -146,6 +146,16 @@ A block that TYPE does not decode is kept as it is (with -v, a warning says so);
 type of a block stored uncompressed (refused for a block stored in fewer bytes than its size).`,
     flags: [["-v", "say what was done to each record named, on stderr"]],
   },
+  recompress: {
+    about:
+      `Copies the stream on stdin to stdout with every WRITE payload decompressed and compressed
+again with ALGO (off, lz4, lzjb, gzip, gzip-1 ... gzip-9, zle; zsend has no zstd compressor),
+padded to 512 bytes and stored plain where that saves nothing, as OpenZFS's zstream recompress
+does; the BEGIN feature flags are set to match as OpenZFS sets them. zsend's compressors are its
+own: the data is the same, the compressed bytes are not OpenZFS's. Raw and deduplicated streams
+are refused.`,
+    flags: [["-l", "the level of gzip (1-9): -l 9 gzip is gzip-9"]],
+  },
 };
 
 VERB_HELP.receive = VERB_HELP.recv!;

@@ -191,6 +191,7 @@ const VERBS = [
   "token",
   "drop-record",
   "decompress",
+  "recompress",
 ];
 
 Deno.test("-h, --help and help VERB print the verb's help to stdout, with status 0", async (t) => {
