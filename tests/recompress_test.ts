@@ -1,7 +1,7 @@
 /**
  * recompress without OpenZFS: every codec on a stream built here (the data survives, payloads
  * padded to 512 bytes, plain where compression saves nothing), the feature flags as OpenZFS
- * master sets them, raw, dedup and zstd refused; the compressors against random inputs.
+ * master sets them, raw streams and zstd refused; the compressors against random inputs.
  */
 
 import { assertEquals, assertRejects } from "@std/assert";
