@@ -14,6 +14,10 @@
  * The kernel saves the state once per transaction group, so a real token may name an earlier
  * record than this one: this is the latest state any receive of these bytes can have kept.
  *
+ * A resuming stream (`zfs send -t`) cut again starts from the position in its BEGIN nvlist; its
+ * `bytes` count only this stream's bytes, where the kernel adds those of the receive it resumed
+ * (which the stream does not say).
+ *
  * @module
  */
 
@@ -156,9 +160,15 @@ export class ResumeTracker {
     const h = sub.begin.header;
     if (h.type !== DRR.BEGIN) return null;
     const f = sub.features;
+    // Before any record applied, the kernel's state is where the receive started: object 1,
+    // offset 0, or, for a resuming stream, the position it resumed from (its BEGIN nvlist).
+    const from = (name: string) =>
+      sub.nvlist !== null && hasFeature(sub.features, FEATURE.RESUMING)
+        ? nvlistGet(sub.nvlist, name, DATA_TYPE.UINT64)
+        : undefined;
     const state: ResumeState = {
-      object: c?.object ?? 1n,
-      offset: c?.offset ?? 0n,
+      object: c?.object ?? from("resume_object") ?? 1n,
+      offset: c?.offset ?? from("resume_offset") ?? 0n,
       bytes: c === null ? 0n : BigInt(c.end - sub.counted),
       toguid: h.toguid,
       toname: h.toname,

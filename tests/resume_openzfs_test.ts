@@ -133,6 +133,14 @@ Deno.test({
       assertEquals(nvlistGet(nvl, "resume_offset", DATA_TYPE.UINT64), kernel.offset);
       break;
     }
+    // That stream cut before its first record: the position stays where it resumed from.
+    const head = (await Deno.readFile(resumed)).subarray(0, 500);
+    const scan = await findResumePoint([head]);
+    assertEquals([scan.point?.state.object, scan.point?.state.offset], [
+      kernel.object,
+      kernel.offset,
+    ]);
+    assertEquals(scan.point?.recordIndex, -1);
   },
 });
 
