@@ -24,6 +24,10 @@ const VERBS: Record<string, () => Promise<Verb>> = {
   cat: () => import("./cli/cat.ts"),
   ls: () => import("./cli/ls.ts"),
   send: () => import("./cli/send.ts"),
+  token: () => import("./cli/token.ts"),
+  "drop-record": () => import("./cli/drop_record.ts"),
+  decompress: () => import("./cli/decompress.ts"),
+  recompress: () => import("./cli/recompress.ts"),
 };
 
 const HELP = `zsend: ZFS send streams without ZFS
@@ -45,6 +49,11 @@ usage: zsend VERB [options]
   cat STORE DATASET@SNAP PATH                  one file to stdout
   send [-i SNAP | -I SNAP] [-D] [-R] [-p] [-L] [-e] [-c] [-v] [-n] STORE DATASET@SNAP
                                                a stored snapshot as a stream, for zfs receive
+  token [--json] TOKEN                         decode a receive_resume_token (zstream token)
+  drop-record [-v] OBJECT,OFFSET... < IN > OUT drop WRITE records (zstream drop_record)
+  decompress [-v] OBJECT,OFFSET[,TYPE]... < IN > OUT
+                                               decompress WRITE records (zstream decompress)
+  recompress [-l LEVEL] ALGO < IN > OUT        recompress every WRITE (zstream recompress)
 
   help VERB, VERB -h, VERB --help              a verb's usage and every flag
   --version                                    the version of zsend

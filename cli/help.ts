@@ -41,6 +41,10 @@ Status 0 when intact, 1 when not, 2 on a usage error. Reads stdin when FILE is -
         "also check every MAC of raw substreams with this key (raw or hex): blocks, dnode blocks, the objset",
       ],
       ["--passphrase-file PATH", "as --key-file, with the dataset's passphrase"],
+      [
+        "--resume-token",
+        "for a cut or damaged stream, print the receive_resume_token of what a zfs receive -s of it keeps (stdout), for zfs send -t",
+      ],
     ],
   },
   recv: {
@@ -149,6 +153,36 @@ stdout. SNAP is @SNAP or SNAP (of the same dataset) or DATASET@SNAP.`,
       ["--key-file PATH", "with --decrypt: the key (raw or hex)"],
       ["--passphrase-file PATH", "with --decrypt: the passphrase"],
     ],
+  },
+  token: {
+    about: `Decodes an OpenZFS receive_resume_token (zfs get receive_resume_token, or verify
+--resume-token) and prints its fields as zstream token does. Status 1 when the token is corrupt.`,
+    flags: [["--json", "one JSON object: the token's header and every field (guids in hex)"]],
+  },
+  "drop-record": {
+    about:
+      `Copies the stream on stdin to stdout without the WRITE and WRITE_EMBEDDED records named by
+OBJECT,OFFSET (numbers in decimal, 0x hex or 0 octal), every checksum recomputed, as OpenZFS's
+zstream drop_record does. Deduplicated streams are refused (zsend redup first).`,
+    flags: [["-v", "name each record dropped on stderr"]],
+  },
+  decompress: {
+    about: `Copies the stream on stdin to stdout with the WRITE records named by OBJECT,OFFSET
+decompressed with TYPE (off, lz4, lzjb, gzip, zle or zstd; lz4 when absent), their compression
+type and compressed size set to 0, every checksum recomputed, as OpenZFS's zstream decompress does.
+A block that TYPE does not decode is kept as it is (with -v, a warning says so); off resets the
+type of a block stored uncompressed (refused for a block stored in fewer bytes than its size).`,
+    flags: [["-v", "say what was done to each record named, on stderr"]],
+  },
+  recompress: {
+    about:
+      `Copies the stream on stdin to stdout with every WRITE payload decompressed and compressed
+again with ALGO (off, lz4, lzjb, gzip, gzip-1 ... gzip-9, zle; zsend has no zstd compressor),
+padded to 512 bytes and stored plain where that saves nothing, as OpenZFS's zstream recompress
+does; the BEGIN feature flags are set to match as OpenZFS sets them. zsend's compressors are its
+own: the data is the same, the compressed bytes are not OpenZFS's. Raw and deduplicated streams
+are refused.`,
+    flags: [["-l", "the level of gzip (1-9): -l 9 gzip is gzip-9"]],
   },
 };
 

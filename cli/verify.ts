@@ -1,5 +1,7 @@
 /**
- * `zsend verify [--quiet] [--json] [FILE|-]`: exit 0 when the stream is intact, 1 when not.
+ * `zsend verify [--quiet] [--json] [--resume-token] [FILE|-]`: exit 0 when the stream is intact,
+ * 1 when not. With `--resume-token`, a cut or damaged stream also gets the token from which a
+ * real `zfs send -t` sends the rest (on stdout, alone, so that `$(...)` takes it).
  *
  * @module
  */
@@ -13,17 +15,19 @@ import { readRecordBatches } from "../core/reader.ts";
 import type { ByteChunks } from "../core/byte_source.ts";
 import { KEY_FLAGS, KEY_USAGE, keyMaterial } from "./keys.ts";
 import { nativeAead } from "../io/native/aead_native.ts";
+import { findResumePoint } from "../core/resume_point.ts";
+import { encodeResumeToken } from "../core/resume_token.ts";
 import { openStreamInput } from "../io/source.ts";
 import { engine, oneInput, rejectUnknown } from "./common.ts";
 import { streamInputArg } from "./args.ts";
 
 /** Usage of the verb. */
-export const USAGE = `zsend verify [--quiet] [--json] ${KEY_USAGE} [FILE|-]`;
+export const USAGE = `zsend verify [--quiet] [--json] ${KEY_USAGE} [--resume-token] [FILE|-]`;
 
 /** Runs the verb; returns the exit status. */
 export async function main(args: string[]): Promise<number> {
   const flags = parseArgs(args, {
-    boolean: ["quiet", "json", "help"],
+    boolean: ["quiet", "json", "help", "resume-token"],
     string: [...KEY_FLAGS],
     alias: { q: "quiet" },
     unknown: rejectUnknown,
@@ -34,6 +38,7 @@ export async function main(args: string[]): Promise<number> {
   }
   const input = streamInputArg(oneInput(flags._, "verify"));
   const key = keyMaterial(flags);
+  if (flags["resume-token"]) return await resumeToken(input, flags.json, flags.quiet);
   try {
     const source = openStreamInput(input, { reuse: true });
     let macs: MacReport | null = null;
@@ -100,4 +105,63 @@ async function verifyWithKey(
     }
   }
   return { report: v.finish(), macs: macs.report };
+}
+
+/** `verify --resume-token`: the verdict on stderr (or in the JSON), the token on stdout. */
+async function resumeToken(
+  input: string | undefined,
+  json: boolean,
+  quiet: boolean,
+): Promise<number> {
+  const v = new StreamVerifier();
+  const scan = await findResumePoint(openStreamInput(input, { reuse: true }), {
+    fletcher4: engine(),
+    check: (r) => v.check(r),
+  });
+  const name = input ?? "stdin";
+  if (scan.fault === null) {
+    const report = v.finish();
+    if (json) console.log(JSON.stringify({ ok: true, ...report, resume_token: null }));
+    else if (!quiet) console.error(`${name}: OK: whole, nothing to resume`);
+    return 0;
+  }
+  const e = scan.fault;
+  const p = scan.point;
+  const token = p === null ? null : encodeResumeToken(p.state);
+  if (json) {
+    console.log(JSON.stringify({
+      ok: false,
+      record: e.index,
+      type: e.type,
+      offset: e.offset,
+      fault: e.fault,
+      message: e.message,
+      resume_token: token,
+      resume: p === null ? null : {
+        object: Number(p.state.object),
+        offset: Number(p.state.offset),
+        bytes: Number(p.state.bytes),
+        record: p.recordIndex,
+        end: p.end,
+        toname: p.state.toname,
+      },
+    }));
+    return 1;
+  }
+  if (!quiet) console.error(e.message);
+  if (p === null) {
+    if (!quiet) console.error(`${name}: no snapshot was being received there: nothing to resume`);
+    return 1;
+  }
+  if (!quiet) {
+    const at = p.recordIndex < 0
+      ? "before any data (the kernel's initial state)"
+      : `after record ${p.recordIndex}, byte ${p.end}`;
+    console.error(
+      `${name}: resume ${p.state.toname} at object ${p.state.object} offset ${p.state.offset} ` +
+        `(${at}): zfs send -t TOKEN sends the rest`,
+    );
+  }
+  console.log(token);
+  return 1;
 }

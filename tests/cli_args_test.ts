@@ -177,7 +177,22 @@ async function assertMissing(path: string): Promise<void> {
   throw new Error(`${path} was made`);
 }
 
-const VERBS = ["dump", "verify", "recv", "list", "redup", "image", "extract", "ls", "cat", "send"];
+const VERBS = [
+  "dump",
+  "verify",
+  "recv",
+  "list",
+  "redup",
+  "image",
+  "extract",
+  "ls",
+  "cat",
+  "send",
+  "token",
+  "drop-record",
+  "decompress",
+  "recompress",
+];
 
 Deno.test("-h, --help and help VERB print the verb's help to stdout, with status 0", async (t) => {
   for (const verb of VERBS) {

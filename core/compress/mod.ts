@@ -16,6 +16,14 @@ import { ZLE_DEFAULT_N, zleDecompress } from "./zle.ts";
 import { zstdDecompress } from "./zstd.ts";
 
 export { adler32, gzipDecompress } from "./gzip.ts";
+export { zlibCompress } from "./deflate.ts";
+export {
+  compressBlock,
+  lz4Compress,
+  lz4CompressBlock,
+  lzjbCompress,
+  zleCompress,
+} from "./encode.ts";
 export { lz4Decompress, lz4DecompressBlock } from "./lz4.ts";
 export { lzjbDecompress } from "./lzjb.ts";
 export { ZLE_DEFAULT_N, zleDecompress } from "./zle.ts";
