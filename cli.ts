@@ -4,7 +4,7 @@
  * @module
  */
 
-import { StreamError } from "./core/errors.ts";
+import { StreamError } from "./core/stream/errors.ts";
 import { isBrokenPipe } from "./io/output.ts";
 import { EXIT_USAGE, UsageError, warn } from "./cli/common.ts";
 import { formatHelp, VERB_HELP } from "./cli/help.ts";

@@ -7,7 +7,7 @@
  * @module
  */
 
-import { type NameKind, nameProblem, quoteName } from "../core/names.ts";
+import { type NameKind, nameProblem, quoteName } from "../core/receive/names.ts";
 import { UsageError } from "./common.ts";
 
 /**

@@ -5,7 +5,7 @@
  */
 
 import { bestFletcher4 } from "../io/native/fletcher4_native.ts";
-import type { Fletcher4Engine } from "../core/fletcher4.ts";
+import type { Fletcher4Engine } from "../core/checksum/fletcher4.ts";
 
 /** Exit status of a usage error, as `verify` documents it. */
 export const EXIT_USAGE = 2;

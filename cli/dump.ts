@@ -6,8 +6,8 @@
  */
 
 import { parseArgs } from "@std/cli";
-import { DumpSummary, formatRecord, recordToJson } from "../core/dump.ts";
-import { readRecordBatches } from "../core/reader.ts";
+import { DumpSummary, formatRecord, recordToJson } from "../core/stream/dump.ts";
+import { readRecordBatches } from "../core/stream/reader.ts";
 import { openStreamInput } from "../io/source.ts";
 import { TextOutput } from "../io/output.ts";
 import { engine, oneInput, rejectUnknown } from "./common.ts";

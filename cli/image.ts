@@ -7,8 +7,8 @@
  */
 
 import { parseArgs } from "@std/cli";
-import { readRecords } from "../core/reader.ts";
-import { DEFAULT_VOLBLOCKSIZE } from "../core/volume.ts";
+import { readRecords } from "../core/stream/reader.ts";
+import { DEFAULT_VOLBLOCKSIZE } from "../core/send/volume.ts";
 import { receiveImage, sendImage } from "../io/image.ts";
 import { openStreamInput } from "../io/source.ts";
 import { nameArg, notDirectoryArg, storeArg, streamInputArg } from "./args.ts";

@@ -6,8 +6,8 @@
  */
 
 import { parseArgs } from "@std/cli";
-import { readRecords } from "../core/reader.ts";
-import { RECOMPRESS_CODECS, recompressRecords } from "../core/recompress.ts";
+import { readRecords } from "../core/stream/reader.ts";
+import { RECOMPRESS_CODECS, recompressRecords } from "../core/transform/recompress.ts";
 import { openStreamInput } from "../io/source.ts";
 import { engine, rejectUnknown, UsageError } from "./common.ts";
 import { pipeChunks, refuseTerminalOutput } from "./redup.ts";

@@ -6,8 +6,8 @@
  */
 
 import { parseArgs } from "@std/cli";
-import { readRecords } from "../core/reader.ts";
-import { redupRecords, type RedupStats } from "../core/redup.ts";
+import { readRecords } from "../core/stream/reader.ts";
+import { redupRecords, type RedupStats } from "../core/transform/redup.ts";
 import { DiskRedupIndex } from "../io/redup_index.ts";
 import { alignedBytes } from "../io/aligned_buffer.ts";
 import { type ByteWriter, writeAll } from "../io/output.ts";

@@ -13,7 +13,7 @@ import { writeStreamOutput } from "../io/stream_output.ts";
 import { nameArg, storeArg } from "./args.ts";
 import { engine, rejectUnknown, UsageError, warn } from "./common.ts";
 import { KEY_FLAGS, keyMaterial, promptKey } from "./keys.ts";
-import type { SendSource } from "../core/send.ts";
+import type { SendSource } from "../core/send/send.ts";
 import { openSnapshotView } from "../io/store/open_snapshot.ts";
 import type { DecryptedSnapshotView } from "../io/store/crypt_view.ts";
 import { decryptedSendSource } from "../io/store/decrypted_source.ts";

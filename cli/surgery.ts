@@ -6,8 +6,8 @@
  */
 
 import { parseArgs } from "@std/cli";
-import { readRecords } from "../core/reader.ts";
-import { decompressRecords, dropRecords, parseRecordArg } from "../core/surgery.ts";
+import { readRecords } from "../core/stream/reader.ts";
+import { decompressRecords, dropRecords, parseRecordArg } from "../core/transform/surgery.ts";
 import { openStreamInput } from "../io/source.ts";
 import { engine, rejectUnknown, UsageError, warn } from "./common.ts";
 import { pipeChunks, refuseTerminalOutput } from "./redup.ts";

@@ -6,8 +6,12 @@
  */
 
 import { parseArgs } from "@std/cli";
-import { DATA_TYPE, type JsonValue, nvlistToJson } from "../core/nvlist.ts";
-import { decodeResumeToken, dumpNvlistText, ResumeTokenError } from "../core/resume_token.ts";
+import { DATA_TYPE, type JsonValue, nvlistToJson } from "../core/stream/nvlist.ts";
+import {
+  decodeResumeToken,
+  dumpNvlistText,
+  ResumeTokenError,
+} from "../core/resume/resume_token.ts";
 import { rejectUnknown, UsageError, warn } from "./common.ts";
 
 /** Usage of the verb. */

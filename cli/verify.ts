@@ -7,16 +7,16 @@
  */
 
 import { parseArgs } from "@std/cli";
-import { StreamError } from "../core/errors.ts";
-import { StreamVerifier, verifyStream } from "../core/verify.ts";
+import { StreamError } from "../core/stream/errors.ts";
+import { StreamVerifier, verifyStream } from "../core/stream/verify.ts";
 import { type MacReport, StreamMacChecker } from "../core/crypto/stream_macs.ts";
 import type { KeyMaterial } from "../core/crypto/keys.ts";
-import { readRecordBatches } from "../core/reader.ts";
-import type { ByteChunks } from "../core/byte_source.ts";
+import { readRecordBatches } from "../core/stream/reader.ts";
+import type { ByteChunks } from "../core/stream/byte_source.ts";
 import { KEY_FLAGS, KEY_USAGE, keyMaterial } from "./keys.ts";
 import { nativeAead } from "../io/native/aead_native.ts";
-import { findResumePoint } from "../core/resume_point.ts";
-import { encodeResumeToken } from "../core/resume_token.ts";
+import { findResumePoint } from "../core/resume/resume_point.ts";
+import { encodeResumeToken } from "../core/resume/resume_token.ts";
 import { openStreamInput } from "../io/source.ts";
 import { engine, oneInput, rejectUnknown } from "./common.ts";
 import { streamInputArg } from "./args.ts";

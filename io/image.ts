@@ -29,8 +29,8 @@
  * @module
  */
 
-import type { Fletcher4Engine } from "../core/fletcher4.ts";
-import type { StreamRecord } from "../core/reader.ts";
+import type { Fletcher4Engine } from "../core/checksum/fletcher4.ts";
+import type { StreamRecord } from "../core/stream/reader.ts";
 import {
   allZero,
   BlockBitmap,
@@ -41,8 +41,8 @@ import {
   type VolumeResult,
   volumeStream,
   type VolumeStreamOptions,
-} from "../core/volume.ts";
-import type { StreamChunk } from "../core/writer.ts";
+} from "../core/send/volume.ts";
+import type { StreamChunk } from "../core/stream/writer.ts";
 import { bytesEqual } from "./native/blocks.ts";
 import { GuidHash } from "./guid_hash.ts";
 import { Device } from "./native/device.ts";
@@ -344,7 +344,7 @@ export function defaultVolumeName(path: string): string {
  * @example
  * ```ts
  * import { sendImage } from "./image.ts";
- * import { verifyStream } from "../core/verify.ts";
+ * import { verifyStream } from "../core/stream/verify.ts";
  * const path = Deno.makeTempFileSync();
  * Deno.writeFileSync(path, new Uint8Array(64 * 1024).fill(3, 5000, 9000));
  * const plan = await sendImage(path, { blockSize: 4096, name: "tank/vol@one" });
@@ -543,7 +543,7 @@ function zeroRange(dev: Device, offset: number, length: number, limit: number): 
  * @example
  * ```ts
  * import { receiveImage, sendImage } from "./image.ts";
- * import { readRecords } from "../core/reader.ts";
+ * import { readRecords } from "../core/stream/reader.ts";
  * const src = Deno.makeTempFileSync();
  * const dst = Deno.makeTempFileSync();
  * Deno.removeSync(dst);

@@ -13,17 +13,17 @@ import {
   planBegin,
   ReceiveRefused,
   type TargetState,
-} from "../core/begin_plan.ts";
-import type { ByteChunks } from "../core/byte_source.ts";
-import { DRR, FEATURE, HDRTYPE } from "../core/constants.ts";
-import { StreamError } from "../core/errors.ts";
-import type { Fletcher4Engine } from "../core/fletcher4.ts";
-import { checkName, nameProblem, quoteName } from "../core/names.ts";
-import { decodeNvlist, nvlistToObject } from "../core/nvlist.ts";
-import { readRecordBatches, type StreamRecord } from "../core/reader.ts";
-import { RecordApplier } from "../core/receive.ts";
-import { type DrrBegin, featureFlags, hasFeature, hdrtype } from "../core/record.ts";
-import { StreamVerifier } from "../core/verify.ts";
+} from "../core/receive/begin_plan.ts";
+import type { ByteChunks } from "../core/stream/byte_source.ts";
+import { DRR, FEATURE, HDRTYPE } from "../core/stream/constants.ts";
+import { StreamError } from "../core/stream/errors.ts";
+import type { Fletcher4Engine } from "../core/checksum/fletcher4.ts";
+import { checkName, nameProblem, quoteName } from "../core/receive/names.ts";
+import { decodeNvlist, nvlistToObject } from "../core/stream/nvlist.ts";
+import { readRecordBatches, type StreamRecord } from "../core/stream/reader.ts";
+import { RecordApplier } from "../core/receive/receive.ts";
+import { type DrrBegin, featureFlags, hasFeature, hdrtype } from "../core/stream/record.ts";
+import { StreamVerifier } from "../core/stream/verify.ts";
 import { SnapshotBuilder } from "./store/snapshot_builder.ts";
 import { formatRedactSnaps, hexGuid, type Store } from "./store/store.ts";
 

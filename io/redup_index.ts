@@ -18,10 +18,10 @@
  * @module
  */
 
-import { DRR, RECORD_SIZE } from "../core/constants.ts";
-import { decodeRecord, type DrrWrite, payloadSize } from "../core/record.ts";
-import type { StreamRecord } from "../core/reader.ts";
-import type { IndexedWrite, RedupIndex } from "../core/redup.ts";
+import { DRR, RECORD_SIZE } from "../core/stream/constants.ts";
+import { decodeRecord, type DrrWrite, payloadSize } from "../core/stream/record.ts";
+import type { StreamRecord } from "../core/stream/reader.ts";
+import type { IndexedWrite, RedupIndex } from "../core/transform/redup.ts";
 import { alignedBytes } from "./aligned_buffer.ts";
 import { Device } from "./native/device.ts";
 
@@ -91,8 +91,8 @@ function bisect(v: DataView, from: number, to: number, object: bigint, offset: b
  * @example
  * ```ts
  * import { DiskRedupIndex } from "./redup_index.ts";
- * import { readRecords } from "../core/reader.ts";
- * import { StreamWriter } from "../core/writer.ts";
+ * import { readRecords } from "../core/stream/reader.ts";
+ * import { StreamWriter } from "../core/stream/writer.ts";
  * const w = new StreamWriter();
  * const stream = [
  *   ...w.begin({ toname: "p/fs@s", toguid: 5n, objset_type: 2 }),

@@ -6,13 +6,13 @@
  * @module
  */
 
-import { HDRTYPE } from "../core/constants.ts";
-import type { Fletcher4Engine } from "../core/fletcher4.ts";
-import { encodeNvlist, nv, type NvPair } from "../core/nvlist.ts";
-import { RecordSender } from "../core/pending.ts";
-import { makeVersioninfo } from "../core/record.ts";
-import { DedupState, type SendFlags, sendRecords, type SendSource } from "../core/send.ts";
-import { type StreamChunk, StreamWriter } from "../core/writer.ts";
+import { HDRTYPE } from "../core/stream/constants.ts";
+import type { Fletcher4Engine } from "../core/checksum/fletcher4.ts";
+import { encodeNvlist, nv, type NvPair } from "../core/stream/nvlist.ts";
+import { RecordSender } from "../core/stream/pending.ts";
+import { makeVersioninfo } from "../core/stream/record.ts";
+import { DedupState, type SendFlags, sendRecords, type SendSource } from "../core/send/send.ts";
+import { type StreamChunk, StreamWriter } from "../core/stream/writer.ts";
 import { StoreSendSource } from "./store/send_source.ts";
 import type { SnapshotRow, Store } from "./store/store.ts";
 

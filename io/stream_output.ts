@@ -10,14 +10,14 @@
  * @module
  */
 
-import { RECORD_SIZE } from "../core/constants.ts";
-import type { Checksum } from "../core/record.ts";
+import { RECORD_SIZE } from "../core/stream/constants.ts";
+import type { Checksum } from "../core/stream/record.ts";
 import {
   isPayloadRun,
   type PayloadRef,
   type PayloadRun,
   type StreamChunk,
-} from "../core/writer.ts";
+} from "../core/stream/writer.ts";
 import { cString, loadNative, nativeDisabled, type NativeLib } from "./native/ffi.ts";
 import { SyncChunkOutput } from "./output.ts";
 import { alignedBytes } from "./aligned_buffer.ts";

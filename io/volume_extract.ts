@@ -9,7 +9,7 @@
 import { Device } from "./native/device.ts";
 import { readZap } from "../core/zpl/zap.ts";
 import type { StoreSnapshotView } from "./store/snapshot_view.ts";
-import type { SnapshotView } from "../core/snapshot_view.ts";
+import type { SnapshotView } from "../core/receive/snapshot_view.ts";
 import type { Store } from "./store/store.ts";
 import { StoreSendSource } from "./store/send_source.ts";
 import { alignedBytes } from "./aligned_buffer.ts";

@@ -251,7 +251,7 @@ async function main(): Promise<number> {
       }
       if (stream.origin === "synthetic") {
         notes.push(
-          `The stream is SYNTHETIC (${stream.why}): written by core/writer.ts, not by ZFS; ` +
+          `The stream is SYNTHETIC (${stream.why}): written by core/stream/writer.ts, not by ZFS; ` +
             "its numbers are not those of a real stream. Run as root with zfs-fuse (without " +
             "--synthetic) for the real one.",
         );

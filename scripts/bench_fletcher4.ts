@@ -11,7 +11,7 @@
  * @module
  */
 
-import { type Fletcher4Engine, tsFletcher4 } from "../core/fletcher4.ts";
+import { type Fletcher4Engine, tsFletcher4 } from "../core/checksum/fletcher4.ts";
 import { nativeLoadError } from "../io/native/ffi.ts";
 import {
   nativeFletcher4,

@@ -9,7 +9,7 @@
  */
 
 import { createHash } from "node:crypto";
-import { blake3 } from "../core/blake3.ts";
+import { blake3 } from "../core/checksum/blake3.ts";
 import {
   blake3Implementations,
   nativeBlake3,

@@ -1,5 +1,5 @@
 /**
- * BLAKE3: the TypeScript implementation (core/blake3.ts) and every native implementation the
+ * BLAKE3: the TypeScript implementation (core/checksum/blake3.ts) and every native implementation the
  * CPU runs (io/native/blake3.c) against known digests, against the reference tool `b3sum`
  * (Debian package b3sum; scripts/setup.sh installs it as root), and against each other on
  * unaligned views.
@@ -11,7 +11,7 @@
  */
 
 import { assert, assertEquals } from "@std/assert";
-import { blake3 } from "../core/blake3.ts";
+import { blake3 } from "../core/checksum/blake3.ts";
 import { envVar, nativeLoadError } from "../io/native/ffi.ts";
 import {
   bestBlake3,

@@ -4,10 +4,10 @@
  */
 
 import { assert, assertEquals } from "@std/assert";
-import { readRecords } from "../core/reader.ts";
-import { transcodeRecords } from "../core/transcode.ts";
-import { verifyStream } from "../core/verify.ts";
-import { formatRecord } from "../core/dump.ts";
+import { readRecords } from "../core/stream/reader.ts";
+import { transcodeRecords } from "../core/transform/transcode.ts";
+import { verifyStream } from "../core/stream/verify.ts";
+import { formatRecord } from "../core/stream/dump.ts";
 import { bestFletcher4 } from "../io/native/fletcher4_native.ts";
 import { openzfsDir, unpackBz2, ZFS_FUSE_DIR, zfsFuseStreams } from "./_fixtures.ts";
 import { runZsend } from "./_run.ts";

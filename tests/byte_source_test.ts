@@ -4,9 +4,9 @@
  */
 
 import { assertEquals } from "@std/assert";
-import { ByteSource } from "../core/byte_source.ts";
-import { readRecordBatches } from "../core/reader.ts";
-import { verifyStream } from "../core/verify.ts";
+import { ByteSource } from "../core/stream/byte_source.ts";
+import { readRecordBatches } from "../core/stream/reader.ts";
+import { verifyStream } from "../core/stream/verify.ts";
 import { readerChunks } from "../io/source.ts";
 import { ROOT } from "./_fixtures.ts";
 

@@ -4,11 +4,11 @@
  */
 
 import { assert, assertEquals } from "@std/assert";
-import { DRR, RECORD_SIZE } from "../core/constants.ts";
-import { StreamError } from "../core/errors.ts";
-import { readRecords, type StreamRecord } from "../core/reader.ts";
-import { encodeRecord } from "../core/record.ts";
-import { verifyStream } from "../core/verify.ts";
+import { DRR, RECORD_SIZE } from "../core/stream/constants.ts";
+import { StreamError } from "../core/stream/errors.ts";
+import { readRecords, type StreamRecord } from "../core/stream/reader.ts";
+import { encodeRecord } from "../core/stream/record.ts";
+import { verifyStream } from "../core/stream/verify.ts";
 import { bestFletcher4 } from "../io/native/fletcher4_native.ts";
 import { openzfsDir, unpackBz2, ZFS_FUSE_DIR, zfsFuseStreams } from "./_fixtures.ts";
 import { runZsend } from "./_run.ts";

@@ -19,13 +19,13 @@ import {
 import { runZsend, zsendCommand } from "./_run.ts";
 import { manifestDiff, treeManifest } from "./helpers/tree_manifest.ts";
 import { Store } from "../io/store/store.ts";
-import { DRR } from "../core/constants.ts";
-import { StreamError } from "../core/errors.ts";
-import { readRecords, type StreamRecord } from "../core/reader.ts";
+import { DRR } from "../core/stream/constants.ts";
+import { StreamError } from "../core/stream/errors.ts";
+import { readRecords, type StreamRecord } from "../core/stream/reader.ts";
 import { type MacReport, StreamMacChecker } from "../core/crypto/stream_macs.ts";
-import { transcodeRecords } from "../core/transcode.ts";
+import { transcodeRecords } from "../core/transform/transcode.ts";
 import { openKeys, parseCryptKeydata } from "../core/crypto/keys.ts";
-import { decodeNvlist, nvlistToObject } from "../core/nvlist.ts";
+import { decodeNvlist, nvlistToObject } from "../core/stream/nvlist.ts";
 
 const why = corpusUnavailable();
 const S = (name: string) => corpusStream(name).file;

@@ -9,7 +9,12 @@
  */
 
 import { assert, assertEquals, assertThrows } from "@std/assert";
-import { Fletcher4, fletcher4, type Fletcher4Engine, tsFletcher4 } from "../core/fletcher4.ts";
+import {
+  Fletcher4,
+  fletcher4,
+  type Fletcher4Engine,
+  tsFletcher4,
+} from "../core/checksum/fletcher4.ts";
 import { envVar, nativeLoadError } from "../io/native/ffi.ts";
 import {
   bestFletcher4,

@@ -31,8 +31,8 @@ import {
   znodeBonus,
   ZplStreamBuilder,
 } from "./helpers/zpl_stream_builder.ts";
-import { DRR, FEATURE } from "../core/constants.ts";
-import { StreamWriter } from "../core/writer.ts";
+import { DRR, FEATURE } from "../core/stream/constants.ts";
+import { StreamWriter } from "../core/stream/writer.ts";
 
 const enc = new TextEncoder();
 const isRoot = Deno.uid() === 0;
@@ -763,7 +763,7 @@ Deno.test("numbers: recv refuses object 2^48 and FREE offsets past 2^53, with a 
   }
 });
 
-// KNOWN BUG (core/receive.ts, RecordApplier #freeObjects): FREEOBJECTS over a range holding an
+// KNOWN BUG (core/receive/receive.ts, RecordApplier #freeObjects): FREEOBJECTS over a range holding an
 // object near its far end walks the range one object number at a time (a sqlite lookup each):
 // #noObjectsFrom only ends the loop when no object is left in the range, and never jumps to
 // the next one. FREEOBJECTS(10, 2^48-2) in an incremental over a snapshot with objects 4 and

@@ -6,9 +6,9 @@
  */
 
 import { assert, assertEquals, assertGreater, assertLessOrEqual, assertMatch } from "@std/assert";
-import { DRR, FEATURE, OBJSET_TYPE } from "../core/constants.ts";
-import { readRecords, type StreamRecord } from "../core/reader.ts";
-import { type DrrBegin, type DrrWrite, featureFlags } from "../core/record.ts";
+import { DRR, FEATURE, OBJSET_TYPE } from "../core/stream/constants.ts";
+import { readRecords, type StreamRecord } from "../core/stream/reader.ts";
+import { type DrrBegin, type DrrWrite, featureFlags } from "../core/stream/record.ts";
 import {
   BlockBitmap,
   dnodeLevels,
@@ -16,9 +16,9 @@ import {
   type VolumeStep,
   volumeSteps,
   volumeStream,
-} from "../core/volume.ts";
-import { verifyStream } from "../core/verify.ts";
-import { StreamWriter } from "../core/writer.ts";
+} from "../core/send/volume.ts";
+import { verifyStream } from "../core/stream/verify.ts";
+import { StreamWriter } from "../core/stream/writer.ts";
 import { readGuidFile, receiveImage, sendImage } from "../io/image.ts";
 import { ROOT, skipNote, ZFS_FUSE_DIR } from "./_fixtures.ts";
 import { freshUnavailable } from "./_fresh.ts";

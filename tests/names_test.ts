@@ -3,7 +3,7 @@
  */
 
 import { assertEquals, assertThrows } from "@std/assert";
-import { checkName, MAX_NAME_LEN, nameProblem, quoteName } from "../core/names.ts";
+import { checkName, MAX_NAME_LEN, nameProblem, quoteName } from "../core/receive/names.ts";
 
 Deno.test("nameProblem() takes the names ZFS takes", () => {
   for (

@@ -1,5 +1,5 @@
 /**
- * Tests of core/nvlist.ts: reference vectors packed and printed by libnvpair itself, real
+ * Tests of core/stream/nvlist.ts: reference vectors packed and printed by libnvpair itself, real
  * BEGIN nvlists from zfs-fuse and OpenZFS streams (printed output compared with their
  * `zstream dump`), round trips of every type, hostile input (crafted faults, truncation at
  * every byte, random bit flips).
@@ -26,7 +26,7 @@ import {
   nvlistToObject,
   type NvPair,
   printNvlist,
-} from "../core/nvlist.ts";
+} from "../core/stream/nvlist.ts";
 import { xorshift32 } from "./helpers/prng.ts";
 
 // ---------------------------------------------------------------------------------------------

@@ -4,12 +4,12 @@
  */
 
 import { assertEquals, assertThrows } from "@std/assert";
-import { OBJECT_END, RecordSender } from "../core/pending.ts";
-import { readRecords } from "../core/reader.ts";
-import { StreamWriter } from "../core/writer.ts";
-import type { DrrRecord } from "../core/record.ts";
-import { DRR } from "../core/constants.ts";
-import { isZeroChecksum } from "../core/fletcher4.ts";
+import { OBJECT_END, RecordSender } from "../core/stream/pending.ts";
+import { readRecords } from "../core/stream/reader.ts";
+import { StreamWriter } from "../core/stream/writer.ts";
+import type { DrrRecord } from "../core/stream/record.ts";
+import { DRR } from "../core/stream/constants.ts";
+import { isZeroChecksum } from "../core/checksum/fletcher4.ts";
 import { openzfsDir, skipNote, unpackBz2, ZFS_FUSE_DIR } from "./_fixtures.ts";
 import { concat } from "@std/bytes";
 

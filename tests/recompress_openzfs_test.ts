@@ -7,10 +7,10 @@
 
 import { assertEquals } from "@std/assert";
 import { decompressBlock } from "../core/compress/mod.ts";
-import { DRR } from "../core/constants.ts";
-import { readRecords, type StreamRecord } from "../core/reader.ts";
-import { featureFlags } from "../core/record.ts";
-import { RECOMPRESS_CODECS, recompressedFeatures } from "../core/recompress.ts";
+import { DRR } from "../core/stream/constants.ts";
+import { readRecords, type StreamRecord } from "../core/stream/reader.ts";
+import { featureFlags } from "../core/stream/record.ts";
+import { RECOMPRESS_CODECS, recompressedFeatures } from "../core/transform/recompress.ts";
 import { ROOT } from "./_fixtures.ts";
 import {
   corpusManifest,

@@ -8,13 +8,18 @@ import { assertEquals, assertRejects } from "@std/assert";
 import { concat } from "@std/bytes";
 import { compressBlock } from "../core/compress/encode.ts";
 import { decompressBlock, ZIO_COMPRESS } from "../core/compress/mod.ts";
-import { DRR, FEATURE } from "../core/constants.ts";
-import { StreamError } from "../core/errors.ts";
-import { readRecords } from "../core/reader.ts";
-import { type DrrRecord, type DrrWrite, featureFlags, makeVersioninfo } from "../core/record.ts";
-import { recompressedFeatures, recompressRecords } from "../core/recompress.ts";
-import { verifyStream } from "../core/verify.ts";
-import { StreamWriter } from "../core/writer.ts";
+import { DRR, FEATURE } from "../core/stream/constants.ts";
+import { StreamError } from "../core/stream/errors.ts";
+import { readRecords } from "../core/stream/reader.ts";
+import {
+  type DrrRecord,
+  type DrrWrite,
+  featureFlags,
+  makeVersioninfo,
+} from "../core/stream/record.ts";
+import { recompressedFeatures, recompressRecords } from "../core/transform/recompress.ts";
+import { verifyStream } from "../core/stream/verify.ts";
+import { StreamWriter } from "../core/stream/writer.ts";
 import { runZsend } from "./_run.ts";
 
 const G = 5n;

@@ -1,12 +1,12 @@
 /**
- * Tests of core/record_rules.ts: one test per receiver rule, with the exact message, and every
+ * Tests of core/stream/record_rules.ts: one test per receiver rule, with the exact message, and every
  * record of the real fixture streams (zfs-fuse and OpenZFS) passing.
  */
 
 import { assert, assertEquals } from "@std/assert";
 import { join } from "node:path";
-import { BEGIN_FLAG, DRR, FEATURE, HDRTYPE } from "../core/constants.ts";
-import { readRecords } from "../core/reader.ts";
+import { BEGIN_FLAG, DRR, FEATURE, HDRTYPE } from "../core/stream/constants.ts";
+import { readRecords } from "../core/stream/reader.ts";
 import {
   type Checksum,
   type DrrBegin,
@@ -22,8 +22,8 @@ import {
   type DrrWriteEmbedded,
   featureFlags,
   makeVersioninfo,
-} from "../core/record.ts";
-import { checkBegin, checkRecordFields, type RuleContext } from "../core/record_rules.ts";
+} from "../core/stream/record.ts";
+import { checkBegin, checkRecordFields, type RuleContext } from "../core/stream/record_rules.ts";
 
 // ---------------------------------------------------------------------------------------------
 // Record builders: each default passes every rule; a test changes the fields it is about.

@@ -10,10 +10,10 @@
 import { assert, assertEquals, assertRejects, assertThrows } from "@std/assert";
 import { concat } from "@std/bytes";
 import { createHash } from "node:crypto";
-import { DRR, RECORD_SIZE } from "../core/constants.ts";
-import { Fletcher4, fletcher4, tsFletcher4 } from "../core/fletcher4.ts";
-import { foldRecords } from "../core/fletcher4_records.ts";
-import { type Checksum, encodeRecord } from "../core/record.ts";
+import { DRR, RECORD_SIZE } from "../core/stream/constants.ts";
+import { Fletcher4, fletcher4, tsFletcher4 } from "../core/checksum/fletcher4.ts";
+import { foldRecords } from "../core/checksum/fletcher4_records.ts";
+import { type Checksum, encodeRecord } from "../core/stream/record.ts";
 import {
   BlockBitmap,
   dnodeLevels,
@@ -22,9 +22,14 @@ import {
   type VolumeStep,
   volumeSteps,
   volumeStream,
-} from "../core/volume.ts";
-import { RUN_RECORDS } from "../core/volume_runs.ts";
-import { isPayloadRef, isPayloadRun, type PayloadRun, StreamWriter } from "../core/writer.ts";
+} from "../core/send/volume.ts";
+import { RUN_RECORDS } from "../core/send/volume_runs.ts";
+import {
+  isPayloadRef,
+  isPayloadRun,
+  type PayloadRun,
+  StreamWriter,
+} from "../core/stream/writer.ts";
 import { GuidHash } from "../io/guid_hash.ts";
 import { Device } from "../io/native/device.ts";
 import { envVar, nativeLoadError } from "../io/native/ffi.ts";

@@ -22,13 +22,13 @@ import {
   planBegin,
   ReceiveRefused,
   type TargetState,
-} from "../core/begin_plan.ts";
-import { BACKUP_MAGIC, BEGIN_FLAG, DRR, FEATURE, HDRTYPE } from "../core/constants.ts";
-import { encodeNvlist, nv } from "../core/nvlist.ts";
-import { readRecords } from "../core/reader.ts";
-import { znodeGeneration } from "../core/receive.ts";
-import { type DrrBegin, makeVersioninfo, type RecordInit } from "../core/record.ts";
-import { StreamWriter } from "../core/writer.ts";
+} from "../core/receive/begin_plan.ts";
+import { BACKUP_MAGIC, BEGIN_FLAG, DRR, FEATURE, HDRTYPE } from "../core/stream/constants.ts";
+import { encodeNvlist, nv } from "../core/stream/nvlist.ts";
+import { readRecords } from "../core/stream/reader.ts";
+import { znodeGeneration } from "../core/receive/receive.ts";
+import { type DrrBegin, makeVersioninfo, type RecordInit } from "../core/stream/record.ts";
+import { StreamWriter } from "../core/stream/writer.ts";
 import { concat } from "@std/bytes";
 
 const ozfs = openzfsDir();

@@ -5,14 +5,14 @@
  */
 
 import { assert, assertEquals, assertMatch, assertRejects } from "@std/assert";
-import { DRR, FEATURE, HDRTYPE } from "../core/constants.ts";
-import { StreamError } from "../core/errors.ts";
-import { readRecords, type StreamRecord } from "../core/reader.ts";
-import { featureFlags, makeVersioninfo } from "../core/record.ts";
-import { MemoryRedupIndex, type RedupIndex, redupRecords } from "../core/redup.ts";
-import { transcodeRecords } from "../core/transcode.ts";
-import { verifyStream } from "../core/verify.ts";
-import { StreamWriter } from "../core/writer.ts";
+import { DRR, FEATURE, HDRTYPE } from "../core/stream/constants.ts";
+import { StreamError } from "../core/stream/errors.ts";
+import { readRecords, type StreamRecord } from "../core/stream/reader.ts";
+import { featureFlags, makeVersioninfo } from "../core/stream/record.ts";
+import { MemoryRedupIndex, type RedupIndex, redupRecords } from "../core/transform/redup.ts";
+import { transcodeRecords } from "../core/transform/transcode.ts";
+import { verifyStream } from "../core/stream/verify.ts";
+import { StreamWriter } from "../core/stream/writer.ts";
 import { DiskRedupIndex } from "../io/redup_index.ts";
 import { openzfsDir, skipNote, unpackBz2, ZFS_FUSE_DIR } from "./_fixtures.ts";
 import { freshStreams, freshUnavailable } from "./_fresh.ts";

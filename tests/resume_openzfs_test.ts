@@ -6,16 +6,16 @@
  */
 
 import { assert, assertEquals } from "@std/assert";
-import { DRR, FEATURE, RECORD_SIZE } from "../core/constants.ts";
-import { DATA_TYPE, decodeNvlist, nvlistGet } from "../core/nvlist.ts";
-import { readRecords, type StreamRecord } from "../core/reader.ts";
-import { findResumePoint } from "../core/resume_point.ts";
+import { DRR, FEATURE, RECORD_SIZE } from "../core/stream/constants.ts";
+import { DATA_TYPE, decodeNvlist, nvlistGet } from "../core/stream/nvlist.ts";
+import { readRecords, type StreamRecord } from "../core/stream/reader.ts";
+import { findResumePoint } from "../core/resume/resume_point.ts";
 import {
   decodeResumeToken,
   encodeResumeToken,
   type ResumeState,
   resumeState,
-} from "../core/resume_token.ts";
+} from "../core/resume/resume_token.ts";
 import { bestFletcher4 } from "../io/native/fletcher4_native.ts";
 import { ROOT } from "./_fixtures.ts";
 import {

@@ -8,12 +8,12 @@ import { assert, assertEquals, assertMatch, assertThrows } from "@std/assert";
 import { concat } from "@std/bytes";
 import { zlibCompress } from "../core/compress/deflate.ts";
 import { gzipDecompress } from "../core/compress/gzip.ts";
-import { DRR, FEATURE, RECORD_SIZE } from "../core/constants.ts";
-import { fletcher4 } from "../core/fletcher4.ts";
-import { DATA_TYPE, decodeNvlist, encodeNvlist, nv } from "../core/nvlist.ts";
-import { readRecords } from "../core/reader.ts";
-import { makeVersioninfo } from "../core/record.ts";
-import { findResumePoint } from "../core/resume_point.ts";
+import { DRR, FEATURE, RECORD_SIZE } from "../core/stream/constants.ts";
+import { fletcher4 } from "../core/checksum/fletcher4.ts";
+import { DATA_TYPE, decodeNvlist, encodeNvlist, nv } from "../core/stream/nvlist.ts";
+import { readRecords } from "../core/stream/reader.ts";
+import { makeVersioninfo } from "../core/stream/record.ts";
+import { findResumePoint } from "../core/resume/resume_point.ts";
 import {
   decodeResumeToken,
   dumpNvlistText,
@@ -21,9 +21,9 @@ import {
   type ResumeState,
   resumeState,
   ResumeTokenError,
-} from "../core/resume_token.ts";
-import { StreamVerifier } from "../core/verify.ts";
-import { StreamWriter } from "../core/writer.ts";
+} from "../core/resume/resume_token.ts";
+import { StreamVerifier } from "../core/stream/verify.ts";
+import { StreamWriter } from "../core/stream/writer.ts";
 import { runZsend } from "./_run.ts";
 import { expectedPoint } from "./helpers/resume_oracle.ts";
 

@@ -9,9 +9,9 @@
 import { assert, assertEquals } from "@std/assert";
 import { deflateSync } from "node:zlib";
 import { decompressBlock } from "../core/compress/mod.ts";
-import { DRR, FEATURE, HDRTYPE } from "../core/constants.ts";
-import { makeVersioninfo } from "../core/record.ts";
-import { StreamWriter } from "../core/writer.ts";
+import { DRR, FEATURE, HDRTYPE } from "../core/stream/constants.ts";
+import { makeVersioninfo } from "../core/stream/record.ts";
+import { StreamWriter } from "../core/stream/writer.ts";
 import { openzfsDir, skipNote, unpackBz2 } from "./_fixtures.ts";
 import { freshUnavailable } from "./_fresh.ts";
 import { runZsend } from "./_run.ts";

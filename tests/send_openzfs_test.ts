@@ -9,7 +9,7 @@
 
 import { assert, assertEquals } from "@std/assert";
 import { decompressBlock } from "../core/compress/mod.ts";
-import { FEATURE } from "../core/constants.ts";
+import { FEATURE } from "../core/stream/constants.ts";
 import { corpusStream, corpusUnavailable, openzfsCorpus } from "./_openzfs.ts";
 import { runZsend } from "./_run.ts";
 

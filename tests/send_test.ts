@@ -9,7 +9,7 @@ import { freshStreams, freshUnavailable } from "./_fresh.ts";
 import { runZsend, runZsendToFile } from "./_run.ts";
 import { DatabaseSync } from "node:sqlite";
 import { createHash } from "node:crypto";
-import { blake3 } from "../core/blake3.ts";
+import { blake3 } from "../core/checksum/blake3.ts";
 import { Store } from "../io/store/store.ts";
 import { manifestOfDirectory } from "./helpers/manifest.ts";
 import { storeFingerprint } from "./helpers/store_fingerprint.ts";

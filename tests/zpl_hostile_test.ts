@@ -14,8 +14,8 @@ import { assert, assertEquals, assertInstanceOf, assertRejects, assertThrows } f
 import { openzfsDir, unpackBz2, ZFS_FUSE_DIR } from "./_fixtures.ts";
 import { manifestOfFilesystem } from "./helpers/manifest.ts";
 import { MemoryView, receiveFull } from "./helpers/memory_view.ts";
-import { DATA_TYPE, encodeNvlist } from "../core/nvlist.ts";
-import type { ObjectInfo } from "../core/snapshot_view.ts";
+import { DATA_TYPE, encodeNvlist } from "../core/stream/nvlist.ts";
+import type { ObjectInfo } from "../core/receive/snapshot_view.ts";
 import { deviceNumbers, DirCycleError, DirEntryError, ZplFilesystem } from "../core/zpl/fs.ts";
 import {
   legacySaTable,

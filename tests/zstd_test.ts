@@ -14,8 +14,8 @@ import {
   zstdDecompress,
   zstdDecompressFrames,
 } from "../core/compress/mod.ts";
-import { readRecords } from "../core/reader.ts";
-import { DRR } from "../core/constants.ts";
+import { readRecords } from "../core/stream/reader.ts";
+import { DRR } from "../core/stream/constants.ts";
 import { IN_CI, openzfsDir, skipNote, unpackBz2 } from "./_fixtures.ts";
 import { runZsend } from "./_run.ts";
 import { xorshift32 } from "./helpers/prng.ts";

@@ -9,7 +9,7 @@
  * @module
  */
 
-import type { NvObject } from "../nvlist.ts";
+import type { NvObject } from "../stream/nvlist.ts";
 import { type AeadMode, importAeadKey, MAC_LEN, MacMismatch, openAead } from "./aead.ts";
 
 /** `keyformat`: ZFS_KEYFORMAT_*. */

@@ -11,7 +11,7 @@
  * @module
  */
 
-import type { NvObject } from "../nvlist.ts";
+import type { NvObject } from "../stream/nvlist.ts";
 import { type BpAuth, dnodeCore, dnodePointers, l0Prop } from "./dnode_mac.ts";
 
 /** Length of the objset MACs (`ZIO_OBJSET_MAC_LEN`). */

@@ -12,17 +12,17 @@
  * @module
  */
 
-import { DRR, FEATURE, HDRTYPE } from "../constants.ts";
-import { StreamError } from "../errors.ts";
-import { decodeNvlist, nvlistToObject } from "../nvlist.ts";
-import type { StreamRecord } from "../reader.ts";
-import { featureFlags, hasFeature, hdrtype } from "../record.ts";
+import { DRR, FEATURE, HDRTYPE } from "../stream/constants.ts";
+import { StreamError } from "../stream/errors.ts";
+import { decodeNvlist, nvlistToObject } from "../stream/nvlist.ts";
+import type { StreamRecord } from "../stream/reader.ts";
+import { featureFlags, hasFeature, hdrtype } from "../stream/record.ts";
 import { type AeadEngine, MacMismatch } from "./aead.ts";
 import { BlockCrypt, type BlockParams } from "./block.ts";
 import { deriveWrappingKey, type KeyMaterial, parseCryptKeydata, unwrapKeys } from "./keys.ts";
 import { dnodeBlockAuth, type DnodeForMac, l0Prop } from "./dnode_mac.ts";
 import { type ObjsetAuth, objsetPortableMac, parseObjsetAuth } from "./objset_mac.ts";
-import type { NvObject } from "../nvlist.ts";
+import type { NvObject } from "../stream/nvlist.ts";
 
 const DMU_OT_SA = 44;
 const RAW_BYTESWAP = 2;

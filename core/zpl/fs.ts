@@ -20,8 +20,8 @@
  * @module
  */
 
-import { DATA_TYPE, decodeNvlist } from "../nvlist.ts";
-import type { SnapshotView } from "../snapshot_view.ts";
+import { DATA_TYPE, decodeNvlist } from "../stream/nvlist.ts";
+import type { SnapshotView } from "../receive/snapshot_view.ts";
 import { readSaAttrs, readSaTable, type SaTable, saZplAttrs } from "./sa.ts";
 import { readZap, type ZapEntry, zapMap } from "./zap.ts";
 import { BONUS_TYPE, parseZnode, S_IF, type Timespec, type ZplAttrs, ZplError } from "./znode.ts";
@@ -407,7 +407,7 @@ export function nameFault(name: Uint8Array): string | null {
  * @example
  * ```ts
  * import { ZplFilesystem } from "./fs.ts";
- * import type { SnapshotView } from "../snapshot_view.ts";
+ * import type { SnapshotView } from "../receive/snapshot_view.ts";
  * const volume: SnapshotView = {
  *   objsetType: 3,
  *   littleEndian: true,

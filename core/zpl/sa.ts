@@ -20,7 +20,7 @@
  * @module
  */
 
-import type { SnapshotView } from "../snapshot_view.ts";
+import type { SnapshotView } from "../receive/snapshot_view.ts";
 import { readZap, type ZapEntry, zapFirstInt, zapMap } from "./zap.ts";
 import { readTimespec, type Timespec, type ZplAttrs, ZplError } from "./znode.ts";
 
@@ -124,7 +124,7 @@ function single(obj: number, e: ZapEntry, what: string): bigint {
  * @example
  * ```ts
  * import { readSaTable } from "./sa.ts";
- * import type { SnapshotView } from "../snapshot_view.ts";
+ * import type { SnapshotView } from "../receive/snapshot_view.ts";
  * const empty: SnapshotView = {
  *   objsetType: 2,
  *   littleEndian: true,

@@ -20,7 +20,7 @@
  * @module
  */
 
-import type { SnapshotView } from "../snapshot_view.ts";
+import type { SnapshotView } from "../receive/snapshot_view.ts";
 
 /** Block types: the first u64 of a ZAP block. */
 export const ZBT = {
@@ -324,7 +324,7 @@ async function zapBlock(
  * @example
  * ```ts
  * import { readZap, ZBT } from "./zap.ts";
- * import type { SnapshotView } from "../snapshot_view.ts";
+ * import type { SnapshotView } from "../receive/snapshot_view.ts";
  * const b = new Uint8Array(512);
  * new DataView(b.buffer).setBigUint64(0, ZBT.MICRO, false);
  * new DataView(b.buffer).setBigUint64(64, 4n, false);

@@ -4,7 +4,7 @@
  * @module
  */
 
-import { blake3 } from "../../core/blake3.ts";
+import { blake3 } from "../../core/checksum/blake3.ts";
 import { loadNative, nativeDisabled, type NativeLib } from "./ffi.ts";
 import { implementationSwitch } from "./implementations.ts";
 
@@ -38,7 +38,7 @@ let hash: ((data: Uint8Array) => Uint8Array) | null | undefined;
  * @example
  * ```ts
  * import { nativeBlake3 } from "./blake3_native.ts";
- * import { blake3 } from "../../core/blake3.ts";
+ * import { blake3 } from "../../core/checksum/blake3.ts";
  * const data = new Uint8Array(5000).map((_, i) => i * 7);
  * const native = nativeBlake3(); // null without --allow-ffi or a built library
  * if (native !== null && String(native(data)) !== String(blake3(data))) {

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { tsFletcher4 } from "../../core/fletcher4.ts";
+import { tsFletcher4 } from "../../core/checksum/fletcher4.ts";
 import { loadNative, nativeDisabled, type NativeLib } from "./ffi.ts";
 
 let lib: NativeLib | null | undefined;

@@ -23,9 +23,9 @@ import {
   parseCryptKeydata,
   SUITES,
 } from "../../core/crypto/keys.ts";
-import { decodeNvlist, nvlistToObject } from "../../core/nvlist.ts";
+import { decodeNvlist, nvlistToObject } from "../../core/stream/nvlist.ts";
 import { objsetPortableMac, parseObjsetAuth } from "../../core/crypto/objset_mac.ts";
-import type { ObjectInfo, SnapshotView } from "../../core/snapshot_view.ts";
+import type { ObjectInfo, SnapshotView } from "../../core/receive/snapshot_view.ts";
 import { KIND } from "./snapshot_builder.ts";
 import type { Store } from "./store.ts";
 import { decode, type MapRow, type RawObjectRow, type StoreSnapshotView } from "./snapshot_view.ts";

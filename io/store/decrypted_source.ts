@@ -11,8 +11,8 @@
 import { createDecipheriv, createHash, createHmac } from "node:crypto";
 import type { AeadEngine } from "../../core/crypto/aead.ts";
 import { isEncryptedType } from "../../core/crypto/block.ts";
-import { FEATURE } from "../../core/constants.ts";
-import type { SendBlock, SendObject, SendSource } from "../../core/send.ts";
+import { FEATURE } from "../../core/stream/constants.ts";
+import type { SendBlock, SendObject, SendSource } from "../../core/send/send.ts";
 import type { DecryptedSnapshotView } from "./crypt_view.ts";
 import { StoreSendSource } from "./send_source.ts";
 import { decode } from "./snapshot_view.ts";

@@ -5,7 +5,7 @@
  */
 
 import type { KeyMaterial } from "../../core/crypto/keys.ts";
-import type { SnapshotView } from "../../core/snapshot_view.ts";
+import type { SnapshotView } from "../../core/receive/snapshot_view.ts";
 import { BlockCrypt } from "../../core/crypto/block.ts";
 import { nativeAead } from "../native/aead_native.ts";
 import {

@@ -6,8 +6,8 @@
  */
 
 import { createHash } from "node:crypto";
-import type { SendBlock, SendObject, SendSource } from "../../core/send.ts";
-import type { PayloadRef } from "../../core/writer.ts";
+import type { SendBlock, SendObject, SendSource } from "../../core/send/send.ts";
+import type { PayloadRef } from "../../core/stream/writer.ts";
 import type { FilePlace } from "../stream_output.ts";
 import { decodeChecksum } from "./snapshot_builder.ts";
 import type { SnapshotRow, Store } from "./store.ts";

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { ReceiveTarget, StoredObject } from "../../core/receive.ts";
+import type { ReceiveTarget, StoredObject } from "../../core/receive/receive.ts";
 import {
   type Checksum,
   type DrrObjectRange,
@@ -17,7 +17,7 @@ import {
   type DrrWriteEmbedded,
   encodeRecord,
   LAYOUTS,
-} from "../../core/record.ts";
+} from "../../core/stream/record.ts";
 import type { Store } from "./store.ts";
 
 /** The largest block before large blocks (`SPA_OLD_MAXBLOCKSIZE`). */

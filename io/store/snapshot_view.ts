@@ -6,9 +6,9 @@
  */
 
 import { compressionName, decompressBlock } from "../../core/compress/mod.ts";
-import { FEATURE } from "../../core/constants.ts";
-import { hasFeature } from "../../core/record.ts";
-import type { ObjectInfo, SnapshotView } from "../../core/snapshot_view.ts";
+import { FEATURE } from "../../core/stream/constants.ts";
+import { hasFeature } from "../../core/stream/record.ts";
+import type { ObjectInfo, SnapshotView } from "../../core/receive/snapshot_view.ts";
 import type { BlockPlace } from "../../core/zpl/fs.ts";
 import { KIND } from "./snapshot_builder.ts";
 import type { SnapshotRow, Store } from "./store.ts";

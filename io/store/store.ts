@@ -9,7 +9,7 @@
 
 import { createHash } from "node:crypto";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
-import type { KnownSnapshot, TargetState } from "../../core/begin_plan.ts";
+import type { KnownSnapshot, TargetState } from "../../core/receive/begin_plan.ts";
 import { bestBlake3 } from "../native/blake3_native.ts";
 import { PackSet } from "./packs.ts";
 import { MIGRATIONS, SCHEMA, SCHEMA_VERSION } from "./schema.ts";

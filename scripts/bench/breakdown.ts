@@ -14,17 +14,17 @@
  * - `read-ahead`: `openStreamInput()` with `reuse`, as verify reads: two buffers, the next
  *   chunk read by `pread` on a native thread while this one is looked at
  * - `read-ahead-f4`: the same plus native fletcher-4 over every chunk
- * - `records`: `core/reader.ts` `readRecords()` with checksums (parse + fletcher-4 + take)
- * - `verify`: `core/verify.ts` `verifyStream()`, everything `zsend verify` does after startup
+ * - `records`: `core/stream/reader.ts` `readRecords()` with checksums (parse + fletcher-4 + take)
+ * - `verify`: `core/stream/verify.ts` `verifyStream()`, everything `zsend verify` does after startup
  *
  * @module
  */
 
 import { alignedBytes } from "../../io/aligned_buffer.ts";
 import { openStreamInput } from "../../io/source.ts";
-import { readRecords } from "../../core/reader.ts";
-import { verifyStream } from "../../core/verify.ts";
-import { Fletcher4 } from "../../core/fletcher4.ts";
+import { readRecords } from "../../core/stream/reader.ts";
+import { verifyStream } from "../../core/stream/verify.ts";
+import { Fletcher4 } from "../../core/checksum/fletcher4.ts";
 import { bestFletcher4 } from "../../io/native/fletcher4_native.ts";
 
 /** The stages, in order. */
@@ -45,8 +45,8 @@ export const STAGE_LABEL: Record<string, string> = {
   "read-fresh": "read file, fresh 4 MiB chunk each (io/source.ts, no reuse)",
   "read-ahead": "read file as verify does: two buffers, native pread one chunk ahead",
   "read-ahead-f4": "... + native fletcher-4 over every chunk",
-  "records": "readRecords(): parse + checksum (core/reader.ts)",
-  "verify": "verifyStream(): all of verify (core/verify.ts)",
+  "records": "readRecords(): parse + checksum (core/stream/reader.ts)",
+  "verify": "verifyStream(): all of verify (core/stream/verify.ts)",
 };
 
 /** Runs one stage; returns the bytes or records it went through. */

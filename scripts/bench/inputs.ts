@@ -6,9 +6,9 @@
  * @module
  */
 
-import { StreamWriter } from "../../core/writer.ts";
-import { readRecords } from "../../core/reader.ts";
-import { DRR } from "../../core/constants.ts";
+import { StreamWriter } from "../../core/stream/writer.ts";
+import { readRecords } from "../../core/stream/reader.ts";
+import { DRR } from "../../core/stream/constants.ts";
 import { bestFletcher4 } from "../../io/native/fletcher4_native.ts";
 import { alignedBytes } from "../../io/aligned_buffer.ts";
 import { log } from "./harness.ts";
@@ -108,7 +108,7 @@ export async function syntheticStream(path: string, why: string): Promise<Stream
   if (have !== null && have >= GIB) {
     return { path, bytes: have, origin: "synthetic", madeNow: false, why, toname };
   }
-  log(`writing synthetic stream ${path} with core/writer.ts (${why})`);
+  log(`writing synthetic stream ${path} with core/stream/writer.ts (${why})`);
   const t0 = performance.now();
   const partial = `${path}.partial`;
   const file = await Deno.open(partial, { write: true, create: true, truncate: true });

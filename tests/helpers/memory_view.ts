@@ -19,13 +19,13 @@
  * @module
  */
 
-import { FEATURE } from "../../core/constants.ts";
-import { DRR } from "../../core/constants.ts";
-import type { ByteChunks } from "../../core/byte_source.ts";
+import { FEATURE } from "../../core/stream/constants.ts";
+import { DRR } from "../../core/stream/constants.ts";
+import type { ByteChunks } from "../../core/stream/byte_source.ts";
 import { compressionName, decompressBlock } from "../../core/compress/mod.ts";
-import { readRecords } from "../../core/reader.ts";
-import { featureFlags, hasFeature } from "../../core/record.ts";
-import type { ObjectInfo, SnapshotView } from "../../core/snapshot_view.ts";
+import { readRecords } from "../../core/stream/reader.ts";
+import { featureFlags, hasFeature } from "../../core/stream/record.ts";
+import type { ObjectInfo, SnapshotView } from "../../core/receive/snapshot_view.ts";
 
 /** A block that is stored but cannot be read, and why. */
 interface Unreadable {
@@ -190,7 +190,7 @@ function placeAt(blksz: number, offset: number, data: Uint8Array): [number, Uint
  * @example
  * ```ts
  * import { receiveStream } from "./memory_view.ts";
- * import { StreamWriter } from "../../core/writer.ts";
+ * import { StreamWriter } from "../../core/stream/writer.ts";
  * const w = new StreamWriter();
  * const bytes = [
  *   ...w.begin({ toname: "p/fs@a", toguid: 9n, objset_type: 2 }),
@@ -376,7 +376,7 @@ export async function receiveStream(
  * @example
  * ```ts
  * import { receiveFull } from "./memory_view.ts";
- * import { StreamWriter } from "../../core/writer.ts";
+ * import { StreamWriter } from "../../core/stream/writer.ts";
  * const w = new StreamWriter({ littleEndian: false });
  * const view = await receiveFull([...w.begin({ toname: "p/v@a", toguid: 2n, objset_type: 3 }),
  *   ...w.end()]);

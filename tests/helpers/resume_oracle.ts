@@ -1,6 +1,6 @@
 /**
  * The kernel's resume rule, worked out from a whole stream's records, for tests of
- * core/resume_point.ts: after a cut at byte `cut`, a record counts when the header after it lies
+ * core/resume/resume_point.ts: after a cut at byte `cut`, a record counts when the header after it lies
  * whole before the cut (that header's checksum covers the record's payload); the last OBJECT
  * (offset 0), WRITE or WRITE_EMBEDDED of the cut substream that counts is the resume point (object
  * 1, offset 0, bytes 0 when none does), and `bytes` ends with it, the BEGIN record not counted.
@@ -8,8 +8,8 @@
  * @module
  */
 
-import { DRR, RECORD_SIZE } from "../../core/constants.ts";
-import type { StreamRecord } from "../../core/reader.ts";
+import { DRR, RECORD_SIZE } from "../../core/stream/constants.ts";
+import type { StreamRecord } from "../../core/stream/reader.ts";
 
 /** The resume point the kernel keeps after a cut at `cut`, and the index of its record. */
 export interface ExpectedPoint {

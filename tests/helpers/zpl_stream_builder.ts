@@ -16,9 +16,9 @@
  * @module
  */
 
-import { BACKUP_MAGIC, DRR, HDRTYPE } from "../../core/constants.ts";
-import { makeVersioninfo, type RecordInit } from "../../core/record.ts";
-import { StreamWriter } from "../../core/writer.ts";
+import { BACKUP_MAGIC, DRR, HDRTYPE } from "../../core/stream/constants.ts";
+import { makeVersioninfo, type RecordInit } from "../../core/stream/record.ts";
+import { StreamWriter } from "../../core/stream/writer.ts";
 import { concat } from "@std/bytes";
 
 const enc = new TextEncoder();

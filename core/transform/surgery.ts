@@ -15,13 +15,13 @@
  * @module
  */
 
-import { decompressBlock, ZIO_COMPRESS } from "./compress/mod.ts";
-import { DRR } from "./constants.ts";
-import { StreamError } from "./errors.ts";
-import type { Fletcher4Engine } from "./fletcher4.ts";
-import type { StreamRecord } from "./reader.ts";
-import type { DrrWrite } from "./record.ts";
-import { hasRecordChecksum, StreamWriter } from "./writer.ts";
+import { decompressBlock, ZIO_COMPRESS } from "../compress/mod.ts";
+import { DRR } from "../stream/constants.ts";
+import { StreamError } from "../stream/errors.ts";
+import type { Fletcher4Engine } from "../checksum/fletcher4.ts";
+import type { StreamRecord } from "../stream/reader.ts";
+import type { DrrWrite } from "../stream/record.ts";
+import { hasRecordChecksum, StreamWriter } from "../stream/writer.ts";
 
 /** `"OBJECT,OFFSET"` in decimal: the key records are named by. */
 export function recordKey(object: bigint, offset: bigint): string {
@@ -134,10 +134,10 @@ function refuseDedup(r: StreamRecord, verb: string): void {
  * @throws {StreamError} for a deduplicated stream (WRITE_BYREF)
  * @example
  * ```ts
- * import { readRecords } from "./reader.ts";
+ * import { readRecords } from "../stream/reader.ts";
  * import { dropRecords } from "./surgery.ts";
- * import { verifyStream } from "./verify.ts";
- * import { StreamWriter } from "./writer.ts";
+ * import { verifyStream } from "../stream/verify.ts";
+ * import { StreamWriter } from "../stream/writer.ts";
  * const w = new StreamWriter();
  * const stream = [
  *   ...w.begin({ toname: "p/fs@a", toguid: 7n, objset_type: 2 }),
@@ -187,10 +187,10 @@ export async function* dropRecords(
  * block whose payload is shorter than its logical size (`zstream` would write a broken stream)
  * @example
  * ```ts
- * import { readRecords } from "./reader.ts";
+ * import { readRecords } from "../stream/reader.ts";
  * import { decompressRecords } from "./surgery.ts";
- * import { zlibCompress } from "./compress/deflate.ts";
- * import { StreamWriter } from "./writer.ts";
+ * import { zlibCompress } from "../compress/deflate.ts";
+ * import { StreamWriter } from "../stream/writer.ts";
  * const w = new StreamWriter();
  * const z = zlibCompress(new Uint8Array(512).fill(0x78)); // as gzip-N stores it
  * const stream = [

@@ -7,9 +7,9 @@
  * @module
  */
 
-import { BEGIN_FLAG, DRR, FEATURE, RECORD_FLAG } from "./constants.ts";
-import { StreamError } from "./errors.ts";
-import type { StreamRecord } from "./reader.ts";
+import { BEGIN_FLAG, DRR, FEATURE, RECORD_FLAG } from "../stream/constants.ts";
+import { StreamError } from "../stream/errors.ts";
+import type { StreamRecord } from "../stream/reader.ts";
 import {
   type Checksum,
   type DrrBegin,
@@ -21,9 +21,9 @@ import {
   type DrrWriteEmbedded,
   featureFlags,
   hasFeature,
-} from "./record.ts";
-import { checkRecordFields } from "./record_rules.ts";
-import { compressionName, decompressBlock } from "./compress/mod.ts";
+} from "../stream/record.ts";
+import { checkRecordFields } from "../stream/record_rules.ts";
+import { compressionName, decompressBlock } from "../compress/mod.ts";
 
 function isZero(b: Uint8Array): boolean {
   for (let i = 0; i < b.length; i++) if (b[i] !== 0) return false;

@@ -11,14 +11,14 @@
  * @module
  */
 
-import { compressBlock } from "./compress/encode.ts";
-import { decompressBlock, ZIO_COMPRESS } from "./compress/mod.ts";
-import { DRR, FEATURE } from "./constants.ts";
-import { StreamError } from "./errors.ts";
-import type { Fletcher4Engine } from "./fletcher4.ts";
-import type { StreamRecord } from "./reader.ts";
-import { featureFlags } from "./record.ts";
-import { hasRecordChecksum, StreamWriter } from "./writer.ts";
+import { compressBlock } from "../compress/encode.ts";
+import { decompressBlock, ZIO_COMPRESS } from "../compress/mod.ts";
+import { DRR, FEATURE } from "../stream/constants.ts";
+import { StreamError } from "../stream/errors.ts";
+import type { Fletcher4Engine } from "../checksum/fletcher4.ts";
+import type { StreamRecord } from "../stream/reader.ts";
+import { featureFlags } from "../stream/record.ts";
+import { hasRecordChecksum, StreamWriter } from "../stream/writer.ts";
 
 const SPA_MINBLOCKSIZE = 512;
 
@@ -73,9 +73,9 @@ export interface RecompressOptions {
  * @throws {TypeError} for a codec zsend cannot compress with (zstd)
  * @example
  * ```ts
- * import { readRecords } from "./reader.ts";
+ * import { readRecords } from "../stream/reader.ts";
  * import { recompressRecords } from "./recompress.ts";
- * import { StreamWriter } from "./writer.ts";
+ * import { StreamWriter } from "../stream/writer.ts";
  * const w = new StreamWriter();
  * const stream = [
  *   ...w.begin({ toname: "p/fs@a", toguid: 7n, objset_type: 2 }),

@@ -3,18 +3,25 @@
  * one, in the order OpenZFS's `dmu_send.c` writes them: objects in increasing order, each
  * OBJECT followed by a FREE past its end, its data in increasing offset order (holes as FREE),
  * then its spill block; free dnode slots as FREEOBJECTS. Aggregation of FREE and FREEOBJECTS is
- * {@linkcode RecordSender}'s (core/pending.ts).
+ * {@linkcode RecordSender}'s (core/stream/pending.ts).
  *
  * @module
  */
 
-import { decompressBlock } from "./compress/mod.ts";
-import { BEGIN_FLAG, DRR, FEATURE, HDRTYPE, RECORD_SIZE } from "./constants.ts";
-import { DATA_TYPE, decodeNvlist, encodeNvlist, nv, type NvList, type NvPair } from "./nvlist.ts";
-import type { RecordSender } from "./pending.ts";
-import type { StoredObject } from "./receive.ts";
-import { type Checksum, decodeRecord, type DrrRecord, makeVersioninfo } from "./record.ts";
-import type { PayloadRef, StreamChunk } from "./writer.ts";
+import { decompressBlock } from "../compress/mod.ts";
+import { BEGIN_FLAG, DRR, FEATURE, HDRTYPE, RECORD_SIZE } from "../stream/constants.ts";
+import {
+  DATA_TYPE,
+  decodeNvlist,
+  encodeNvlist,
+  nv,
+  type NvList,
+  type NvPair,
+} from "../stream/nvlist.ts";
+import type { RecordSender } from "../stream/pending.ts";
+import type { StoredObject } from "../receive/receive.ts";
+import { type Checksum, decodeRecord, type DrrRecord, makeVersioninfo } from "../stream/record.ts";
+import type { PayloadRef, StreamChunk } from "../stream/writer.ts";
 
 /** An object as a send source holds it: as received, with its spill block. */
 export interface SendObject extends StoredObject {

@@ -8,10 +8,10 @@
  * @module
  */
 
-import { DRR } from "./constants.ts";
-import type { StreamRecord } from "./reader.ts";
-import type { Fletcher4Engine } from "./fletcher4.ts";
-import { hasRecordChecksum, StreamWriter } from "./writer.ts";
+import { DRR } from "../stream/constants.ts";
+import type { StreamRecord } from "../stream/reader.ts";
+import type { Fletcher4Engine } from "../checksum/fletcher4.ts";
+import { hasRecordChecksum, StreamWriter } from "../stream/writer.ts";
 
 /**
  * Writes records again in the given byte order. Records that carried a trailing checksum
@@ -19,9 +19,9 @@ import { hasRecordChecksum, StreamWriter } from "./writer.ts";
  *
  * @example
  * ```ts
- * import { readRecords } from "./reader.ts";
+ * import { readRecords } from "../stream/reader.ts";
  * import { transcodeRecords } from "./transcode.ts";
- * import { StreamWriter } from "./writer.ts";
+ * import { StreamWriter } from "../stream/writer.ts";
  * const w = new StreamWriter({ littleEndian: true });
  * const le = [...w.begin({ toname: "p/fs@a", toguid: 3n, objset_type: 2 }), ...w.end()];
  * const be = await Array.fromAsync(transcodeRecords(readRecords(le), false));

@@ -13,7 +13,7 @@ import { type ReadOptions, readRecordBatches, type StreamRecord } from "./reader
 import { checkBegin, checkRecordFields } from "./record_rules.ts";
 import { type DrrBegin, featureFlags, firstStrayByte, hasFeature, hdrtype } from "./record.ts";
 import type { ByteChunks } from "./byte_source.ts";
-import { isZeroChecksum } from "./fletcher4.ts";
+import { isZeroChecksum } from "../checksum/fletcher4.ts";
 
 /** What a successful verification found. */
 export interface VerifyReport {

@@ -16,7 +16,7 @@ import {
   SPA_MAXBLOCKSIZE,
 } from "./constants.ts";
 import { StreamError, type StreamPosition } from "./errors.ts";
-import { Fletcher4, type Fletcher4Engine, tsFletcher4 } from "./fletcher4.ts";
+import { Fletcher4, type Fletcher4Engine, tsFletcher4 } from "../checksum/fletcher4.ts";
 import {
   type Checksum,
   decodeRecord,

@@ -10,7 +10,7 @@
  * @module
  */
 
-import type { Checksum } from "./record.ts";
+import type { Checksum } from "../stream/record.ts";
 
 /** Something that folds bytes into a fletcher-4 state. */
 export interface Fletcher4Engine {

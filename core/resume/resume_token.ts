@@ -19,9 +19,9 @@
  * @module
  */
 
-import { gzipDecompress } from "./compress/gzip.ts";
-import { zlibCompress } from "./compress/deflate.ts";
-import { fletcher4 } from "./fletcher4.ts";
+import { gzipDecompress } from "../compress/gzip.ts";
+import { zlibCompress } from "../compress/deflate.ts";
+import { fletcher4 } from "../checksum/fletcher4.ts";
 import {
   DATA_TYPE,
   decodeNvlist,
@@ -30,7 +30,7 @@ import {
   type NvList,
   nvlistGet,
   type NvPair,
-} from "./nvlist.ts";
+} from "../stream/nvlist.ts";
 
 /** The only token version OpenZFS writes and reads (`ZFS_SEND_RESUME_TOKEN_VERSION`). */
 export const RESUME_TOKEN_VERSION = 1;
@@ -296,7 +296,7 @@ function s32(x: number, bits: number): number {
  * @returns the text, each line ending in a newline
  * @example
  * ```ts
- * import { DATA_TYPE } from "./nvlist.ts";
+ * import { DATA_TYPE } from "../stream/nvlist.ts";
  * import { dumpNvlistText } from "./resume_token.ts";
  * const text = dumpNvlistText({ pairs: [
  *   { name: "object", type: DATA_TYPE.UINT64, value: 7n },

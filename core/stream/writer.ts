@@ -7,8 +7,13 @@
  */
 
 import { BACKUP_MAGIC, CHECKSUM_OFFSET, DRR, HDRTYPE, RECORD_SIZE } from "./constants.ts";
-import { Fletcher4, type Fletcher4Engine, isZeroChecksum, tsFletcher4 } from "./fletcher4.ts";
-import { checkRun, foldRecords } from "./fletcher4_records.ts";
+import {
+  Fletcher4,
+  type Fletcher4Engine,
+  isZeroChecksum,
+  tsFletcher4,
+} from "../checksum/fletcher4.ts";
+import { checkRun, foldRecords } from "../checksum/fletcher4_records.ts";
 import {
   type Checksum,
   type DrrBegin,

@@ -13,12 +13,12 @@
  * @module
  */
 
-import { DRR, FEATURE } from "./constants.ts";
-import { StreamError } from "./errors.ts";
-import type { Fletcher4Engine } from "./fletcher4.ts";
-import type { StreamRecord } from "./reader.ts";
-import { type DrrBegin, type DrrWrite, featureFlags, type RecordInit } from "./record.ts";
-import { hasRecordChecksum, StreamWriter } from "./writer.ts";
+import { DRR, FEATURE } from "../stream/constants.ts";
+import { StreamError } from "../stream/errors.ts";
+import type { Fletcher4Engine } from "../checksum/fletcher4.ts";
+import type { StreamRecord } from "../stream/reader.ts";
+import { type DrrBegin, type DrrWrite, featureFlags, type RecordInit } from "../stream/record.ts";
+import { hasRecordChecksum, StreamWriter } from "../stream/writer.ts";
 
 /** A WRITE record kept for later references: its decoded header and its payload. */
 export interface IndexedWrite {
@@ -117,8 +117,8 @@ const DEDUP_FLAGS = BigInt(FEATURE.DEDUP | FEATURE.DEDUPPROPS);
  * @example
  * ```ts
  * import { MemoryRedupIndex, redupRecords } from "./redup.ts";
- * import { readRecords } from "./reader.ts";
- * import { StreamWriter } from "./writer.ts";
+ * import { readRecords } from "../stream/reader.ts";
+ * import { StreamWriter } from "../stream/writer.ts";
  * const w = new StreamWriter();
  * const data = new Uint8Array(512).fill(7);
  * const dedup = [

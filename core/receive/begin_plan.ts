@@ -6,9 +6,9 @@
  * @module
  */
 
-import { BEGIN_FLAG, FEATURE } from "./constants.ts";
-import { DATA_TYPE, decodeNvlist, nvlistGet } from "./nvlist.ts";
-import { type DrrBegin, featureFlags, hasFeature } from "./record.ts";
+import { BEGIN_FLAG, FEATURE } from "../stream/constants.ts";
+import { DATA_TYPE, decodeNvlist, nvlistGet } from "../stream/nvlist.ts";
+import { type DrrBegin, featureFlags, hasFeature } from "../stream/record.ts";
 
 /** A snapshot as the target knows it. */
 export interface KnownSnapshot {

@@ -7,10 +7,10 @@
  * @module
  */
 
-import { DRR, RECORD_SIZE } from "./constants.ts";
-import type { RecordSender } from "./pending.ts";
-import { LAYOUTS } from "./record.ts";
-import type { StreamChunk } from "./writer.ts";
+import { DRR, RECORD_SIZE } from "../stream/constants.ts";
+import type { RecordSender } from "../stream/pending.ts";
+import { LAYOUTS } from "../stream/record.ts";
+import type { StreamChunk } from "../stream/writer.ts";
 
 /** Where the WRITE payloads of a volume lie, for them to go as runs. */
 export interface VolumeRunSource<Q> {
@@ -52,8 +52,8 @@ const HOST_LITTLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
  * @example
  * ```ts
  * import { WriteRuns } from "./volume_runs.ts";
- * import { RecordSender } from "./pending.ts";
- * import { encodeRecord } from "./record.ts";
+ * import { RecordSender } from "../stream/pending.ts";
+ * import { encodeRecord } from "../stream/record.ts";
  * const template = encodeRecord({ type: 6, object: 1n, logical_size: 512n } as never, true);
  * const sums = new BigUint64Array(4 * 4).fill(1n);
  * const runs = new WriteRuns(new RecordSender(), template, 512, { checksums: sums, place: "img" });

@@ -34,12 +34,12 @@ import {
   HDRTYPE,
   OBJSET_TYPE,
   SPA_OLD_MAXBLOCKSIZE,
-} from "./constants.ts";
-import { decompressBlock } from "./compress/mod.ts";
-import { StreamError } from "./errors.ts";
-import { fletcher4, type Fletcher4Engine, tsFletcher4 } from "./fletcher4.ts";
-import { RecordSender } from "./pending.ts";
-import type { StreamRecord } from "./reader.ts";
+} from "../stream/constants.ts";
+import { decompressBlock } from "../compress/mod.ts";
+import { StreamError } from "../stream/errors.ts";
+import { fletcher4, type Fletcher4Engine, tsFletcher4 } from "../checksum/fletcher4.ts";
+import { RecordSender } from "../stream/pending.ts";
+import type { StreamRecord } from "../stream/reader.ts";
 import {
   encodeRecord,
   featureFlags,
@@ -49,7 +49,7 @@ import {
   type RecordInit,
   viewOf,
   writeChecksum,
-} from "./record.ts";
+} from "../stream/record.ts";
 import { type VolumeRunSource, WriteRuns } from "./volume_runs.ts";
 import {
   isPayloadRef,
@@ -57,8 +57,8 @@ import {
   type PayloadRun,
   type StreamChunk,
   StreamWriter,
-} from "./writer.ts";
-import { parseMicroZap, ZBT } from "./zpl/zap.ts";
+} from "../stream/writer.ts";
+import { parseMicroZap, ZBT } from "../zpl/zap.ts";
 
 /** The object holding a volume's data (`ZVOL_OBJ`). */
 export const ZVOL_OBJ = 1n;
@@ -375,7 +375,7 @@ export interface VolumeStreamOptions {
  * @example
  * ```ts
  * import { BlockBitmap, volumeStream } from "./volume.ts";
- * import { readRecords } from "./reader.ts";
+ * import { readRecords } from "../stream/reader.ts";
  * const data = new BlockBitmap(8);
  * data.set(2);
  * const chunks = [...volumeStream(
@@ -626,7 +626,7 @@ function safe(n: bigint, what: string, at: StreamRecord): number {
  * @example
  * ```ts
  * import { BlockBitmap, VolumeReceiver, volumeStream } from "./volume.ts";
- * import { readRecords } from "./reader.ts";
+ * import { readRecords } from "../stream/reader.ts";
  * const data = new BlockBitmap(4);
  * data.set(3);
  * const stream = [...volumeStream({ toname: "p/v@a", toguid: 1n, blockSize: 512 },

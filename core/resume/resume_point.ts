@@ -21,12 +21,12 @@
  * @module
  */
 
-import { DRR, FEATURE, RECORD_SIZE } from "./constants.ts";
-import { StreamError } from "./errors.ts";
-import { DATA_TYPE, decodeNvlist, type NvList, nvlistGet } from "./nvlist.ts";
-import { type ReadOptions, readRecordBatches, type StreamRecord } from "./reader.ts";
-import type { ByteChunks } from "./byte_source.ts";
-import { featureFlags, hasFeature } from "./record.ts";
+import { DRR, FEATURE, RECORD_SIZE } from "../stream/constants.ts";
+import { StreamError } from "../stream/errors.ts";
+import { DATA_TYPE, decodeNvlist, type NvList, nvlistGet } from "../stream/nvlist.ts";
+import { type ReadOptions, readRecordBatches, type StreamRecord } from "../stream/reader.ts";
+import type { ByteChunks } from "../stream/byte_source.ts";
+import { featureFlags, hasFeature } from "../stream/record.ts";
 import type { ResumeState } from "./resume_token.ts";
 
 interface Candidate {
@@ -62,9 +62,9 @@ export interface ResumePoint {
  * @example
  * ```ts
  * import { ResumeTracker } from "./resume_point.ts";
- * import { readRecords } from "./reader.ts";
- * import { StreamWriter } from "./writer.ts";
- * import { StreamError } from "./errors.ts";
+ * import { readRecords } from "../stream/reader.ts";
+ * import { StreamWriter } from "../stream/writer.ts";
+ * import { StreamError } from "../stream/errors.ts";
  * const w = new StreamWriter();
  * const chunks = [
  *   ...w.begin({ toname: "p/fs@a", toguid: 7n, objset_type: 2 }),
@@ -209,7 +209,7 @@ export interface ResumeScan {
  * @example
  * ```ts
  * import { findResumePoint } from "./resume_point.ts";
- * import { StreamWriter } from "./writer.ts";
+ * import { StreamWriter } from "../stream/writer.ts";
  * const w = new StreamWriter();
  * const whole = [...w.begin({ toname: "p/fs@a", toguid: 7n, objset_type: 2 }), ...w.end()];
  * const scan = await findResumePoint(whole);

@@ -8,9 +8,9 @@
  * @module
  */
 
-import { CHECKSUM_OFFSET, RECORD_SIZE } from "./constants.ts";
+import { CHECKSUM_OFFSET, RECORD_SIZE } from "../stream/constants.ts";
 import { Fletcher4, type Fletcher4Engine, tsFletcher4 } from "./fletcher4.ts";
-import { viewOf, writeChecksum } from "./record.ts";
+import { viewOf, writeChecksum } from "../stream/record.ts";
 
 /**
  * Folds a run of records into `state` (eight u32 halves, as {@linkcode Fletcher4Engine.update}
@@ -25,7 +25,7 @@ import { viewOf, writeChecksum } from "./record.ts";
  * ```ts
  * import { foldRecords } from "./fletcher4_records.ts";
  * import { Fletcher4 } from "./fletcher4.ts";
- * import { StreamWriter } from "./writer.ts";
+ * import { StreamWriter } from "../stream/writer.ts";
  * const header = new Uint8Array(312);
  * header[0] = 6; // WRITE
  * const payload = new Uint8Array(512).fill(7);
