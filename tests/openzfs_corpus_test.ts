@@ -149,6 +149,23 @@ Deno.test({
       await ok(["recv", store, "oz/fs", S("fs-a-b.Lec")]);
       await expectSnapshot(store, "oz/fs@b", "fs@b");
     });
+    await t.step("-L -e -c all the way (large blocks, embedded spill blocks)", async () => {
+      const store = await newStore();
+      for (const s of ["fs-a.Lec", "fs-a-b.Lec", "fs-b-c.Lec"]) {
+        await ok(["recv", store, "oz/fs", S(s)]);
+      }
+      await ok(["recv", store, "oz/clone", S("clone-b-c1.Lec")]);
+      await expectSnapshot(store, "oz/fs@c", "fs@c");
+      await expectSnapshot(store, "oz/clone@c1", "clone@c1");
+      const dir = `${await Deno.makeTempDir({ prefix: "zsend-ozs-" })}/tree`;
+      await ok(["extract", "-q", "--stream", S("fs-a.Lec"), S("fs-a-b.Lec"), S("fs-b-c.Lec"), dir]);
+      const diff = manifestDiff(
+        await Deno.readTextFile(corpusManifest("fs@c")),
+        await treeManifest(dir),
+      );
+      assertEquals(diff, [], `extract --stream of the -L -e -c chain:\n${diff.join("\n")}`);
+      await Deno.remove(dir.replace(/\/tree$/, ""), { recursive: true });
+    });
     await t.step(
       "a plain incremental onto an -L base is refused as OpenZFS refuses it",
       async () => {
