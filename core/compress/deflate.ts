@@ -7,75 +7,7 @@
  * @module
  */
 
-import { adler32 } from "./gzip.ts";
-
-const LENGTH_BASE = [
-  3,
-  4,
-  5,
-  6,
-  7,
-  8,
-  9,
-  10,
-  11,
-  13,
-  15,
-  17,
-  19,
-  23,
-  27,
-  31,
-  35,
-  43,
-  51,
-  59,
-  67,
-  83,
-  99,
-  115,
-  131,
-  163,
-  195,
-  227,
-  258,
-];
-const DIST_BASE = [
-  1,
-  2,
-  3,
-  4,
-  5,
-  7,
-  9,
-  13,
-  17,
-  25,
-  33,
-  49,
-  65,
-  97,
-  129,
-  193,
-  257,
-  385,
-  513,
-  769,
-  1025,
-  1537,
-  2049,
-  3073,
-  4097,
-  6145,
-  8193,
-  12289,
-  16385,
-  24577,
-];
-
-/** Extra bits of length code `i` (257 + i) and of distance code `i`. */
-const lengthExtra = (i: number): number => (i < 8 || i === 28 ? 0 : (i >> 2) - 1);
-const distExtra = (i: number): number => (i < 4 ? 0 : (i >> 1) - 1);
+import { adler32, DIST_BASE, DIST_EXTRA, LENGTH_BASE, LENGTH_EXTRA } from "./gzip.ts";
 
 const WINDOW = 32768;
 const MIN_MATCH = 3;
@@ -124,11 +56,11 @@ function match(w: BitWriter, length: number, distance: number): void {
   let li = LENGTH_BASE.length - 1;
   while (LENGTH_BASE[li]! > length) li--;
   literal(w, 257 + li);
-  w.bits(length - LENGTH_BASE[li]!, lengthExtra(li));
+  w.bits(length - LENGTH_BASE[li]!, LENGTH_EXTRA[li]!);
   let di = DIST_BASE.length - 1;
   while (DIST_BASE[di]! > distance) di--;
   w.code(di, 5);
-  w.bits(distance - DIST_BASE[di]!, distExtra(di));
+  w.bits(distance - DIST_BASE[di]!, DIST_EXTRA[di]!);
 }
 
 function hash3(data: Uint8Array, i: number): number {

@@ -15,7 +15,8 @@ function fail(message: string): never {
   throw new SyntaxError(`Cannot decompress the gzip block: ${message}`);
 }
 
-const LENGTH_BASE = [
+/** DEFLATE's length base table (RFC 1951, 3.2.5), shared with the compressor. */
+export const LENGTH_BASE: readonly number[] = [
   3,
   4,
   5,
@@ -46,7 +47,8 @@ const LENGTH_BASE = [
   227,
   258,
 ];
-const LENGTH_EXTRA = [
+/** DEFLATE's length extra table (RFC 1951, 3.2.5), shared with the compressor. */
+export const LENGTH_EXTRA: readonly number[] = [
   0,
   0,
   0,
@@ -77,7 +79,8 @@ const LENGTH_EXTRA = [
   5,
   0,
 ];
-const DIST_BASE = [
+/** DEFLATE's dist base table (RFC 1951, 3.2.5), shared with the compressor. */
+export const DIST_BASE: readonly number[] = [
   1,
   2,
   3,
@@ -109,7 +112,8 @@ const DIST_BASE = [
   16385,
   24577,
 ];
-const DIST_EXTRA = [
+/** DEFLATE's dist extra table (RFC 1951, 3.2.5), shared with the compressor. */
+export const DIST_EXTRA: readonly number[] = [
   0,
   0,
   0,
