@@ -575,3 +575,35 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "raw OpenZFS streams: an encrypted volume extracts with its key to the volume's image",
+  ignore: why !== null,
+  async fn() {
+    const base = await tmp();
+    try {
+      const store = `${base}/store`;
+      await ok(["recv", store, "oz/encvol", S("encvol-ev1.raw")]);
+      const sealed = await runZsend([
+        "extract",
+        "-q",
+        store,
+        "oz/encvol@ev1",
+        "--image",
+        `${base}/x`,
+      ]);
+      assertNotEquals(sealed.code, 0, "a sealed volume must not be written without its key");
+      await Deno.stat(`${base}/x`).then(
+        () => assert(false, "no image may be written without the key"),
+        () => {},
+      );
+      await ok(["extract", "-q", ...PASS(), store, "oz/encvol@ev1", "--image", `${base}/img`]);
+      const got = await Deno.readFile(`${base}/img`);
+      const want = await Deno.readFile(corpusManifest("encvol@ev1"));
+      assertEquals(got.length, want.length, "image size");
+      assert(got.every((b, i) => b === want[i]), "the image differs from the volume's bytes");
+    } finally {
+      await Deno.remove(base, { recursive: true });
+    }
+  },
+});

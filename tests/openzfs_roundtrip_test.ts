@@ -73,6 +73,7 @@ Deno.test({
     const E = store("enc");
     await ok(["recv", E, "oz/enc", S("enc-gcm-e1.raw")]);
     await ok(["recv", E, "oz/enc", S("enc-gcm-e1-e2.raw")]);
+    await ok(["recv", E, "oz/encvol", S("encvol-ev1.raw")]);
     const C = store("comp");
     const comps = [...corpus.snapshots.keys()].filter((k) => k.startsWith("comp-"));
     for (const k of comps) {
@@ -126,6 +127,7 @@ Deno.test({
       },
       { file: "e-1", zsend: ["send", E, "oz/enc@e1"], recv: ["-", "e"] },
       { file: "e-12", zsend: ["send", "-i", "@e1", E, "oz/enc@e2"], recv: ["-", "e"] },
+      { file: "ev-1", zsend: ["send", E, "oz/encvol@ev1"], recv: ["-", "ev"] },
     ];
     for (const k of comps) {
       const ds = k.split("@")[0]!;
@@ -165,6 +167,7 @@ Deno.test({
       { guest: "i/vol@v1", key: "vol@v1", image: true },
       { guest: "e@e1", key: "enc-gcm@e1" },
       { guest: "e@e2", key: "enc-gcm@e2" },
+      { guest: "ev@ev1", key: "encvol@ev1", image: true },
       ...comps.map((k) => ({ guest: `c/${k}`, key: k })),
       ...comps.map((k) => ({ guest: `cc/${k}`, key: k })),
     ];
@@ -188,7 +191,7 @@ Deno.test({
       }
       plan.push(`recv ${c.recv[0]} ${c.recv[1]} ${c.file}.zstream`);
     }
-    plan.push("load-key e");
+    plan.push("load-key e", "load-key ev");
     for (const c of checks) {
       plan.push(`${c.image ? "image" : "manifest"} ${c.guest} ${c.guest.replace(/[\/@]/g, "-")}`);
     }

@@ -179,6 +179,14 @@ zfs create -o encryption=aes-256-gcm -o keyformat=hex -o keylocation="file://$OU
 enc_fill "$(mnt enc-hex)"
 zfs snapshot "$P/enc-hex@e1"
 printf '%s' "$PASS" >"$OUT/passphrase.txt"
+# An encrypted volume.
+before="$(ls /sys/block)"
+printf '%s\n' "$PASS" | zfs create -V 8M -o volblocksize=8K -o encryption=aes-256-gcm \
+  -o keyformat=passphrase "$P/encvol"
+evdev="$(zvol_dev "$before")"
+rnd encvol-v1 $((5 * 1024 * 1024)) | dd of="$evdev" bs=1M conv=fsync status=none
+zfs snapshot "$P/encvol@ev1"
+dd if="$evdev" of="$OUT/encvol-ev1.img" bs=1M status=none
 
 # --- manifests ---------------------------------------------------------------------------------
 # acltype is a property a clone does not take from its origin: without it the view hides ACLs.
@@ -200,7 +208,7 @@ for snap in "${SNAPS[@]}"; do
   zfs destroy "$P/view"
   snapline "$snap" "$base.manifest.txt"
 done
-for snap in vol@v1 vol@v2; do snapline "$snap" "$(tr '/@' '--' <<<"$snap").img"; done
+for snap in vol@v1 vol@v2 encvol@ev1; do snapline "$snap" "$(tr '/@' '--' <<<"$snap").img"; done
 
 # --- streams -----------------------------------------------------------------------------------
 # send NAME KIND FROM TO "SNAPSHOTS" ZFS-SEND-ARGS...
@@ -240,6 +248,7 @@ send enc-gcm-e1.raw raw "" enc-gcm@e1 enc-gcm@e1 -w "$P/enc-gcm@e1"
 send enc-gcm-e1-e2.raw raw-incremental enc-gcm@e1 enc-gcm@e2 enc-gcm@e2 -w -i @e1 "$P/enc-gcm@e2"
 send enc-ccm-e1.raw raw "" enc-ccm@e1 enc-ccm@e1 -w "$P/enc-ccm@e1"
 send enc-hex-e1.raw raw "" enc-hex@e1 enc-hex@e1 -w "$P/enc-hex@e1"
+send encvol-ev1.raw raw-volume "" encvol@ev1 encvol@ev1 -w "$P/encvol@ev1"
 
 say "redacted send"
 zfs clone -o mountpoint="$(mnt redcl)" "$FS@c" "$P/redcl"
