@@ -69,8 +69,10 @@
  */
 
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -1022,4 +1024,144 @@ ZS_EXPORT int64_t zs_pwritev(int32_t fd, const uint64_t *iov, uint32_t count, ui
     skip += left;
   }
   return (int64_t)done;
+}
+
+/* --- Sealed blocks: pread, AES-GCM/CCM open, pwrite, off the JavaScript thread ----------------
+ *
+ * An encrypted dataset's data blocks lie sealed in the store's packs. zs_open_blocks opens a
+ * batch of them (one file's run) on the thread it is called on: each block read from the pack,
+ * decrypted and authenticated with its own key, IV and tag through OpenSSL's libcrypto (loaded
+ * with dlopen on first use, so the library does not need it to load), and its plaintext written
+ * to the target file unless it is all zeros (a hole stays a hole). Nothing of a block whose tag
+ * does not match is written. */
+
+typedef struct {
+  void *(*ctx_new)(void);
+  void (*ctx_free)(void *);
+  int (*ctx_reset)(void *);
+  const void *(*cipher[2][3])(void); /* [gcm, ccm][128, 192, 256] */
+  int (*init)(void *, const void *, void *, const unsigned char *, const unsigned char *);
+  int (*ctrl)(void *, int, int, void *);
+  int (*update)(void *, unsigned char *, int *, const unsigned char *, int);
+  int (*final)(void *, unsigned char *, int *);
+} zs_evp;
+static zs_evp evp;
+static int evp_state; /* 0 not tried, 1 loaded, -1 not there */
+static pthread_once_t evp_once = PTHREAD_ONCE_INIT;
+
+static void evp_load(void) {
+  static const char *const names[] = {"libcrypto.so.3", "libcrypto.so"};
+  void *h = NULL;
+  for (size_t i = 0; i < sizeof names / sizeof *names && !h; i++) h = dlopen(names[i], RTLD_NOW);
+  if (!h) {
+    evp_state = -1;
+    return;
+  }
+#define ZS_SYM(field, name) (*(void **)&evp.field = dlsym(h, name))
+  static const char *const cnames[2][3] = {
+      {"EVP_aes_128_gcm", "EVP_aes_192_gcm", "EVP_aes_256_gcm"},
+      {"EVP_aes_128_ccm", "EVP_aes_192_ccm", "EVP_aes_256_ccm"}};
+  int ok = ZS_SYM(ctx_new, "EVP_CIPHER_CTX_new") && ZS_SYM(ctx_free, "EVP_CIPHER_CTX_free") &&
+           ZS_SYM(ctx_reset, "EVP_CIPHER_CTX_reset") && ZS_SYM(init, "EVP_DecryptInit_ex") &&
+           ZS_SYM(ctrl, "EVP_CIPHER_CTX_ctrl") && ZS_SYM(update, "EVP_DecryptUpdate") &&
+           ZS_SYM(final, "EVP_DecryptFinal_ex");
+  for (int m = 0; m < 2; m++)
+    for (int k = 0; k < 3; k++) ok = ok && ZS_SYM(cipher[m][k], cnames[m][k]);
+#undef ZS_SYM
+  evp_state = ok ? 1 : -1;
+}
+
+/** 1 when libcrypto's AES-GCM/CCM can be used by zs_open_blocks, else 0. */
+ZS_EXPORT int32_t zs_open_blocks_available(void) {
+  pthread_once(&evp_once, evp_load);
+  return evp_state == 1;
+}
+
+/* One block of a zs_open_blocks batch, as the caller lays it out (little-endian, 96 bytes). */
+typedef struct {
+  uint64_t src_off; /* where the sealed bytes lie in in_fd */
+  uint64_t dst_off; /* where the plaintext goes in out_fd */
+  uint32_t len;     /* sealed (= plaintext) length */
+  uint32_t keep;    /* plaintext bytes written (the file's last block is cut at its size) */
+  uint8_t key[32];  /* the block's AES key (key_len bytes of it) */
+  uint8_t iv[12];
+  uint8_t tag[16];
+  uint8_t pad[12];
+} zs_sealed;
+
+_Static_assert(sizeof(zs_sealed) == 96, "zs_sealed is 96 bytes");
+enum { ZS_EVP_SET_IVLEN = 0x9, ZS_EVP_SET_TAG = 0x11 };
+
+/**
+ * Opens `n` sealed blocks described by `desc` (zs_sealed each): mode 0 GCM, 1 CCM; key_len 16,
+ * 24 or 32. Returns 0 when all were written, i + 1 when block i fails its tag (blocks before
+ * it are written, nothing of it), -errno on an I/O error (-EIO: the pack ends early; -ENOSYS:
+ * no libcrypto; -EINVAL: bad arguments).
+ */
+ZS_EXPORT int64_t zs_open_blocks(int32_t in_fd, int32_t out_fd, const uint8_t *desc, uint32_t n,
+                                 uint32_t mode, uint32_t key_len) {
+  if (!zs_open_blocks_available()) return -ENOSYS;
+  if (mode > 1 || (key_len != 16 && key_len != 24 && key_len != 32)) return -EINVAL;
+  const void *cipher = evp.cipher[mode][(key_len - 16) / 8]();
+  static __thread uint8_t *in, *out;
+  static __thread uint32_t cap;
+  static __thread void *ctx;
+  if (!ctx && !(ctx = evp.ctx_new())) return -ENOMEM;
+  int64_t status = 0;
+  for (uint32_t i = 0; i < n && status == 0; i++) {
+    zs_sealed b;
+    memcpy(&b, desc + (size_t)i * sizeof b, sizeof b);
+    if (b.len == 0 || b.keep > b.len || b.len > (1u << 24)) return -EINVAL;
+    if (b.len > cap) {
+      free(in);
+      free(out);
+      uint32_t c = b.len < (1u << 17) ? (1u << 17) : b.len;
+      in = aligned_alloc(4096, ((size_t)c + 4095) & ~(size_t)4095);
+      out = aligned_alloc(4096, ((size_t)c + 16 + 4095) & ~(size_t)4095);
+      if (!in || !out) {
+        free(in);
+        free(out);
+        in = out = NULL;
+        cap = 0;
+        return -ENOMEM;
+      }
+      cap = c;
+    }
+    int64_t r = zs_pread(in_fd, in, b.len, b.src_off);
+    if (r < 0) return r;
+    if ((uint64_t)r != b.len) return -EIO;
+    int outl = 0, ok;
+    evp.ctx_reset(ctx);
+    ok = evp.init(ctx, cipher, NULL, NULL, NULL) == 1;
+    ok = ok && evp.ctrl(ctx, ZS_EVP_SET_IVLEN, 12, NULL) == 1;
+    if (mode == 1) ok = ok && evp.ctrl(ctx, ZS_EVP_SET_TAG, 16, b.tag) == 1;
+    ok = ok && evp.init(ctx, NULL, NULL, b.key, b.iv) == 1;
+    if (!ok) return -EINVAL;
+    if (mode == 1) {
+      /* CCM: the length first; the update that decrypts also checks the tag. */
+      ok = evp.update(ctx, NULL, &outl, NULL, (int)b.len) == 1 &&
+           evp.update(ctx, out, &outl, in, (int)b.len) == 1;
+    } else {
+      int fin = 0;
+      ok = evp.update(ctx, out, &outl, in, (int)b.len) == 1 &&
+           evp.ctrl(ctx, ZS_EVP_SET_TAG, 16, b.tag) == 1 &&
+           evp.final(ctx, out + outl, &fin) == 1;
+    }
+    if (!ok) {
+      status = (int64_t)i + 1;
+      break;
+    }
+    /* All zeros: left a hole, as the unencrypted path leaves a zero block. */
+    int zero = 1;
+    for (uint32_t k = 0; k + 8 <= b.keep && zero; k += 8) {
+      uint64_t w;
+      memcpy(&w, out + k, 8);
+      zero = w == 0;
+    }
+    for (uint32_t k = b.keep & ~7u; k < b.keep && zero; k++) zero = out[k] == 0;
+    if (zero) continue;
+    r = zs_pwrite(out_fd, out, b.keep, b.dst_off);
+    if (r < 0) return r;
+  }
+  return status;
 }

@@ -26,6 +26,8 @@ import {
 import { decodeNvlist, nvlistToObject } from "../../core/nvlist.ts";
 import { objsetPortableMac, parseObjsetAuth } from "../../core/crypto/objset_mac.ts";
 import type { ObjectInfo, SnapshotView } from "../../core/snapshot_view.ts";
+import type { SealedPlace } from "../../core/zpl/fs.ts";
+import { sealedBlocksOpenable } from "../native/device.ts";
 import { KIND } from "./snapshot_builder.ts";
 import type { Store } from "./store.ts";
 import { decode, type MapRow, type RawObjectRow, type StoreSnapshotView } from "./snapshot_view.ts";
@@ -346,6 +348,39 @@ export class DecryptedSnapshotView implements SnapshotView {
       throw e;
     }
     return decode(m[50]!, physical, row.lsize, where);
+  }
+
+  /**
+   * Where a data block lies sealed and the key that opens it, when opening it gives its
+   * logical bytes (an encrypted type, not compressed, the whole block in one WRITE), for a
+   * writer that opens blocks itself (`zs_open_blocks`); else null (then `readBlock`).
+   */
+  async sealedPlace(id: number, blkid: number): Promise<SealedPlace | null> {
+    if (!sealedBlocksOpenable()) return null;
+    const at = this.inner.storedPlace(id, blkid);
+    if (at === null) return null;
+    const m = at.meta;
+    const v = new DataView(m.buffer, m.byteOffset, m.byteLength);
+    const type = v.getUint32(16, true);
+    const lsize = Number(v.getBigUint64(32, true));
+    // ZIO_COMPRESS_INHERIT (0) or OFF (2): the block's bytes are its logical bytes.
+    if ((m[50] !== 0 && m[50] !== 2) || !isEncryptedType(type) || at.length !== lsize) return null;
+    const p = paramsAt(m, 104, 112, 124);
+    const key = await this.crypt.blockKey(p.salt);
+    return {
+      path: at.path,
+      offset: at.offset,
+      length: at.length,
+      mode: key.mode,
+      key: key.raw,
+      iv: p.iv,
+      mac: p.mac,
+      where: `the block at offset ${blkid * lsize} of object ${id}`,
+    };
+  }
+
+  blockIds(id: number): AsyncIterable<number> {
+    return this.inner.blockIds(id);
   }
 
   objectIds(): AsyncIterable<number> {

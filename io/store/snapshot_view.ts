@@ -254,6 +254,34 @@ export class StoreSnapshotView implements SnapshotView {
   }
 
   /**
+   * Raw snapshots: where block `blkid` of an object lies in a pack, sealed, with its map row's
+   * meta, when it is one WRITE row of the whole block (`length` is what the pack holds);
+   * else null.
+   */
+  storedPlace(id: number, blkid: number): (BlockPlace & { meta: Uint8Array }) | null {
+    const o = this.objectSync(id);
+    if (o === null) return null;
+    const start = blkid * o.blksz;
+    const rows = this.#store.stmt(
+      `SELECT m.offset, m.lsize, m.kind, m.meta, b.pack, b.offset AS at, b.length
+       FROM block_map m JOIN blocks b ON b.id = m.block
+       WHERE m.snapshot = ? AND m.object = ? AND m.offset >= ? AND m.offset < ?`,
+    ).all(this.snapshot.id, id, start, start + o.blksz) as unknown as (MapRow & {
+      pack: number;
+      at: number;
+      length: number;
+    })[];
+    const r = rows[0];
+    if (
+      rows.length !== 1 || r === undefined || r.offset !== start || r.lsize !== o.blksz ||
+      r.kind !== KIND.WRITE
+    ) {
+      return null;
+    }
+    return { path: this.#store.packs.path(r.pack), offset: r.at, length: r.length, meta: r.meta };
+  }
+
+  /**
    * The byte ranges of an object that a redacted send left out (its REDACT records), in
    * increasing order; empty when there are none.
    */
