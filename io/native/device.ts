@@ -89,10 +89,10 @@ let sealedOk: boolean | undefined;
  * AES-CCM loadable by it.
  */
 export function sealedBlocksOpenable(): boolean {
-  if (nativeDisabled()) return false;
-  const lib = loadNative();
-  if (lib === null) return false;
-  sealedOk ??= lib.symbols.zs_open_blocks_available() === 1;
+  if (sealedOk === undefined) {
+    const lib = nativeDisabled() ? null : loadNative();
+    sealedOk = lib !== null && lib.symbols.zs_open_blocks_available() === 1;
+  }
   return sealedOk;
 }
 

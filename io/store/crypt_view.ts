@@ -26,7 +26,8 @@ import {
 import { decodeNvlist, nvlistToObject } from "../../core/nvlist.ts";
 import { objsetPortableMac, parseObjsetAuth } from "../../core/crypto/objset_mac.ts";
 import type { ObjectInfo, SnapshotView } from "../../core/snapshot_view.ts";
-import type { SealedPlace } from "../../core/zpl/fs.ts";
+import type { BlockPlace, SealedPlace } from "../../core/zpl/fs.ts";
+import type { AeadKey } from "../../core/crypto/aead.ts";
 import { sealedBlocksOpenable } from "../native/device.ts";
 import { KIND } from "./snapshot_builder.ts";
 import type { Store } from "./store.ts";
@@ -136,6 +137,9 @@ export class DecryptedSnapshotView implements SnapshotView {
   readonly crypt: BlockCrypt;
   #ranges = new Map<number, Promise<Map<number, Uint8Array>>>();
   #objects = new Map<number, Promise<ObjectInfo | null>>();
+  #places = new Map<number, BlockPlace & { meta: Uint8Array }>();
+  #placesOf = -1;
+  #lastKey: { salt: Uint8Array; key: AeadKey } | null = null;
 
   /**
    * @param inner the stored snapshot (raw)
@@ -357,8 +361,13 @@ export class DecryptedSnapshotView implements SnapshotView {
    */
   async sealedPlace(id: number, blkid: number): Promise<SealedPlace | null> {
     if (!sealedBlocksOpenable()) return null;
-    const at = this.inner.storedPlace(id, blkid);
-    if (at === null) return null;
+    // One query for the object's blocks (a file's blocks are asked for in order).
+    if (this.#placesOf !== id) {
+      this.#places = this.inner.storedPlaces(id);
+      this.#placesOf = id;
+    }
+    const at = this.#places.get(blkid);
+    if (at === undefined) return null;
     const m = at.meta;
     const v = new DataView(m.buffer, m.byteOffset, m.byteLength);
     const type = v.getUint32(16, true);
@@ -366,7 +375,12 @@ export class DecryptedSnapshotView implements SnapshotView {
     // ZIO_COMPRESS_INHERIT (0) or OFF (2): the block's bytes are its logical bytes.
     if ((m[50] !== 0 && m[50] !== 2) || !isEncryptedType(type) || at.length !== lsize) return null;
     const p = paramsAt(m, 104, 112, 124);
-    const key = await this.crypt.blockKey(p.salt);
+    // Blocks written with one salt (most of a dataset's) share their key.
+    const last = this.#lastKey;
+    const key = last !== null && last.salt.every((b, i) => b === p.salt[i])
+      ? last.key
+      : await this.crypt.blockKey(p.salt);
+    this.#lastKey = { salt: p.salt.slice(), key };
     return {
       path: at.path,
       offset: at.offset,
