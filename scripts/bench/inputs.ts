@@ -294,7 +294,10 @@ export async function cryptInput(root: string, benchDir: string): Promise<CryptI
       stderr: "piped",
     }).output();
     if (!out.success) {
-      const said = new TextDecoder().decode(out.stderr).trim().split("\n").slice(-3).join(" | ");
+      // The scripts' own lines (not the guest console's tail that follows them); the partial
+      // folder stays for its console.log, and is made anew by the next attempt.
+      const said = new TextDecoder().decode(out.stderr).split("\n")
+        .filter((l) => /^(make_crypt_stream|openzfs): /.test(l)).slice(-2).join(" | ");
       return `scripts/bench/make_crypt_stream.sh failed (${out.code}; the OpenZFS 2.3 guest ` +
         `needs root, QEMU and apt's packages): ${said}`;
     }
