@@ -9,6 +9,7 @@
 
 import { assert, assertEquals } from "@std/assert";
 import { importAeadKey, sealAead } from "../core/crypto/aead.ts";
+import { nativePbkdf2Sha1 } from "../io/native/aead_native.ts";
 import {
   Device,
   SEALED_DESC_BYTES,
@@ -18,7 +19,7 @@ import {
 
 const BLOCK = 16384;
 
-function bytes(n: number, seed: number): Uint8Array {
+function bytes(n: number, seed: number): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(n);
   let x = seed >>> 0 || 1;
   for (let i = 0; i < n; i++) {
@@ -116,3 +117,30 @@ for (const [mode, keyLen] of [["gcm", 32], ["gcm", 16], ["ccm", 16], ["ccm", 32]
     },
   });
 }
+
+Deno.test("nativePbkdf2Sha1 (SHA extensions) equals Web Crypto's PBKDF2-HMAC-SHA1", async () => {
+  const cases: [string, number, number, number][] = [
+    ["zsend-corpus-passphrase", 350000, 32, 8],
+    ["password", 1, 20, 8],
+    ["x".repeat(100), 3, 45, 8],
+    ["abcdefgh".repeat(8), 1000, 32, 8],
+    ["p".repeat(512), 7, 32, 0],
+    ["eightchr", 2, 64, 100],
+    ["y".repeat(55), 5, 21, 60],
+  ];
+  for (const [text, iters, len, saltLen] of cases) {
+    const pass = new TextEncoder().encode(text);
+    const salt = bytes(saltLen, iters + len);
+    const got = nativePbkdf2Sha1(pass, salt, iters, len);
+    if (got === null) return; // no native library or no SHA extensions here: Web Crypto is used
+    const base = await crypto.subtle.importKey("raw", pass, "PBKDF2", false, ["deriveBits"]);
+    const want = new Uint8Array(
+      await crypto.subtle.deriveBits(
+        { name: "PBKDF2", hash: "SHA-1", salt, iterations: iters },
+        base,
+        len * 8,
+      ),
+    );
+    assertEquals(got, want, `${text.length}-byte passphrase, ${iters} iterations, ${len} bytes`);
+  }
+});

@@ -137,6 +137,15 @@ export const NATIVE_SYMBOLS = {
     result: "i64",
     nonblocking: true,
   },
+  /**
+   * `int32_t zs_pbkdf2_sha1(const uint8_t *pass, uint32_t pass_len, const uint8_t *salt,
+   * uint32_t salt_len, uint32_t iters, uint8_t *out, uint32_t out_len)`: PBKDF2-HMAC-SHA1 with
+   * the CPU's SHA extensions; 0, -ENOSYS without them, -EINVAL
+   */
+  zs_pbkdf2_sha1: {
+    parameters: ["buffer", "u32", "buffer", "u32", "u32", "buffer", "u32"],
+    result: "i32",
+  },
   /** `int32_t zs_open_blocks_available(void)`: 1 when libcrypto can be loaded for it */
   zs_open_blocks_available: { parameters: [], result: "i32" },
   /**

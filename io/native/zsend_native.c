@@ -92,6 +92,7 @@
 
 #if defined(__x86_64__)
 #define ZS_X86 1
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -1206,4 +1207,539 @@ ZS_EXPORT int64_t zs_open_blocks(int32_t in_fd, int32_t out_fd, const uint8_t *d
   }
   if (map) munmap(map, map_len);
   return status;
+}
+
+/* --- PBKDF2-HMAC-SHA1 with the CPU's SHA extensions (a passphrase's wrapping key) -------------
+ *
+ * libzfs derives a passphrase's wrapping key with PBKDF2-HMAC-SHA1 (350,000 iterations by
+ * default): two SHA-1 compressions per iteration once the HMAC pads are absorbed. With the SHA
+ * extensions (SHA-NI) one compression is a few dozen instructions; without them this returns
+ * -ENOSYS and the caller uses Web Crypto. */
+
+static int has_sha_ni(void) {
+#ifdef ZS_X86
+  unsigned a, b, c, d;
+  if (__get_cpuid_max(0, NULL) < 7) return 0;
+  __cpuid_count(7, 0, a, b, c, d);
+  (void)a;
+  (void)c;
+  (void)d;
+  if (!(b & (1u << 29))) return 0;
+  __cpuid(1, a, b, c, d);
+  return (c & (1u << 19)) && (c & (1u << 9)); /* SSE4.1, SSSE3 */
+#else
+  return 0;
+#endif
+}
+
+#ifdef ZS_X86
+/* One SHA-1 compression of the 64-byte `block` into `state` (h0..h4). */
+__attribute__((target("sha,sse4.1,ssse3"))) static void sha1_ni_block(uint32_t state[5],
+                                                                     const uint8_t *block) {
+  const __m128i mask = _mm_set_epi64x(0x0001020304050607LL, 0x08090a0b0c0d0e0fLL);
+  __m128i abcd = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)state), 0x1B);
+  __m128i e0 = _mm_set_epi32((int)state[4], 0, 0, 0), e1;
+  const __m128i abcd_save = abcd, e0_save = e0;
+  __m128i m0, m1, m2, m3;
+  m0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(block + 0)), mask);
+  e0 = _mm_add_epi32(e0, m0);
+  e1 = abcd;
+  abcd = _mm_sha1rnds4_epu32(abcd, e0, 0);
+  m1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(block + 16)), mask);
+  e1 = _mm_sha1nexte_epu32(e1, m1);
+  e0 = abcd;
+  abcd = _mm_sha1rnds4_epu32(abcd, e1, 0);
+  m0 = _mm_sha1msg1_epu32(m0, m1);
+  m2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(block + 32)), mask);
+  e0 = _mm_sha1nexte_epu32(e0, m2);
+  e1 = abcd;
+  abcd = _mm_sha1rnds4_epu32(abcd, e0, 0);
+  m1 = _mm_sha1msg1_epu32(m1, m2);
+  m0 = _mm_xor_si128(m0, m2);
+  m3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(block + 48)), mask);
+  e1 = _mm_sha1nexte_epu32(e1, m3);
+  e0 = abcd;
+  m0 = _mm_sha1msg2_epu32(m0, m3);
+  abcd = _mm_sha1rnds4_epu32(abcd, e1, 0);
+  m2 = _mm_sha1msg1_epu32(m2, m3);
+  m1 = _mm_xor_si128(m1, m3);
+  e0 = _mm_sha1nexte_epu32(e0, m0);
+  e1 = abcd;
+  m1 = _mm_sha1msg2_epu32(m1, m0);
+  abcd = _mm_sha1rnds4_epu32(abcd, e0, 0);
+  m3 = _mm_sha1msg1_epu32(m3, m0);
+  m2 = _mm_xor_si128(m2, m0);
+  e1 = _mm_sha1nexte_epu32(e1, m1);
+  e0 = abcd;
+  m2 = _mm_sha1msg2_epu32(m2, m1);
+  abcd = _mm_sha1rnds4_epu32(abcd, e1, 1);
+  m0 = _mm_sha1msg1_epu32(m0, m1);
+  m3 = _mm_xor_si128(m3, m1);
+  e0 = _mm_sha1nexte_epu32(e0, m2);
+  e1 = abcd;
+  m3 = _mm_sha1msg2_epu32(m3, m2);
+  abcd = _mm_sha1rnds4_epu32(abcd, e0, 1);
+  m1 = _mm_sha1msg1_epu32(m1, m2);
+  m0 = _mm_xor_si128(m0, m2);
+  e1 = _mm_sha1nexte_epu32(e1, m3);
+  e0 = abcd;
+  m0 = _mm_sha1msg2_epu32(m0, m3);
+  abcd = _mm_sha1rnds4_epu32(abcd, e1, 1);
+  m2 = _mm_sha1msg1_epu32(m2, m3);
+  m1 = _mm_xor_si128(m1, m3);
+  e0 = _mm_sha1nexte_epu32(e0, m0);
+  e1 = abcd;
+  m1 = _mm_sha1msg2_epu32(m1, m0);
+  abcd = _mm_sha1rnds4_epu32(abcd, e0, 1);
+  m3 = _mm_sha1msg1_epu32(m3, m0);
+  m2 = _mm_xor_si128(m2, m0);
+  e1 = _mm_sha1nexte_epu32(e1, m1);
+  e0 = abcd;
+  m2 = _mm_sha1msg2_epu32(m2, m1);
+  abcd = _mm_sha1rnds4_epu32(abcd, e1, 1);
+  m0 = _mm_sha1msg1_epu32(m0, m1);
+  m3 = _mm_xor_si128(m3, m1);
+  e0 = _mm_sha1nexte_epu32(e0, m2);
+  e1 = abcd;
+  m3 = _mm_sha1msg2_epu32(m3, m2);
+  abcd = _mm_sha1rnds4_epu32(abcd, e0, 2);
+  m1 = _mm_sha1msg1_epu32(m1, m2);
+  m0 = _mm_xor_si128(m0, m2);
+  e1 = _mm_sha1nexte_epu32(e1, m3);
+  e0 = abcd;
+  m0 = _mm_sha1msg2_epu32(m0, m3);
+  abcd = _mm_sha1rnds4_epu32(abcd, e1, 2);
+  m2 = _mm_sha1msg1_epu32(m2, m3);
+  m1 = _mm_xor_si128(m1, m3);
+  e0 = _mm_sha1nexte_epu32(e0, m0);
+  e1 = abcd;
+  m1 = _mm_sha1msg2_epu32(m1, m0);
+  abcd = _mm_sha1rnds4_epu32(abcd, e0, 2);
+  m3 = _mm_sha1msg1_epu32(m3, m0);
+  m2 = _mm_xor_si128(m2, m0);
+  e1 = _mm_sha1nexte_epu32(e1, m1);
+  e0 = abcd;
+  m2 = _mm_sha1msg2_epu32(m2, m1);
+  abcd = _mm_sha1rnds4_epu32(abcd, e1, 2);
+  m0 = _mm_sha1msg1_epu32(m0, m1);
+  m3 = _mm_xor_si128(m3, m1);
+  e0 = _mm_sha1nexte_epu32(e0, m2);
+  e1 = abcd;
+  m3 = _mm_sha1msg2_epu32(m3, m2);
+  abcd = _mm_sha1rnds4_epu32(abcd, e0, 2);
+  m1 = _mm_sha1msg1_epu32(m1, m2);
+  m0 = _mm_xor_si128(m0, m2);
+  e1 = _mm_sha1nexte_epu32(e1, m3);
+  e0 = abcd;
+  m0 = _mm_sha1msg2_epu32(m0, m3);
+  abcd = _mm_sha1rnds4_epu32(abcd, e1, 3);
+  m2 = _mm_sha1msg1_epu32(m2, m3);
+  m1 = _mm_xor_si128(m1, m3);
+  e0 = _mm_sha1nexte_epu32(e0, m0);
+  e1 = abcd;
+  m1 = _mm_sha1msg2_epu32(m1, m0);
+  abcd = _mm_sha1rnds4_epu32(abcd, e0, 3);
+  m3 = _mm_sha1msg1_epu32(m3, m0);
+  m2 = _mm_xor_si128(m2, m0);
+  e1 = _mm_sha1nexte_epu32(e1, m1);
+  e0 = abcd;
+  m2 = _mm_sha1msg2_epu32(m2, m1);
+  abcd = _mm_sha1rnds4_epu32(abcd, e1, 3);
+  m3 = _mm_xor_si128(m3, m1);
+  e0 = _mm_sha1nexte_epu32(e0, m2);
+  e1 = abcd;
+  m3 = _mm_sha1msg2_epu32(m3, m2);
+  abcd = _mm_sha1rnds4_epu32(abcd, e0, 3);
+  e1 = _mm_sha1nexte_epu32(e1, m3);
+  e0 = abcd;
+  abcd = _mm_sha1rnds4_epu32(abcd, e1, 3);
+  e0 = _mm_sha1nexte_epu32(e0, e0_save);
+  abcd = _mm_add_epi32(abcd, abcd_save);
+  _mm_storeu_si128((__m128i *)state, _mm_shuffle_epi32(abcd, 0x1B));
+  state[4] = (uint32_t)_mm_extract_epi32(e0, 3);
+}
+#endif
+
+#ifdef ZS_X86
+/* Two independent SHA-1 compressions, their instructions interleaved: one chain alone waits on
+ * each instruction's latency, two keep the SHA unit busy (PBKDF2's output blocks 1 and 2). */
+__attribute__((target("sha,sse4.1,ssse3"))) static void sha1_ni_block2(uint32_t statea[5],
+                                                                      const uint8_t *blocka,
+                                                                      uint32_t stateb[5],
+                                                                      const uint8_t *blockb) {
+  const __m128i mask = _mm_set_epi64x(0x0001020304050607LL, 0x08090a0b0c0d0e0fLL);
+  __m128i abcda = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)statea), 0x1B);
+  __m128i e0a = _mm_set_epi32((int)statea[4], 0, 0, 0), e1a;
+  const __m128i abcda_save = abcda, e0a_save = e0a;
+  __m128i m0a, m1a, m2a, m3a;
+  __m128i abcdb = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)stateb), 0x1B);
+  __m128i e0b = _mm_set_epi32((int)stateb[4], 0, 0, 0), e1b;
+  const __m128i abcdb_save = abcdb, e0b_save = e0b;
+  __m128i m0b, m1b, m2b, m3b;
+  m0a = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(blocka + 0)), mask);
+  e0a = _mm_add_epi32(e0a, m0a);
+  e1a = abcda;
+  abcda = _mm_sha1rnds4_epu32(abcda, e0a, 0);
+  m0b = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(blockb + 0)), mask);
+  e0b = _mm_add_epi32(e0b, m0b);
+  e1b = abcdb;
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e0b, 0);
+  m1a = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(blocka + 16)), mask);
+  e1a = _mm_sha1nexte_epu32(e1a, m1a);
+  e0a = abcda;
+  abcda = _mm_sha1rnds4_epu32(abcda, e1a, 0);
+  m0a = _mm_sha1msg1_epu32(m0a, m1a);
+  m1b = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(blockb + 16)), mask);
+  e1b = _mm_sha1nexte_epu32(e1b, m1b);
+  e0b = abcdb;
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e1b, 0);
+  m0b = _mm_sha1msg1_epu32(m0b, m1b);
+  m2a = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(blocka + 32)), mask);
+  e0a = _mm_sha1nexte_epu32(e0a, m2a);
+  e1a = abcda;
+  abcda = _mm_sha1rnds4_epu32(abcda, e0a, 0);
+  m1a = _mm_sha1msg1_epu32(m1a, m2a);
+  m0a = _mm_xor_si128(m0a, m2a);
+  m2b = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(blockb + 32)), mask);
+  e0b = _mm_sha1nexte_epu32(e0b, m2b);
+  e1b = abcdb;
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e0b, 0);
+  m1b = _mm_sha1msg1_epu32(m1b, m2b);
+  m0b = _mm_xor_si128(m0b, m2b);
+  m3a = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(blocka + 48)), mask);
+  e1a = _mm_sha1nexte_epu32(e1a, m3a);
+  e0a = abcda;
+  m0a = _mm_sha1msg2_epu32(m0a, m3a);
+  abcda = _mm_sha1rnds4_epu32(abcda, e1a, 0);
+  m2a = _mm_sha1msg1_epu32(m2a, m3a);
+  m1a = _mm_xor_si128(m1a, m3a);
+  m3b = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(blockb + 48)), mask);
+  e1b = _mm_sha1nexte_epu32(e1b, m3b);
+  e0b = abcdb;
+  m0b = _mm_sha1msg2_epu32(m0b, m3b);
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e1b, 0);
+  m2b = _mm_sha1msg1_epu32(m2b, m3b);
+  m1b = _mm_xor_si128(m1b, m3b);
+  e0a = _mm_sha1nexte_epu32(e0a, m0a);
+  e1a = abcda;
+  m1a = _mm_sha1msg2_epu32(m1a, m0a);
+  abcda = _mm_sha1rnds4_epu32(abcda, e0a, 0);
+  m3a = _mm_sha1msg1_epu32(m3a, m0a);
+  m2a = _mm_xor_si128(m2a, m0a);
+  e0b = _mm_sha1nexte_epu32(e0b, m0b);
+  e1b = abcdb;
+  m1b = _mm_sha1msg2_epu32(m1b, m0b);
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e0b, 0);
+  m3b = _mm_sha1msg1_epu32(m3b, m0b);
+  m2b = _mm_xor_si128(m2b, m0b);
+  e1a = _mm_sha1nexte_epu32(e1a, m1a);
+  e0a = abcda;
+  m2a = _mm_sha1msg2_epu32(m2a, m1a);
+  abcda = _mm_sha1rnds4_epu32(abcda, e1a, 1);
+  m0a = _mm_sha1msg1_epu32(m0a, m1a);
+  m3a = _mm_xor_si128(m3a, m1a);
+  e1b = _mm_sha1nexte_epu32(e1b, m1b);
+  e0b = abcdb;
+  m2b = _mm_sha1msg2_epu32(m2b, m1b);
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e1b, 1);
+  m0b = _mm_sha1msg1_epu32(m0b, m1b);
+  m3b = _mm_xor_si128(m3b, m1b);
+  e0a = _mm_sha1nexte_epu32(e0a, m2a);
+  e1a = abcda;
+  m3a = _mm_sha1msg2_epu32(m3a, m2a);
+  abcda = _mm_sha1rnds4_epu32(abcda, e0a, 1);
+  m1a = _mm_sha1msg1_epu32(m1a, m2a);
+  m0a = _mm_xor_si128(m0a, m2a);
+  e0b = _mm_sha1nexte_epu32(e0b, m2b);
+  e1b = abcdb;
+  m3b = _mm_sha1msg2_epu32(m3b, m2b);
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e0b, 1);
+  m1b = _mm_sha1msg1_epu32(m1b, m2b);
+  m0b = _mm_xor_si128(m0b, m2b);
+  e1a = _mm_sha1nexte_epu32(e1a, m3a);
+  e0a = abcda;
+  m0a = _mm_sha1msg2_epu32(m0a, m3a);
+  abcda = _mm_sha1rnds4_epu32(abcda, e1a, 1);
+  m2a = _mm_sha1msg1_epu32(m2a, m3a);
+  m1a = _mm_xor_si128(m1a, m3a);
+  e1b = _mm_sha1nexte_epu32(e1b, m3b);
+  e0b = abcdb;
+  m0b = _mm_sha1msg2_epu32(m0b, m3b);
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e1b, 1);
+  m2b = _mm_sha1msg1_epu32(m2b, m3b);
+  m1b = _mm_xor_si128(m1b, m3b);
+  e0a = _mm_sha1nexte_epu32(e0a, m0a);
+  e1a = abcda;
+  m1a = _mm_sha1msg2_epu32(m1a, m0a);
+  abcda = _mm_sha1rnds4_epu32(abcda, e0a, 1);
+  m3a = _mm_sha1msg1_epu32(m3a, m0a);
+  m2a = _mm_xor_si128(m2a, m0a);
+  e0b = _mm_sha1nexte_epu32(e0b, m0b);
+  e1b = abcdb;
+  m1b = _mm_sha1msg2_epu32(m1b, m0b);
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e0b, 1);
+  m3b = _mm_sha1msg1_epu32(m3b, m0b);
+  m2b = _mm_xor_si128(m2b, m0b);
+  e1a = _mm_sha1nexte_epu32(e1a, m1a);
+  e0a = abcda;
+  m2a = _mm_sha1msg2_epu32(m2a, m1a);
+  abcda = _mm_sha1rnds4_epu32(abcda, e1a, 1);
+  m0a = _mm_sha1msg1_epu32(m0a, m1a);
+  m3a = _mm_xor_si128(m3a, m1a);
+  e1b = _mm_sha1nexte_epu32(e1b, m1b);
+  e0b = abcdb;
+  m2b = _mm_sha1msg2_epu32(m2b, m1b);
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e1b, 1);
+  m0b = _mm_sha1msg1_epu32(m0b, m1b);
+  m3b = _mm_xor_si128(m3b, m1b);
+  e0a = _mm_sha1nexte_epu32(e0a, m2a);
+  e1a = abcda;
+  m3a = _mm_sha1msg2_epu32(m3a, m2a);
+  abcda = _mm_sha1rnds4_epu32(abcda, e0a, 2);
+  m1a = _mm_sha1msg1_epu32(m1a, m2a);
+  m0a = _mm_xor_si128(m0a, m2a);
+  e0b = _mm_sha1nexte_epu32(e0b, m2b);
+  e1b = abcdb;
+  m3b = _mm_sha1msg2_epu32(m3b, m2b);
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e0b, 2);
+  m1b = _mm_sha1msg1_epu32(m1b, m2b);
+  m0b = _mm_xor_si128(m0b, m2b);
+  e1a = _mm_sha1nexte_epu32(e1a, m3a);
+  e0a = abcda;
+  m0a = _mm_sha1msg2_epu32(m0a, m3a);
+  abcda = _mm_sha1rnds4_epu32(abcda, e1a, 2);
+  m2a = _mm_sha1msg1_epu32(m2a, m3a);
+  m1a = _mm_xor_si128(m1a, m3a);
+  e1b = _mm_sha1nexte_epu32(e1b, m3b);
+  e0b = abcdb;
+  m0b = _mm_sha1msg2_epu32(m0b, m3b);
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e1b, 2);
+  m2b = _mm_sha1msg1_epu32(m2b, m3b);
+  m1b = _mm_xor_si128(m1b, m3b);
+  e0a = _mm_sha1nexte_epu32(e0a, m0a);
+  e1a = abcda;
+  m1a = _mm_sha1msg2_epu32(m1a, m0a);
+  abcda = _mm_sha1rnds4_epu32(abcda, e0a, 2);
+  m3a = _mm_sha1msg1_epu32(m3a, m0a);
+  m2a = _mm_xor_si128(m2a, m0a);
+  e0b = _mm_sha1nexte_epu32(e0b, m0b);
+  e1b = abcdb;
+  m1b = _mm_sha1msg2_epu32(m1b, m0b);
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e0b, 2);
+  m3b = _mm_sha1msg1_epu32(m3b, m0b);
+  m2b = _mm_xor_si128(m2b, m0b);
+  e1a = _mm_sha1nexte_epu32(e1a, m1a);
+  e0a = abcda;
+  m2a = _mm_sha1msg2_epu32(m2a, m1a);
+  abcda = _mm_sha1rnds4_epu32(abcda, e1a, 2);
+  m0a = _mm_sha1msg1_epu32(m0a, m1a);
+  m3a = _mm_xor_si128(m3a, m1a);
+  e1b = _mm_sha1nexte_epu32(e1b, m1b);
+  e0b = abcdb;
+  m2b = _mm_sha1msg2_epu32(m2b, m1b);
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e1b, 2);
+  m0b = _mm_sha1msg1_epu32(m0b, m1b);
+  m3b = _mm_xor_si128(m3b, m1b);
+  e0a = _mm_sha1nexte_epu32(e0a, m2a);
+  e1a = abcda;
+  m3a = _mm_sha1msg2_epu32(m3a, m2a);
+  abcda = _mm_sha1rnds4_epu32(abcda, e0a, 2);
+  m1a = _mm_sha1msg1_epu32(m1a, m2a);
+  m0a = _mm_xor_si128(m0a, m2a);
+  e0b = _mm_sha1nexte_epu32(e0b, m2b);
+  e1b = abcdb;
+  m3b = _mm_sha1msg2_epu32(m3b, m2b);
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e0b, 2);
+  m1b = _mm_sha1msg1_epu32(m1b, m2b);
+  m0b = _mm_xor_si128(m0b, m2b);
+  e1a = _mm_sha1nexte_epu32(e1a, m3a);
+  e0a = abcda;
+  m0a = _mm_sha1msg2_epu32(m0a, m3a);
+  abcda = _mm_sha1rnds4_epu32(abcda, e1a, 3);
+  m2a = _mm_sha1msg1_epu32(m2a, m3a);
+  m1a = _mm_xor_si128(m1a, m3a);
+  e1b = _mm_sha1nexte_epu32(e1b, m3b);
+  e0b = abcdb;
+  m0b = _mm_sha1msg2_epu32(m0b, m3b);
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e1b, 3);
+  m2b = _mm_sha1msg1_epu32(m2b, m3b);
+  m1b = _mm_xor_si128(m1b, m3b);
+  e0a = _mm_sha1nexte_epu32(e0a, m0a);
+  e1a = abcda;
+  m1a = _mm_sha1msg2_epu32(m1a, m0a);
+  abcda = _mm_sha1rnds4_epu32(abcda, e0a, 3);
+  m3a = _mm_sha1msg1_epu32(m3a, m0a);
+  m2a = _mm_xor_si128(m2a, m0a);
+  e0b = _mm_sha1nexte_epu32(e0b, m0b);
+  e1b = abcdb;
+  m1b = _mm_sha1msg2_epu32(m1b, m0b);
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e0b, 3);
+  m3b = _mm_sha1msg1_epu32(m3b, m0b);
+  m2b = _mm_xor_si128(m2b, m0b);
+  e1a = _mm_sha1nexte_epu32(e1a, m1a);
+  e0a = abcda;
+  m2a = _mm_sha1msg2_epu32(m2a, m1a);
+  abcda = _mm_sha1rnds4_epu32(abcda, e1a, 3);
+  m3a = _mm_xor_si128(m3a, m1a);
+  e1b = _mm_sha1nexte_epu32(e1b, m1b);
+  e0b = abcdb;
+  m2b = _mm_sha1msg2_epu32(m2b, m1b);
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e1b, 3);
+  m3b = _mm_xor_si128(m3b, m1b);
+  e0a = _mm_sha1nexte_epu32(e0a, m2a);
+  e1a = abcda;
+  m3a = _mm_sha1msg2_epu32(m3a, m2a);
+  abcda = _mm_sha1rnds4_epu32(abcda, e0a, 3);
+  e0b = _mm_sha1nexte_epu32(e0b, m2b);
+  e1b = abcdb;
+  m3b = _mm_sha1msg2_epu32(m3b, m2b);
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e0b, 3);
+  e1a = _mm_sha1nexte_epu32(e1a, m3a);
+  e0a = abcda;
+  abcda = _mm_sha1rnds4_epu32(abcda, e1a, 3);
+  e1b = _mm_sha1nexte_epu32(e1b, m3b);
+  e0b = abcdb;
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e1b, 3);
+  e0a = _mm_sha1nexte_epu32(e0a, e0a_save);
+  abcda = _mm_add_epi32(abcda, abcda_save);
+  _mm_storeu_si128((__m128i *)statea, _mm_shuffle_epi32(abcda, 0x1B));
+  statea[4] = (uint32_t)_mm_extract_epi32(e0a, 3);
+  e0b = _mm_sha1nexte_epu32(e0b, e0b_save);
+  abcdb = _mm_add_epi32(abcdb, abcdb_save);
+  _mm_storeu_si128((__m128i *)stateb, _mm_shuffle_epi32(abcdb, 0x1B));
+  stateb[4] = (uint32_t)_mm_extract_epi32(e0b, 3);
+}
+#endif
+
+static void sha1_be(const uint32_t h[5], uint8_t out[20]) {
+  for (int i = 0; i < 5; i++) {
+    out[4 * i] = (uint8_t)(h[i] >> 24);
+    out[4 * i + 1] = (uint8_t)(h[i] >> 16);
+    out[4 * i + 2] = (uint8_t)(h[i] >> 8);
+    out[4 * i + 3] = (uint8_t)h[i];
+  }
+}
+
+#ifdef ZS_X86
+/* The digest of a state that absorbed `done` bytes (whole blocks) and then `m` (n bytes). */
+static void sha1_ni_finish(const uint32_t st[5], uint64_t done, const uint8_t *m, size_t n,
+                           uint8_t out[20]) {
+  uint32_t h[5];
+  memcpy(h, st, sizeof h);
+  uint64_t bits = (done + n) * 8;
+  for (; n >= 64; m += 64, n -= 64) sha1_ni_block(h, m);
+  uint8_t b[128] = {0};
+  memcpy(b, m, n);
+  b[n] = 0x80;
+  size_t len = n + 1 + 8 <= 64 ? 64 : 128;
+  for (int i = 0; i < 8; i++) b[len - 1 - i] = (uint8_t)(bits >> (8 * i));
+  sha1_ni_block(h, b);
+  if (len == 128) sha1_ni_block(h, b + 64);
+  sha1_be(h, out);
+}
+#endif
+
+/**
+ * PBKDF2-HMAC-SHA1 of `pass` with `salt` and `iters` iterations into `out` (`out_len` bytes):
+ * 0; -ENOSYS without the SHA extensions; -EINVAL on bad arguments.
+ */
+ZS_EXPORT int32_t zs_pbkdf2_sha1(const uint8_t *pass, uint32_t pass_len, const uint8_t *salt,
+                                 uint32_t salt_len, uint32_t iters, uint8_t *out,
+                                 uint32_t out_len) {
+#ifdef ZS_X86
+  static int sha_ni = -1;
+  if (sha_ni < 0) sha_ni = has_sha_ni();
+  if (!sha_ni) return -ENOSYS;
+  if (iters == 0 || salt_len > 1024 || out_len == 0 || out_len > 20u * 255) return -EINVAL;
+  static const uint32_t iv[5] = {0x67452301u, 0xEFCDAB89u, 0x98BADCFEu, 0x10325476u, 0xC3D2E1F0u};
+  uint8_t key[64] = {0}, pad[64];
+  if (pass_len > 64) sha1_ni_finish(iv, 0, pass, pass_len, key);
+  else memcpy(key, pass, pass_len);
+  uint32_t inner[5], outer[5];
+  memcpy(inner, iv, sizeof iv);
+  memcpy(outer, iv, sizeof iv);
+  for (int i = 0; i < 64; i++) pad[i] = key[i] ^ 0x36;
+  sha1_ni_block(inner, pad);
+  for (int i = 0; i < 64; i++) pad[i] = key[i] ^ 0x5c;
+  sha1_ni_block(outer, pad);
+  uint8_t msg[1024 + 4];
+  memcpy(msg, salt, salt_len);
+  /* U_k = HMAC(U_k-1) after the first: one padded block each for the inner and outer hash
+   * (64 + 20 bytes hashed: 672 bits). */
+  uint8_t bi[64] = {0}, bo[64] = {0};
+  bi[20] = bo[20] = 0x80;
+  bi[62] = bo[62] = (uint8_t)(672 >> 8);
+  bi[63] = bo[63] = (uint8_t)(672 & 0xff);
+  /* Output blocks 1 and 2 together (a 32-byte key is both), then any others one by one. */
+  uint32_t at = 0, block = 1;
+  if (out_len > 20) {
+    uint8_t u[2][20], t[2][20], bi2[2][64], bo2[2][64];
+    for (int j = 0; j < 2; j++) {
+      msg[salt_len] = 0;
+      msg[salt_len + 1] = 0;
+      msg[salt_len + 2] = 0;
+      msg[salt_len + 3] = (uint8_t)(j + 1);
+      sha1_ni_finish(inner, 64, msg, salt_len + 4, bo);
+      sha1_ni_finish(outer, 64, bo, 20, u[j]);
+      memcpy(t[j], u[j], 20);
+      memcpy(bi2[j], bi, 64);
+      memcpy(bo2[j], bi, 64);
+      memcpy(bi2[j], u[j], 20);
+    }
+    for (uint32_t k = 1; k < iters; k++) {
+      uint32_t ha[5], hb[5];
+      memcpy(ha, inner, sizeof ha);
+      memcpy(hb, inner, sizeof hb);
+      sha1_ni_block2(ha, bi2[0], hb, bi2[1]);
+      sha1_be(ha, bo2[0]);
+      sha1_be(hb, bo2[1]);
+      memcpy(ha, outer, sizeof ha);
+      memcpy(hb, outer, sizeof hb);
+      sha1_ni_block2(ha, bo2[0], hb, bo2[1]);
+      sha1_be(ha, bi2[0]);
+      sha1_be(hb, bi2[1]);
+      for (int i = 0; i < 20; i++) {
+        t[0][i] ^= bi2[0][i];
+        t[1][i] ^= bi2[1][i];
+      }
+    }
+    memcpy(out, t[0], 20);
+    memcpy(out + 20, t[1], out_len - 20 < 20 ? out_len - 20 : 20);
+    at = 40;
+    block = 3;
+  }
+  for (; at < out_len; block++, at += 20) {
+    msg[salt_len] = (uint8_t)(block >> 24);
+    msg[salt_len + 1] = (uint8_t)(block >> 16);
+    msg[salt_len + 2] = (uint8_t)(block >> 8);
+    msg[salt_len + 3] = (uint8_t)block;
+    uint8_t u[20], t[20];
+    sha1_ni_finish(inner, 64, msg, salt_len + 4, bo);
+    sha1_ni_finish(outer, 64, bo, 20, u);
+    bo[20] = 0x80; /* sha1_ni_finish wrote only 20 bytes: the padding stays */
+    memcpy(t, u, 20);
+    memcpy(bi, u, 20);
+    for (uint32_t k = 1; k < iters; k++) {
+      uint32_t h[5];
+      memcpy(h, inner, sizeof h);
+      sha1_ni_block(h, bi);
+      sha1_be(h, bo);
+      memcpy(h, outer, sizeof h);
+      sha1_ni_block(h, bo);
+      sha1_be(h, bi);
+      for (int i = 0; i < 20; i++) t[i] ^= bi[i];
+    }
+    memcpy(out + at, t, out_len - at < 20 ? out_len - at : 20);
+  }
+  return 0;
+#else
+  (void)pass;
+  (void)pass_len;
+  (void)salt;
+  (void)salt_len;
+  (void)iters;
+  (void)out;
+  (void)out_len;
+  return -ENOSYS;
+#endif
 }

@@ -29,6 +29,7 @@ import type { ObjectInfo, SnapshotView } from "../../core/snapshot_view.ts";
 import type { BlockPlace, SealedPlace } from "../../core/zpl/fs.ts";
 import type { AeadKey } from "../../core/crypto/aead.ts";
 import { sealedBlocksOpenable } from "../native/device.ts";
+import { nativePbkdf2Sha1 } from "../native/aead_native.ts";
 import { KIND } from "./snapshot_builder.ts";
 import type { Store } from "./store.ts";
 import { decode, type MapRow, type RawObjectRow, type StoreSnapshotView } from "./snapshot_view.ts";
@@ -83,7 +84,7 @@ export async function unlockSnapshot(
         "kept the keys of raw streams): receive its stream again to open it with the key",
     );
   }
-  return await openKeys(kd, material);
+  return await openKeys(kd, material, nativePbkdf2Sha1);
 }
 
 /**
