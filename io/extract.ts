@@ -10,7 +10,8 @@ import { lchownSync, lutimesSync } from "node:fs";
 import type { Inode, WalkEntry, ZplFilesystem } from "../core/zpl/fs.ts";
 import type { Timespec } from "../core/zpl/znode.ts";
 import { deviceNumbers } from "../core/zpl/fs.ts";
-import { Device } from "./native/device.ts";
+import { Device, SEALED_DESC_BYTES, sealedDescriptor } from "./native/device.ts";
+import type { SealedPiece } from "../core/zpl/fs.ts";
 import { setXattr } from "./xattr.ts";
 
 /** What an extraction did and could not do. */
@@ -71,6 +72,10 @@ export async function prepareTarget(dir: string): Promise<void> {
 
 /** Runs of file data at least this long are copied on a thread of their own. */
 const BACKGROUND_COPY = 1 << 20;
+/** Sealed blocks opened in one native call (one file's run, one pack). */
+const SEALED_BATCH = 32;
+/** Native calls opening one file's sealed blocks at once, at most. */
+const SEALED_IN_FLIGHT = 3;
 /** Files whose data is still being copied, at most. */
 const FILES_IN_FLIGHT = 2;
 
@@ -314,9 +319,72 @@ async function writeFile(
     end = run.to + run.length;
     run = null;
   };
+  // Sealed blocks (an encrypted snapshot opened with its key) are read, decrypted,
+  // authenticated and written on other threads, a batch per native call; a block that is all
+  // zeros once opened is not written (a hole), so the file's length is set at the end.
+  let batch: SealedPiece["sealed"][] = [];
+  let batchAt: number[] = [];
+  let sealedUsed = false;
+  const opening = new Set<Promise<void>>();
+  const openBatch = async () => {
+    if (batch.length === 0) return;
+    const blocks = batch;
+    const offsets = batchAt;
+    batch = [];
+    batchAt = [];
+    const first = blocks[0]!;
+    let src = x.sources.get(first.path);
+    if (src === undefined) x.sources.set(first.path, src = Device.open(first.path));
+    if (!file.canOpenSealed(src)) throw new TypeError("no native library to open sealed blocks");
+    const desc = new Uint8Array(blocks.length * SEALED_DESC_BYTES);
+    blocks.forEach((b, i) =>
+      sealedDescriptor(desc, i, {
+        srcOffset: b.offset,
+        offset: offsets[i]!,
+        length: b.length,
+        keep: b.keep,
+        key: b.key,
+        iv: b.iv,
+        mac: b.mac,
+      })
+    );
+    const mode = first.mode === "gcm" ? 0 : 1;
+    const p = file.openSealedAsync(src, desc, blocks.length, mode, first.key.length).then(
+      (bad) => {
+        if (bad >= 0) {
+          throw new TypeError(
+            `${blocks[bad]!.where} fails its MAC: it is damaged (AES-${first.mode.toUpperCase()} ` +
+              "tag mismatch)",
+          );
+        }
+      },
+    );
+    // Handled here (the caller sees the failure through `copies`), untracked once settled.
+    const tracked: Promise<void> = p.catch(() => {}).finally(() => opening.delete(tracked));
+    opening.add(tracked);
+    copies.push(p);
+    sealedUsed = true;
+    while (opening.size >= SEALED_IN_FLIGHT) await Promise.race(opening);
+  };
+  const addSealed = async (piece: SealedPiece) => {
+    const s = piece.sealed;
+    const first = batch[0];
+    if (
+      first !== undefined &&
+      (first.path !== s.path || first.mode !== s.mode || first.key.length !== s.key.length ||
+        batch.length >= SEALED_BATCH)
+    ) {
+      await openBatch();
+    }
+    batch.push(s);
+    batchAt.push(piece.offset);
+    x.report.bytes += s.keep;
+    written += s.keep;
+    end = piece.offset + s.keep;
+  };
   const finish = () => {
     try {
-      if (end !== inode.size) file.truncate(inode.size); // a hole to the end
+      if (end !== inode.size || sealedUsed) file.truncate(inode.size); // a hole to the end
     } finally {
       file.close();
     }
@@ -324,6 +392,12 @@ async function writeFile(
   try {
     // Synchronous writes: nothing else runs meanwhile, and each async call costs a round trip.
     for await (const piece of x.fs.filePieces(inode.object)) {
+      if ("sealed" in piece) {
+        copyRun();
+        await addSealed(piece);
+        continue;
+      }
+      await openBatch();
       if ("place" in piece) {
         const { path, offset, length } = piece.place;
         if (
@@ -345,6 +419,7 @@ async function writeFile(
       end = piece.offset + piece.data.length;
     }
     copyRun();
+    await openBatch();
   } catch (e) {
     await discard();
     throw e;

@@ -41,6 +41,7 @@ import {
 } from "./bench/harness.ts";
 import { loadAverage, machineInfo } from "./bench/machine.ts";
 import {
+  type CryptInput,
   firstToname,
   GIB,
   type StreamInput,
@@ -214,7 +215,7 @@ async function main(): Promise<number> {
     const wantHash = only.length === 0 || only.includes("hash");
     const wantAlign = only.length === 0 || only.includes("align");
     const wantCases = all.some(picked);
-    const wantStream = wantCases || wantAlign;
+    const wantStream = all.some((c) => picked(c) && !c.ownInput) || wantAlign;
 
     const machine = await machineInfo(ROOT, BENCH);
     const notes: string[] = [];
@@ -273,6 +274,21 @@ async function main(): Promise<number> {
       for (const g of groups) {
         log(`group ${g}`);
         results = results.concat(await runGroup(cases.filter((c) => c.group === g), runs));
+      }
+      const crypt = memo.has("crypt") ? await memo.get("crypt") : null;
+      if (crypt !== null && typeof crypt === "object") {
+        const c = crypt as CryptInput;
+        notes.push(
+          `crypt-extract: ${c.dir.replace(/^.*\/bench\//, "bench/")}: crypt.zstream ` +
+            `(\`zfs send -w\` of an aes-256-gcm passphrase-encrypted filesystem, ${c.cryptBytes} ` +
+            `bytes) and plain.zstream (\`zfs send\` of an unencrypted filesystem holding the same ` +
+            `tree, ${c.plainBytes} bytes), made by OpenZFS 2.3 in a QEMU guest ` +
+            `(scripts/bench/make_crypt_stream.sh), ${
+              c.madeNow
+                ? `made in this run in ${c.makeSeconds?.toFixed(0)} s`
+                : "reused from bench/"
+            }; each received into a store of its own before the runs.`,
+        );
       }
       const zfsWhy = memo.has("zfsMissing") ? await zfsMissing() : null;
       if (zfsWhy !== null) notes.push(`zfs-fuse peers not run: ${zfsWhy}.`);

@@ -141,6 +141,7 @@ export function keyformatName(f: number): string {
 export async function deriveWrappingKey(
   material: KeyMaterial,
   kd: Pick<CryptKeydata, "keyformat" | "salt" | "iters">,
+  pbkdf2: Pbkdf2Sha1 | null = null,
 ): Promise<Uint8Array> {
   switch (kd.keyformat) {
     case KEYFORMAT.RAW: {
@@ -181,6 +182,8 @@ export async function deriveWrappingKey(
       if (kd.iters <= 0) throw new TypeError("crypt_keydata has no pbkdf2iters");
       const salt = new Uint8Array(8);
       new DataView(salt.buffer).setBigUint64(0, kd.salt, true);
+      const fast = pbkdf2?.(pass, salt, kd.iters, WRAPPING_KEY_LEN) ?? null;
+      if (fast !== null) return fast;
       const base = await crypto.subtle.importKey("raw", pass, "PBKDF2", false, ["deriveBits"]);
       const bits = await crypto.subtle.deriveBits(
         { name: "PBKDF2", hash: "SHA-1", salt, iterations: kd.iters },
@@ -193,6 +196,17 @@ export async function deriveWrappingKey(
       throw new TypeError(`the dataset's keyformat is ${keyformatName(kd.keyformat)}`);
   }
 }
+
+/**
+ * A PBKDF2-HMAC-SHA1 (a native library's) that {@linkcode deriveWrappingKey} may use instead
+ * of Web Crypto's: the `length`-byte key, or null when it cannot (then Web Crypto does it).
+ */
+export type Pbkdf2Sha1 = (
+  pass: Uint8Array,
+  salt: Uint8Array,
+  iters: number,
+  length: number,
+) => Uint8Array | null;
 
 /** The unwrapped keys of a dataset. */
 export interface DatasetKeys {
@@ -278,6 +292,10 @@ export async function unwrapKeys(kd: CryptKeydata, wrappingKey: Uint8Array): Pro
  * if (ok) throw new Error();
  * ```
  */
-export async function openKeys(kd: CryptKeydata, material: KeyMaterial): Promise<DatasetKeys> {
-  return await unwrapKeys(kd, await deriveWrappingKey(material, kd));
+export async function openKeys(
+  kd: CryptKeydata,
+  material: KeyMaterial,
+  pbkdf2: Pbkdf2Sha1 | null = null,
+): Promise<DatasetKeys> {
+  return await unwrapKeys(kd, await deriveWrappingKey(material, kd, pbkdf2));
 }

@@ -323,6 +323,44 @@ export interface BlockPlacer {
   blockPlace(id: number, blkid: number): BlockPlace | null;
 }
 
+/**
+ * Where a sealed (encrypted) block's bytes lie in a file of the view's, with what opens them:
+ * a writer can read, decrypt, authenticate and write it without the view's help.
+ */
+export interface SealedPlace extends BlockPlace {
+  /** The AEAD of the block's dataset. */
+  mode: "gcm" | "ccm";
+  /** The block's own AES key. */
+  key: Uint8Array;
+  iv: Uint8Array;
+  mac: Uint8Array;
+  /** Where the block is, for messages (`the block at offset 0 of object 2`). */
+  where: string;
+}
+
+/**
+ * A view of an encrypted snapshot that can say where a data block lies sealed (optional).
+ */
+export interface SealedPlacer {
+  /**
+   * The place and key of a block that is its logical bytes once opened (encrypted, not
+   * compressed, in one piece, `length` = the block size); null otherwise (then read it).
+   */
+  sealedPlace(id: number, blkid: number): Promise<SealedPlace | null>;
+}
+
+function hasSealedPlaces(view: SnapshotView): view is SnapshotView & SealedPlacer {
+  return typeof (view as Partial<SealedPlacer>).sealedPlace === "function";
+}
+
+/** A piece of a file's data that lies sealed in a file: `sealed.length` bytes once opened. */
+export interface SealedPiece {
+  /** Byte offset in the file. */
+  offset: number;
+  /** Where the sealed bytes lie and their key; `keep`: the bytes to write (cut at the size). */
+  sealed: SealedPlace & { keep: number };
+}
+
 /** A view that can list the byte ranges of an object that a redacted send left out. */
 export interface RedactionLister {
   /** The object's redacted byte ranges, in increasing order (empty: none). */
@@ -699,11 +737,14 @@ export class ZplFilesystem {
    *
    * @throws as {@linkcode readFile}
    */
-  filePieces(object: number): AsyncGenerator<FilePiece | PlacedPiece> {
+  filePieces(object: number): AsyncGenerator<FilePiece | PlacedPiece | SealedPiece> {
     return this.#pieces(object, true);
   }
 
-  async *#pieces(object: number, places: boolean): AsyncGenerator<FilePiece | PlacedPiece> {
+  async *#pieces(
+    object: number,
+    places: boolean,
+  ): AsyncGenerator<FilePiece | PlacedPiece | SealedPiece> {
     const st = await this.stat(object);
     if (st.kind !== "file") throw new ZplError(object, `not a regular file but a ${st.kind}`);
     const info = (await this.view.object(object))!;
@@ -723,12 +764,19 @@ export class ZplFilesystem {
       }
     }
     const placer = places && hasBlockPlaces(this.view) ? this.view : null;
-    const piece = async (blkid: number): Promise<FilePiece | PlacedPiece | null> => {
+    const sealer = places && hasSealedPlaces(this.view) ? this.view : null;
+    const piece = async (
+      blkid: number,
+    ): Promise<FilePiece | PlacedPiece | SealedPiece | null> => {
       const offset = blkid * bs;
       const want = Math.min(bs, st.size - offset);
       const at = placer?.blockPlace(object, blkid) ?? null;
       if (at !== null && at.length >= want) {
         return { offset, place: { path: at.path, offset: at.offset, length: want } };
+      }
+      const sealed = sealer === null ? null : await sealer.sealedPlace(object, blkid);
+      if (sealed !== null && sealed.length >= want) {
+        return { offset, sealed: { ...sealed, keep: want } };
       }
       const block = await this.view.readBlock(object, blkid);
       if (block === null) return null;

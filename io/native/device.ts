@@ -81,6 +81,53 @@ function checkOffset(offset: number): void {
  * Deno.removeSync(path);
  * ```
  */
+let sealedOk: boolean | undefined;
+
+/**
+ * Whether sealed blocks can be opened natively here ({@linkcode Device.openSealedAsync}): the
+ * native library loaded (and not disabled with `ZSEND_NO_NATIVE=1`) and libcrypto's AES-GCM and
+ * AES-CCM loadable by it.
+ */
+export function sealedBlocksOpenable(): boolean {
+  if (sealedOk === undefined) {
+    const lib = nativeDisabled() ? null : loadNative();
+    sealedOk = lib !== null && lib.symbols.zs_open_blocks_available() === 1;
+  }
+  return sealedOk;
+}
+
+/** Bytes of one block's descriptor for {@linkcode Device.openSealedAsync}. */
+export const SEALED_DESC_BYTES = 96;
+
+/**
+ * Lays out block `i`'s descriptor in `desc` for {@linkcode Device.openSealedAsync}: its sealed
+ * bytes at `srcOffset` (`length` of them), the `keep` first plaintext bytes written at
+ * `offset`, opened with `key` (16, 24 or 32 bytes), `iv` (12) and `mac` (16).
+ */
+export function sealedDescriptor(
+  desc: Uint8Array,
+  i: number,
+  b: {
+    srcOffset: number;
+    offset: number;
+    length: number;
+    keep: number;
+    key: Uint8Array;
+    iv: Uint8Array;
+    mac: Uint8Array;
+  },
+): void {
+  const at = i * SEALED_DESC_BYTES;
+  const v = new DataView(desc.buffer, desc.byteOffset + at, SEALED_DESC_BYTES);
+  v.setBigUint64(0, BigInt(b.srcOffset), true);
+  v.setBigUint64(8, BigInt(b.offset), true);
+  v.setUint32(16, b.length, true);
+  v.setUint32(20, b.keep, true);
+  desc.set(b.key.subarray(0, 32), at + 24);
+  desc.set(b.iv.subarray(0, 12), at + 56);
+  desc.set(b.mac.subarray(0, 16), at + 68);
+}
+
 export class Device {
   /** The path it was opened with. */
   readonly path: string;
@@ -468,6 +515,44 @@ export class Device {
       return;
     }
     this.#copyThroughMemory(src, srcOffset, length, offset);
+  }
+
+  /**
+   * Whether {@linkcode Device.openSealedAsync} can work from `src` into this device: the native
+   * backend on both and OpenSSL's libcrypto loadable by the native library.
+   */
+  canOpenSealed(src: Device): boolean {
+    if (this.#lib === null || src.#lib === null) return false;
+    return sealedBlocksOpenable();
+  }
+
+  /**
+   * Opens `n` sealed blocks of `src` into this device on a thread of the runtime's
+   * (`zs_open_blocks`: read, AES-GCM (`mode` 0) or AES-CCM (1) decrypted and authenticated
+   * with each block's key, IV and tag, written unless all zeros). `desc` holds the blocks'
+   * 96-byte descriptors ({@linkcode SEALED_DESC_BYTES}, laid out by
+   * {@linkcode sealedDescriptor}) and stays the caller's until the promise settles.
+   *
+   * @returns -1 when every block was written, else the index of the block whose tag does not
+   * match (the blocks before it are written, nothing of it)
+   */
+  async openSealedAsync(
+    src: Device,
+    desc: Uint8Array,
+    n: number,
+    mode: 0 | 1,
+    keyLen: number,
+  ): Promise<number> {
+    this.#check();
+    src.#check();
+    if (!this.canOpenSealed(src)) throw new TypeError("no native library with libcrypto");
+    const r = Number(
+      await this.#lib!.symbols.zs_open_blocks_async(src.#fd, this.#fd, desc, n, mode, keyLen),
+    );
+    if (r === 0) return -1;
+    if (r > 0) return r - 1;
+    if (r === -5) throw new RangeError(`'${src.path}' ends before a sealed block's end`);
+    throw osError(this.#lib!, -r, `open sealed blocks from '${src.path}' into '${this.path}'`);
   }
 
   #copied(src: Device, srcOffset: number, length: number, r: number): void {

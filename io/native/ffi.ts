@@ -137,6 +137,29 @@ export const NATIVE_SYMBOLS = {
     result: "i64",
     nonblocking: true,
   },
+  /**
+   * `int32_t zs_pbkdf2_sha1(const uint8_t *pass, uint32_t pass_len, const uint8_t *salt,
+   * uint32_t salt_len, uint32_t iters, uint8_t *out, uint32_t out_len)`: PBKDF2-HMAC-SHA1 with
+   * the CPU's SHA extensions; 0, -ENOSYS without them, -EINVAL
+   */
+  zs_pbkdf2_sha1: {
+    parameters: ["buffer", "u32", "buffer", "u32", "u32", "buffer", "u32"],
+    result: "i32",
+  },
+  /** `int32_t zs_open_blocks_available(void)`: 1 when libcrypto can be loaded for it */
+  zs_open_blocks_available: { parameters: [], result: "i32" },
+  /**
+   * `int64_t zs_open_blocks(int32_t in_fd, int32_t out_fd, const uint8_t *desc, uint32_t n,
+   * uint32_t mode, uint32_t key_len)`: `n` sealed blocks (96-byte descriptors) read, opened
+   * with AES-GCM (mode 0) or AES-CCM (1) and written, on a thread of its own (a promise); 0,
+   * i + 1 when block i fails its tag, or -errno
+   */
+  zs_open_blocks_async: {
+    name: "zs_open_blocks",
+    parameters: ["i32", "i32", "buffer", "u32", "u32", "u32"],
+    result: "i64",
+    nonblocking: true,
+  },
   /** `int32_t zs_ftruncate(int32_t fd, uint64_t len)`: 0 or -errno */
   zs_ftruncate: { parameters: ["i32", "u64"], result: "i32" },
   /**

@@ -69,12 +69,15 @@
  */
 
 #define _GNU_SOURCE
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/uio.h>
@@ -89,6 +92,7 @@
 
 #if defined(__x86_64__)
 #define ZS_X86 1
+#include <cpuid.h>
 #include <immintrin.h>
 #endif
 
@@ -1022,4 +1026,720 @@ ZS_EXPORT int64_t zs_pwritev(int32_t fd, const uint64_t *iov, uint32_t count, ui
     skip += left;
   }
   return (int64_t)done;
+}
+
+/* --- Sealed blocks: pread, AES-GCM/CCM open, pwrite, off the JavaScript thread ----------------
+ *
+ * An encrypted dataset's data blocks lie sealed in the store's packs. zs_open_blocks opens a
+ * batch of them (one file's run) on the thread it is called on: each block read from the pack,
+ * decrypted and authenticated with its own key, IV and tag through OpenSSL's libcrypto (loaded
+ * with dlopen on first use, so the library does not need it to load), and its plaintext written
+ * to the target file unless it is all zeros (a hole stays a hole). Nothing of a block whose tag
+ * does not match is written. */
+
+typedef struct {
+  void *(*ctx_new)(void);
+  void (*ctx_free)(void *);
+  int (*ctx_reset)(void *);
+  const void *(*cipher[2][3])(void); /* [gcm, ccm][128, 192, 256] */
+  int (*init)(void *, const void *, void *, const unsigned char *, const unsigned char *);
+  int (*ctrl)(void *, int, int, void *);
+  int (*update)(void *, unsigned char *, int *, const unsigned char *, int);
+  int (*final)(void *, unsigned char *, int *);
+} zs_evp;
+static zs_evp evp;
+static int evp_state; /* 0 not tried, 1 loaded, -1 not there */
+static pthread_once_t evp_once = PTHREAD_ONCE_INIT;
+
+static void evp_load(void) {
+  static const char *const names[] = {"libcrypto.so.3", "libcrypto.so"};
+  void *h = NULL;
+  for (size_t i = 0; i < sizeof names / sizeof *names && !h; i++) h = dlopen(names[i], RTLD_NOW);
+  if (!h) {
+    evp_state = -1;
+    return;
+  }
+#define ZS_SYM(field, name) (*(void **)&evp.field = dlsym(h, name))
+  static const char *const cnames[2][3] = {
+      {"EVP_aes_128_gcm", "EVP_aes_192_gcm", "EVP_aes_256_gcm"},
+      {"EVP_aes_128_ccm", "EVP_aes_192_ccm", "EVP_aes_256_ccm"}};
+  int ok = ZS_SYM(ctx_new, "EVP_CIPHER_CTX_new") && ZS_SYM(ctx_free, "EVP_CIPHER_CTX_free") &&
+           ZS_SYM(ctx_reset, "EVP_CIPHER_CTX_reset") && ZS_SYM(init, "EVP_DecryptInit_ex") &&
+           ZS_SYM(ctrl, "EVP_CIPHER_CTX_ctrl") && ZS_SYM(update, "EVP_DecryptUpdate") &&
+           ZS_SYM(final, "EVP_DecryptFinal_ex");
+  for (int m = 0; m < 2; m++)
+    for (int k = 0; k < 3; k++) ok = ok && ZS_SYM(cipher[m][k], cnames[m][k]);
+#undef ZS_SYM
+  evp_state = ok ? 1 : -1;
+}
+
+/** 1 when libcrypto's AES-GCM/CCM can be used by zs_open_blocks, else 0. */
+ZS_EXPORT int32_t zs_open_blocks_available(void) {
+  pthread_once(&evp_once, evp_load);
+  return evp_state == 1;
+}
+
+/* One block of a zs_open_blocks batch, as the caller lays it out (little-endian, 96 bytes). */
+typedef struct {
+  uint64_t src_off; /* where the sealed bytes lie in in_fd */
+  uint64_t dst_off; /* where the plaintext goes in out_fd */
+  uint32_t len;     /* sealed (= plaintext) length */
+  uint32_t keep;    /* plaintext bytes written (the file's last block is cut at its size) */
+  uint8_t key[32];  /* the block's AES key (key_len bytes of it) */
+  uint8_t iv[12];
+  uint8_t tag[16];
+  uint8_t pad[12];
+} zs_sealed;
+
+_Static_assert(sizeof(zs_sealed) == 96, "zs_sealed is 96 bytes");
+enum { ZS_EVP_SET_IVLEN = 0x9, ZS_EVP_SET_TAG = 0x11 };
+
+/**
+ * Opens `n` sealed blocks described by `desc` (zs_sealed each): mode 0 GCM, 1 CCM; key_len 16,
+ * 24 or 32. Returns 0 when all were written, i + 1 when block i fails its tag (blocks before
+ * it are written, nothing of it), -errno on an I/O error (-EIO: the pack ends early; -ENOSYS:
+ * no libcrypto; -EINVAL: bad arguments).
+ */
+ZS_EXPORT int64_t zs_open_blocks(int32_t in_fd, int32_t out_fd, const uint8_t *desc, uint32_t n,
+                                 uint32_t mode, uint32_t key_len) {
+  if (!zs_open_blocks_available()) return -ENOSYS;
+  if (mode > 1 || (key_len != 16 && key_len != 24 && key_len != 32)) return -EINVAL;
+  const void *cipher = evp.cipher[mode][(key_len - 16) / 8]();
+  static __thread uint8_t *in, *out;
+  static __thread uint32_t cap;
+  static __thread void *ctx;
+  if (!ctx && !(ctx = evp.ctx_new())) return -ENOMEM;
+  /* A file's blocks mostly lie one after another in a pack: map the batch's span of it, when
+   * it is not much more than the blocks, and open them from the page cache where they are
+   * (no copy into a buffer first); else read each. */
+  uint64_t lo = UINT64_MAX, hi = 0, sum = 0;
+  for (uint32_t i = 0; i < n; i++) {
+    zs_sealed b;
+    memcpy(&b, desc + (size_t)i * sizeof b, sizeof b);
+    if (b.src_off < lo) lo = b.src_off;
+    if (b.src_off + b.len > hi) hi = b.src_off + b.len;
+    sum += b.len;
+  }
+  uint8_t *map = NULL;
+  size_t map_len = 0;
+  uint64_t map_at = lo & ~(uint64_t)4095;
+  struct stat st;
+  /* Only within the pack: a map past its end would fault where the bytes are missing. */
+  if (n > 1 && hi > lo && hi - lo <= sum + sum / 4 && hi - map_at <= (64u << 20) &&
+      fstat(in_fd, &st) == 0 && (uint64_t)st.st_size >= hi) {
+    map_len = (size_t)(hi - map_at);
+    void *m = mmap(NULL, map_len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, in_fd, (off_t)map_at);
+    if (m != MAP_FAILED) map = m;
+  }
+  int64_t status = 0;
+  for (uint32_t i = 0; i < n && status == 0; i++) {
+    zs_sealed b;
+    memcpy(&b, desc + (size_t)i * sizeof b, sizeof b);
+    if (b.len == 0 || b.keep > b.len || b.len > (1u << 24)) {
+      status = -EINVAL;
+      break;
+    }
+    if (b.len > cap) {
+      free(in);
+      free(out);
+      uint32_t c = b.len < (1u << 17) ? (1u << 17) : b.len;
+      in = aligned_alloc(4096, ((size_t)c + 4095) & ~(size_t)4095);
+      out = aligned_alloc(4096, ((size_t)c + 16 + 4095) & ~(size_t)4095);
+      if (!in || !out) {
+        free(in);
+        free(out);
+        in = out = NULL;
+        cap = 0;
+        status = -ENOMEM;
+        break;
+      }
+      cap = c;
+    }
+    const uint8_t *src = in;
+    int64_t r;
+    if (map) {
+      src = map + (b.src_off - map_at);
+    } else {
+      r = zs_pread(in_fd, in, b.len, b.src_off);
+      if (r < 0 || (uint64_t)r != b.len) {
+        status = r < 0 ? r : -EIO;
+        break;
+      }
+    }
+    int outl = 0, ok;
+    evp.ctx_reset(ctx);
+    ok = evp.init(ctx, cipher, NULL, NULL, NULL) == 1;
+    ok = ok && evp.ctrl(ctx, ZS_EVP_SET_IVLEN, 12, NULL) == 1;
+    if (mode == 1) ok = ok && evp.ctrl(ctx, ZS_EVP_SET_TAG, 16, b.tag) == 1;
+    ok = ok && evp.init(ctx, NULL, NULL, b.key, b.iv) == 1;
+    if (!ok) {
+      status = -EINVAL;
+      break;
+    }
+    if (mode == 1) {
+      /* CCM: the length first; the update that decrypts also checks the tag. */
+      ok = evp.update(ctx, NULL, &outl, NULL, (int)b.len) == 1 &&
+           evp.update(ctx, out, &outl, src, (int)b.len) == 1;
+    } else {
+      int fin = 0;
+      ok = evp.update(ctx, out, &outl, src, (int)b.len) == 1 &&
+           evp.ctrl(ctx, ZS_EVP_SET_TAG, 16, b.tag) == 1 &&
+           evp.final(ctx, out + outl, &fin) == 1;
+    }
+    if (!ok) {
+      status = (int64_t)i + 1;
+      break;
+    }
+    /* All zeros: left a hole, as the unencrypted path leaves a zero block. */
+    int zero = 1;
+    for (uint32_t k = 0; k + 8 <= b.keep && zero; k += 8) {
+      uint64_t w;
+      memcpy(&w, out + k, 8);
+      zero = w == 0;
+    }
+    for (uint32_t k = b.keep & ~7u; k < b.keep && zero; k++) zero = out[k] == 0;
+    if (zero) continue;
+    r = zs_pwrite(out_fd, out, b.keep, b.dst_off);
+    if (r < 0) {
+      status = r;
+      break;
+    }
+  }
+  if (map) munmap(map, map_len);
+  return status;
+}
+
+/* --- PBKDF2-HMAC-SHA1 with the CPU's SHA extensions (a passphrase's wrapping key) -------------
+ *
+ * libzfs derives a passphrase's wrapping key with PBKDF2-HMAC-SHA1 (350,000 iterations by
+ * default): two SHA-1 compressions per iteration once the HMAC pads are absorbed. With the SHA
+ * extensions (SHA-NI) one compression is a few dozen instructions; without them this returns
+ * -ENOSYS and the caller uses Web Crypto. */
+
+static int has_sha_ni(void) {
+#ifdef ZS_X86
+  unsigned a, b, c, d;
+  if (__get_cpuid_max(0, NULL) < 7) return 0;
+  __cpuid_count(7, 0, a, b, c, d);
+  (void)a;
+  (void)c;
+  (void)d;
+  if (!(b & (1u << 29))) return 0;
+  __cpuid(1, a, b, c, d);
+  return (c & (1u << 19)) && (c & (1u << 9)); /* SSE4.1, SSSE3 */
+#else
+  return 0;
+#endif
+}
+
+#ifdef ZS_X86
+/* One SHA-1 compression of the 64-byte `block` into `state` (h0..h4). */
+__attribute__((target("sha,sse4.1,ssse3"))) static void sha1_ni_block(uint32_t state[5],
+                                                                     const uint8_t *block) {
+  const __m128i mask = _mm_set_epi64x(0x0001020304050607LL, 0x08090a0b0c0d0e0fLL);
+  __m128i abcd = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)state), 0x1B);
+  __m128i e0 = _mm_set_epi32((int)state[4], 0, 0, 0), e1;
+  const __m128i abcd_save = abcd, e0_save = e0;
+  __m128i m0, m1, m2, m3;
+  m0 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(block + 0)), mask);
+  e0 = _mm_add_epi32(e0, m0);
+  e1 = abcd;
+  abcd = _mm_sha1rnds4_epu32(abcd, e0, 0);
+  m1 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(block + 16)), mask);
+  e1 = _mm_sha1nexte_epu32(e1, m1);
+  e0 = abcd;
+  abcd = _mm_sha1rnds4_epu32(abcd, e1, 0);
+  m0 = _mm_sha1msg1_epu32(m0, m1);
+  m2 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(block + 32)), mask);
+  e0 = _mm_sha1nexte_epu32(e0, m2);
+  e1 = abcd;
+  abcd = _mm_sha1rnds4_epu32(abcd, e0, 0);
+  m1 = _mm_sha1msg1_epu32(m1, m2);
+  m0 = _mm_xor_si128(m0, m2);
+  m3 = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(block + 48)), mask);
+  e1 = _mm_sha1nexte_epu32(e1, m3);
+  e0 = abcd;
+  m0 = _mm_sha1msg2_epu32(m0, m3);
+  abcd = _mm_sha1rnds4_epu32(abcd, e1, 0);
+  m2 = _mm_sha1msg1_epu32(m2, m3);
+  m1 = _mm_xor_si128(m1, m3);
+  e0 = _mm_sha1nexte_epu32(e0, m0);
+  e1 = abcd;
+  m1 = _mm_sha1msg2_epu32(m1, m0);
+  abcd = _mm_sha1rnds4_epu32(abcd, e0, 0);
+  m3 = _mm_sha1msg1_epu32(m3, m0);
+  m2 = _mm_xor_si128(m2, m0);
+  e1 = _mm_sha1nexte_epu32(e1, m1);
+  e0 = abcd;
+  m2 = _mm_sha1msg2_epu32(m2, m1);
+  abcd = _mm_sha1rnds4_epu32(abcd, e1, 1);
+  m0 = _mm_sha1msg1_epu32(m0, m1);
+  m3 = _mm_xor_si128(m3, m1);
+  e0 = _mm_sha1nexte_epu32(e0, m2);
+  e1 = abcd;
+  m3 = _mm_sha1msg2_epu32(m3, m2);
+  abcd = _mm_sha1rnds4_epu32(abcd, e0, 1);
+  m1 = _mm_sha1msg1_epu32(m1, m2);
+  m0 = _mm_xor_si128(m0, m2);
+  e1 = _mm_sha1nexte_epu32(e1, m3);
+  e0 = abcd;
+  m0 = _mm_sha1msg2_epu32(m0, m3);
+  abcd = _mm_sha1rnds4_epu32(abcd, e1, 1);
+  m2 = _mm_sha1msg1_epu32(m2, m3);
+  m1 = _mm_xor_si128(m1, m3);
+  e0 = _mm_sha1nexte_epu32(e0, m0);
+  e1 = abcd;
+  m1 = _mm_sha1msg2_epu32(m1, m0);
+  abcd = _mm_sha1rnds4_epu32(abcd, e0, 1);
+  m3 = _mm_sha1msg1_epu32(m3, m0);
+  m2 = _mm_xor_si128(m2, m0);
+  e1 = _mm_sha1nexte_epu32(e1, m1);
+  e0 = abcd;
+  m2 = _mm_sha1msg2_epu32(m2, m1);
+  abcd = _mm_sha1rnds4_epu32(abcd, e1, 1);
+  m0 = _mm_sha1msg1_epu32(m0, m1);
+  m3 = _mm_xor_si128(m3, m1);
+  e0 = _mm_sha1nexte_epu32(e0, m2);
+  e1 = abcd;
+  m3 = _mm_sha1msg2_epu32(m3, m2);
+  abcd = _mm_sha1rnds4_epu32(abcd, e0, 2);
+  m1 = _mm_sha1msg1_epu32(m1, m2);
+  m0 = _mm_xor_si128(m0, m2);
+  e1 = _mm_sha1nexte_epu32(e1, m3);
+  e0 = abcd;
+  m0 = _mm_sha1msg2_epu32(m0, m3);
+  abcd = _mm_sha1rnds4_epu32(abcd, e1, 2);
+  m2 = _mm_sha1msg1_epu32(m2, m3);
+  m1 = _mm_xor_si128(m1, m3);
+  e0 = _mm_sha1nexte_epu32(e0, m0);
+  e1 = abcd;
+  m1 = _mm_sha1msg2_epu32(m1, m0);
+  abcd = _mm_sha1rnds4_epu32(abcd, e0, 2);
+  m3 = _mm_sha1msg1_epu32(m3, m0);
+  m2 = _mm_xor_si128(m2, m0);
+  e1 = _mm_sha1nexte_epu32(e1, m1);
+  e0 = abcd;
+  m2 = _mm_sha1msg2_epu32(m2, m1);
+  abcd = _mm_sha1rnds4_epu32(abcd, e1, 2);
+  m0 = _mm_sha1msg1_epu32(m0, m1);
+  m3 = _mm_xor_si128(m3, m1);
+  e0 = _mm_sha1nexte_epu32(e0, m2);
+  e1 = abcd;
+  m3 = _mm_sha1msg2_epu32(m3, m2);
+  abcd = _mm_sha1rnds4_epu32(abcd, e0, 2);
+  m1 = _mm_sha1msg1_epu32(m1, m2);
+  m0 = _mm_xor_si128(m0, m2);
+  e1 = _mm_sha1nexte_epu32(e1, m3);
+  e0 = abcd;
+  m0 = _mm_sha1msg2_epu32(m0, m3);
+  abcd = _mm_sha1rnds4_epu32(abcd, e1, 3);
+  m2 = _mm_sha1msg1_epu32(m2, m3);
+  m1 = _mm_xor_si128(m1, m3);
+  e0 = _mm_sha1nexte_epu32(e0, m0);
+  e1 = abcd;
+  m1 = _mm_sha1msg2_epu32(m1, m0);
+  abcd = _mm_sha1rnds4_epu32(abcd, e0, 3);
+  m3 = _mm_sha1msg1_epu32(m3, m0);
+  m2 = _mm_xor_si128(m2, m0);
+  e1 = _mm_sha1nexte_epu32(e1, m1);
+  e0 = abcd;
+  m2 = _mm_sha1msg2_epu32(m2, m1);
+  abcd = _mm_sha1rnds4_epu32(abcd, e1, 3);
+  m3 = _mm_xor_si128(m3, m1);
+  e0 = _mm_sha1nexte_epu32(e0, m2);
+  e1 = abcd;
+  m3 = _mm_sha1msg2_epu32(m3, m2);
+  abcd = _mm_sha1rnds4_epu32(abcd, e0, 3);
+  e1 = _mm_sha1nexte_epu32(e1, m3);
+  e0 = abcd;
+  abcd = _mm_sha1rnds4_epu32(abcd, e1, 3);
+  e0 = _mm_sha1nexte_epu32(e0, e0_save);
+  abcd = _mm_add_epi32(abcd, abcd_save);
+  _mm_storeu_si128((__m128i *)state, _mm_shuffle_epi32(abcd, 0x1B));
+  state[4] = (uint32_t)_mm_extract_epi32(e0, 3);
+}
+#endif
+
+#ifdef ZS_X86
+/* Two independent SHA-1 compressions, their instructions interleaved: one chain alone waits on
+ * each instruction's latency, two keep the SHA unit busy (PBKDF2's output blocks 1 and 2). */
+__attribute__((target("sha,sse4.1,ssse3"))) static void sha1_ni_block2(uint32_t statea[5],
+                                                                      const uint8_t *blocka,
+                                                                      uint32_t stateb[5],
+                                                                      const uint8_t *blockb) {
+  const __m128i mask = _mm_set_epi64x(0x0001020304050607LL, 0x08090a0b0c0d0e0fLL);
+  __m128i abcda = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)statea), 0x1B);
+  __m128i e0a = _mm_set_epi32((int)statea[4], 0, 0, 0), e1a;
+  const __m128i abcda_save = abcda, e0a_save = e0a;
+  __m128i m0a, m1a, m2a, m3a;
+  __m128i abcdb = _mm_shuffle_epi32(_mm_loadu_si128((const __m128i *)stateb), 0x1B);
+  __m128i e0b = _mm_set_epi32((int)stateb[4], 0, 0, 0), e1b;
+  const __m128i abcdb_save = abcdb, e0b_save = e0b;
+  __m128i m0b, m1b, m2b, m3b;
+  m0a = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(blocka + 0)), mask);
+  e0a = _mm_add_epi32(e0a, m0a);
+  e1a = abcda;
+  abcda = _mm_sha1rnds4_epu32(abcda, e0a, 0);
+  m0b = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(blockb + 0)), mask);
+  e0b = _mm_add_epi32(e0b, m0b);
+  e1b = abcdb;
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e0b, 0);
+  m1a = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(blocka + 16)), mask);
+  e1a = _mm_sha1nexte_epu32(e1a, m1a);
+  e0a = abcda;
+  abcda = _mm_sha1rnds4_epu32(abcda, e1a, 0);
+  m0a = _mm_sha1msg1_epu32(m0a, m1a);
+  m1b = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(blockb + 16)), mask);
+  e1b = _mm_sha1nexte_epu32(e1b, m1b);
+  e0b = abcdb;
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e1b, 0);
+  m0b = _mm_sha1msg1_epu32(m0b, m1b);
+  m2a = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(blocka + 32)), mask);
+  e0a = _mm_sha1nexte_epu32(e0a, m2a);
+  e1a = abcda;
+  abcda = _mm_sha1rnds4_epu32(abcda, e0a, 0);
+  m1a = _mm_sha1msg1_epu32(m1a, m2a);
+  m0a = _mm_xor_si128(m0a, m2a);
+  m2b = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(blockb + 32)), mask);
+  e0b = _mm_sha1nexte_epu32(e0b, m2b);
+  e1b = abcdb;
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e0b, 0);
+  m1b = _mm_sha1msg1_epu32(m1b, m2b);
+  m0b = _mm_xor_si128(m0b, m2b);
+  m3a = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(blocka + 48)), mask);
+  e1a = _mm_sha1nexte_epu32(e1a, m3a);
+  e0a = abcda;
+  m0a = _mm_sha1msg2_epu32(m0a, m3a);
+  abcda = _mm_sha1rnds4_epu32(abcda, e1a, 0);
+  m2a = _mm_sha1msg1_epu32(m2a, m3a);
+  m1a = _mm_xor_si128(m1a, m3a);
+  m3b = _mm_shuffle_epi8(_mm_loadu_si128((const __m128i *)(blockb + 48)), mask);
+  e1b = _mm_sha1nexte_epu32(e1b, m3b);
+  e0b = abcdb;
+  m0b = _mm_sha1msg2_epu32(m0b, m3b);
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e1b, 0);
+  m2b = _mm_sha1msg1_epu32(m2b, m3b);
+  m1b = _mm_xor_si128(m1b, m3b);
+  e0a = _mm_sha1nexte_epu32(e0a, m0a);
+  e1a = abcda;
+  m1a = _mm_sha1msg2_epu32(m1a, m0a);
+  abcda = _mm_sha1rnds4_epu32(abcda, e0a, 0);
+  m3a = _mm_sha1msg1_epu32(m3a, m0a);
+  m2a = _mm_xor_si128(m2a, m0a);
+  e0b = _mm_sha1nexte_epu32(e0b, m0b);
+  e1b = abcdb;
+  m1b = _mm_sha1msg2_epu32(m1b, m0b);
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e0b, 0);
+  m3b = _mm_sha1msg1_epu32(m3b, m0b);
+  m2b = _mm_xor_si128(m2b, m0b);
+  e1a = _mm_sha1nexte_epu32(e1a, m1a);
+  e0a = abcda;
+  m2a = _mm_sha1msg2_epu32(m2a, m1a);
+  abcda = _mm_sha1rnds4_epu32(abcda, e1a, 1);
+  m0a = _mm_sha1msg1_epu32(m0a, m1a);
+  m3a = _mm_xor_si128(m3a, m1a);
+  e1b = _mm_sha1nexte_epu32(e1b, m1b);
+  e0b = abcdb;
+  m2b = _mm_sha1msg2_epu32(m2b, m1b);
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e1b, 1);
+  m0b = _mm_sha1msg1_epu32(m0b, m1b);
+  m3b = _mm_xor_si128(m3b, m1b);
+  e0a = _mm_sha1nexte_epu32(e0a, m2a);
+  e1a = abcda;
+  m3a = _mm_sha1msg2_epu32(m3a, m2a);
+  abcda = _mm_sha1rnds4_epu32(abcda, e0a, 1);
+  m1a = _mm_sha1msg1_epu32(m1a, m2a);
+  m0a = _mm_xor_si128(m0a, m2a);
+  e0b = _mm_sha1nexte_epu32(e0b, m2b);
+  e1b = abcdb;
+  m3b = _mm_sha1msg2_epu32(m3b, m2b);
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e0b, 1);
+  m1b = _mm_sha1msg1_epu32(m1b, m2b);
+  m0b = _mm_xor_si128(m0b, m2b);
+  e1a = _mm_sha1nexte_epu32(e1a, m3a);
+  e0a = abcda;
+  m0a = _mm_sha1msg2_epu32(m0a, m3a);
+  abcda = _mm_sha1rnds4_epu32(abcda, e1a, 1);
+  m2a = _mm_sha1msg1_epu32(m2a, m3a);
+  m1a = _mm_xor_si128(m1a, m3a);
+  e1b = _mm_sha1nexte_epu32(e1b, m3b);
+  e0b = abcdb;
+  m0b = _mm_sha1msg2_epu32(m0b, m3b);
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e1b, 1);
+  m2b = _mm_sha1msg1_epu32(m2b, m3b);
+  m1b = _mm_xor_si128(m1b, m3b);
+  e0a = _mm_sha1nexte_epu32(e0a, m0a);
+  e1a = abcda;
+  m1a = _mm_sha1msg2_epu32(m1a, m0a);
+  abcda = _mm_sha1rnds4_epu32(abcda, e0a, 1);
+  m3a = _mm_sha1msg1_epu32(m3a, m0a);
+  m2a = _mm_xor_si128(m2a, m0a);
+  e0b = _mm_sha1nexte_epu32(e0b, m0b);
+  e1b = abcdb;
+  m1b = _mm_sha1msg2_epu32(m1b, m0b);
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e0b, 1);
+  m3b = _mm_sha1msg1_epu32(m3b, m0b);
+  m2b = _mm_xor_si128(m2b, m0b);
+  e1a = _mm_sha1nexte_epu32(e1a, m1a);
+  e0a = abcda;
+  m2a = _mm_sha1msg2_epu32(m2a, m1a);
+  abcda = _mm_sha1rnds4_epu32(abcda, e1a, 1);
+  m0a = _mm_sha1msg1_epu32(m0a, m1a);
+  m3a = _mm_xor_si128(m3a, m1a);
+  e1b = _mm_sha1nexte_epu32(e1b, m1b);
+  e0b = abcdb;
+  m2b = _mm_sha1msg2_epu32(m2b, m1b);
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e1b, 1);
+  m0b = _mm_sha1msg1_epu32(m0b, m1b);
+  m3b = _mm_xor_si128(m3b, m1b);
+  e0a = _mm_sha1nexte_epu32(e0a, m2a);
+  e1a = abcda;
+  m3a = _mm_sha1msg2_epu32(m3a, m2a);
+  abcda = _mm_sha1rnds4_epu32(abcda, e0a, 2);
+  m1a = _mm_sha1msg1_epu32(m1a, m2a);
+  m0a = _mm_xor_si128(m0a, m2a);
+  e0b = _mm_sha1nexte_epu32(e0b, m2b);
+  e1b = abcdb;
+  m3b = _mm_sha1msg2_epu32(m3b, m2b);
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e0b, 2);
+  m1b = _mm_sha1msg1_epu32(m1b, m2b);
+  m0b = _mm_xor_si128(m0b, m2b);
+  e1a = _mm_sha1nexte_epu32(e1a, m3a);
+  e0a = abcda;
+  m0a = _mm_sha1msg2_epu32(m0a, m3a);
+  abcda = _mm_sha1rnds4_epu32(abcda, e1a, 2);
+  m2a = _mm_sha1msg1_epu32(m2a, m3a);
+  m1a = _mm_xor_si128(m1a, m3a);
+  e1b = _mm_sha1nexte_epu32(e1b, m3b);
+  e0b = abcdb;
+  m0b = _mm_sha1msg2_epu32(m0b, m3b);
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e1b, 2);
+  m2b = _mm_sha1msg1_epu32(m2b, m3b);
+  m1b = _mm_xor_si128(m1b, m3b);
+  e0a = _mm_sha1nexte_epu32(e0a, m0a);
+  e1a = abcda;
+  m1a = _mm_sha1msg2_epu32(m1a, m0a);
+  abcda = _mm_sha1rnds4_epu32(abcda, e0a, 2);
+  m3a = _mm_sha1msg1_epu32(m3a, m0a);
+  m2a = _mm_xor_si128(m2a, m0a);
+  e0b = _mm_sha1nexte_epu32(e0b, m0b);
+  e1b = abcdb;
+  m1b = _mm_sha1msg2_epu32(m1b, m0b);
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e0b, 2);
+  m3b = _mm_sha1msg1_epu32(m3b, m0b);
+  m2b = _mm_xor_si128(m2b, m0b);
+  e1a = _mm_sha1nexte_epu32(e1a, m1a);
+  e0a = abcda;
+  m2a = _mm_sha1msg2_epu32(m2a, m1a);
+  abcda = _mm_sha1rnds4_epu32(abcda, e1a, 2);
+  m0a = _mm_sha1msg1_epu32(m0a, m1a);
+  m3a = _mm_xor_si128(m3a, m1a);
+  e1b = _mm_sha1nexte_epu32(e1b, m1b);
+  e0b = abcdb;
+  m2b = _mm_sha1msg2_epu32(m2b, m1b);
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e1b, 2);
+  m0b = _mm_sha1msg1_epu32(m0b, m1b);
+  m3b = _mm_xor_si128(m3b, m1b);
+  e0a = _mm_sha1nexte_epu32(e0a, m2a);
+  e1a = abcda;
+  m3a = _mm_sha1msg2_epu32(m3a, m2a);
+  abcda = _mm_sha1rnds4_epu32(abcda, e0a, 2);
+  m1a = _mm_sha1msg1_epu32(m1a, m2a);
+  m0a = _mm_xor_si128(m0a, m2a);
+  e0b = _mm_sha1nexte_epu32(e0b, m2b);
+  e1b = abcdb;
+  m3b = _mm_sha1msg2_epu32(m3b, m2b);
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e0b, 2);
+  m1b = _mm_sha1msg1_epu32(m1b, m2b);
+  m0b = _mm_xor_si128(m0b, m2b);
+  e1a = _mm_sha1nexte_epu32(e1a, m3a);
+  e0a = abcda;
+  m0a = _mm_sha1msg2_epu32(m0a, m3a);
+  abcda = _mm_sha1rnds4_epu32(abcda, e1a, 3);
+  m2a = _mm_sha1msg1_epu32(m2a, m3a);
+  m1a = _mm_xor_si128(m1a, m3a);
+  e1b = _mm_sha1nexte_epu32(e1b, m3b);
+  e0b = abcdb;
+  m0b = _mm_sha1msg2_epu32(m0b, m3b);
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e1b, 3);
+  m2b = _mm_sha1msg1_epu32(m2b, m3b);
+  m1b = _mm_xor_si128(m1b, m3b);
+  e0a = _mm_sha1nexte_epu32(e0a, m0a);
+  e1a = abcda;
+  m1a = _mm_sha1msg2_epu32(m1a, m0a);
+  abcda = _mm_sha1rnds4_epu32(abcda, e0a, 3);
+  m3a = _mm_sha1msg1_epu32(m3a, m0a);
+  m2a = _mm_xor_si128(m2a, m0a);
+  e0b = _mm_sha1nexte_epu32(e0b, m0b);
+  e1b = abcdb;
+  m1b = _mm_sha1msg2_epu32(m1b, m0b);
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e0b, 3);
+  m3b = _mm_sha1msg1_epu32(m3b, m0b);
+  m2b = _mm_xor_si128(m2b, m0b);
+  e1a = _mm_sha1nexte_epu32(e1a, m1a);
+  e0a = abcda;
+  m2a = _mm_sha1msg2_epu32(m2a, m1a);
+  abcda = _mm_sha1rnds4_epu32(abcda, e1a, 3);
+  m3a = _mm_xor_si128(m3a, m1a);
+  e1b = _mm_sha1nexte_epu32(e1b, m1b);
+  e0b = abcdb;
+  m2b = _mm_sha1msg2_epu32(m2b, m1b);
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e1b, 3);
+  m3b = _mm_xor_si128(m3b, m1b);
+  e0a = _mm_sha1nexte_epu32(e0a, m2a);
+  e1a = abcda;
+  m3a = _mm_sha1msg2_epu32(m3a, m2a);
+  abcda = _mm_sha1rnds4_epu32(abcda, e0a, 3);
+  e0b = _mm_sha1nexte_epu32(e0b, m2b);
+  e1b = abcdb;
+  m3b = _mm_sha1msg2_epu32(m3b, m2b);
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e0b, 3);
+  e1a = _mm_sha1nexte_epu32(e1a, m3a);
+  e0a = abcda;
+  abcda = _mm_sha1rnds4_epu32(abcda, e1a, 3);
+  e1b = _mm_sha1nexte_epu32(e1b, m3b);
+  e0b = abcdb;
+  abcdb = _mm_sha1rnds4_epu32(abcdb, e1b, 3);
+  e0a = _mm_sha1nexte_epu32(e0a, e0a_save);
+  abcda = _mm_add_epi32(abcda, abcda_save);
+  _mm_storeu_si128((__m128i *)statea, _mm_shuffle_epi32(abcda, 0x1B));
+  statea[4] = (uint32_t)_mm_extract_epi32(e0a, 3);
+  e0b = _mm_sha1nexte_epu32(e0b, e0b_save);
+  abcdb = _mm_add_epi32(abcdb, abcdb_save);
+  _mm_storeu_si128((__m128i *)stateb, _mm_shuffle_epi32(abcdb, 0x1B));
+  stateb[4] = (uint32_t)_mm_extract_epi32(e0b, 3);
+}
+#endif
+
+static void sha1_be(const uint32_t h[5], uint8_t out[20]) {
+  for (int i = 0; i < 5; i++) {
+    out[4 * i] = (uint8_t)(h[i] >> 24);
+    out[4 * i + 1] = (uint8_t)(h[i] >> 16);
+    out[4 * i + 2] = (uint8_t)(h[i] >> 8);
+    out[4 * i + 3] = (uint8_t)h[i];
+  }
+}
+
+#ifdef ZS_X86
+/* The digest of a state that absorbed `done` bytes (whole blocks) and then `m` (n bytes). */
+static void sha1_ni_finish(const uint32_t st[5], uint64_t done, const uint8_t *m, size_t n,
+                           uint8_t out[20]) {
+  uint32_t h[5];
+  memcpy(h, st, sizeof h);
+  uint64_t bits = (done + n) * 8;
+  for (; n >= 64; m += 64, n -= 64) sha1_ni_block(h, m);
+  uint8_t b[128] = {0};
+  memcpy(b, m, n);
+  b[n] = 0x80;
+  size_t len = n + 1 + 8 <= 64 ? 64 : 128;
+  for (int i = 0; i < 8; i++) b[len - 1 - i] = (uint8_t)(bits >> (8 * i));
+  sha1_ni_block(h, b);
+  if (len == 128) sha1_ni_block(h, b + 64);
+  sha1_be(h, out);
+}
+#endif
+
+/**
+ * PBKDF2-HMAC-SHA1 of `pass` with `salt` and `iters` iterations into `out` (`out_len` bytes):
+ * 0; -ENOSYS without the SHA extensions; -EINVAL on bad arguments.
+ */
+ZS_EXPORT int32_t zs_pbkdf2_sha1(const uint8_t *pass, uint32_t pass_len, const uint8_t *salt,
+                                 uint32_t salt_len, uint32_t iters, uint8_t *out,
+                                 uint32_t out_len) {
+#ifdef ZS_X86
+  static int sha_ni = -1;
+  if (sha_ni < 0) sha_ni = has_sha_ni();
+  if (!sha_ni) return -ENOSYS;
+  if (iters == 0 || salt_len > 1024 || out_len == 0 || out_len > 20u * 255) return -EINVAL;
+  static const uint32_t iv[5] = {0x67452301u, 0xEFCDAB89u, 0x98BADCFEu, 0x10325476u, 0xC3D2E1F0u};
+  uint8_t key[64] = {0}, pad[64];
+  if (pass_len > 64) sha1_ni_finish(iv, 0, pass, pass_len, key);
+  else memcpy(key, pass, pass_len);
+  uint32_t inner[5], outer[5];
+  memcpy(inner, iv, sizeof iv);
+  memcpy(outer, iv, sizeof iv);
+  for (int i = 0; i < 64; i++) pad[i] = key[i] ^ 0x36;
+  sha1_ni_block(inner, pad);
+  for (int i = 0; i < 64; i++) pad[i] = key[i] ^ 0x5c;
+  sha1_ni_block(outer, pad);
+  uint8_t msg[1024 + 4];
+  memcpy(msg, salt, salt_len);
+  /* U_k = HMAC(U_k-1) after the first: one padded block each for the inner and outer hash
+   * (64 + 20 bytes hashed: 672 bits). */
+  uint8_t bi[64] = {0}, bo[64] = {0};
+  bi[20] = bo[20] = 0x80;
+  bi[62] = bo[62] = (uint8_t)(672 >> 8);
+  bi[63] = bo[63] = (uint8_t)(672 & 0xff);
+  /* Output blocks 1 and 2 together (a 32-byte key is both), then any others one by one. */
+  uint32_t at = 0, block = 1;
+  if (out_len > 20) {
+    uint8_t u[2][20], t[2][20], bi2[2][64], bo2[2][64];
+    for (int j = 0; j < 2; j++) {
+      msg[salt_len] = 0;
+      msg[salt_len + 1] = 0;
+      msg[salt_len + 2] = 0;
+      msg[salt_len + 3] = (uint8_t)(j + 1);
+      sha1_ni_finish(inner, 64, msg, salt_len + 4, bo);
+      sha1_ni_finish(outer, 64, bo, 20, u[j]);
+      memcpy(t[j], u[j], 20);
+      memcpy(bi2[j], bi, 64);
+      memcpy(bo2[j], bi, 64);
+      memcpy(bi2[j], u[j], 20);
+    }
+    for (uint32_t k = 1; k < iters; k++) {
+      uint32_t ha[5], hb[5];
+      memcpy(ha, inner, sizeof ha);
+      memcpy(hb, inner, sizeof hb);
+      sha1_ni_block2(ha, bi2[0], hb, bi2[1]);
+      sha1_be(ha, bo2[0]);
+      sha1_be(hb, bo2[1]);
+      memcpy(ha, outer, sizeof ha);
+      memcpy(hb, outer, sizeof hb);
+      sha1_ni_block2(ha, bo2[0], hb, bo2[1]);
+      sha1_be(ha, bi2[0]);
+      sha1_be(hb, bi2[1]);
+      for (int i = 0; i < 20; i++) {
+        t[0][i] ^= bi2[0][i];
+        t[1][i] ^= bi2[1][i];
+      }
+    }
+    memcpy(out, t[0], 20);
+    memcpy(out + 20, t[1], out_len - 20 < 20 ? out_len - 20 : 20);
+    at = 40;
+    block = 3;
+  }
+  for (; at < out_len; block++, at += 20) {
+    msg[salt_len] = (uint8_t)(block >> 24);
+    msg[salt_len + 1] = (uint8_t)(block >> 16);
+    msg[salt_len + 2] = (uint8_t)(block >> 8);
+    msg[salt_len + 3] = (uint8_t)block;
+    uint8_t u[20], t[20];
+    sha1_ni_finish(inner, 64, msg, salt_len + 4, bo);
+    sha1_ni_finish(outer, 64, bo, 20, u);
+    bo[20] = 0x80; /* sha1_ni_finish wrote only 20 bytes: the padding stays */
+    memcpy(t, u, 20);
+    memcpy(bi, u, 20);
+    for (uint32_t k = 1; k < iters; k++) {
+      uint32_t h[5];
+      memcpy(h, inner, sizeof h);
+      sha1_ni_block(h, bi);
+      sha1_be(h, bo);
+      memcpy(h, outer, sizeof h);
+      sha1_ni_block(h, bo);
+      sha1_be(h, bi);
+      for (int i = 0; i < 20; i++) t[i] ^= bi[i];
+    }
+    memcpy(out + at, t, out_len - at < 20 ? out_len - at : 20);
+  }
+  return 0;
+#else
+  (void)pass;
+  (void)pass_len;
+  (void)salt;
+  (void)salt_len;
+  (void)iters;
+  (void)out;
+  (void)out_len;
+  return -ENOSYS;
+#endif
 }

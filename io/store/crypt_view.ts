@@ -26,6 +26,10 @@ import {
 import { decodeNvlist, nvlistToObject } from "../../core/stream/nvlist.ts";
 import { objsetPortableMac, parseObjsetAuth } from "../../core/crypto/objset_mac.ts";
 import type { ObjectInfo, SnapshotView } from "../../core/receive/snapshot_view.ts";
+import type { BlockPlace, SealedPlace } from "../../core/zpl/fs.ts";
+import type { AeadKey } from "../../core/crypto/aead.ts";
+import { sealedBlocksOpenable } from "../native/device.ts";
+import { nativePbkdf2Sha1 } from "../native/aead_native.ts";
 import { KIND } from "./snapshot_builder.ts";
 import type { Store } from "./store.ts";
 import { decode, type MapRow, type RawObjectRow, type StoreSnapshotView } from "./snapshot_view.ts";
@@ -80,7 +84,7 @@ export async function unlockSnapshot(
         "kept the keys of raw streams): receive its stream again to open it with the key",
     );
   }
-  return await openKeys(kd, material);
+  return await openKeys(kd, material, nativePbkdf2Sha1);
 }
 
 /**
@@ -134,6 +138,9 @@ export class DecryptedSnapshotView implements SnapshotView {
   readonly crypt: BlockCrypt;
   #ranges = new Map<number, Promise<Map<number, Uint8Array>>>();
   #objects = new Map<number, Promise<ObjectInfo | null>>();
+  #places = new Map<number, BlockPlace & { meta: Uint8Array }>();
+  #placesOf = -1;
+  #lastKey: { salt: Uint8Array; key: AeadKey } | null = null;
 
   /**
    * @param inner the stored snapshot (raw)
@@ -346,6 +353,49 @@ export class DecryptedSnapshotView implements SnapshotView {
       throw e;
     }
     return decode(m[50]!, physical, row.lsize, where);
+  }
+
+  /**
+   * Where a data block lies sealed and the key that opens it, when opening it gives its
+   * logical bytes (an encrypted type, not compressed, the whole block in one WRITE), for a
+   * writer that opens blocks itself (`zs_open_blocks`); else null (then `readBlock`).
+   */
+  async sealedPlace(id: number, blkid: number): Promise<SealedPlace | null> {
+    if (!sealedBlocksOpenable()) return null;
+    // One query for the object's blocks (a file's blocks are asked for in order).
+    if (this.#placesOf !== id) {
+      this.#places = this.inner.storedPlaces(id);
+      this.#placesOf = id;
+    }
+    const at = this.#places.get(blkid);
+    if (at === undefined) return null;
+    const m = at.meta;
+    const v = new DataView(m.buffer, m.byteOffset, m.byteLength);
+    const type = v.getUint32(16, true);
+    const lsize = Number(v.getBigUint64(32, true));
+    // ZIO_COMPRESS_INHERIT (0) or OFF (2): the block's bytes are its logical bytes.
+    if ((m[50] !== 0 && m[50] !== 2) || !isEncryptedType(type) || at.length !== lsize) return null;
+    const p = paramsAt(m, 104, 112, 124);
+    // Blocks written with one salt (most of a dataset's) share their key.
+    const last = this.#lastKey;
+    const key = last !== null && last.salt.every((b, i) => b === p.salt[i])
+      ? last.key
+      : await this.crypt.blockKey(p.salt);
+    this.#lastKey = { salt: p.salt.slice(), key };
+    return {
+      path: at.path,
+      offset: at.offset,
+      length: at.length,
+      mode: key.mode,
+      key: key.raw,
+      iv: p.iv,
+      mac: p.mac,
+      where: `the block at offset ${blkid * lsize} of object ${id}`,
+    };
+  }
+
+  blockIds(id: number): AsyncIterable<number> {
+    return this.inner.blockIds(id);
   }
 
   objectIds(): AsyncIterable<number> {

@@ -254,6 +254,49 @@ export class StoreSnapshotView implements SnapshotView {
   }
 
   /**
+   * Raw snapshots: where each block of an object lies in a pack, sealed, with its map row's
+   * meta, by block id, for the blocks that are one WRITE row of the whole block (`length` is
+   * what the pack holds); the other blocks are left out. One query for the whole object.
+   */
+  storedPlaces(id: number): Map<number, BlockPlace & { meta: Uint8Array }> {
+    const out = new Map<number, BlockPlace & { meta: Uint8Array }>();
+    const o = this.objectSync(id);
+    if (o === null || o.blksz <= 0) return out;
+    const rows = this.#store.stmt(
+      `SELECT m.offset, m.lsize, m.kind, m.meta, b.pack, b.offset AS at, b.length
+       FROM block_map m LEFT JOIN blocks b ON b.id = m.block
+       WHERE m.snapshot = ? AND m.object = ? ORDER BY m.offset`,
+    ).all(this.snapshot.id, id) as unknown as (MapRow & {
+      pack: number | null;
+      at: number | null;
+      length: number | null;
+    })[];
+    const several = new Set<number>();
+    for (const r of rows) {
+      const blkid = Math.floor(r.offset / o.blksz);
+      if (out.has(blkid) || several.has(blkid)) {
+        out.delete(blkid);
+        several.add(blkid);
+        continue;
+      }
+      if (
+        r.offset !== blkid * o.blksz || r.lsize !== o.blksz || r.kind !== KIND.WRITE ||
+        r.pack === null || r.at === null || r.length === null
+      ) {
+        several.add(blkid);
+        continue;
+      }
+      out.set(blkid, {
+        path: this.#store.packs.path(r.pack),
+        offset: r.at,
+        length: r.length,
+        meta: r.meta,
+      });
+    }
+    return out;
+  }
+
+  /**
    * The byte ranges of an object that a redacted send left out (its REDACT records), in
    * increasing order; empty when there are none.
    */

@@ -15,6 +15,8 @@ import {
   type Measurement,
 } from "./harness.ts";
 import {
+  type CryptInput,
+  cryptInput,
   DEDUP_MIN,
   randomFile,
   type StreamInput,
@@ -63,6 +65,14 @@ export interface BenchContext {
 export const VERB_ARGS = {
   recv: (store: string, target: string, file: string) => ["recv", store, target, file],
   extract: (store: string, snapshot: string, dir: string) => ["extract", store, snapshot, dir],
+  extractWithPassphrase: (passphraseFile: string, store: string, snapshot: string, dir: string) => [
+    "extract",
+    "--passphrase-file",
+    passphraseFile,
+    store,
+    snapshot,
+    dir,
+  ],
   send: (store: string, snapshot: string) => ["send", store, snapshot],
   imageSend: (file: string) => ["image", "send", file],
 };
@@ -185,6 +195,49 @@ export function benchCases(ctx: BenchContext): BenchCase[] {
       await zcmd(["zfs", "receive", dataset], S.path);
       return `${dataset}@${snapName(S.toname)}`;
     });
+
+  // Encrypted extract: a raw aes-256-gcm snapshot and an unencrypted one of the same tree, made
+  // by OpenZFS 2.3 in the QEMU guest once (bench/), each received into a store of its own here
+  // (untimed), then extracted, the encrypted one with its passphrase.
+  const crypt = () =>
+    ctx.once(
+      "crypt",
+      () =>
+        cryptInput(ctx.root, ctx.benchDir).catch((e) =>
+          `the encrypted input could not be made: ${(e as Error).message}`
+        ),
+    );
+  const cryptMissing = async () => {
+    const c = await crypt();
+    return typeof c === "string" ? c : null;
+  };
+  const cryptStores = () =>
+    ctx.once("cryptStores", async () => {
+      const c = (await crypt()) as CryptInput;
+      const one = async (name: string, file: string, bytes: number, toname: string) => {
+        const store = `${ctx.scratch}/store-${name}`;
+        await ctx.timer.run(
+          { argv: [...ctx.zsend, ...VERB_ARGS.recv(store, `bench/${name}`, file)], cwd: ctx.root },
+          bytes,
+        );
+        return { store, snapshot: `bench/${name}@${snapName(toname)}` };
+      };
+      const enc = await one("crypt", c.crypt, c.cryptBytes, c.cryptToname);
+      const plain = await one("plain", c.plain, c.plainBytes, c.plainToname);
+      // The tree's size, from one untimed extract of the plain snapshot.
+      const dir = `${ctx.scratch}/tree-plain`;
+      await ctx.timer.run(
+        {
+          argv: [...ctx.zsend, ...VERB_ARGS.extract(plain.store, plain.snapshot, dir)],
+          cwd: ctx.root,
+        },
+        0,
+      );
+      const bytes = await treeBytes(dir);
+      await rmrf(dir);
+      return { input: c, enc, plain, bytes };
+    });
+  const cryptOut = `${ctx.scratch}/crypt-out`;
 
   const recvStore = `${ctx.scratch}/store-recv`;
   const recvOut = `${ctx.scratch}/floor.out`;
@@ -346,6 +399,45 @@ export function benchCases(ctx: BenchContext): BenchCase[] {
         await sync();
       },
       run: async () => child(["cp", "-a", (await refTree()).dir, cpOut], treeSize)(),
+    },
+    // Encrypted extract: the same tree from a raw aes-256-gcm snapshot (opened with its
+    // passphrase: every block decrypted and authenticated) and from an unencrypted snapshot.
+    {
+      name: "zsend extract, encrypted",
+      group: "crypt-extract",
+      ownInput: true,
+      command:
+        "zsend extract --passphrase-file PASS STORE SNAPSHOT DIR (raw aes-256-gcm, OpenZFS 2.3)",
+      peer: "zsend extract, unencrypted",
+      skip: firstOf(verb("recv"), verb("extract"), cryptMissing),
+      setup: async () => void await cryptStores(),
+      before: async () => {
+        await rmrf(cryptOut);
+        await sync();
+      },
+      run: durable(async () => {
+        const { input, enc, bytes } = await cryptStores();
+        return await zsend(
+          VERB_ARGS.extractWithPassphrase(input.passphrase, enc.store, enc.snapshot, cryptOut),
+          bytes,
+        )();
+      }),
+    },
+    {
+      name: "zsend extract, unencrypted",
+      group: "crypt-extract",
+      ownInput: true,
+      command: "zsend extract STORE SNAPSHOT DIR (the same tree, unencrypted, OpenZFS 2.3)",
+      skip: firstOf(verb("recv"), verb("extract"), cryptMissing),
+      setup: async () => void await cryptStores(),
+      before: async () => {
+        await rmrf(cryptOut);
+        await sync();
+      },
+      run: durable(async () => {
+        const { plain, bytes } = await cryptStores();
+        return await zsend(VERB_ARGS.extract(plain.store, plain.snapshot, cryptOut), bytes)();
+      }),
     },
     // send: the snapshot back out as a stream, from the store / from the pool.
     {

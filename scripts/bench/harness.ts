@@ -53,6 +53,8 @@ export interface BenchCase {
   peer?: string | string[];
   /** Which table: the comparison (default) or the breakdown of zsend's time. */
   table?: "main" | "breakdown";
+  /** The case brings its own input: it does not need the bench's stream. */
+  ownInput?: boolean;
   /** Why the case cannot run here, or null when it can (checked before setup). */
   skip?: () => Promise<string | null>;
   /** Once, before the first run (untimed): inputs, warm cache, reference data. */

@@ -234,3 +234,88 @@ export async function treeBytes(dir: string): Promise<number> {
   }
   return total;
 }
+
+/**
+ * The input of encrypted extract: a raw (`zfs send -w`) stream of an aes-256-gcm
+ * passphrase-encrypted filesystem, a plain stream of an unencrypted filesystem that holds the
+ * same tree (about 1 GiB: four 256 MiB random files and 1000 small files, compression off,
+ * 128 KiB records), and the passphrase, made by real OpenZFS 2.3 in the QEMU guest
+ * (`scripts/bench/make_crypt_stream.sh`).
+ */
+export interface CryptInput {
+  dir: string;
+  crypt: string;
+  cryptBytes: number;
+  plain: string;
+  plainBytes: number;
+  passphrase: string;
+  /** toname of each stream. */
+  cryptToname: string;
+  plainToname: string;
+  madeNow: boolean;
+  makeSeconds?: number;
+}
+
+/**
+ * The cache folder of {@linkcode cryptInput} under bench/. Its name says what is in it: bump
+ * `v1` when `scripts/openzfs/guest/crypt_bench.sh` makes something else.
+ */
+export const CRYPT_DIR = "crypt-v1-4x256m-1000-s11";
+
+/**
+ * Makes (or reuses, from `benchDir`/{@linkcode CRYPT_DIR}) the input of encrypted extract.
+ * Returns why it cannot be made (not root, no QEMU, the guest failed) instead of throwing.
+ */
+export async function cryptInput(root: string, benchDir: string): Promise<CryptInput | string> {
+  const dir = `${benchDir}/${CRYPT_DIR}`;
+  const files = {
+    crypt: `${dir}/crypt.zstream`,
+    plain: `${dir}/plain.zstream`,
+    passphrase: `${dir}/passphrase.txt`,
+  };
+  let madeNow = false;
+  let makeSeconds: number | undefined;
+  if (size(files.crypt) === null || size(files.plain) === null || size(files.passphrase) === null) {
+    const qemu = (Deno.env.get("PATH") ?? "").split(":").some((d) =>
+      size(`${d}/qemu-system-x86_64`) !== null
+    );
+    if (!qemu && Deno.uid() !== 0) {
+      return "no qemu-system-x86_64 and not root to install it: the OpenZFS 2.3 guest " +
+        "(scripts/openzfs/vm.sh) that makes the encrypted input cannot run";
+    }
+    const partial = `${dir}.partial`;
+    await Deno.remove(partial, { recursive: true }).catch(() => {});
+    log(`making ${dir} with scripts/bench/make_crypt_stream.sh (OpenZFS 2.3 in QEMU, minutes)`);
+    const t0 = performance.now();
+    const out = await new Deno.Command("bash", {
+      args: [`${root}/scripts/bench/make_crypt_stream.sh`, partial],
+      stdin: "null",
+      stdout: "null",
+      stderr: "piped",
+    }).output();
+    if (!out.success) {
+      // The scripts' own lines (not the guest console's tail that follows them); the partial
+      // folder stays for its console.log, and is made anew by the next attempt.
+      const said = new TextDecoder().decode(out.stderr).split("\n")
+        .filter((l) => /^(make_crypt_stream|openzfs): /.test(l)).slice(-2).join(" | ");
+      return `scripts/bench/make_crypt_stream.sh failed (${out.code}; the OpenZFS 2.3 guest ` +
+        `needs root, QEMU and apt's packages): ${said}`;
+    }
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await Deno.rename(partial, dir);
+    madeNow = true;
+    makeSeconds = (performance.now() - t0) / 1000;
+  }
+  return {
+    dir,
+    crypt: files.crypt,
+    cryptBytes: size(files.crypt)!,
+    plain: files.plain,
+    plainBytes: size(files.plain)!,
+    passphrase: files.passphrase,
+    cryptToname: await firstToname(files.crypt),
+    plainToname: await firstToname(files.plain),
+    madeNow,
+    ...(makeSeconds === undefined ? {} : { makeSeconds }),
+  };
+}
