@@ -30,8 +30,8 @@ import { ResumeTracker } from "../core/resume/resume_point.ts";
 import {
   decodeResumeToken,
   encodeResumeToken,
-  resumeState,
   type ResumeState,
+  resumeState,
 } from "../core/resume/resume_token.ts";
 
 /** How names in the stream map to names in the store (`zfs receive` without, `-d`, `-e`). */

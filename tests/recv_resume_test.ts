@@ -1,0 +1,256 @@
+/**
+ * `recv -s`, resuming streams and `recv -A`, on streams built here: a stream cut at every
+ * stretch of bytes (and damaged) keeps a partial receive whose token is what
+ * `findResumePoint` (verify --resume-token) says; the partial receive is no snapshot; the rest
+ * of the stream as `zfs send -t` would make it (RESUMING, resume_object/resume_offset, the
+ * records from the resume point on) completes it into the snapshot a whole receive makes; a
+ * resuming stream that does not match is refused with what was expected; without -s nothing
+ * changes.
+ */
+
+import { assert, assertEquals, assertMatch } from "@std/assert";
+import { concat } from "@std/bytes";
+import { receiveStream } from "../io/receive.ts";
+import { Store } from "../io/store/store.ts";
+import { findResumePoint, type ResumePoint } from "../core/resume/resume_point.ts";
+import { encodeResumeToken } from "../core/resume/resume_token.ts";
+import { StreamVerifier } from "../core/stream/verify.ts";
+import { readRecords, type StreamRecord } from "../core/stream/reader.ts";
+import { StreamWriter } from "../core/stream/writer.ts";
+import { encodeNvlist, nv } from "../core/stream/nvlist.ts";
+import { BACKUP_MAGIC, DRR, FEATURE, HDRTYPE } from "../core/stream/constants.ts";
+import { type DrrBegin, type DrrRecord, makeVersioninfo } from "../core/stream/record.ts";
+import { StreamError } from "../core/stream/errors.ts";
+import { ZplStreamBuilder } from "./helpers/zpl_stream_builder.ts";
+import { storeFingerprint } from "./helpers/store_fingerprint.ts";
+import { runZsend } from "./_run.ts";
+
+function pattern(n: number, seed: number): Uint8Array {
+  const out = new Uint8Array(n);
+  let x = seed * 2654435761 >>> 0;
+  for (let i = 0; i < n; i++) {
+    x = (x * 1103515245 + 12345) >>> 0;
+    out[i] = (x >>> 16) & 0xff;
+  }
+  return out;
+}
+
+/** A small file system: a few files of several 512-byte blocks. */
+function fsStream(): Uint8Array {
+  const b = new ZplStreamBuilder({ toname: "src/fs@s1", toguid: 0x5151n });
+  for (let i = 0; i < 4; i++) {
+    b.file(4 + i, pattern(512 * (3 + i), i + 1));
+    b.entry(3, `f${i}`, 4 + i);
+  }
+  return b.stream();
+}
+
+async function records(bytes: Uint8Array): Promise<StreamRecord[]> {
+  const out: StreamRecord[] = [];
+  for await (const r of readRecords([bytes])) out.push({ ...r, payload: r.payload.slice() });
+  return out;
+}
+
+/** What `zfs send -t` sends for `point`: RESUMING, where to go on, the records from there. */
+function resumingStream(all: StreamRecord[], point: ResumePoint, toguid?: bigint): Uint8Array {
+  const begin = all[0]!.header as DrrBegin;
+  const nvlist = encodeNvlist(
+    nv.list(
+      nv.uint64("resume_object", point.state.object),
+      nv.uint64("resume_offset", point.state.offset),
+    ),
+    { encoding: "native" },
+  );
+  const w = new StreamWriter();
+  const chunks: Uint8Array[] = [...w.begin({
+    magic: BACKUP_MAGIC,
+    versioninfo: makeVersioninfo(
+      HDRTYPE.SUBSTREAM,
+      Number(begin.versioninfo >> 2n) | FEATURE.RESUMING,
+    ),
+    creation_time: begin.creation_time,
+    objset_type: begin.objset_type,
+    flags: begin.flags,
+    toguid: toguid ?? begin.toguid,
+    fromguid: begin.fromguid,
+    toname: begin.toname,
+  }, nvlist)];
+  // The sender goes on from the resume point's record (sent again), or from the start.
+  const from = Math.max(point.recordIndex, 1);
+  for (const r of all.slice(from, all.length - 1)) {
+    chunks.push(...w.write(r.header as DrrRecord, r.payload.length > 0 ? r.payload : undefined));
+  }
+  chunks.push(...w.end(toguid ?? begin.toguid));
+  return concat(chunks);
+}
+
+async function tmpStore(): Promise<string> {
+  return `${await Deno.makeTempDir({ prefix: "zsend-rs-unit-" })}/store`;
+}
+
+async function recv(dir: string, bytes: Uint8Array, resumable: boolean): Promise<Error | null> {
+  const store = Store.open(dir, { create: true });
+  try {
+    await receiveStream(store, [bytes], { target: "bk/fs", resumable });
+    return null;
+  } catch (e) {
+    return e as Error;
+  } finally {
+    store.close();
+  }
+}
+
+function partials(dir: string) {
+  const store = Store.open(dir);
+  try {
+    return store.partialReceives();
+  } finally {
+    store.close();
+  }
+}
+
+async function expectedPoint(bytes: Uint8Array): Promise<ResumePoint | null> {
+  const v = new StreamVerifier();
+  const scan = await findResumePoint([bytes], { check: (r) => v.check(r) });
+  assert(scan.fault !== null);
+  return scan.point;
+}
+
+Deno.test("recv -s: every cut keeps verify's resume point; the rest completes the snapshot", async () => {
+  const whole = fsStream();
+  const all = await records(whole);
+  const ref = await tmpStore();
+  assertEquals(await recv(ref, whole, false), null);
+  const want = storeFingerprint(ref, { meta: false });
+  assertEquals(Object.keys(want), ["bk/fs@s1"]);
+  let completed = 0;
+  // Every 127th byte, and the bytes around each record boundary.
+  const cuts = new Set<number>();
+  for (let at = 320; at < whole.length; at += 127) cuts.add(at);
+  for (const r of all.slice(1)) for (const d of [-1, 0, 1, 312]) cuts.add(r.offset + d);
+  for (const at of [...cuts].filter((c) => c > 312 && c < whole.length).sort((a, b) => a - b)) {
+    const cut = whole.subarray(0, at);
+    const dir = await tmpStore();
+    const e = await recv(dir, cut, true);
+    assert(e instanceof StreamError, `cut at ${at}: ${e}`);
+    const point = (await expectedPoint(cut))!;
+    assert(point !== null, `cut at ${at}`);
+    const [p, ...more] = partials(dir);
+    assertEquals(more, []);
+    assertEquals(p?.token, encodeResumeToken(point.state), `cut at ${at}: the token`);
+    // Invisible as a snapshot.
+    assertEquals(storeFingerprint(dir, { meta: false }), {});
+    // The rest, as zfs send -t makes it, completes it.
+    assertEquals(await recv(dir, resumingStream(all, point), true), null, `cut at ${at}`);
+    assertEquals(partials(dir), []);
+    assertEquals(storeFingerprint(dir, { meta: false }), want, `cut at ${at}: resumed`);
+    completed++;
+    await Deno.remove(dir.replace(/\/store$/, ""), { recursive: true });
+  }
+  assert(completed > 50, String(completed));
+  await Deno.remove(ref.replace(/\/store$/, ""), { recursive: true });
+});
+
+Deno.test("recv -s: a damaged payload is not applied; the resume point is before it", async () => {
+  const whole = fsStream();
+  const all = await records(whole);
+  const ref = await tmpStore();
+  await recv(ref, whole, false);
+  const want = storeFingerprint(ref, { meta: false });
+  for (const r of all.filter((r) => r.header.type === DRR.WRITE)) {
+    const bad = whole.slice();
+    bad[r.offset + 312 + 7]! ^= 1;
+    const dir = await tmpStore();
+    const e = await recv(dir, bad, true);
+    assert(e instanceof StreamError);
+    const point = (await expectedPoint(bad))!;
+    assert(point.recordIndex < r.index);
+    const [p] = partials(dir);
+    assertEquals(p?.token, encodeResumeToken(point.state));
+    // The damaged block is not in the partial receive.
+    const store = Store.open(dir);
+    const h = r.header as { object: bigint; offset: bigint };
+    const row = store.db.prepare(
+      "SELECT 1 FROM block_map WHERE snapshot = ? AND object = ? AND offset = ?",
+    ).get(p!.id, Number(h.object), Number(h.offset));
+    store.close();
+    assertEquals(row, undefined, `the damaged record ${r.index} was applied`);
+    assertEquals(await recv(dir, resumingStream(all, point), true), null);
+    assertEquals(storeFingerprint(dir, { meta: false }), want, `damage in record ${r.index}`);
+    await Deno.remove(dir.replace(/\/store$/, ""), { recursive: true });
+  }
+});
+
+Deno.test("recv -s: a resuming stream that does not match is refused with what was expected; recv -A drops the partial receive", async () => {
+  const whole = fsStream();
+  const all = await records(whole);
+  const dir = await tmpStore();
+  const cut = whole.subarray(0, all[all.length - 3]!.offset + 400);
+  await recv(dir, cut, true);
+  const point = (await expectedPoint(cut))!;
+  const before = partials(dir);
+  assertEquals(before.length, 1);
+  // Another snapshot's stream.
+  let e = await recv(dir, resumingStream(all, point, 0x7777n), true);
+  assert(e instanceof StreamError);
+  assertMatch(e!.message, /cannot resume: the stream is of snapshot 7777/);
+  assertMatch(
+    e!.message,
+    new RegExp(`expects .* snapshot 5151 \\(full\\) resuming at object ${point.state.object}`),
+  );
+  // From further on than what was kept.
+  const later = { ...point, state: { ...point.state, offset: point.state.offset + 512n } };
+  e = await recv(dir, resumingStream(all, later), true);
+  assert(e instanceof StreamError);
+  assertMatch(e!.message, /after what was kept/);
+  // A whole stream onto the partial state.
+  e = await recv(dir, whole, false);
+  assert(e instanceof StreamError);
+  assertMatch(e!.message, /partially-complete state/);
+  assertEquals(partials(dir), before);
+  // recv -A drops it; then the whole stream goes in.
+  const a = await runZsend(["recv", "-A", dir, "bk/fs"]);
+  assertEquals(a.code, 0, a.stderr);
+  assertEquals(partials(dir), []);
+  const again = await runZsend(["recv", "-A", dir, "bk/fs"]);
+  assertEquals(again.code, 1);
+  assertMatch(again.stderr, /does not have any resumable receive state/);
+  assertEquals(await recv(dir, whole, false), null);
+  assertEquals(Object.keys(storeFingerprint(dir)), ["bk/fs@s1"]);
+  await Deno.remove(dir.replace(/\/store$/, ""), { recursive: true });
+});
+
+Deno.test("recv without -s: a cut stream leaves nothing, as before", async () => {
+  const whole = fsStream();
+  const dir = await tmpStore();
+  const e = await recv(dir, whole.subarray(0, whole.length - 100), false);
+  assert(e instanceof StreamError);
+  assertEquals(partials(dir), []);
+  assertEquals(storeFingerprint(dir), {});
+  await Deno.remove(dir.replace(/\/store$/, ""), { recursive: true });
+});
+
+Deno.test("recv -s, cut: the CLI says what it kept; list shows the partial receive and its token", async () => {
+  const whole = fsStream();
+  const work = await Deno.makeTempDir({ prefix: "zsend-rs-cli-" });
+  const file = `${work}/cut.zstream`;
+  await Deno.writeFile(file, whole.subarray(0, whole.length - 600));
+  const r = await runZsend(["recv", "-s", `${work}/store`, "bk/fs", file]);
+  assertEquals(r.code, 1);
+  assertMatch(r.stderr, /kept a partial receive of bk\/fs@s1 .*receive_resume_token 1-/);
+  const token = (await runZsend(["verify", "--resume-token", file])).stdout.trim();
+  const l = await runZsend(["list", `${work}/store`]);
+  assertEquals(l.code, 0);
+  assertMatch(
+    l.stdout,
+    new RegExp(`partial receive of bk/fs@s1 .*: receive_resume_token ${token}`),
+  );
+  const j = JSON.parse((await runZsend(["list", "--json", `${work}/store`])).stdout);
+  assertEquals(j.snapshots, []);
+  assertEquals(j.partial_receives[0].receive_resume_token, token);
+  // The CLI's token decodes as OpenZFS's.
+  const t = await runZsend(["token", token]);
+  assertEquals(t.code, 0);
+  assertMatch(t.stdout, /toname: 'src\/fs@s1'/);
+  await Deno.remove(work, { recursive: true });
+});
