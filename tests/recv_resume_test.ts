@@ -254,3 +254,48 @@ Deno.test("recv -s, cut: the CLI says what it kept; list shows the partial recei
   assertMatch(t.stdout, /toname: 'src\/fs@s1'/);
   await Deno.remove(work, { recursive: true });
 });
+
+Deno.test("store: a schema 3 store (no partial receives) is migrated; recv -s works in it", async () => {
+  const { DatabaseSync } = await import("node:sqlite");
+  const whole = fsStream();
+  const dir = await tmpStore();
+  assertEquals(await recv(dir, whole, false), null);
+  const db = new DatabaseSync(`${dir}/index.sqlite`);
+  db.exec(
+    "ALTER TABLE snapshots DROP COLUMN resume_token; UPDATE meta SET value = '3' WHERE key = 'schema'",
+  );
+  db.close();
+  const want = storeFingerprint(dir);
+  assertEquals(Object.keys(want), ["bk/fs@s1"]);
+  const store = Store.open(dir);
+  const schema = store.db.prepare("SELECT value FROM meta WHERE key = 'schema'").get() as {
+    value: string;
+  };
+  store.close();
+  assertEquals(schema.value, "4");
+  const b = new ZplStreamBuilder({ toname: "src/other@s1", toguid: 0x6161n });
+  b.file(4, pattern(4096, 9));
+  b.entry(3, "g", 4);
+  const other = b.stream();
+  const s = Store.open(dir);
+  await assertRejectsStream(() =>
+    receiveStream(s, [other.subarray(0, other.length - 700)], {
+      target: "bk/other",
+      resumable: true,
+    })
+  );
+  s.close();
+  assertEquals(partials(dir).map((p) => p.datasetName), ["bk/other"]);
+  assertEquals(storeFingerprint(dir), want);
+  await Deno.remove(dir.replace(/\/store$/, ""), { recursive: true });
+});
+
+async function assertRejectsStream(f: () => Promise<unknown>): Promise<void> {
+  try {
+    await f();
+  } catch (e) {
+    assert(e instanceof StreamError, String(e));
+    return;
+  }
+  throw new Error("no error");
+}
