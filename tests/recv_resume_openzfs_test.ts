@@ -13,7 +13,11 @@
  */
 
 import { assert, assertEquals, assertMatch } from "@std/assert";
-import { decodeResumeToken, resumeState } from "../core/resume/resume_token.ts";
+import { decodeResumeToken, encodeResumeToken, resumeState } from "../core/resume/resume_token.ts";
+import { findResumePoint } from "../core/resume/resume_point.ts";
+import { readRecords, type StreamRecord } from "../core/stream/reader.ts";
+import { StreamVerifier } from "../core/stream/verify.ts";
+import { resumingStream } from "./helpers/resuming_stream.ts";
 import { corpusFile, corpusManifest, corpusStream, corpusUnavailable } from "./_openzfs.ts";
 import { manifestDiff, treeManifest } from "./helpers/tree_manifest.ts";
 import { runZsend } from "./_run.ts";
@@ -36,12 +40,17 @@ async function partials(store: string): Promise<
 }
 
 /** Extracts `snap` and compares it with the corpus manifest of fs@a. */
-async function expectFsA(store: string, snap: string, what: string): Promise<void> {
+function expectFsA(store: string, snap: string, what: string): Promise<void> {
+  return expectTree(store, snap, "fs@a", what);
+}
+
+/** Extracts `snap` and compares it with the corpus manifest of `key`. */
+async function expectTree(store: string, snap: string, key: string, what: string): Promise<void> {
   const dir = `${await Deno.makeTempDir({ prefix: "zsend-rsx-" })}/tree`;
   try {
     await ok(["extract", "-q", store, snap, dir]);
     const diff = manifestDiff(
-      await Deno.readTextFile(corpusManifest("fs@a")),
+      await Deno.readTextFile(corpusManifest(key)),
       await treeManifest(dir),
       30,
     );
@@ -201,6 +210,52 @@ Deno.test({
         await Deno.remove(store, { recursive: true }).catch(() => {});
       }
       assert(seen.completed >= 3 && seen.refused >= 3, JSON.stringify(seen));
+    } finally {
+      await Deno.remove(work, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "OpenZFS 2.3: recv -s of fs-a-b.incr cut at random bytes, then the rest from its resume " +
+    "point (as zfs send -t sends it, made from the whole stream), gives fs@b; fs@a stays",
+  ignore: why !== null,
+  async fn() {
+    const whole = await Deno.readFile(S("fs-a-b.incr"));
+    const all: StreamRecord[] = [];
+    for await (const r of readRecords([whole])) all.push({ ...r, payload: r.payload.slice() });
+    const next = rng(12061205);
+    const work = await Deno.makeTempDir({ prefix: "zsend-rsi-" });
+    try {
+      for (let i = 0; i < 3; i++) {
+        const at = 400 + Math.floor(next() * (whole.length - 400));
+        const cut = whole.subarray(0, at);
+        const store = `${work}/store${i}`;
+        await ok(["recv", store, "oz/fs", S("fs-a.full")]);
+        await Deno.writeFile(`${work}/cut`, cut);
+        const r = await runZsend(["recv", "-s", store, "oz/fs", `${work}/cut`]);
+        assertEquals(r.code, 1, r.stderr);
+        const [p] = await partials(store);
+        const v = new StreamVerifier();
+        const point = (await findResumePoint([cut], { check: (x) => v.check(x) })).point!;
+        assertEquals(p?.receive_resume_token, encodeResumeToken(point.state), `cut at ${at}`);
+        assert(point.state.fromguid !== undefined);
+        // fs@a is untouched and the only snapshot.
+        const j = JSON.parse(await ok(["list", "--json", store]));
+        assertEquals(j.snapshots.map((s: { name: string }) => s.name), ["oz/fs@a"]);
+        await expectFsA(store, "oz/fs@a", `fs@a beside the partial receive (cut at ${at})`);
+        // An incremental onto the partial state is refused.
+        const other = await runZsend(["recv", store, "oz/fs", S("fs-a-b.incr")]);
+        assertEquals(other.code, 1);
+        assertMatch(other.stderr, /partially-complete state/);
+        await Deno.writeFile(`${work}/rest`, resumingStream(all, point));
+        const done = await runZsend(["recv", "-s", store, "oz/fs", `${work}/rest`]);
+        assertEquals(done.code, 0, `cut at ${at}: ${done.stderr}`);
+        assertEquals(await partials(store), []);
+        await expectTree(store, "oz/fs@b", "fs@b", `fs-a-b.incr cut at ${at}, resumed`);
+        await expectFsA(store, "oz/fs@a", `fs@a after the resumed fs@b (cut at ${at})`);
+        await Deno.remove(store, { recursive: true });
+      }
     } finally {
       await Deno.remove(work, { recursive: true });
     }

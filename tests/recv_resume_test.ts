@@ -9,19 +9,16 @@
  */
 
 import { assert, assertEquals, assertMatch } from "@std/assert";
-import { concat } from "@std/bytes";
 import { receiveStream } from "../io/receive.ts";
 import { Store } from "../io/store/store.ts";
 import { findResumePoint, type ResumePoint } from "../core/resume/resume_point.ts";
 import { encodeResumeToken } from "../core/resume/resume_token.ts";
 import { StreamVerifier } from "../core/stream/verify.ts";
 import { readRecords, type StreamRecord } from "../core/stream/reader.ts";
-import { StreamWriter } from "../core/stream/writer.ts";
-import { encodeNvlist, nv } from "../core/stream/nvlist.ts";
-import { BACKUP_MAGIC, DRR, FEATURE, HDRTYPE } from "../core/stream/constants.ts";
-import { type DrrBegin, type DrrRecord, makeVersioninfo } from "../core/stream/record.ts";
+import { DRR } from "../core/stream/constants.ts";
 import { StreamError } from "../core/stream/errors.ts";
 import { ZplStreamBuilder } from "./helpers/zpl_stream_builder.ts";
+import { resumingStream } from "./helpers/resuming_stream.ts";
 import { storeFingerprint } from "./helpers/store_fingerprint.ts";
 import { runZsend } from "./_run.ts";
 
@@ -49,39 +46,6 @@ async function records(bytes: Uint8Array): Promise<StreamRecord[]> {
   const out: StreamRecord[] = [];
   for await (const r of readRecords([bytes])) out.push({ ...r, payload: r.payload.slice() });
   return out;
-}
-
-/** What `zfs send -t` sends for `point`: RESUMING, where to go on, the records from there. */
-function resumingStream(all: StreamRecord[], point: ResumePoint, toguid?: bigint): Uint8Array {
-  const begin = all[0]!.header as DrrBegin;
-  const nvlist = encodeNvlist(
-    nv.list(
-      nv.uint64("resume_object", point.state.object),
-      nv.uint64("resume_offset", point.state.offset),
-    ),
-    { encoding: "native" },
-  );
-  const w = new StreamWriter();
-  const chunks: Uint8Array[] = [...w.begin({
-    magic: BACKUP_MAGIC,
-    versioninfo: makeVersioninfo(
-      HDRTYPE.SUBSTREAM,
-      Number(begin.versioninfo >> 2n) | FEATURE.RESUMING,
-    ),
-    creation_time: begin.creation_time,
-    objset_type: begin.objset_type,
-    flags: begin.flags,
-    toguid: toguid ?? begin.toguid,
-    fromguid: begin.fromguid,
-    toname: begin.toname,
-  }, nvlist)];
-  // The sender goes on from the resume point's record (sent again), or from the start.
-  const from = Math.max(point.recordIndex, 1);
-  for (const r of all.slice(from, all.length - 1)) {
-    chunks.push(...w.write(r.header as DrrRecord, r.payload.length > 0 ? r.payload : undefined));
-  }
-  chunks.push(...w.end(toguid ?? begin.toguid));
-  return concat(chunks);
 }
 
 async function tmpStore(): Promise<string> {
