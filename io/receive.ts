@@ -382,9 +382,13 @@ function resumePartial(
         : `the stream is incremental from ${begin.fromguid.toString(16)}`,
     );
   }
-  const object = details.resumeObject ?? 0n, offset = details.resumeOffset ?? 0n;
-  // The resuming stream sends everything from its position on: it may start earlier than
-  // where this partial receive stopped (the kernel's token may lag), never later.
+  if (details.resumeObject === null || details.resumeOffset === null) {
+    refuse("its BEGIN nvlist lacks resume_object or resume_offset");
+  }
+  const object = details.resumeObject!, offset = details.resumeOffset!;
+  // The resuming stream sends everything from its position on. The kernel takes only its own
+  // saved position (resume_check); zsend also takes an earlier one, since a real receive's
+  // token may lag behind what zsend kept of the same bytes: what it sends again is the same.
   if (object > saved.object || (object === saved.object && offset > saved.offset)) {
     refuse(`the stream resumes at object ${object} offset ${offset}, after what was kept`);
   }
