@@ -65,6 +65,10 @@ export async function main(args: string[]): Promise<number> {
       force: flags.F,
       dryRun: flags.n,
       resumable: flags.s,
+      // How often -s commits its partial receive as it goes (ms); tests make it every record.
+      ...(Deno.env.get("ZSEND_RECV_CHECKPOINT_MS")
+        ? { checkpointMs: Number(Deno.env.get("ZSEND_RECV_CHECKPOINT_MS")) }
+        : {}),
       onPartial: (p) => {
         progress?.done();
         received++; // the store now holds it: never taken back as a failed first receive

@@ -58,6 +58,12 @@ export interface ReceiveOptions {
   resumable?: boolean;
   /** Reports the partial receive kept by `-s` (before the error is thrown). */
   onPartial?: (p: PartialReceive) => void;
+  /**
+   * `-s`: how often (ms) what was applied so far is committed as the partial receive while the
+   * stream goes on (5000 by default, as the kernel's transaction groups), so that a kill of
+   * zsend itself leaves it too.
+   */
+  checkpointMs?: number;
   fletcher4?: Fletcher4Engine;
 }
 
@@ -177,6 +183,10 @@ export async function receiveStream(
   let held: StreamRecord | null = null;
   /** What threw: the rule check of a record whose header was read, or the held record. */
   let failedAt: "check" | "held" | null = null;
+  const checkpointMs = options.checkpointMs ?? 5000;
+  let lastCheckpoint = Date.now();
+  /** The partial receive the last checkpoint committed (of the snapshot being received). */
+  let checkpointed: PartialReceive | null = null;
 
   try {
     // Each payload's own fletcher-4 comes free with the running checksum: stored with the
@@ -224,6 +234,15 @@ export async function receiveStream(
           held = null;
         }
         tracker?.observe(r);
+        if (
+          tracker !== null && !options.dryRun && h.type !== DRR.END &&
+          Date.now() - lastCheckpoint >= checkpointMs
+        ) {
+          // As the kernel saves its position once per transaction group: what is applied so
+          // far is committed as the partial receive, so that even a kill -9 leaves it.
+          checkpointed = await checkpoint(store, current, tracker) ?? checkpointed;
+          lastCheckpoint = Date.now();
+        }
         if (h.type === DRR.END) {
           const done = current;
           current = null;
@@ -260,6 +279,7 @@ export async function receiveStream(
           );
           if (options.dryRun) await store.abort();
           else await store.commit();
+          checkpointed = null;
           received.push(snap);
           if (!snap.dryRun) {
             here.set(snap.guid, {
@@ -289,7 +309,11 @@ export async function receiveStream(
     ) {
       const kept = await keepPartial(store, current, tracker, held, e, failedAt);
       if (kept !== null) options.onPartial?.(kept);
-    } else await store.abort();
+    } else {
+      await store.abort();
+      // What the last checkpoint committed stays.
+      if (current !== null && checkpointed !== null) options.onPartial?.(checkpointed);
+    }
     throw e;
   }
   return received;
@@ -346,6 +370,39 @@ async function keepPartial(
     current.builder.snapshot,
   );
   await store.commit();
+  return {
+    dataset: current.plan.dataset,
+    snapshot: current.plan.snapshot,
+    guid: current.begin.toguid,
+    token,
+    state: s,
+  };
+}
+
+/**
+ * `-s`, while the stream goes on: commits the records applied so far (the held one is not) as
+ * the partial receive, with the token of that point, and opens the next transaction.
+ */
+async function checkpoint(
+  store: Store,
+  current: Pending,
+  tracker: ResumeTracker,
+): Promise<PartialReceive | null> {
+  const point = tracker.resumeAfter(null, false);
+  if (point === null) return null;
+  const s = point.state;
+  s.bytes += BigInt(current.resumes?.streamBytes ?? 0);
+  const token = encodeResumeToken(s);
+  store.stmt(
+    `UPDATE snapshots SET stream_bytes = ?, resume_token = ?, large_blocks = ? WHERE id = ?`,
+  ).run(
+    Number(s.bytes),
+    token,
+    current.parentLargeBlocks || current.builder.largeBlocks ? 1 : 0,
+    current.builder.snapshot,
+  );
+  await store.commit();
+  store.begin();
   return {
     dataset: current.plan.dataset,
     snapshot: current.plan.snapshot,

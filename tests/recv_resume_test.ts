@@ -12,7 +12,7 @@ import { assert, assertEquals, assertMatch } from "@std/assert";
 import { receiveStream } from "../io/receive.ts";
 import { Store } from "../io/store/store.ts";
 import { findResumePoint, type ResumePoint } from "../core/resume/resume_point.ts";
-import { encodeResumeToken } from "../core/resume/resume_token.ts";
+import { decodeResumeToken, encodeResumeToken, resumeState } from "../core/resume/resume_token.ts";
 import { StreamVerifier } from "../core/stream/verify.ts";
 import { readRecords, type StreamRecord } from "../core/stream/reader.ts";
 import { DRR } from "../core/stream/constants.ts";
@@ -333,3 +333,122 @@ function concatAll(chunks: Uint8Array[]): Uint8Array {
   chunks.reduce((at, c) => (out.set(c, at), at + c.length), 0);
   return out;
 }
+
+Deno.test("recv -s: checkpoints commit what was applied while the stream goes on; a crash keeps the last one, resumable", async () => {
+  const whole = fsStream();
+  const all = await records(whole);
+  const ref = await tmpStore();
+  await recv(ref, whole, false);
+  const want = storeFingerprint(ref, { meta: false });
+  for (const stop of [all[4]!.offset + 20, all[9]!.offset + 400, whole.length - 200]) {
+    const dir = await tmpStore();
+    const store = Store.open(dir, { create: true });
+    // A source that dies (as a process killed between two checkpoints would stop).
+    async function* dying(): AsyncGenerator<Uint8Array> {
+      for (let at = 0; at < stop; at += 97) {
+        yield whole.slice(at, Math.min(at + 97, stop));
+        await Promise.resolve();
+      }
+      throw new TypeError("killed");
+    }
+    let err: unknown = null;
+    let reported = "";
+    try {
+      await receiveStream(store, dying(), {
+        target: "bk/fs",
+        resumable: true,
+        checkpointMs: 0,
+        onPartial: (p) => reported = p.token,
+      });
+    } catch (e) {
+      err = e;
+    }
+    store.close();
+    assert(err instanceof TypeError, String(err));
+    const [p, ...more] = partials(dir);
+    assertEquals(more, []);
+    assert(p !== undefined, `stop at ${stop}: no checkpoint kept`);
+    assertEquals(reported, p!.token);
+    assertEquals(storeFingerprint(dir, { meta: false }), {});
+    const state = resumeState(decodeResumeToken(p!.token).nvlist);
+    // The checkpoint is no later than what a cut at the same byte keeps.
+    const cutPoint = (await expectedPoint(whole.subarray(0, stop)))!;
+    assert(
+      state.object < cutPoint.state.object ||
+        (state.object === cutPoint.state.object && state.offset <= cutPoint.state.offset),
+    );
+    const index = all.findIndex((r) =>
+      r.index > 0 &&
+      ((r.header.type === DRR.OBJECT && state.offset === 0n) || r.header.type === DRR.WRITE) &&
+      (r.header as { object: bigint }).object === state.object &&
+      (r.header.type === DRR.OBJECT || (r.header as { offset: bigint }).offset === state.offset)
+    );
+    const point = { state, recordIndex: index < 0 ? -1 : index, end: 0 };
+    assertEquals(await recv(dir, resumingStream(all, point), true), null, `stop at ${stop}`);
+    assertEquals(storeFingerprint(dir, { meta: false }), want, `stop at ${stop}`);
+    await Deno.remove(dir.replace(/\/store$/, ""), { recursive: true });
+  }
+  await Deno.remove(ref.replace(/\/store$/, ""), { recursive: true });
+});
+
+Deno.test("recv -s: kill -9 while the stream goes on leaves the last checkpoint, resumable", async () => {
+  const { zsendCommand } = await import("./_run.ts");
+  const { DatabaseSync } = await import("node:sqlite");
+  // Larger than the reader's 4 MiB chunks, so that records are applied while stdin is open.
+  const b = new ZplStreamBuilder({ toname: "src/fs@s1", toguid: 0x5151n });
+  for (let i = 0; i < 6; i++) {
+    b.file(4 + i, pattern(2 << 20, i + 1), {}, 131072);
+    b.entry(3, `f${i}`, 4 + i);
+  }
+  const whole = b.stream();
+  const all = await records(whole);
+  const ref = await tmpStore();
+  await recv(ref, whole, false);
+  const want = storeFingerprint(ref, { meta: false });
+  const dir = await tmpStore();
+  const [exe, ...pre] = zsendCommand();
+  const child = new Deno.Command(exe!, {
+    args: [...pre, "recv", "-s", dir, "bk/fs", "-"],
+    stdin: "piped",
+    stdout: "null",
+    stderr: "null",
+    env: { ZSEND_RECV_CHECKPOINT_MS: "0" },
+  }).spawn();
+  const w = child.stdin.getWriter();
+  await w.write(whole.subarray(0, 9 << 20));
+  // Wait for a checkpoint to be committed, then kill the receive.
+  let seen = false;
+  for (let i = 0; i < 200 && !seen; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    try {
+      const db = new DatabaseSync(`${dir}/index.sqlite`, { readOnly: true });
+      try {
+        seen = db.prepare("SELECT 1 FROM snapshots WHERE resume_token IS NOT NULL").get() !==
+          undefined;
+      } finally {
+        db.close();
+      }
+    } catch {
+      // not made yet, or busy
+    }
+  }
+  assert(seen, "no checkpoint was committed");
+  child.kill("SIGKILL");
+  await child.status;
+  await w.close().catch(() => {});
+  const [p, ...more] = partials(dir);
+  assertEquals(more, []);
+  assertEquals(storeFingerprint(dir, { meta: false }), {});
+  const state = resumeState(decodeResumeToken(p!.token).nvlist);
+  const index = all.findIndex((r) =>
+    r.index > 0 &&
+    ((r.header.type === DRR.OBJECT && state.offset === 0n) || r.header.type === DRR.WRITE) &&
+    (r.header as { object: bigint }).object === state.object &&
+    (r.header.type === DRR.OBJECT || (r.header as { offset: bigint }).offset === state.offset)
+  );
+  const point = { state, recordIndex: index < 0 ? -1 : index, end: 0 };
+  assertEquals(await recv(dir, resumingStream(all, point), true), null);
+  assertEquals(storeFingerprint(dir, { meta: false }), want);
+  await Deno.remove(dir.replace(/\/store$/, ""), { recursive: true });
+  await Deno.remove(ref.replace(/\/store$/, ""), { recursive: true });
+});
