@@ -53,7 +53,8 @@ Status 0 when intact, 1 when not, 2 on a usage error. Reads stdin when FILE is -
 does into a pool. STORE is made on first use: a new or empty directory (a directory holding
 anything else is refused); a first receive that fails leaves no store behind. TARGET is a
 dataset (or DATASET@SNAP for a single snapshot), named as ZFS names them. Each snapshot commits
-only after its END checksum: a damaged stream leaves the store as it was.`,
+only after its END checksum: a damaged stream leaves the store as it was (with -s, what was
+applied is kept as a partial receive that the rest of the stream, zfs send -t, completes).`,
     flags: [
       [
         "-F",
@@ -74,7 +75,8 @@ only after its END checksum: a damaged stream leaves the store as it was.`,
   list: {
     about:
       `The datasets and snapshots in STORE: name, type, guid, creation time, origin of clones, and the
-suite and key format of raw (encrypted) snapshots, kept sealed.`,
+suite and key format of raw (encrypted) snapshots, kept sealed; then the partial receives (recv -s)
+with their receive_resume_token.`,
     flags: [
       ["--json", "one JSON object with every snapshot (guids in hex)"],
       ["--space", "what each snapshot refers to and holds alone, and the store's totals"],
