@@ -455,9 +455,8 @@ function resumePartial(
       refuse(`the stream ${saved[name] ? "lacks" : "has"} ${name.replace("ok", "")} records`);
     }
   };
-  same("largeblockok", FEATURE.LARGE_BLOCKS);
-  same("embedok", FEATURE.EMBED_DATA);
-  same("compressok", FEATURE.COMPRESSED);
+  // The kernel compares no flags; a raw stream onto a partial receive that is not raw (or
+  // the reverse) cannot go on in a store that keeps raw snapshots sealed.
   same("rawok", FEATURE.RAW);
   store.begin();
   const builder = new SnapshotBuilder(store, p.id, begin.toguid, (guid) => {
