@@ -15,7 +15,7 @@ import { findResumePoint, type ResumePoint } from "../core/resume/resume_point.t
 import { decodeResumeToken, encodeResumeToken, resumeState } from "../core/resume/resume_token.ts";
 import { StreamVerifier } from "../core/stream/verify.ts";
 import { readRecords, type StreamRecord } from "../core/stream/reader.ts";
-import { DRR } from "../core/stream/constants.ts";
+import { DRR, FEATURE } from "../core/stream/constants.ts";
 import { StreamError } from "../core/stream/errors.ts";
 import { ZplStreamBuilder } from "./helpers/zpl_stream_builder.ts";
 import { resumingStream } from "./helpers/resuming_stream.ts";
@@ -162,6 +162,11 @@ Deno.test("recv -s: a resuming stream that does not match is refused with what w
     e!.message,
     new RegExp(`expects .* snapshot 5151 \\(full\\) resuming at object ${point.state.object}`),
   );
+  // A raw stream onto a partial receive that is not raw.
+  e = await recv(dir, resumingStream(all, point, undefined, FEATURE.RAW), true);
+  assert(e instanceof StreamError);
+  assertMatch(e!.message, /raw/); // (the BEGIN rules may say so first)
+  assertEquals(partials(dir), before);
   // From further on than what was kept.
   const later = { ...point, state: { ...point.state, offset: point.state.offset + 512n } };
   e = await recv(dir, resumingStream(all, later), true);

@@ -18,11 +18,13 @@ import { type DrrBegin, type DrrRecord, makeVersioninfo } from "../../core/strea
  * @param all every record of one whole substream (BEGIN first, END last), payloads copied
  * @param point where the receive resumes
  * @param toguid another snapshot guid to claim (for refusal tests)
+ * @param features feature flags to add to the BEGIN (for refusal tests)
  */
 export function resumingStream(
   all: StreamRecord[],
   point: ResumePoint,
   toguid?: bigint,
+  features = 0,
 ): Uint8Array {
   const begin = all[0]!.header as DrrBegin;
   const nvlist = encodeNvlist(
@@ -37,7 +39,7 @@ export function resumingStream(
     magic: BACKUP_MAGIC,
     versioninfo: makeVersioninfo(
       HDRTYPE.SUBSTREAM,
-      Number(begin.versioninfo >> 2n) | FEATURE.RESUMING,
+      Number(begin.versioninfo >> 2n) | FEATURE.RESUMING | features,
     ),
     creation_time: begin.creation_time,
     objset_type: begin.objset_type,
