@@ -53,7 +53,8 @@ Status 0 when intact, 1 when not, 2 on a usage error. Reads stdin when FILE is -
 does into a pool. STORE is made on first use: a new or empty directory (a directory holding
 anything else is refused); a first receive that fails leaves no store behind. TARGET is a
 dataset (or DATASET@SNAP for a single snapshot), named as ZFS names them. Each snapshot commits
-only after its END checksum: a damaged stream leaves the store as it was.`,
+only after its END checksum: a damaged stream leaves the store as it was (with -s, what was
+applied is kept as a partial receive that the rest of the stream, zfs send -t, completes).`,
     flags: [
       [
         "-F",
@@ -63,13 +64,19 @@ only after its END checksum: a damaged stream leaves the store as it was.`,
       ["-e", "name datasets TARGET + the last component of the sent name"],
       ["-n", "receive nothing, touch nothing: say what would be received (and destroyed)"],
       ["-v", "one line per snapshot received (and per snapshot -F destroys)"],
+      [
+        "-s",
+        "when the stream breaks, keep what was applied as a partial receive with a receive_resume_token (zfs send -t of it, received again, completes it)",
+      ],
+      ["-A", "recv -A STORE TARGET: drop TARGET's partial receive"],
       ["--progress", "bytes and records so far on stderr (always on a terminal)"],
     ],
   },
   list: {
     about:
       `The datasets and snapshots in STORE: name, type, guid, creation time, origin of clones, and the
-suite and key format of raw (encrypted) snapshots, kept sealed.`,
+suite and key format of raw (encrypted) snapshots, kept sealed; then the partial receives (recv -s)
+with their receive_resume_token.`,
     flags: [
       ["--json", "one JSON object with every snapshot (guids in hex)"],
       ["--space", "what each snapshot refers to and holds alone, and the store's totals"],

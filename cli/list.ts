@@ -68,8 +68,20 @@ function list(args: string[]): number {
         });
       }
     }
+    // Partial receives (recv -s cut short): no snapshot yet, resumable by their token.
+    const partial = store.partialReceives().map((p) => ({
+      name: `${p.datasetName}@${p.name}`,
+      guid: p.guid.toString(16),
+      fromguid: p.fromguid === 0n ? null : p.fromguid.toString(16),
+      stream_bytes: p.streamBytes,
+      receive_resume_token: p.token,
+    }));
     if (flags.json) {
-      console.log(JSON.stringify({ snapshots: rows, ...(space ? { store: space.totals } : {}) }));
+      console.log(JSON.stringify({
+        snapshots: rows,
+        ...(partial.length > 0 ? { partial_receives: partial } : {}),
+        ...(space ? { store: space.totals } : {}),
+      }));
       return 0;
     }
     const header = ["NAME", "TYPE", "GUID", "CREATION", "ORIGIN"];
@@ -104,6 +116,12 @@ function list(args: string[]): number {
     const widths = header.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
     for (const row of table) {
       console.log(row.map((c, i) => i === row.length - 1 ? c : c.padEnd(widths[i]!)).join("  "));
+    }
+    for (const p of partial) {
+      console.log(
+        `partial receive of ${p.name} (${p.stream_bytes} bytes): receive_resume_token ` +
+          p.receive_resume_token,
+      );
     }
     if (space) {
       const t = space.totals;

@@ -14,12 +14,13 @@ import { firstMissing, nameArg, storeArg, type StoreState, streamInputArg } from
 import { engine, rejectUnknown, UsageError } from "./common.ts";
 
 /** Usage of the verb. */
-export const USAGE = "zsend recv [-F] [-d | -e] [-n] [-v] [--progress] STORE TARGET [FILE|-]";
+export const USAGE =
+  "zsend recv [-F] [-d | -e] [-n] [-v] [-s] [--progress] STORE TARGET [FILE|-]\n       zsend recv -A STORE TARGET";
 
 /** Runs the verb; returns the exit status. */
 export async function main(args: string[]): Promise<number> {
   const flags = parseArgs(args, {
-    boolean: ["F", "d", "e", "n", "v", "progress", "help"],
+    boolean: ["F", "d", "e", "n", "v", "s", "A", "progress", "help"],
     unknown: rejectUnknown,
   });
   if (flags.help) {
@@ -27,6 +28,7 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   }
   if (flags.d && flags.e) throw new UsageError("-d and -e exclude each other");
+  if (flags.A) return await abortPartial(flags._.map(String), flags);
   const [storeDir, target, given, ...extra] = flags._.map(String);
   if (storeDir === undefined || target === undefined || extra.length > 0) {
     throw new UsageError("recv takes STORE TARGET [FILE|-]");
@@ -62,6 +64,20 @@ export async function main(args: string[]): Promise<number> {
       names,
       force: flags.F,
       dryRun: flags.n,
+      resumable: flags.s,
+      // How often -s commits its partial receive as it goes (ms); tests make it every record.
+      ...(Deno.env.get("ZSEND_RECV_CHECKPOINT_MS")
+        ? { checkpointMs: Number(Deno.env.get("ZSEND_RECV_CHECKPOINT_MS")) }
+        : {}),
+      onPartial: (p) => {
+        progress?.done();
+        received++; // the store now holds it: never taken back as a failed first receive
+        console.error(
+          `zsend recv: kept a partial receive of ${p.dataset}@${p.snapshot} (resume at object ` +
+            `${p.state.object} offset ${p.state.offset}, ${p.state.bytes} bytes); ` +
+            `receive_resume_token ${p.token}`,
+        );
+      },
       fletcher4: engine(),
       ...(progress ? { onProgress: (b: number, r: number) => progress.update(b, r) } : {}),
       onSnapshot: (s) => {
@@ -87,6 +103,38 @@ export async function main(args: string[]): Promise<number> {
     store.close();
     if (scratch !== null) await Deno.remove(scratch, { recursive: true });
     else if (state !== "store" && received === 0) await unmake(made ?? storeDir, state);
+  }
+}
+
+/** `recv -A STORE TARGET`: drops the partial receive of TARGET. */
+async function abortPartial(
+  args: string[],
+  flags: { F: boolean; d: boolean; e: boolean; n: boolean; s: boolean; v: boolean },
+): Promise<number> {
+  if (flags.F || flags.d || flags.e || flags.n || flags.s) {
+    throw new UsageError("-A takes no other flag");
+  }
+  const [storeDir, target, ...extra] = args;
+  if (storeDir === undefined || target === undefined || extra.length > 0) {
+    throw new UsageError("recv -A takes STORE TARGET");
+  }
+  nameArg(target, "dataset", "TARGET");
+  storeArg(storeDir);
+  const store = Store.open(storeDir);
+  try {
+    await store.lock();
+    const p = store.partialReceive(target);
+    if (p === null) {
+      console.error(`zsend recv: '${target}' does not have any resumable receive state to abort`);
+      return 1;
+    }
+    store.begin();
+    store.dropPartialReceive(p);
+    await store.commit();
+    if (flags.v) console.log(`dropped the partial receive of ${target}@${p.name}`);
+    return 0;
+  } finally {
+    store.close();
   }
 }
 

@@ -25,7 +25,14 @@ import { RecordApplier } from "../core/receive/receive.ts";
 import { type DrrBegin, featureFlags, hasFeature, hdrtype } from "../core/stream/record.ts";
 import { StreamVerifier } from "../core/stream/verify.ts";
 import { SnapshotBuilder } from "./store/snapshot_builder.ts";
-import { formatRedactSnaps, hexGuid, type Store } from "./store/store.ts";
+import { formatRedactSnaps, hexGuid, type PartialReceiveRow, type Store } from "./store/store.ts";
+import { ResumeTracker } from "../core/resume/resume_point.ts";
+import {
+  decodeResumeToken,
+  encodeResumeToken,
+  type ResumeState,
+  resumeState,
+} from "../core/resume/resume_token.ts";
 
 /** How names in the stream map to names in the store (`zfs receive` without, `-d`, `-e`). */
 export type NameMode = "as-given" | "discard-pool" | "last-component";
@@ -44,7 +51,30 @@ export interface ReceiveOptions {
   onSnapshot?: (s: ReceivedSnapshot) => void;
   /** Reports progress every few records. */
   onProgress?: (bytes: number, records: number) => void;
+  /**
+   * `-s`: when the stream ends early or breaks inside a snapshot, keep what was applied (up to
+   * where the kernel's receive would resume) as a partial receive with a resume token.
+   */
+  resumable?: boolean;
+  /** Reports the partial receive kept by `-s` (before the error is thrown). */
+  onPartial?: (p: PartialReceive) => void;
+  /**
+   * `-s`: how often (ms) what was applied so far is committed as the partial receive while the
+   * stream goes on (5000 by default, as the kernel's transaction groups), so that a kill of
+   * zsend itself leaves it too.
+   */
+  checkpointMs?: number;
   fletcher4?: Fletcher4Engine;
+}
+
+/** A partial receive kept by `recv -s` when its stream broke. */
+export interface PartialReceive {
+  dataset: string;
+  snapshot: string;
+  guid: bigint;
+  /** Its receive_resume_token. */
+  token: string;
+  state: ResumeState;
 }
 
 /** One snapshot as received. */
@@ -62,6 +92,8 @@ export interface ReceivedSnapshot {
   /** Snapshots destroyed first by `-F`. */
   rolledBack: string[];
   dryRun: boolean;
+  /** It completed a partial receive (a resuming stream). */
+  resumed: boolean;
 }
 
 /** A snapshot being received. */
@@ -79,6 +111,8 @@ interface Pending {
   /** The parent's (incremental or clone origin) redacted ranges and large blocks. */
   parentRedacted: boolean;
   parentLargeBlocks: boolean;
+  /** A resuming stream: the partial receive it continues. */
+  resumes: PartialReceiveRow | null;
 }
 
 function splitName(toname: string): [string, string] {
@@ -143,6 +177,16 @@ export async function receiveStream(
     dataset: (name) => store.dataset(name),
     snapshotByGuid: (guid, near) => here.get(guid) ?? store.snapshotByGuid(guid, near),
   };
+  // -s: a record is applied only once the header after it was read and checked (its checksum
+  // covers the record's payload), as the kernel applies them; `held` waits for that header.
+  const tracker = options.resumable ? new ResumeTracker() : null;
+  let held: StreamRecord | null = null;
+  /** What threw: the rule check of a record whose header was read, or the held record. */
+  let failedAt: "check" | "held" | null = null;
+  const checkpointMs = options.checkpointMs ?? 5000;
+  let lastCheckpoint = Date.now();
+  /** The partial receive the last checkpoint committed (of the snapshot being received). */
+  let checkpointed: PartialReceive | null = null;
 
   try {
     // Each payload's own fletcher-4 comes free with the running checksum: stored with the
@@ -155,13 +199,16 @@ export async function receiveStream(
       // Pack bytes are written in the background: wait when too many are still on their way.
       await store.packs.drain();
       for (const r of batch) {
+        failedAt = "check";
         verifier.check(r);
+        failedAt = null;
         const h = r.header;
         if (options.onProgress && r.index - lastProgress >= 256) {
           lastProgress = r.index;
           options.onProgress(r.offset, r.index);
         }
         if (h.type === DRR.BEGIN) {
+          tracker?.observe(r);
           if (hdrtype(h.versioninfo) === HDRTYPE.COMPOUNDSTREAM) {
             top = splitName(h.toname)[0];
             if (r.payload.length > 0) nvlistToObject(decodeNvlist(r.payload));
@@ -176,7 +223,26 @@ export async function receiveStream(
           }
           continue;
         }
-        if (current === null) continue; // the END of a compound header, or the final END
+        if (current === null) {
+          tracker?.observe(r);
+          continue; // the END of a compound header, or the final END
+        }
+        if (held !== null) {
+          failedAt = "held";
+          current.applier.apply(held);
+          failedAt = null;
+          held = null;
+        }
+        tracker?.observe(r);
+        if (
+          tracker !== null && !options.dryRun && h.type !== DRR.END &&
+          Date.now() - lastCheckpoint >= checkpointMs
+        ) {
+          // As the kernel saves its position once per transaction group: what is applied so
+          // far is committed as the partial receive, so that even a kill -9 leaves it.
+          checkpointed = await checkpoint(store, current, tracker) ?? checkpointed;
+          lastCheckpoint = Date.now();
+        }
         if (h.type === DRR.END) {
           const done = current;
           current = null;
@@ -192,7 +258,9 @@ export async function receiveStream(
             newBytes: done.builder.newBytes,
             rolledBack: done.rolledBack,
             dryRun: options.dryRun === true,
+            resumed: done.resumes !== null,
           };
+          if (done.resumes !== null) snap.bytes += done.resumes.streamBytes;
           const largeBlocks = done.parentLargeBlocks || done.builder.largeBlocks;
           // Ranges stay redacted until written: look only when there may be some.
           const redacted = (done.parentRedacted || done.builder.redacted) &&
@@ -201,7 +269,7 @@ export async function receiveStream(
               ).get(done.builder.snapshot) !== undefined;
           store.stmt(
             `UPDATE snapshots SET stream_bytes = ?, record_checksums = ?, large_blocks = ?,
-             redacted_ranges = ? WHERE id = ?`,
+             redacted_ranges = ?, resume_token = NULL WHERE id = ?`,
           ).run(
             snap.bytes,
             done.recordChecksums ? 1 : 0,
@@ -211,6 +279,7 @@ export async function receiveStream(
           );
           if (options.dryRun) await store.abort();
           else await store.commit();
+          checkpointed = null;
           received.push(snap);
           if (!snap.dryRun) {
             here.set(snap.guid, {
@@ -225,14 +294,193 @@ export async function receiveStream(
           continue;
         }
         if (current.records++ === 0) current.recordChecksums = h.record_checksum[0] !== 0n;
-        current.applier.apply(r);
+        if (tracker !== null) {
+          // Kept until the next header is read: the reader's buffer is lent again meanwhile.
+          held = { ...r, payload: r.payload.slice() };
+        } else current.applier.apply(r);
       }
     }
   } catch (e) {
-    await store.abort();
+    if (
+      tracker !== null && current !== null && !options.dryRun &&
+      (e instanceof StreamError || e instanceof Deno.errors.UnexpectedEof ||
+        e instanceof Deno.errors.Interrupted || e instanceof Deno.errors.ConnectionReset ||
+        e instanceof Deno.errors.BrokenPipe)
+    ) {
+      const kept = await keepPartial(store, current, tracker, held, e, failedAt);
+      if (kept !== null) options.onPartial?.(kept);
+    } else {
+      await store.abort();
+      // What the last checkpoint committed stays.
+      if (current !== null && checkpointed !== null) options.onPartial?.(checkpointed);
+    }
     throw e;
   }
   return received;
+}
+
+/**
+ * `-s`: the stream broke inside `current`: applies the held record when the kernel would have
+ * (the header after it was read and checked), then commits what was applied as a partial
+ * receive with its resume token.
+ */
+async function keepPartial(
+  store: Store,
+  current: Pending,
+  tracker: ResumeTracker,
+  held: StreamRecord | null,
+  e: unknown,
+  failedAt: "check" | "held" | null,
+): Promise<PartialReceive | null> {
+  const fault = e instanceof StreamError ? e : null;
+  let point;
+  if (failedAt === "held") point = tracker.resumeAfter(fault, false);
+  else {
+    const covered = failedAt === "check" ||
+      (held !== null && fault !== null && fault.index === held.index + 1 &&
+        /^truncated: the stream ends \d+ bytes into a payload/.test(fault.fault));
+    point = tracker.resumeAfter(fault, covered);
+    if (covered && held !== null) {
+      try {
+        current.applier.apply(held);
+      } catch (e2) {
+        if (!(e2 instanceof StreamError || e2 instanceof ReceiveRefused)) {
+          await store.abort();
+          throw e2;
+        }
+        point = tracker.resumeAfter(null, false);
+      }
+    }
+  }
+  if (point === null) {
+    await store.abort();
+    return null;
+  }
+  const s = point.state;
+  // A resumed receive cut again: the kernel counts the bytes of the receives before it too.
+  const before = current.resumes?.streamBytes ?? 0;
+  s.bytes += BigInt(before);
+  const token = encodeResumeToken(s);
+  store.stmt(
+    `UPDATE snapshots SET stream_bytes = ?, resume_token = ?, large_blocks = ? WHERE id = ?`,
+  ).run(
+    Number(s.bytes),
+    token,
+    current.parentLargeBlocks || current.builder.largeBlocks ? 1 : 0,
+    current.builder.snapshot,
+  );
+  await store.commit();
+  return {
+    dataset: current.plan.dataset,
+    snapshot: current.plan.snapshot,
+    guid: current.begin.toguid,
+    token,
+    state: s,
+  };
+}
+
+/**
+ * `-s`, while the stream goes on: commits the records applied so far (the held one is not) as
+ * the partial receive, with the token of that point, and opens the next transaction.
+ */
+async function checkpoint(
+  store: Store,
+  current: Pending,
+  tracker: ResumeTracker,
+): Promise<PartialReceive | null> {
+  const point = tracker.resumeAfter(null, false);
+  if (point === null) return null;
+  const s = point.state;
+  s.bytes += BigInt(current.resumes?.streamBytes ?? 0);
+  const token = encodeResumeToken(s);
+  store.stmt(
+    `UPDATE snapshots SET stream_bytes = ?, resume_token = ?, large_blocks = ? WHERE id = ?`,
+  ).run(
+    Number(s.bytes),
+    token,
+    current.parentLargeBlocks || current.builder.largeBlocks ? 1 : 0,
+    current.builder.snapshot,
+  );
+  await store.commit();
+  store.begin();
+  return {
+    dataset: current.plan.dataset,
+    snapshot: current.plan.snapshot,
+    guid: current.begin.toguid,
+    token,
+    state: s,
+  };
+}
+
+/** Continues the partial receive of `dataset` with a resuming stream, or says why not. */
+function resumePartial(
+  store: Store,
+  r: StreamRecord,
+  begin: DrrBegin,
+  dataset: string,
+  details: BeginDetails,
+): Pending | null {
+  const p = store.partialReceive(dataset);
+  if (p === null) return null;
+  const where = { index: r.index, type: DRR.BEGIN, offset: r.offset };
+  const saved = resumeState(decodeResumeToken(p.token).nvlist);
+  const expected = `the partial receive of ${dataset}@${p.name} expects a \`zfs send -t\` ` +
+    `stream of snapshot ${p.guid.toString(16)}` +
+    (p.fromguid !== 0n ? ` from ${p.fromguid.toString(16)}` : " (full)") +
+    ` resuming at object ${saved.object} offset ${saved.offset} or before`;
+  const refuse = (why: string): never => {
+    throw new StreamError(where, `cannot resume: ${why}; ${expected}`);
+  };
+  if (begin.toguid !== p.guid) refuse(`the stream is of snapshot ${begin.toguid.toString(16)}`);
+  if (begin.fromguid !== p.fromguid) {
+    refuse(
+      begin.fromguid === 0n
+        ? "the stream is a full stream"
+        : `the stream is incremental from ${begin.fromguid.toString(16)}`,
+    );
+  }
+  if (details.resumeObject === null || details.resumeOffset === null) {
+    refuse("its BEGIN nvlist lacks resume_object or resume_offset");
+  }
+  const object = details.resumeObject!, offset = details.resumeOffset!;
+  // The resuming stream sends everything from its position on. The kernel takes only its own
+  // saved position (resume_check); zsend also takes an earlier one, since a real receive's
+  // token may lag behind what zsend kept of the same bytes: what it sends again is the same.
+  if (object > saved.object || (object === saved.object && offset > saved.offset)) {
+    refuse(`the stream resumes at object ${object} offset ${offset}, after what was kept`);
+  }
+  const features = featureFlags(begin.versioninfo);
+  const same = (name: keyof ResumeState, feature: number) => {
+    if ((saved[name] === true) !== hasFeature(features, feature)) {
+      refuse(`the stream ${saved[name] ? "lacks" : "has"} ${name.replace("ok", "")} records`);
+    }
+  };
+  // The kernel compares no flags; a raw stream onto a partial receive that is not raw (or
+  // the reverse) cannot go on in a store that keeps raw snapshots sealed.
+  same("rawok", FEATURE.RAW);
+  store.begin();
+  const builder = new SnapshotBuilder(store, p.id, begin.toguid, (guid) => {
+    const found = store.snapshotsByGuid(guid);
+    return found.length === 0 ? null : found[found.length - 1]!.id;
+  });
+  const parentRow = p.parent === null ? null : store.snapshot(p.parent);
+  const large = store.stmt("SELECT large_blocks AS l FROM snapshots WHERE id = ?").get(p.id) as {
+    l: number;
+  };
+  return {
+    redactSnaps: hasFeature(features, FEATURE.REDACTED) ? details.redactSnaps : null,
+    parentRedacted: parentRow?.redactedRanges ?? false,
+    parentLargeBlocks: (parentRow?.largeBlocks ?? false) || large.l === 1,
+    begin,
+    plan: { kind: "full", dataset, snapshot: p.name },
+    builder,
+    applier: new RecordApplier(builder, begin, r.littleEndian),
+    first: r,
+    records: 0,
+    rolledBack: [],
+    recordChecksums: false,
+    resumes: p,
+  };
 }
 
 function startSnapshot(
@@ -251,6 +499,18 @@ function startSnapshot(
     details = beginDetails(r.payload);
   } catch (e) {
     throw new StreamError(where, `the BEGIN payload is not an nvlist: ${(e as Error).message}`);
+  }
+  if (hasFeature(featureFlags(begin.versioninfo), FEATURE.RESUMING)) {
+    const resumed = resumePartial(store, r, begin, dataset, details);
+    if (resumed !== null) return resumed;
+  } else if (store.partialReceive(dataset) !== null) {
+    const p = store.partialReceive(dataset)!;
+    throw new StreamError(
+      where,
+      `destination ${dataset} contains partially-complete state from \`zsend recv -s\` ` +
+        `(${dataset}@${p.name}, guid ${p.guid.toString(16)}): resume it with the rest of its ` +
+        `stream (\`zfs send -t\` of its token), or drop it with \`zsend recv -A\``,
+    );
   }
   try {
     plan = planBegin(begin, dataset, snapshot, state, options.force === true, details);
@@ -331,5 +591,6 @@ function startSnapshot(
     records: 0,
     rolledBack,
     recordChecksums: false,
+    resumes: null,
   };
 }

@@ -257,7 +257,7 @@ Deno.test("store: a schema 1 store (no fletcher-4 per block) is migrated and sen
   };
   const withF4 = db2.prepare("SELECT count(f4) AS f FROM blocks").get() as { f: number };
   db2.close();
-  assertEquals(schema.value, "3");
+  assertEquals(schema.value, "4");
   assert(withF4.f > 0, "blocks received after the migration keep their fletcher-4");
   await verifies(await send([store, "-i", "s1", "bk/fs@s2"]), "-i s1 s2 after migration");
 });

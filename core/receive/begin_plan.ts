@@ -171,15 +171,16 @@ export function planBegin(
   if (hasFeature(features, FEATURE.RESUMING)) {
     // The kernel takes a resuming stream only onto the partial state that an interrupted
     // `zfs receive -s` left (a %recv clone or an inconsistent dataset with the same toguid).
-    // zsend keeps no partial state: whatever failed left nothing behind.
+    // The store's partial receives (`recv -s`) are looked up before this plan; here there
+    // is none.
     const at = details.resumeObject === null
       ? ""
       : ` from object ${details.resumeObject} offset ${details.resumeOffset ?? 0n}`;
     throw new ReceiveRefused(
       `cannot receive resume stream: '${dataset}' has no partially received state of ` +
         `snapshot ${hex(begin.toguid)} to resume${at} (a \`zfs send -t\` stream continues an ` +
-        `interrupted \`zfs receive -s\`; zsend keeps no partial receive, so send the whole ` +
-        `snapshot again)`,
+        `interrupted \`zfs receive -s\`; receive the cut stream with \`zsend recv -s\` to keep ` +
+        `one, or send the whole snapshot again)`,
     );
   }
   if (hasFeature(features, FEATURE.REDACTED) && details.redactSnaps === null) {

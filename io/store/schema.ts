@@ -6,7 +6,7 @@
  */
 
 /** Bumped when the schema changes; {@linkcode MIGRATIONS} bring older stores up to it. */
-export const SCHEMA_VERSION = 3;
+export const SCHEMA_VERSION = 4;
 
 /** What runs SQL: the store's database. */
 export interface SqlRunner {
@@ -39,6 +39,13 @@ export const MIGRATIONS: Record<number, string | ((db: SqlRunner) => void)> = {
   (SELECT 1 FROM block_map m WHERE m.snapshot = snapshots.id AND m.kind = 2);
 UPDATE snapshots SET large_blocks = 1 WHERE EXISTS
   (SELECT 1 FROM block_map m WHERE m.snapshot = snapshots.id AND m.kind = 0 AND m.lsize > 131072);`);
+  },
+  // 4: partial receives (recv -s) are snapshot rows that hold their resume token.
+  3: (db) => {
+    const have = new Set(
+      (db.prepare("PRAGMA table_info(snapshots)").all() as { name: string }[]).map((c) => c.name),
+    );
+    if (!have.has("resume_token")) db.exec("ALTER TABLE snapshots ADD COLUMN resume_token TEXT;");
   },
 };
 
@@ -78,6 +85,9 @@ CREATE TABLE IF NOT EXISTS snapshots (
   -- 1 when a block over 128 KiB was ever written into its dataset up to it (the dataset's
   -- large_blocks feature is active): incrementals onto it must be -L.
   large_blocks INTEGER NOT NULL DEFAULT 0,
+  -- A partial receive (recv -s cut short): its receive_resume_token; NULL for a snapshot.
+  -- A partial receive is no snapshot: only partialReceive() and list's partial rows see it.
+  resume_token TEXT,
   UNIQUE (dataset, name),
   UNIQUE (dataset, guid)
 );

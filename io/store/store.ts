@@ -23,6 +23,23 @@ export interface DatasetRow {
   origin: number | null;
 }
 
+/** A partial receive (`recv -s` cut short): kept, never shown as a snapshot. */
+export interface PartialReceiveRow {
+  id: number;
+  dataset: number;
+  datasetName: string;
+  /** The snapshot's name once complete. */
+  name: string;
+  guid: bigint;
+  fromguid: bigint;
+  /** The snapshot it grows from (incremental or clone origin), or null. */
+  parent: number | null;
+  /** Stream bytes applied so far. */
+  streamBytes: number;
+  /** Its receive_resume_token (OpenZFS's format). */
+  token: string;
+}
+
 /** A snapshot row. */
 export interface SnapshotRow {
   id: number;
@@ -228,7 +245,7 @@ export class Store implements TargetState {
   #snapshotRows(where: string, ...args: (string | number)[]): SnapshotRow[] {
     const rows = this.stmt(
       `SELECT s.*, d.name AS dname FROM snapshots s JOIN datasets d ON d.id = s.dataset
-       WHERE ${where} ORDER BY s.id`,
+       WHERE s.resume_token IS NULL AND (${where}) ORDER BY s.id`,
     ).all(...args) as Record<string, unknown>[];
     return rows.map((r) => ({
       id: r.id as number,
@@ -276,6 +293,51 @@ export class Store implements TargetState {
   /** Every snapshot with this guid, oldest first. */
   snapshotsByGuid(guid: bigint): SnapshotRow[] {
     return this.#snapshotRows("s.guid = ?", hexGuid(guid));
+  }
+
+  /** Every partial receive (`recv -s` cut short), by dataset name. */
+  partialReceives(): PartialReceiveRow[] {
+    return this.#partialRows("1");
+  }
+
+  /** The partial receive of a dataset, or null. */
+  partialReceive(dataset: string): PartialReceiveRow | null {
+    return this.#partialRows("d.name = ?", dataset)[0] ?? null;
+  }
+
+  #partialRows(where: string, ...args: string[]): PartialReceiveRow[] {
+    const rows = this.stmt(
+      `SELECT s.id, s.name, s.guid, s.fromguid, s.parent, s.stream_bytes, s.resume_token,
+       d.name AS dname, d.id AS did FROM snapshots s JOIN datasets d ON d.id = s.dataset
+       WHERE s.resume_token IS NOT NULL AND (${where}) ORDER BY d.name`,
+    ).all(...args) as Record<string, unknown>[];
+    return rows.map((r) => ({
+      id: r.id as number,
+      dataset: r.did as number,
+      datasetName: r.dname as string,
+      name: r.name as string,
+      guid: BigInt("0x" + (r.guid as string)),
+      fromguid: BigInt("0x" + (r.fromguid as string)),
+      parent: r.parent as number | null,
+      streamBytes: r.stream_bytes as number,
+      token: r.resume_token as string,
+    }));
+  }
+
+  /**
+   * Drops a partial receive (`recv -A`): its objects and blocks, and its dataset when the
+   * partial receive was the dataset's first (a full or clone stream); the caller commits.
+   */
+  dropPartialReceive(p: PartialReceiveRow): void {
+    this.stmt("DELETE FROM block_map WHERE snapshot = ?").run(p.id);
+    this.stmt("DELETE FROM objects WHERE snapshot = ?").run(p.id);
+    this.stmt("DELETE FROM object_ranges WHERE snapshot = ?").run(p.id);
+    this.stmt("DELETE FROM snapshot_crypt WHERE snapshot = ?").run(p.id);
+    this.stmt("DELETE FROM snapshots WHERE id = ?").run(p.id);
+    const left = this.stmt("SELECT count(*) AS n FROM snapshots WHERE dataset = ?").get(
+      p.dataset,
+    ) as { n: number };
+    if (left.n === 0) this.stmt("DELETE FROM datasets WHERE id = ?").run(p.dataset);
   }
 
   /** {@linkcode TargetState}: a dataset's type and snapshots. */
