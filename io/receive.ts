@@ -356,10 +356,18 @@ async function keepPartial(
     await store.abort();
     return null;
   }
-  const s = point.state;
+  const partial = recordPartial(store, current, point.state);
+  await store.commit();
+  return partial;
+}
+
+/**
+ * Writes the partial receive's state at `s` (its token, the bytes so far, whether it holds
+ * large blocks) into the open transaction, and says what was kept.
+ */
+function recordPartial(store: Store, current: Pending, s: ResumeState): PartialReceive {
   // A resumed receive cut again: the kernel counts the bytes of the receives before it too.
-  const before = current.resumes?.streamBytes ?? 0;
-  s.bytes += BigInt(before);
+  s.bytes += BigInt(current.resumes?.streamBytes ?? 0);
   const token = encodeResumeToken(s);
   store.stmt(
     `UPDATE snapshots SET stream_bytes = ?, resume_token = ?, large_blocks = ? WHERE id = ?`,
@@ -369,7 +377,6 @@ async function keepPartial(
     current.parentLargeBlocks || current.builder.largeBlocks ? 1 : 0,
     current.builder.snapshot,
   );
-  await store.commit();
   return {
     dataset: current.plan.dataset,
     snapshot: current.plan.snapshot,
@@ -390,26 +397,10 @@ async function checkpoint(
 ): Promise<PartialReceive | null> {
   const point = tracker.resumeAfter(null, false);
   if (point === null) return null;
-  const s = point.state;
-  s.bytes += BigInt(current.resumes?.streamBytes ?? 0);
-  const token = encodeResumeToken(s);
-  store.stmt(
-    `UPDATE snapshots SET stream_bytes = ?, resume_token = ?, large_blocks = ? WHERE id = ?`,
-  ).run(
-    Number(s.bytes),
-    token,
-    current.parentLargeBlocks || current.builder.largeBlocks ? 1 : 0,
-    current.builder.snapshot,
-  );
+  const partial = recordPartial(store, current, point.state);
   await store.commit();
   store.begin();
-  return {
-    dataset: current.plan.dataset,
-    snapshot: current.plan.snapshot,
-    guid: current.begin.toguid,
-    token,
-    state: s,
-  };
+  return partial;
 }
 
 /** Continues the partial receive of `dataset` with a resuming stream, or says why not. */
