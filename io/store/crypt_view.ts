@@ -32,7 +32,13 @@ import { sealedBlocksOpenable } from "../native/device.ts";
 import { nativePbkdf2Sha1 } from "../native/aead_native.ts";
 import { KIND } from "./snapshot_builder.ts";
 import type { Store } from "./store.ts";
-import { decode, type MapRow, type RawObjectRow, type StoreSnapshotView } from "./snapshot_view.ts";
+import {
+  decode,
+  decodeEmbedded,
+  type MapRow,
+  type RawObjectRow,
+  type StoreSnapshotView,
+} from "./snapshot_view.ts";
 
 const DMU_OT_SA = 44;
 const RAW_BYTESWAP = 2;
@@ -333,15 +339,7 @@ export class DecryptedSnapshotView implements SnapshotView {
     }
     const m = row.meta;
     const stored = this.inner.blockBytes(row.block);
-    if (row.kind === KIND.EMBEDDED) {
-      const v = new DataView(m.buffer, m.byteOffset, m.byteLength);
-      const lsize = v.getUint32(48, true);
-      const data = decode(m[40]!, stored, lsize, where);
-      if (lsize >= row.lsize) return data;
-      const out = new Uint8Array(row.lsize);
-      out.set(data);
-      return out;
-    }
+    if (row.kind === KIND.EMBEDDED) return decodeEmbedded(row, stored, where);
     const type = new DataView(m.buffer, m.byteOffset, m.byteLength).getUint32(16, true);
     let physical: Uint8Array;
     try {

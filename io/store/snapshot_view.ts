@@ -332,15 +332,7 @@ export class StoreSnapshotView implements SnapshotView {
     }
     const stored = this.blockBytes(row.block);
     const m = row.meta;
-    if (row.kind === KIND.EMBEDDED) {
-      const v = new DataView(m.buffer, m.byteOffset, m.byteLength);
-      const lsize = v.getUint32(48, true);
-      const data = decode(m[40]!, stored, lsize, where);
-      if (lsize >= row.lsize) return data;
-      const out = new Uint8Array(row.lsize);
-      out.set(data);
-      return out;
-    }
+    if (row.kind === KIND.EMBEDDED) return decodeEmbedded(row, stored, where);
     if (this.#raw) throw new TypeError(`${where} is encrypted (raw send)`);
     return decode(m[50]!, stored, row.lsize, where);
   }
@@ -368,6 +360,20 @@ export class StoreSnapshotView implements SnapshotView {
       .all(this.snapshot.id) as { object: number }[];
     for (const r of rows) yield r.object;
   }
+}
+
+/**
+ * The logical bytes of an embedded block (kept unsealed in raw sends too): its payload
+ * decompressed to the lsize its WRITE_EMBEDDED said, zero-filled up to the row's size.
+ */
+export function decodeEmbedded(row: MapRow, stored: Uint8Array, where: string): Uint8Array {
+  const m = row.meta;
+  const lsize = new DataView(m.buffer, m.byteOffset, m.byteLength).getUint32(48, true);
+  const data = decode(m[40]!, stored, lsize, where);
+  if (lsize >= row.lsize) return data;
+  const out = new Uint8Array(row.lsize);
+  out.set(data);
+  return out;
 }
 
 /**
