@@ -23,6 +23,7 @@ const VERBS: Record<string, () => Promise<Verb>> = {
   extract: () => import("./cli/extract.ts"),
   cat: () => import("./cli/cat.ts"),
   ls: () => import("./cli/ls.ts"),
+  diff: () => import("./cli/diff.ts"),
   send: () => import("./cli/send.ts"),
   token: () => import("./cli/token.ts"),
   "drop-record": () => import("./cli/drop_record.ts"),
@@ -47,6 +48,8 @@ usage: zsend VERB [options]
                                                straight from stream files, without a store
   ls [-R] STORE DATASET@SNAP [PATH]            list a directory like ls -l
   cat STORE DATASET@SNAP PATH                  one file to stdout
+  diff [-F] [-H] [-t] [-h] STORE DATASET@A DATASET@B|DATASET
+                                               what changed between two snapshots (zfs diff)
   send [-i SNAP | -I SNAP] [-D] [-R] [-p] [-L] [-e] [-c] [-v] [-n] STORE DATASET@SNAP
                                                a stored snapshot as a stream, for zfs receive
   token [--json] TOKEN                         decode a receive_resume_token (zstream token)
@@ -63,11 +66,14 @@ usage: zsend VERB [options]
 /** The version of this zsend, as deno.json gives it. */
 export const VERSION: string = meta.version;
 
+/** Verbs whose `-h` is a flag of their own (zfs diff's "names as they are"). */
+const OWN_H = new Set(["diff"]);
+
 /** Whether the arguments ask for help (`-h` or `--help` before any `--`). */
-function asksHelp(args: string[]): boolean {
+function asksHelp(verb: string, args: string[]): boolean {
   for (const a of args) {
     if (a === "--") return false;
-    if (a === "-h" || a === "--help") return true;
+    if (a === "--help" || (a === "-h" && !OWN_H.has(verb))) return true;
   }
   return false;
 }
@@ -109,7 +115,7 @@ export async function run(args: string[]): Promise<number> {
     warn(`zsend: unknown verb '${verb}'\n\n${HELP}`);
     return EXIT_USAGE;
   }
-  if (asksHelp(rest)) {
+  if (asksHelp(verb, rest)) {
     console.log(await verbHelp(verb, load));
     return 0;
   }

@@ -137,6 +137,30 @@ image file or onto a block device. Nothing is ever written outside DIR.`,
       ["--passphrase-file PATH", "a raw snapshot's passphrase (one trailing newline dropped)"],
     ],
   },
+  diff: {
+    about: `What changed between two stored snapshots of a filesystem (or the latest snapshot of
+DATASET), printed as OpenZFS 2.3's zfs diff prints it: M (modified, or "(+1)"/"(-1)" when only
+the link count changed), + (added), - (removed), R (renamed, OLD -> NEW), one line per file,
+in object order. The earlier snapshot must be of the same filesystem or of one the later one
+was cloned from. Read from the stores' object tables: no pool. Paths start at the dataset's
+mountpoint (--mountpoint, default /DATASET); bytes that are not printable ASCII, spaces and
+backslashes are written \ooo (four octal digits) unless -h is given.`,
+    flags: [
+      [
+        "-F",
+        "the file type after the change: F file, / directory, @ symlink, | fifo, = socket, B and C devices",
+      ],
+      ["-H", "a rename's two paths separated by a tab, not ' -> '"],
+      ["-t", "the file's change time (seconds.nanoseconds) first"],
+      ["-h", "names as they are, without escapes (not help: use --help)"],
+      ["--mountpoint PATH", "what paths start with (zfs diff prints the dataset's mountpoint)"],
+      [
+        "--key-file PATH",
+        "a raw snapshot's key (32 raw bytes or 64 hex digits, as its keyformat says)",
+      ],
+      ["--passphrase-file PATH", "a raw snapshot's passphrase (one trailing newline dropped)"],
+    ],
+  },
   send: {
     about:
       `Writes a stored snapshot as a stream that a real zfs receive takes. Refuses a terminal as
@@ -213,7 +237,7 @@ export function formatHelp(usage: string, help: VerbHelp): string {
   const rows = help.flags.filter(([spelling]) =>
     spelling.split(", ").some((s) => named.has(s.split(" ")[0]!))
   );
-  rows.push(["-h, --help", "this help"]);
+  rows.push([named.has("-h") ? "--help" : "-h, --help", "this help"]);
   const width = Math.max(...rows.map(([s]) => s.length)) + 2;
   const lines = rows.map(([s, t]) =>
     `  ${s.padEnd(width)}${wrap(t, 96 - width).join(`\n  ${" ".repeat(width)}`)}`

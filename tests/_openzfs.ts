@@ -28,6 +28,23 @@ export interface CorpusSnapshot {
   manifest: string;
 }
 
+/** A `zfs diff` the guest ran, as corpus.txt describes it. */
+export interface CorpusDiff {
+  /** The pair's name (`fs-a-b`). */
+  name: string;
+  /** The snapshots, as corpus keys (`fs@a`, `clone@c1`). */
+  from: string;
+  to: string;
+  /** The flags given (`-FHt`), or "" for none. */
+  flags: string;
+  /** The file holding zfs diff's stdout. */
+  file: string;
+  /** The later snapshot's dataset's mountpoint in the guest. */
+  mountpoint: string;
+  /** zfs diff's exit status. */
+  status: number;
+}
+
 /** A stream that the guest made, as corpus.txt describes it. */
 export interface CorpusStream {
   name: string;
@@ -49,6 +66,8 @@ export interface Corpus {
   zfsVersion: string;
   snapshots: Map<string, CorpusSnapshot>;
   streams: Map<string, CorpusStream>;
+  /** The `zfs diff` outputs, in the order they were made (none in older corpora). */
+  diffs: CorpusDiff[];
   /** The passphrase of the guest's passphrase-encrypted datasets. */
   passphrase: string;
 }
@@ -89,6 +108,7 @@ export function openzfsCorpus(): Corpus {
   const dir = env("ZSEND_OPENZFS_CORPUS")!;
   const snapshots = new Map<string, CorpusSnapshot>();
   const streams = new Map<string, CorpusStream>();
+  const diffs: CorpusDiff[] = [];
   let seed = "";
   for (const line of Deno.readTextFileSync(`${dir}/corpus.txt`).split("\n")) {
     const [head, command = ""] = line.split(" | ");
@@ -120,6 +140,17 @@ export function openzfsCorpus(): Corpus {
         file: `${dir}/${name}.zstream`,
         dump,
       });
+    } else if (f[0] === "zdiff") {
+      const [, name, from, to, flags, file, mountpoint, status] = f;
+      diffs.push({
+        name: name!,
+        from: from!,
+        to: to!,
+        flags: flags === "-" ? "" : flags!,
+        file: `${dir}/${file}`,
+        mountpoint: mountpoint!,
+        status: Number(status),
+      });
     } else if (f[0] === "seed") {
       seed = f[1]!;
     }
@@ -130,6 +161,7 @@ export function openzfsCorpus(): Corpus {
     zfsVersion: Deno.readTextFileSync(`${dir}/zfs-version.txt`).trim(),
     snapshots,
     streams,
+    diffs,
     passphrase: Deno.readTextFileSync(`${dir}/passphrase.txt`),
   };
   return loaded;

@@ -63,6 +63,10 @@ export interface ZapEntry {
   value: bigint[] | Uint8Array;
   /** Bytes per integer of the value: 1, 2, 4 or 8. */
   intSize: number;
+  /** The collision differentiator (`mze_cd`, `le_cd`), as stored. */
+  cd?: number;
+  /** The entry's hash as a fat ZAP leaf stores it (micro ZAPs store none). */
+  hash?: bigint;
 }
 
 /** A whole ZAP object as read. */
@@ -182,6 +186,7 @@ export function parseMicroZap(object: number, block: Uint8Array, littleEndian: b
       nameBytes,
       value: [d.getBigUint64(at, littleEndian)],
       intSize: 8,
+      cd: d.getUint32(at + 8, littleEndian),
     });
   }
   return {
@@ -291,7 +296,7 @@ function parseLeaf(block: Uint8Array, ctx: LeafContext): Leaf {
         name = utf8.decode(nameBytes);
       }
       const value = toInts(readArray(valueChunk, valueInts * intSize, "value"), intSize);
-      entries.push({ name, nameBytes, value, intSize });
+      entries.push({ name, nameBytes, value, intSize, cd: d.getUint32(at + 12, le), hash });
       chunk = next;
     }
   }

@@ -117,6 +117,57 @@ setfattr -x user.attr-1 "$(mnt spill)/spilled"
 setfattr -n user.new -v "${TEXT:0:150}" "$(mnt spill)/fits"
 zfs snapshot "$SP@s2"
 
+# --- zfs diff: names zfs diff escapes, hard links in one directory, xattr directories, a type
+# change, a renamed directory, a file on the delete queue (tests/diff_openzfs_test.ts) ---------
+DF="$P/diffs"
+zfs create -o mountpoint="$(mnt diffs)" -o xattr=dir "$DF"
+(
+  cd "$(mnt diffs)"
+  for n in keep 'sp ace' $'tab\there' $'nl\nline' $'ctl\001x' $'del\177' 'é-utf8' 'back\slash' \
+    gone chg-type xa; do
+    printf '%s\n' "$n" >"$n"
+  done
+  setfattr -n user.x -v one xa
+  printf 'h\n' >hl-a
+  ln hl-a hl-b
+  printf 'c\n' >hl-c
+  ln hl-c hl-c2
+  mkdir -p mvdir/sub
+  printf 'm\n' >mvdir/sub/f
+  printf 'o\n' >open-then-removed
+)
+zfs snapshot "$DF@d1"
+(
+  cd "$(mnt diffs)"
+  printf 'more\n' >>keep
+  chmod 0600 'sp ace'
+  mv $'tab\there' $'new\tname\001'
+  rm gone
+  printf 'new\n' >$'new\nfile'
+  ln hl-a hl-d
+  rm hl-c2
+  setfattr -n user.x -v two xa
+  setfattr -n user.new -v v keep
+  rm chg-type
+  mkdir chg-type
+  mv mvdir renamed-dir
+  mv 'é-utf8' 'ü-utf8'
+  # Open while its last name goes: the snapshot holds it on the delete queue.
+  exec 3<open-then-removed
+  rm open-then-removed
+  zfs snapshot "$DF@d2"
+  exec 3<&-
+)
+(
+  cd "$(mnt diffs)"
+  rm -r renamed-dir/sub
+  touch -d '2001-01-01 00:00:00 UTC' hl-b
+  mkfifo fifo
+  ln -s target symlink
+  setfattr -x user.x xa
+)
+zfs snapshot "$DF@d3"
+
 # --- one dataset per compression algorithm -------------------------------------------------
 COMPS=(lz4 gzip-1 gzip-6 gzip-9 lzjb zle off zstd-1 zstd-19 zstd-fast)
 for c in "${COMPS[@]}"; do
@@ -244,6 +295,9 @@ send comp-zstd-19.full full "" comp-zstd-19@s1 comp-zstd-19@s1 "$P/comp-zstd-19@
 send vol-v1.full volume "" vol@v1 vol@v1 "$VOL@v1"
 send vol-v1-v2.incr volume-incremental vol@v1 vol@v2 vol@v2 -i @v1 "$VOL@v2"
 send vol-v1.c volume "" vol@v1 vol@v1 -c "$VOL@v1"
+send diffs-d1.full full "" diffs@d1 diffs@d1 "$DF@d1"
+send diffs-d1-d2.incr incremental diffs@d1 diffs@d2 diffs@d2 -i @d1 "$DF@d2"
+send diffs-d2-d3.incr incremental diffs@d2 diffs@d3 diffs@d3 -i @d2 "$DF@d3"
 send enc-gcm-e1.raw raw "" enc-gcm@e1 enc-gcm@e1 -w "$P/enc-gcm@e1"
 send enc-gcm-e1-e2.raw raw-incremental enc-gcm@e1 enc-gcm@e2 enc-gcm@e2 -w -i @e1 "$P/enc-gcm@e2"
 send enc-ccm-e1.raw raw "" enc-ccm@e1 enc-ccm@e1 -w "$P/enc-ccm@e1"
@@ -277,6 +331,39 @@ zfs clone -o readonly=on -o mountpoint=/mnt/view "$P/resumed@a" "$P/view"
 manifest /mnt/view "$T/resumed.manifest.txt"
 zfs destroy "$P/view"
 cmp "$T/resumed.manifest.txt" "$OUT/fs-a.manifest.txt" || { say "resumed tree differs"; exit 1; }
+
+say "zfs diff"
+# zdiff NAME FROM TO [FLAGS...]: `zfs diff` of two snapshots, plain, -FHt and each FLAGS given,
+# into NAME.FLAGS.diff.txt (NAME.plain.diff.txt without flags), with a corpus.txt line
+# "zdiff NAME FROM TO FLAGS FILE MOUNTPOINT STATUS" (FLAGS - for none; STATUS zfs diff's).
+zdiff() {
+  local name="$1" from="$2" to="$3" flags file mp status
+  shift 3
+  mp="$(zfs get -H -o value mountpoint "$P/${to%@*}")"
+  for flags in - -FHt "$@"; do
+    file="$name.${flags#-}.diff.txt"
+    [[ "$flags" == - ]] && file="$name.plain.diff.txt"
+    status=0
+    if [[ "$flags" == - ]]; then
+      zfs diff "$P/$from" "$P/$to" >"$OUT/$file" 2>"$T/zdiff.err" || status=$?
+    else
+      zfs diff "$flags" "$P/$from" "$P/$to" >"$OUT/$file" 2>"$T/zdiff.err" || status=$?
+    fi
+    ((status == 0)) || say "zfs diff $flags $from $to: status $status: $(cat "$T/zdiff.err")"
+    printf 'zdiff %s %s %s %s %s %s %s\n' "$name" "$from" "$to" "$flags" "$file" "$mp" \
+      "$status" >>"$OUT/corpus.txt"
+  done
+}
+zdiff fs-a-b fs@a fs@b
+zdiff fs-b-c fs@b fs@c
+zdiff fs-a-c fs@a fs@c -F
+zdiff fs-c-r fs@c fs@r
+zdiff spill-s1-s2 spill@s1 spill@s2
+zdiff clone-b-c1 fs@b clone@c1
+zdiff enc-gcm-e1-e2 enc-gcm@e1 enc-gcm@e2
+zdiff diffs-d1-d2 diffs@d1 diffs@d2 -h -F -t -H
+zdiff diffs-d2-d3 diffs@d2 diffs@d3 -h
+zdiff diffs-d1-d3 diffs@d1 diffs@d3 -h
 
 zfs version | head -n 1 >"$OUT/zfs-version.txt"
 printf 'seed %s\n' "$SEED" >>"$OUT/corpus.txt"
