@@ -9,12 +9,13 @@ import { parseArgs } from "@std/cli";
 import { DumpSummary, formatRecord, recordToJson } from "../core/stream/dump.ts";
 import { readRecordBatches } from "../core/stream/reader.ts";
 import { openStreamInput } from "../io/source.ts";
+import { trackedInput } from "../io/progress.ts";
 import { TextOutput } from "../io/output.ts";
 import { engine, oneInput, rejectUnknown } from "./common.ts";
 import { streamInputArg } from "./args.ts";
 
 /** Usage of the verb. */
-export const USAGE = "zsend dump [-v] [-vv] [-C] [-d] [--json] [FILE|-]";
+export const USAGE = "zsend dump [-v] [-vv] [-C] [-d] [--json] [--progress] [FILE|-]";
 
 function jsonLine(value: unknown): string {
   return JSON.stringify(value, (_k, v) => typeof v === "bigint" ? v.toString() : v) + "\n";
@@ -23,7 +24,7 @@ function jsonLine(value: unknown): string {
 /** Runs the verb; returns the exit status. */
 export async function main(args: string[]): Promise<number> {
   const flags = parseArgs(args, {
-    boolean: ["v", "C", "d", "json", "help"],
+    boolean: ["v", "C", "d", "json", "help", "progress"],
     collect: ["v"],
     unknown: rejectUnknown,
   });
@@ -40,7 +41,13 @@ export async function main(args: string[]): Promise<number> {
   const input = streamInputArg(oneInput(flags._, "dump"));
   const out = new TextOutput();
   const summary = new DumpSummary();
-  const batches = readRecordBatches(openStreamInput(input, { reuse: true }), {
+  // The records go to stdout as they are read: no line redrawn into them on one terminal.
+  const { chunks, progress } = trackedInput(openStreamInput(input, { reuse: true }), input, {
+    asked: flags.progress,
+    stdoutIsOutput: true,
+    label: "zsend dump: ",
+  });
+  const batches = readRecordBatches(chunks, {
     fletcher4: engine(),
     ignoreChecksums: flags.C as boolean,
     reuseSpans: true,
@@ -67,6 +74,7 @@ export async function main(args: string[]): Promise<number> {
   } finally {
     // A damaged stream: what was read before the fault still comes out, then the error.
     await out.flush();
+    progress?.done();
   }
   return 0;
 }

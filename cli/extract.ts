@@ -14,21 +14,22 @@ import type { KeyMaterial } from "../core/crypto/keys.ts";
 import { openSnapshotView } from "../io/store/open_snapshot.ts";
 import { Store } from "../io/store/store.ts";
 import { openStreamInput } from "../io/source.ts";
+import { progressFor, trackedInput } from "../io/progress.ts";
 import { extractVolume } from "../io/volume_extract.ts";
 import { nameArg, notDirectoryArg, outputDirArg, storeArg, streamInputArg } from "./args.ts";
 import { engine, rejectUnknown, UsageError, warn } from "./common.ts";
 import { KEY_FLAGS, KEY_USAGE, keyMaterial, promptKey } from "./keys.ts";
 
 /** Usage of the verb. */
-export const USAGE = `zsend extract [-q] ${KEY_USAGE} STORE DATASET@SNAP DIR\n` +
+export const USAGE = `zsend extract [-q] [--progress] ${KEY_USAGE} STORE DATASET@SNAP DIR\n` +
   "       zsend extract [-q] STORE VOL@SNAP --image PATH|DEVICE\n" +
-  `       zsend extract [-q] ${KEY_USAGE} --stream [--snapshot NAME] FILE... ` +
+  `       zsend extract [-q] [--progress] ${KEY_USAGE} --stream [--snapshot NAME] FILE... ` +
   "DIR|--image PATH|DEVICE";
 
 /** Runs the verb; returns the exit status. */
 export async function main(args: string[]): Promise<number> {
   const flags = parseArgs(args, {
-    boolean: ["stream", "help", "quiet"],
+    boolean: ["stream", "help", "quiet", "progress"],
     string: ["image", "snapshot", ...KEY_FLAGS],
     alias: { q: "quiet" },
     unknown: rejectUnknown,
@@ -41,6 +42,7 @@ export async function main(args: string[]): Promise<number> {
   if (flags.image !== undefined) notDirectoryArg(flags.image, "--image PATH|DEVICE");
   const pos = flags._.map(String);
   const key = keyMaterial(flags);
+  const shown: Shown = { quiet: flags.quiet, progress: flags.progress };
   if (flags.stream) {
     if (pos.length < (flags.image === undefined ? 2 : 1)) {
       throw new UsageError("extract --stream takes FILE... DIR (or FILE... --image PATH)");
@@ -48,7 +50,7 @@ export async function main(args: string[]): Promise<number> {
     const dir = flags.image === undefined ? outputDirArg(pos.pop()!) : "";
     for (const file of pos) streamInputArg(file);
     const wanted = flags.snapshot === undefined ? null : snapshotArg(flags.snapshot);
-    return await extractStreams(pos, wanted, dir, flags.image, flags.quiet, key);
+    return await extractStreams(pos, wanted, dir, flags.image, shown, key);
   }
   if (flags.snapshot !== undefined) {
     throw new UsageError(
@@ -59,13 +61,13 @@ export async function main(args: string[]): Promise<number> {
     if (pos.length !== 2) throw new UsageError("extract STORE VOL@SNAP --image PATH|DEVICE");
     storeArg(pos[0]!);
     nameArg(pos[1]!, "snapshot", "VOL@SNAP", { lookup: true });
-    return await extractOne(pos[0]!, pos[1]!, "", flags.image, flags.quiet, key);
+    return await extractOne(pos[0]!, pos[1]!, "", flags.image, shown, key);
   }
   if (pos.length !== 3) throw new UsageError("extract takes STORE DATASET@SNAP DIR");
   storeArg(pos[0]!);
   outputDirArg(pos[2]!);
   nameArg(pos[1]!, "snapshot", "DATASET@SNAP", { lookup: true });
-  return await extractOne(pos[0]!, pos[1]!, pos[2]!, undefined, flags.quiet, key);
+  return await extractOne(pos[0]!, pos[1]!, pos[2]!, undefined, shown, key);
 }
 
 /** `--snapshot`: `SNAP` or `@SNAP` (of the streams' top dataset), or `POOL/...@SNAP`. */
@@ -83,12 +85,18 @@ function snapshotArg(text: string): { name: string; full: boolean } {
  * `--snapshot` names, else the last snapshot the streams make of their top dataset (the first
  * dataset they name: the one a `-R` stream was sent from).
  */
+/** What is said on the way: the summary line (unless quiet), progress lines when asked. */
+interface Shown {
+  quiet: boolean;
+  progress: boolean;
+}
+
 async function extractStreams(
   files: string[],
   wanted: { name: string; full: boolean } | null,
   dir: string,
   image: string | undefined,
-  quiet: boolean,
+  shown: Shown,
   key: KeyMaterial | null,
 ): Promise<number> {
   const tmp = await Deno.makeTempDir({ prefix: "zsend-extract-" });
@@ -97,13 +105,21 @@ async function extractStreams(
     const made: ReceivedSnapshot[] = [];
     try {
       for (const file of files) {
-        made.push(
-          ...await receiveStream(store, openStreamInput(file, { reuse: true }), {
-            target: "stream",
-            names: "discard-pool",
-            fletcher4: engine(),
-          }),
-        );
+        const { chunks, progress } = trackedInput(openStreamInput(file, { reuse: true }), file, {
+          asked: shown.progress,
+          label: `zsend extract: ${file}: `,
+        });
+        try {
+          made.push(
+            ...await receiveStream(store, chunks, {
+              target: "stream",
+              names: "discard-pool",
+              fletcher4: engine(),
+            }),
+          );
+        } finally {
+          progress?.done();
+        }
       }
     } finally {
       store.close();
@@ -125,7 +141,7 @@ async function extractStreams(
       ? `${pick.toname} (the last snapshot the streams make)`
       : pick.toname;
     const stored = `${pick.dataset}@${pick.snapshot}`;
-    return await extractOne(`${tmp}/store`, label, dir, image, quiet, key, stored);
+    return await extractOne(`${tmp}/store`, label, dir, image, shown, key, stored);
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }
@@ -137,7 +153,7 @@ async function extractOne(
   name: string,
   dir: string,
   image: string | undefined,
-  quiet: boolean,
+  shown: Shown,
   key: KeyMaterial | null,
   stored: string = name,
 ): Promise<number> {
@@ -153,7 +169,7 @@ async function extractOne(
       if (image === undefined) throw new UsageError(`${name} is a volume: use --image PATH|DEVICE`);
       // A raw volume's blocks come through its keys (the store keeps them sealed).
       const r = await extractVolume(store, sealed, image, view);
-      if (!quiet) {
+      if (!shown.quiet) {
         console.log(
           `${name} -> ${image}: ${r.size} bytes, ${r.blocks} blocks written` +
             (r.incremental ? `, ${r.zeroed} freed (only changes since the image's snapshot)` : ""),
@@ -162,7 +178,28 @@ async function extractOne(
       return 0;
     }
     const fs = await ZplFilesystem.open(view);
-    const r = await extractTree(fs, dir);
+    // Bytes and files written; the total is not known before the walk.
+    const progress = progressFor({
+      asked: shown.progress,
+      total: null,
+      label: `zsend extract: ${name}: `,
+      count: "files",
+    });
+    let paths = 0;
+    let r: Awaited<ReturnType<typeof extractTree>> | undefined;
+    try {
+      r = await extractTree(fs, dir, {
+        ...(progress
+          ? {
+            onPath: (_: string, so: { bytes: number; files: number }) => {
+              if ((++paths & 255) === 0) progress.update(so.bytes, so.files);
+            },
+          }
+          : {}),
+      });
+    } finally {
+      progress?.done(r?.bytes, r?.files);
+    }
     for (const e of r.errors) warn(`zsend extract: ${e}`);
     if (sealed.snapshot.redactedRanges) {
       warn(
@@ -171,7 +208,7 @@ async function extractOne(
       );
     }
     for (const n of r.notes) warn(`zsend extract: note: ${n}`);
-    if (!quiet) {
+    if (!shown.quiet) {
       console.log(
         `${name} -> ${dir}: ${r.files} files (${r.bytes} bytes), ${r.directories} directories, ` +
           `${r.symlinks} symlinks, ${r.hardlinks} hard links, ${r.special} special files` +

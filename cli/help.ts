@@ -26,6 +26,10 @@ message on stderr and status 1.`,
       ["-C", "do not verify checksums"],
       ["-d", "every record, its checksum and its payload in hex"],
       ["--json", "one JSON object per record, then a summary object"],
+      [
+        "--progress",
+        "progress on stderr: on a terminal one line redrawn (unless stdout is that terminal); elsewhere a plain line every 5 s and one at the end, only with this flag",
+      ],
     ],
   },
   verify: {
@@ -36,6 +40,10 @@ Status 0 when intact, 1 when not, 2 on a usage error. Reads stdin when FILE is -
     flags: [
       ["-q, --quiet", "print nothing; the status says it"],
       ["--json", "one JSON object: ok, and where and why a damaged stream fails"],
+      [
+        "--progress",
+        "progress on stderr: on a terminal one line redrawn (always); elsewhere a plain line every 5 s and one at the end, only with this flag",
+      ],
       [
         "--key-file PATH",
         "also check every MAC of raw substreams with this key (raw or hex): blocks, dnode blocks, the objset",
@@ -63,13 +71,19 @@ applied is kept as a partial receive that the rest of the stream, zfs send -t, c
       ["-d", "name datasets TARGET + the sent name without its pool"],
       ["-e", "name datasets TARGET + the last component of the sent name"],
       ["-n", "receive nothing, touch nothing: say what would be received (and destroyed)"],
-      ["-v", "one line per snapshot received (and per snapshot -F destroys)"],
+      [
+        "-v",
+        "one line per snapshot received (and per snapshot -F destroys); progress as --progress",
+      ],
       [
         "-s",
         "when the stream breaks, keep what was applied as a partial receive with a receive_resume_token (zfs send -t of it, received again, completes it)",
       ],
       ["-A", "recv -A STORE TARGET: drop TARGET's partial receive"],
-      ["--progress", "bytes and records so far on stderr (always on a terminal)"],
+      [
+        "--progress",
+        "progress on stderr: on a terminal one line redrawn (always); elsewhere a plain line every 5 s and one at the end, only with this flag",
+      ],
     ],
   },
   list: {
@@ -88,7 +102,11 @@ with their receive_resume_token.`,
 WRITE_BYREF replaced by the data it points at, checksums recomputed. Refuses a terminal as
 stdout.`,
     flags: [
-      ["-v", "counts on stderr when done"],
+      ["-v", "counts on stderr when done; progress as --progress"],
+      [
+        "--progress",
+        "progress on stderr: on a terminal one line redrawn (always); elsewhere a plain line every 5 s and one at the end, only with this flag",
+      ],
     ],
   },
   extract: {
@@ -109,6 +127,10 @@ image file or onto a block device. Nothing is ever written outside DIR.`,
         "with --stream: the snapshot to extract, as SNAP or @SNAP (of the top dataset of the streams) or as the stream names it (POOL/FS@SNAP); without it, the last snapshot the streams make of their top dataset",
       ],
       ["-q, --quiet", "no summary line"],
+      [
+        "--progress",
+        "progress on stderr: on a terminal one line redrawn (always); elsewhere a plain line every 5 s and one at the end, only with this flag",
+      ],
       [
         "--key-file PATH",
         "a raw snapshot's key (32 raw bytes or 64 hex digits, as its keyformat says)",
@@ -171,8 +193,19 @@ stdout. SNAP is @SNAP or SNAP (of the same dataset) or DATASET@SNAP.`,
       ["-D", "WRITE_BYREF for blocks sent before in the same stream (a dedup stream)"],
       ["-R", "the dataset and its children, with the replication nvlist"],
       ["-p", "send the properties the store holds"],
-      ["-v", "what is sent, on stderr"],
-      ["-n", "send nothing: say what would be sent and its size"],
+      [
+        "-v",
+        "first zfs send -v's estimate lines (full send of ... estimated size is ..., total estimated size is ...; the sizes are exact), on stderr (stdout with -n); then progress as --progress",
+      ],
+      [
+        "-P",
+        "the estimate lines as zfs send -P writes them: full, incremental and size, tab-separated, sizes in bytes",
+      ],
+      ["-n", "send nothing (with -v or -P: only the estimate lines, on stdout)"],
+      [
+        "--progress",
+        "progress on stderr: on a terminal one line redrawn (always); elsewhere a plain line every 5 s and one at the end, only with this flag",
+      ],
       // zfs send's; shown once the usage line names them.
       ["-L, --large-block", "blocks larger than 128 KiB sent whole, as zfs send -L sends them"],
       ["-e, --embed", "embedded blocks sent as WRITE_EMBEDDED, as zfs send -e sends them"],

@@ -15,12 +15,13 @@ import { nameArg, notDirectoryArg, storeArg, streamInputArg } from "./args.ts";
 import { engine, rejectUnknown, UsageError, warn } from "./common.ts";
 import { refuseTerminalOutput } from "./redup.ts";
 import { writeStreamOutput } from "../io/stream_output.ts";
+import { progressFor, trackedInput } from "../io/progress.ts";
 
 /** Usage of the verb. */
 export const USAGE =
   `zsend image send [--from OLD_IMAGE | --from-store STORE VOL@SNAP] [--name POOL/VOL@SNAP] [--block-size N]
-                  [--guid G] [--from-guid G] [-v] IMAGE|DEVICE > STREAM
-zsend image recv [-F] [-g FROMGUID] [--guid-file PATH | --no-guid-file] [-v] IMAGE|DEVICE
+                  [--guid G] [--from-guid G] [-v] [--progress] IMAGE|DEVICE > STREAM
+zsend image recv [-F] [-g FROMGUID] [--guid-file PATH | --no-guid-file] [-v] [--progress] IMAGE|DEVICE
                   [STREAM|-]
 
 send: the records a zfs send of a volume holding these bytes would contain: object 1 (volume
@@ -36,7 +37,9 @@ recv: WRITE becomes pwrite, FREE zeros where there is data (a file keeps its hol
   is cut with ftruncate). A full stream creates or replaces the image (-F to replace a
   non-empty file or a device). An incremental must come from the guid the image holds: the
   one in IMAGE.zsend-guid, written after each receive (none for a device unless --guid-file
-  names one), or -g FROMGUID.`;
+  names one), or -g FROMGUID.
+-v, --progress: progress on stderr (on a terminal always, one line redrawn; elsewhere a plain
+  line every 5 s and one at the end); -v also says what was sent or received when done.`;
 
 /**
  * Parses a guid: `0x` and hex, or decimal digits (as `zfs get guid` prints it), or hex with
@@ -88,7 +91,7 @@ function flagString(v: unknown, name: string): string | undefined {
 async function send(args: string[]): Promise<number> {
   const flags = parseArgs(args, {
     string: ["from", "from-store", "name", "block-size", "guid", "from-guid"],
-    boolean: ["v", "help"],
+    boolean: ["v", "help", "progress"],
     unknown: rejectUnknown,
   });
   if (flags.help) {
@@ -144,7 +147,13 @@ async function sendFrom(
   path: string,
   from: string | undefined,
   fromGuid: string | undefined,
-  flags: { name?: unknown; "block-size"?: unknown; guid?: unknown; v?: boolean },
+  flags: {
+    name?: unknown;
+    "block-size"?: unknown;
+    guid?: unknown;
+    v?: boolean;
+    progress?: boolean;
+  },
 ): Promise<number> {
   if (fromGuid !== undefined && from === undefined) {
     throw new UsageError("--from-guid needs --from (the older image to compare with)");
@@ -167,7 +176,23 @@ async function sendFrom(
     fletcher4,
     payloadRefs: true,
   });
-  const { bytes } = writeStreamOutput(plan.chunks);
+  // The image is read (and checksummed) before the stream starts; the stream holds its blocks'
+  // bytes and a record each, which is the total to come, near enough.
+  const s0 = plan.scan;
+  const blocks = from === undefined ? s0.data.count() : s0.changed.count();
+  const progress = progressFor({
+    asked: flags.v === true || flags.progress === true,
+    total: blocks * s0.blockSize,
+    label: "zsend image send: ",
+  });
+  let bytes = 0;
+  try {
+    bytes = writeStreamOutput(plan.chunks, {
+      ...(progress ? { onProgress: (b: number) => progress.update(b) } : {}),
+    }).bytes;
+  } finally {
+    progress?.done(bytes);
+  }
   if (flags.v) {
     const s = plan.scan;
     warn(
@@ -184,7 +209,7 @@ async function sendFrom(
 async function recv(args: string[]): Promise<number> {
   const flags = parseArgs(args, {
     string: ["g", "guid-file"],
-    boolean: ["F", "v", "no-guid-file", "help"],
+    boolean: ["F", "v", "no-guid-file", "help", "progress"],
     unknown: rejectUnknown,
   });
   if (flags.help) {
@@ -201,16 +226,22 @@ async function recv(args: string[]): Promise<number> {
     throw new UsageError("--guid-file and --no-guid-file exclude each other");
   }
   const g = flagString(flags.g, "g");
-  const got = await receiveImage(
-    readRecords(openStreamInput(streamInputArg(input, "STREAM")), { fletcher4: engine() }),
-    path,
-    {
+  const stream = streamInputArg(input, "STREAM");
+  const { chunks, progress } = trackedInput(openStreamInput(stream), stream, {
+    asked: flags.v || flags.progress,
+    label: "zsend image recv: ",
+  });
+  let got;
+  try {
+    got = await receiveImage(readRecords(chunks, { fletcher4: engine() }), path, {
       force: flags.F,
       ...(g === undefined ? {} : { baseGuid: parseGuid(g) }),
       ...(flags["no-guid-file"] ? { guidFile: null } : {}),
       ...(guidFile === undefined ? {} : { guidFile }),
-    },
-  );
+    });
+  } finally {
+    progress?.done();
+  }
   if (flags.v) {
     warn(
       `zsend image recv: ${got.toname} (guid ${got.toguid.toString(16)}` +

@@ -9,7 +9,7 @@ import { parseArgs } from "@std/cli";
 import { type NameMode, receiveStream } from "../io/receive.ts";
 import { Store } from "../io/store/store.ts";
 import { openStreamInput } from "../io/source.ts";
-import { Progress } from "../io/progress.ts";
+import { countedChunks, inputSize, progressFor } from "../io/progress.ts";
 import { firstMissing, nameArg, storeArg, type StoreState, streamInputArg } from "./args.ts";
 import { engine, rejectUnknown, UsageError } from "./common.ts";
 
@@ -39,9 +39,11 @@ export async function main(args: string[]): Promise<number> {
   // What a failed first receive takes back: the directories it made on the way to STORE.
   const made = state === "absent" ? firstMissing(storeDir) : null;
   const names: NameMode = flags.d ? "discard-pool" : flags.e ? "last-component" : "as-given";
-  let total: number | null = null;
-  if (input !== undefined && input !== "-") total = (await Deno.stat(input)).size;
-  const progress = flags.progress || Deno.stderr.isTerminal() ? new Progress(total) : null;
+  const progress = progressFor({
+    asked: flags.progress || flags.v,
+    total: inputSize(input),
+    label: "zsend recv: ",
+  });
   // -n touches nothing: without a store yet, the trial runs in a scratch store.
   const scratch = flags.n && state !== "store"
     ? await Deno.makeTempDir({ prefix: "zsend-recv-n-" })
@@ -58,7 +60,10 @@ export async function main(args: string[]): Promise<number> {
   let received = 0;
   try {
     // The reader lends its buffers to the pack writes: payloads go to the packs uncopied.
-    const source = openStreamInput(input, { reuse: true, leases: store.packs.leases });
+    const source = countedChunks(
+      openStreamInput(input, { reuse: true, leases: store.packs.leases }),
+      progress,
+    );
     const got = await receiveStream(store, source, {
       target,
       names,
@@ -70,7 +75,7 @@ export async function main(args: string[]): Promise<number> {
         ? { checkpointMs: Number(Deno.env.get("ZSEND_RECV_CHECKPOINT_MS")) }
         : {}),
       onPartial: (p) => {
-        progress?.done();
+        progress?.interrupt();
         received++; // the store now holds it: never taken back as a failed first receive
         console.error(
           `zsend recv: kept a partial receive of ${p.dataset}@${p.snapshot} (resume at object ` +
@@ -83,7 +88,7 @@ export async function main(args: string[]): Promise<number> {
       onSnapshot: (s) => {
         if (!s.dryRun) received++;
         if (!flags.v && !flags.n) return;
-        progress?.done();
+        progress?.interrupt();
         const [destroyed, got, fresh] = s.dryRun
           ? ["would destroy", "would receive", "would be new"]
           : ["destroyed", "received", "new"];

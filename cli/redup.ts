@@ -12,11 +12,12 @@ import { DiskRedupIndex } from "../io/redup_index.ts";
 import { alignedBytes } from "../io/aligned_buffer.ts";
 import { type ByteWriter, writeAll } from "../io/output.ts";
 import { openStreamInput } from "../io/source.ts";
+import { trackedInput } from "../io/progress.ts";
 import { engine, oneInput, rejectUnknown, warn } from "./common.ts";
 import { streamInputArg } from "./args.ts";
 
 /** Usage of the verb. */
-export const USAGE = "zsend redup [-v] [FILE|-] > PLAIN_STREAM";
+export const USAGE = "zsend redup [-v] [--progress] [FILE|-] > PLAIN_STREAM";
 
 /** Size of the pieces written to the output. */
 const OUT_BLOCK = 1 << 20;
@@ -94,7 +95,7 @@ function isRegularFile(path: string | undefined): path is string {
 /** Runs the verb; returns the exit status. */
 export async function main(args: string[]): Promise<number> {
   const flags = parseArgs(args, {
-    boolean: ["v", "help"],
+    boolean: ["v", "help", "progress"],
     unknown: rejectUnknown,
   });
   if (flags.help) {
@@ -111,8 +112,17 @@ export async function main(args: string[]): Promise<number> {
   });
   const stats: RedupStats = { records: 0, byref: 0, writes: 0, begins: 0 };
   const fletcher4 = engine();
-  const records = readRecords(openStreamInput(input, { reuse: true }), { fletcher4 });
-  const bytes = await pipeChunks(redupRecords(records, index, { fletcher4, stats }), Deno.stdout);
+  const { chunks, progress } = trackedInput(openStreamInput(input, { reuse: true }), input, {
+    asked: flags.v || flags.progress,
+    label: "zsend redup: ",
+  });
+  const records = readRecords(chunks, { fletcher4 });
+  let bytes: number;
+  try {
+    bytes = await pipeChunks(redupRecords(records, index, { fletcher4, stats }), Deno.stdout);
+  } finally {
+    progress?.done();
+  }
   if (flags.v) {
     warn(
       `zsend redup: ${stats.records} records, ${stats.byref} WRITE_BYREF replaced, ` +

@@ -1,17 +1,22 @@
 /**
- * `zsend send [-i SNAP | -I SNAP] [-D] [-R] [-p] [-L] [-e] [-c] [-v] [-n] STORE DATASET@SNAP`:
- * a stored snapshot as a send stream on stdout, for `zfs receive`. `-L`, `-e` and `-c` are
- * `zfs send`'s: large blocks whole, embedded blocks embedded, compressed blocks compressed.
+ * `zsend send [-i SNAP | -I SNAP] [-D] [-R] [-p] [-L] [-e] [-c] [-v] [-P] [-n] STORE
+ * DATASET@SNAP`: a stored snapshot as a send stream on stdout, for `zfs receive`. `-L`, `-e`
+ * and `-c` are `zfs send`'s: large blocks whole, embedded blocks embedded, compressed blocks
+ * compressed. `-v` and `-P` print `zfs send`'s estimate lines (on stdout with `-n`, as zfs
+ * does), sizes from a pass over the records that reads no block.
  *
  * @module
  */
 
 import { parseArgs } from "@std/cli";
-import { sendStream } from "../io/send.ts";
+import { sendStream, type SendStreamOptions } from "../io/send.ts";
+import { estimateLines, type SendEstimate } from "../core/send/verbose.ts";
+import { progressFor } from "../io/progress.ts";
+import { RECORD_SIZE } from "../core/stream/constants.ts";
 import { Store } from "../io/store/store.ts";
 import { writeStreamOutput } from "../io/stream_output.ts";
 import { nameArg, storeArg } from "./args.ts";
-import { engine, rejectUnknown, UsageError, warn } from "./common.ts";
+import { engine, rejectUnknown, UsageError } from "./common.ts";
 import { KEY_FLAGS, keyMaterial, promptKey } from "./keys.ts";
 import type { SendSource } from "../core/send/send.ts";
 import { openSnapshotView } from "../io/store/open_snapshot.ts";
@@ -20,13 +25,14 @@ import { decryptedSendSource } from "../io/store/decrypted_source.ts";
 import { nativeAead } from "../io/native/aead_native.ts";
 
 /** Usage of the verb. */
-export const USAGE = "zsend send [-i SNAP | -I SNAP] [-D] [-R] [-p] [-L] [-e] [-c] [-v] [-n] " +
-  "[--decrypt [--key-file PATH | --passphrase-file PATH]] STORE DATASET@SNAP";
+export const USAGE =
+  "zsend send [-i SNAP | -I SNAP] [-D] [-R] [-p] [-L] [-e] [-c] [-v] [-P] [-n] " +
+  "[--progress] [--decrypt [--key-file PATH | --passphrase-file PATH]] STORE DATASET@SNAP";
 
 /** Runs the verb; returns the exit status. */
 export async function main(args: string[]): Promise<number> {
   const flags = parseArgs(args, {
-    boolean: ["D", "R", "p", "v", "n", "L", "e", "c", "help", "decrypt"],
+    boolean: ["D", "R", "p", "v", "P", "n", "L", "e", "c", "help", "decrypt", "progress"],
     string: ["i", "I", ...KEY_FLAGS],
     alias: { L: "large-block", e: "embed", c: "compressed" },
     unknown: rejectUnknown,
@@ -103,7 +109,7 @@ export async function main(args: string[]): Promise<number> {
   }
   const store = Store.open(pos[0]!);
   try {
-    const chunks = sendStream(store, target, {
+    const options: SendStreamOptions = {
       sourceFor: (row) => sources.get(row.id) ?? null,
       ...(from !== undefined ? { from } : {}),
       intermediate: flags.I !== undefined,
@@ -114,22 +120,82 @@ export async function main(args: string[]): Promise<number> {
       embed: flags.e,
       compressed: flags.c,
       fletcher4: engine(),
-      payloadRefs: !flags.n,
-      onSubstream: (what) => {
-        if (flags.v || flags.n) warn(`${flags.n ? "would send" : "sending"} ${what}`);
-      },
-    });
-    let bytes = 0;
-    if (flags.n) {
-      for (const c of chunks) bytes += c.length;
-      warn(`total estimated size is ${bytes} bytes`);
-      return 0;
+      payloadRefs: true,
+    };
+    const verbose = flags.v || flags.P;
+    let total: number | null = null;
+    if (verbose) {
+      const compound = flags.R || flags.I !== undefined;
+      const { parts, streamBytes } = estimate(store, target, options, compound, from);
+      total = streamBytes;
+      const text = estimateLines(parts, { parsable: flags.P, compound });
+      // As zfs send: on stdout for a dry run, else on stderr (stdout holds the stream).
+      if (flags.n) console.log(text.replace(/\n$/, ""));
+      else Deno.stderr.writeSync(new TextEncoder().encode(text));
     }
-    ({ bytes } = writeStreamOutput(chunks));
-    if (flags.v) warn(`sent ${bytes} bytes`);
+    if (flags.n) return 0;
+    const progress = progressFor({
+      asked: flags.v || flags.progress,
+      total,
+      label: "zsend send: ",
+    });
+    let sent: number | undefined;
+    try {
+      sent = writeStreamOutput(sendStream(store, target, options), {
+        ...(progress ? { onProgress: (b: number) => progress.update(b) } : {}),
+      }).bytes;
+    } finally {
+      progress?.done(sent);
+    }
     return 0;
   } finally {
     store.close();
     for (const o of opened) o.store.close();
   }
+}
+
+/**
+ * Each snapshot's part of the send and its bytes, and the whole stream's bytes, from a pass over its records (payloads as
+ * references: no block is read). A single send (not `-R`, `-I`) is one part named by its
+ * source in full, as `zfs send -i` names it; the parts of a compound one name their source by
+ * its short name, and a clone's first snapshot is a full send there, as `zfs send -R` says.
+ */
+function estimate(
+  store: Store,
+  target: string,
+  options: SendStreamOptions,
+  compound: boolean,
+  from: string | undefined,
+): { parts: SendEstimate[]; streamBytes: number } {
+  const parts: SendEstimate[] = [];
+  let streamBytes = 0;
+  for (
+    const c of sendStream(store, target, {
+      ...options,
+      onSubstream: (s) => {
+        const short = s.from === null || s.clone ? null : s.from.slice(s.from.indexOf("@") + 1);
+        parts.push({ to: s.to, from: short, bytes: 0 });
+      },
+    })
+  ) {
+    // The compound stream's own BEGIN is counted in no snapshot's part, as zfs counts.
+    const last = parts[parts.length - 1];
+    if (last !== undefined) last.bytes += c.length;
+    streamBytes += c.length;
+  }
+  // Nor is the END that closes a compound stream (-R, -I, -p), one record after the last.
+  const wrapped = options.replicate || options.intermediate || options.props;
+  const last = parts[parts.length - 1];
+  if (wrapped && last !== undefined) last.bytes -= RECORD_SIZE;
+  if (compound) return { parts, streamBytes };
+  const dataset = target.slice(0, target.indexOf("@"));
+  const source = from === undefined
+    ? null
+    : from.startsWith("@")
+    ? dataset + from
+    : from.includes("@")
+    ? from
+    : `${dataset}@${from}`;
+  const bytes = parts.reduce((n, p) => n + p.bytes, 0);
+  return { parts: [{ to: target, from: source, bytes }], streamBytes };
 }

@@ -18,16 +18,18 @@ import { nativeAead } from "../io/native/aead_native.ts";
 import { findResumePoint } from "../core/resume/resume_point.ts";
 import { encodeResumeToken } from "../core/resume/resume_token.ts";
 import { openStreamInput } from "../io/source.ts";
+import { trackedInput } from "../io/progress.ts";
 import { engine, oneInput, rejectUnknown } from "./common.ts";
 import { streamInputArg } from "./args.ts";
 
 /** Usage of the verb. */
-export const USAGE = `zsend verify [--quiet] [--json] ${KEY_USAGE} [--resume-token] [FILE|-]`;
+export const USAGE =
+  `zsend verify [--quiet] [--json] [--progress] ${KEY_USAGE} [--resume-token] [FILE|-]`;
 
 /** Runs the verb; returns the exit status. */
 export async function main(args: string[]): Promise<number> {
   const flags = parseArgs(args, {
-    boolean: ["quiet", "json", "help", "resume-token"],
+    boolean: ["quiet", "json", "help", "resume-token", "progress"],
     string: [...KEY_FLAGS],
     alias: { q: "quiet" },
     unknown: rejectUnknown,
@@ -39,8 +41,12 @@ export async function main(args: string[]): Promise<number> {
   const input = streamInputArg(oneInput(flags._, "verify"));
   const key = keyMaterial(flags);
   if (flags["resume-token"]) return await resumeToken(input, flags.json, flags.quiet);
+  const { chunks: source, progress } = trackedInput(
+    openStreamInput(input, { reuse: true }),
+    input,
+    { asked: flags.progress, label: "zsend verify: " },
+  );
   try {
-    const source = openStreamInput(input, { reuse: true });
     let macs: MacReport | null = null;
     const report = key === null
       ? await verifyStream(source, { fletcher4: engine(), reuseSpans: true })
@@ -49,6 +55,7 @@ export async function main(args: string[]): Promise<number> {
         macs = r.macs;
         return r.report;
       })();
+    progress?.done();
     if (flags.json) {
       console.log(JSON.stringify({ ok: true, ...report, ...(macs ? { macs } : {}) }));
     } else if (!flags.quiet) {
@@ -74,6 +81,7 @@ export async function main(args: string[]): Promise<number> {
     }
     return 0;
   } catch (e) {
+    progress?.done();
     if (!(e instanceof StreamError)) throw e;
     if (flags.json) {
       console.log(JSON.stringify({

@@ -38,8 +38,8 @@ export interface ExtractReport {
 export interface ExtractOptions {
   /** Apply owners (default: when running as root). */
   owners?: boolean;
-  /** Called after each path. */
-  onPath?: (path: string) => void;
+  /** Called after each path, with the report so far (bytes and files written). */
+  onPath?: (path: string, report: Readonly<ExtractReport>) => void;
 }
 
 const isRoot = (() => {
@@ -167,7 +167,7 @@ async function writeTree(x: Extraction, dir: string, options: ExtractOptions): P
     const made = x.dirs.length;
     try {
       await writeEntry(x, entry, target);
-      options.onPath?.(entry.path);
+      options.onPath?.(entry.path, x.report);
     } catch (e) {
       if (e instanceof Deno.errors.PermissionDenied && !isRoot) throw e;
       // writeEntry lists a directory in `dirs` once it has made it.

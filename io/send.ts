@@ -34,13 +34,23 @@ export interface SendStreamOptions extends SendFlags {
    * `io/stream_output.ts`) instead of their bytes.
    */
   payloadRefs?: boolean;
-  /** Told each substream as it starts (`-v`). */
-  onSubstream?: (what: string) => void;
+  /** Told each substream as it starts (`-v`), before any of its bytes. */
+  onSubstream?: (part: SubstreamInfo) => void;
   /**
    * The source to send a stored snapshot from, instead of the store's own (`send --decrypt`:
    * a raw snapshot opened with its key); null or absent: the store's.
    */
   sourceFor?: (row: SnapshotRow) => SendSource | null;
+}
+
+/** What a substream of a send is. */
+export interface SubstreamInfo {
+  /** The snapshot it sends, `DATASET@SNAP`. */
+  to: string;
+  /** The snapshot it is relative to, `DATASET@SNAP`, or null for a full stream. */
+  from: string | null;
+  /** A clone stream: `from` is the origin, in another dataset. */
+  clone: boolean;
 }
 
 /** One substream to send: `to`, relative to `from` (null: full). */
@@ -313,13 +323,11 @@ export function* sendStream(
   }
   for (const part of parts) {
     const toname = `${part.to.datasetName}@${part.to.name}`;
-    options.onSubstream?.(
-      part.from === null
-        ? `full ${toname}`
-        : `${
-          part.clone ? "clone" : "incremental"
-        } ${part.from.datasetName}@${part.from.name} -> ${toname}`,
-    );
+    options.onSubstream?.({
+      to: toname,
+      from: part.from === null ? null : `${part.from.datasetName}@${part.from.name}`,
+      clone: part.clone,
+    });
     yield* sendRecords(
       sender,
       options.sourceFor?.(part.to) ??

@@ -50,20 +50,25 @@ export interface StreamOutputResult {
  * {@linkcode FilePlace}.
  *
  * @param chunks the stream, as `sendStream` or `sendImage` give it
- * @param options `fd`: the descriptor that `Deno.stdout` writes to (1)
+ * @param options `fd`: the descriptor that `Deno.stdout` writes to (1); `onProgress`: told the
+ *   bytes written so far every 256 chunks
  */
 export function writeStreamOutput(
   chunks: Iterable<StreamChunk>,
-  options: { fd?: number } = {},
+  options: { fd?: number; onProgress?: (bytes: number) => void } = {},
 ): StreamOutputResult {
   // Synchronous writes: the kernel's copies interleave with them on the same descriptor, and
   // an await per record header would cost a thread hand-off each.
   const out = new SyncChunkOutput(Deno.stdout);
   const copier = new KernelCopier(options.fd ?? 1);
   const result: StreamOutputResult = { bytes: 0, kernelCopied: 0 };
+  const onProgress = options.onProgress;
+  let n = 0;
   try {
     for (const c of chunks) {
       result.bytes += c.length;
+      // Told every 256 chunks (records or runs of them): nothing per record in the loop.
+      if (onProgress !== undefined && (++n & 255) === 0) onProgress(result.bytes);
       if (c instanceof Uint8Array) {
         out.write(c);
         continue;
