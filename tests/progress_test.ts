@@ -228,6 +228,7 @@ Deno.test({
     const text = new TextDecoder().decode(out.stdout);
     assertEquals(out.code, 0, text);
     assertMatch(text, /OK: \d+ records/);
+    // deno-lint-ignore no-control-regex
     assertMatch(text, /\rzsend verify: [^\r\n]*\(100%\)[^\r\n]*\x1b\[K/);
   },
 });
