@@ -9,6 +9,7 @@
  * @module
  */
 
+import { concat } from "@std/bytes";
 import type { DiffChange } from "./diff.ts";
 import { S_IF } from "./znode.ts";
 
@@ -118,13 +119,7 @@ export function formatChange(c: DiffChange, f: DiffFormat): Uint8Array {
   }
   if (c.linkDelta !== undefined) text(`\t(${c.linkDelta > 0 ? "+" : ""}${c.linkDelta})`);
   text("\n");
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
+  return concat(parts);
 }
 
 /**
