@@ -344,12 +344,14 @@ zdiff() {
     file="$name.${flags#-}.diff.txt"
     [[ "$flags" == - ]] && file="$name.plain.diff.txt"
     status=0
+    # A zfs diff that does not end in 5 minutes is recorded as status 124, the corpus goes on.
     if [[ "$flags" == - ]]; then
-      zfs diff "$P/$from" "$P/$to" >"$OUT/$file" 2>"$T/zdiff.err" || status=$?
+      timeout 300 zfs diff "$P/$from" "$P/$to" >"$OUT/$file" 2>"$T/zdiff.err" || status=$?
     else
-      zfs diff "$flags" "$P/$from" "$P/$to" >"$OUT/$file" 2>"$T/zdiff.err" || status=$?
+      timeout 300 zfs diff "$flags" "$P/$from" "$P/$to" >"$OUT/$file" 2>"$T/zdiff.err" ||
+        status=$?
     fi
-    ((status == 0)) || say "zfs diff $flags $from $to: status $status: $(cat "$T/zdiff.err")"
+    say "zfs diff $flags $from $to: status $status, $(wc -l <"$OUT/$file") lines $(cat "$T/zdiff.err")"
     printf 'zdiff %s %s %s %s %s %s %s\n' "$name" "$from" "$to" "$flags" "$file" "$mp" \
       "$status" >>"$OUT/corpus.txt"
   done
@@ -364,6 +366,21 @@ zdiff enc-gcm-e1-e2 enc-gcm@e1 enc-gcm@e2
 zdiff diffs-d1-d2 diffs@d1 diffs@d2 -h -F -t -H
 zdiff diffs-d2-d3 diffs@d2 diffs@d3 -h
 zdiff diffs-d1-d3 diffs@d1 diffs@d3 -h
+
+say "zfs send -n -v and -n -P"
+# sendv NAME ARGS...: the estimate lines of `zfs send -n -v ARGS` and `zfs send -n -P ARGS`
+# into NAME.sendv.txt and NAME.sendP.txt, with a corpus.txt line "sendv NAME | zfs send ARGS".
+sendv() {
+  local name="$1"
+  shift
+  zfs send -n -v "$@" >"$OUT/$name.sendv.txt"
+  zfs send -n -P "$@" >"$OUT/$name.sendP.txt"
+  printf 'sendv %s | zfs send %s\n' "$name" "$*" >>"$OUT/corpus.txt"
+}
+sendv fs-a "$FS@a"
+sendv fs-a-b -i @a "$FS@b"
+sendv fs-a-c.I -I @a "$FS@c"
+sendv fs-r.R -R "$FS@r"
 
 zfs version | head -n 1 >"$OUT/zfs-version.txt"
 printf 'seed %s\n' "$SEED" >>"$OUT/corpus.txt"
