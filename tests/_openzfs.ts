@@ -68,6 +68,11 @@ export interface Corpus {
   streams: Map<string, CorpusStream>;
   /** The `zfs diff` outputs, in the order they were made (none in older corpora). */
   diffs: CorpusDiff[];
+  /**
+   * `zfs send -n -v` and `-n -P` runs: NAME.sendv.txt and NAME.sendP.txt hold their output,
+   * `args` the rest of the command line (none in older corpora).
+   */
+  sendv: { name: string; args: string[] }[];
   /** The passphrase of the guest's passphrase-encrypted datasets. */
   passphrase: string;
 }
@@ -109,6 +114,7 @@ export function openzfsCorpus(): Corpus {
   const snapshots = new Map<string, CorpusSnapshot>();
   const streams = new Map<string, CorpusStream>();
   const diffs: CorpusDiff[] = [];
+  const sendv: { name: string; args: string[] }[] = [];
   let seed = "";
   for (const line of Deno.readTextFileSync(`${dir}/corpus.txt`).split("\n")) {
     const [head, command = ""] = line.split(" | ");
@@ -140,6 +146,8 @@ export function openzfsCorpus(): Corpus {
         file: `${dir}/${name}.zstream`,
         dump,
       });
+    } else if (f[0] === "sendv") {
+      sendv.push({ name: f[1]!, args: command.replace(/^zfs send /, "").split(" ") });
     } else if (f[0] === "zdiff") {
       const [, name, from, to, flags, file, mountpoint, status] = f;
       diffs.push({
@@ -162,6 +170,7 @@ export function openzfsCorpus(): Corpus {
     snapshots,
     streams,
     diffs,
+    sendv,
     passphrase: Deno.readTextFileSync(`${dir}/passphrase.txt`),
   };
   return loaded;
