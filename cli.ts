@@ -50,7 +50,7 @@ usage: zsend VERB [options]
   cat STORE DATASET@SNAP PATH                  one file to stdout
   diff [-F] [-H] [-t] [-h] STORE DATASET@A DATASET@B|DATASET
                                                what changed between two snapshots (zfs diff)
-  send [-i SNAP | -I SNAP] [-D] [-R] [-p] [-L] [-e] [-c] [-v] [-n] STORE DATASET@SNAP
+  send [-i SNAP | -I SNAP] [-D] [-R] [-p] [-L] [-e] [-c] [-v] [-P] [-n] STORE DATASET@SNAP
                                                a stored snapshot as a stream, for zfs receive
   token [--json] TOKEN                         decode a receive_resume_token (zstream token)
   drop-record [-v] OBJECT,OFFSET... < IN > OUT drop WRITE records (zstream drop_record)
@@ -58,9 +58,10 @@ usage: zsend VERB [options]
                                                decompress WRITE records (zstream decompress)
   recompress [-l LEVEL] ALGO < IN > OUT        recompress every WRITE (zstream recompress)
 
-  help VERB, VERB -h, VERB --help              a verb's usage and every flag
+  help VERB, VERB -h, VERB --help              a verb's usage and every flag (diff: --help)
   --version                                    the version of zsend
 
+The long verbs show progress on a terminal, and as plain lines with --progress (or -v).
 'zsend help VERB' tells more.`;
 
 /** The version of this zsend, as deno.json gives it. */
