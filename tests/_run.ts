@@ -52,6 +52,16 @@ export async function runZsend(
   };
 }
 
+/** Runs `zsend ARGS` as {@linkcode runZsend} does; the run must succeed (status 0). */
+export async function runZsendOk(
+  args: string[],
+  options: { stdin?: Uint8Array | string; env?: Record<string, string> } = {},
+): Promise<RunResult> {
+  const r = await runZsend(args, options);
+  if (r.code !== 0) throw new Error(`zsend ${args.join(" ")}: status ${r.code}: ${r.stderr}`);
+  return r;
+}
+
 /**
  * Runs `zsend ARGS > FILE` through a shell, so that its stdout is a regular file rather than a
  * pipe; returns what it wrote (the run must succeed).

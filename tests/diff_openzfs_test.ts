@@ -16,17 +16,13 @@ import {
   corpusUnavailable,
   openzfsCorpus,
 } from "./_openzfs.ts";
-import { runZsend } from "./_run.ts";
+import { runZsend, runZsendOk } from "./_run.ts";
 
 const why = corpusUnavailable();
 const S = (name: string) => corpusStream(name).file;
 const PASS = () => ["--passphrase-file", corpusFile("passphrase.txt")];
 
-async function ok(args: string[]): Promise<string> {
-  const r = await runZsend(args);
-  assertEquals(r.code, 0, `zsend ${args.join(" ")}: ${r.stderr}`);
-  return r.stdout;
-}
+const ok = async (args: string[]): Promise<string> => (await runZsendOk(args)).stdout;
 
 /** A store that holds every snapshot the corpus diffs, as oz/DATASET@SNAP. */
 async function storeOfCorpus(): Promise<string> {

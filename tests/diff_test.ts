@@ -8,15 +8,11 @@
 
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import { ZFS_FUSE_DIR } from "./_fixtures.ts";
-import { runZsend } from "./_run.ts";
+import { runZsend, runZsendOk } from "./_run.ts";
 
 const F = (name: string) => `${ZFS_FUSE_DIR}/${name}`;
 
-async function ok(args: string[]): Promise<string> {
-  const r = await runZsend(args);
-  assertEquals(r.code, 0, `zsend ${args.join(" ")}: ${r.stderr}`);
-  return r.stdout;
-}
+const ok = async (args: string[]): Promise<string> => (await runZsendOk(args)).stdout;
 
 /** A manifest: path (without `./`) -> its line's fields after the path. */
 function manifest(text: string): Map<string, string[]> {

@@ -8,7 +8,7 @@
 
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import { ZFS_FUSE_DIR } from "./_fixtures.ts";
-import { runZsend, zsendCommand } from "./_run.ts";
+import { runZsendOk, zsendCommand } from "./_run.ts";
 import { formatProgress, Progress } from "../io/progress.ts";
 import { estimateLines, niceNumber } from "../core/send/verbose.ts";
 
@@ -18,11 +18,7 @@ const FAST = { ZSEND_PROGRESS_INTERVAL_MS: "0" };
 // deno-lint-ignore no-control-regex
 const CONTROL = /[\r\x1b]/;
 
-async function ok(args: string[], env: Record<string, string> = {}) {
-  const r = await runZsend(args, { env });
-  assertEquals(r.code, 0, `zsend ${args.join(" ")}: ${r.stderr}`);
-  return r;
-}
+const ok = (args: string[], env: Record<string, string> = {}) => runZsendOk(args, { env });
 
 /** The progress lines of a run's stderr (those that start with the verb's label). */
 function progressLines(stderr: string, label: string): string[] {
