@@ -254,7 +254,8 @@ export function inputSize(path: string | undefined): number | null {
 }
 
 /**
- * Passes chunks through, reporting the bytes that went by (once per chunk: megabytes apart).
+ * Passes chunks through, reporting the bytes that went by (once per chunk: megabytes apart);
+ * without a progress, the chunks themselves (nothing in between).
  *
  * @example
  * ```ts
@@ -270,20 +271,19 @@ export function inputSize(path: string | undefined): number | null {
  * if (n !== 7 || !seen[1]!.startsWith("7 B")) throw new Error(seen.join());
  * ```
  */
-export async function* countedChunks(
+export function countedChunks(
   chunks: AsyncIterable<Uint8Array>,
   progress: Progress | null,
-): AsyncGenerator<Uint8Array> {
-  if (progress === null) {
-    yield* chunks;
-    return;
-  }
-  let bytes = 0;
-  for await (const c of chunks) {
-    bytes += c.length;
-    progress.update(bytes);
-    yield c;
-  }
+): AsyncIterable<Uint8Array> {
+  if (progress === null) return chunks;
+  return (async function* () {
+    let bytes = 0;
+    for await (const c of chunks) {
+      bytes += c.length;
+      progress.update(bytes);
+      yield c;
+    }
+  })();
 }
 
 /**
@@ -298,7 +298,7 @@ export function trackedInput(
   chunks: AsyncIterable<Uint8Array>,
   path: string | undefined,
   options: { asked: boolean; stdoutIsOutput?: boolean; label?: string },
-): { chunks: AsyncGenerator<Uint8Array>; progress: Progress | null } {
+): { chunks: AsyncIterable<Uint8Array>; progress: Progress | null } {
   const progress = progressFor({ ...options, total: inputSize(path) });
   return { chunks: countedChunks(chunks, progress), progress };
 }
