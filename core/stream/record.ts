@@ -419,8 +419,36 @@ export function decodeRecord(record: Uint8Array, littleEndian: boolean): DrrReco
   return out as unknown as DrrRecord;
 }
 
-/** A record to encode: its type, and any fields (missing ones are zero). */
-export type RecordInit = { type: number } & Partial<Record<string, unknown>>;
+/**
+ * One record kind to encode: its `type`, and any of that kind's fields (missing ones are zero;
+ * a field the kind does not have is a type error).
+ */
+export type RecordInitOf<R extends DrrRecord> = { type: R["type"] } & Partial<Omit<R, "type">>;
+
+/**
+ * A record to encode, keyed by its `type`: the fields of that record kind, any of them left
+ * out (encoded as zero; the writer fills `toguid` from BEGIN). A misspelled field is a type
+ * error.
+ *
+ * @example
+ * ```ts
+ * import type { RecordInit } from "./record.ts";
+ * const free: RecordInit = { type: 4, object: 3n, offset: 0n, length: 512n };
+ * if (free.type === 4 && free.length !== 512n) throw new Error();
+ * ```
+ */
+export type RecordInit =
+  | RecordInitOf<DrrBegin>
+  | RecordInitOf<DrrObject>
+  | RecordInitOf<DrrFreeObjects>
+  | RecordInitOf<DrrWrite>
+  | RecordInitOf<DrrFree>
+  | RecordInitOf<DrrEnd>
+  | RecordInitOf<DrrWriteByref>
+  | RecordInitOf<DrrSpill>
+  | RecordInitOf<DrrWriteEmbedded>
+  | RecordInitOf<DrrObjectRange>
+  | RecordInitOf<DrrRedact>;
 
 /**
  * Encodes a record into 312 bytes. Fields left out are zero; the trailing checksum is

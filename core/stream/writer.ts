@@ -141,7 +141,6 @@ export class StreamWriter {
    * no features, and `payloadlen` from the payload.
    */
   begin(fields: Partial<Omit<DrrBegin, "type">>, payload?: Uint8Array): Uint8Array[] {
-    this.#toguid = fields.toguid ?? 0n;
     return this.write({
       magic: BACKUP_MAGIC,
       versioninfo: makeVersioninfo(HDRTYPE.SUBSTREAM, 0),
@@ -169,9 +168,21 @@ export class StreamWriter {
 
   /**
    * Writes any record: END gets the running checksum, others a trailing checksum when the
-   * stream carries them. The payload must have the size the record's fields imply; given as a
+   * stream carries them. A record without `toguid` gets its substream's, from the last BEGIN.
+   * The payload must have the size the record's fields imply; given as a
    * {@linkcode PayloadRef}, its checksum is folded in and the reference is returned in its
    * place.
+   *
+   * @example
+   * ```ts
+   * import { StreamWriter } from "./writer.ts";
+   * import { decodeRecord } from "./record.ts";
+   * const w = new StreamWriter();
+   * w.begin({ toname: "p/fs@a", toguid: 9n, objset_type: 2 });
+   * const [free] = w.write({ type: 4, object: 3n, offset: 0n, length: 512n });
+   * const rec = decodeRecord(free!, true);
+   * if (rec.type !== 4 || rec.toguid !== 9n) throw new Error();
+   * ```
    */
   write(rec: RecordInit | DrrRecord, payload?: Uint8Array, options?: WriteOptions): Uint8Array[];
   write(rec: RecordInit | DrrRecord, payload: PayloadRef, options?: WriteOptions): StreamChunk[];
@@ -189,7 +200,12 @@ export class StreamWriter {
     const ck = this.#checksum;
     const fields: Record<string, unknown> = { ...rec };
     delete fields.record_checksum;
-    if (rec.type === DRR.BEGIN) ck.reset();
+    if (rec.type === DRR.BEGIN) {
+      ck.reset();
+      this.#toguid = rec.toguid ?? 0n;
+    } else if (fields.toguid === undefined) {
+      fields.toguid = this.#toguid;
+    }
     if (rec.type === DRR.END) fields.checksum = ck.value();
     const out = encodeRecord(fields as RecordInit, le, new Uint8Array(RECORD_SIZE));
     ck.update(out.subarray(0, CHECKSUM_OFFSET), le);
