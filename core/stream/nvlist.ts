@@ -1579,60 +1579,70 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | {
   [key: string]: JsonValue;
 };
 
-function jsonNumber(x: bigint): JsonValue {
-  return x >= BigInt(Number.MIN_SAFE_INTEGER) && x <= BigInt(Number.MAX_SAFE_INTEGER)
-    ? Number(x)
-    : x.toString();
-}
+/**
+ * Which 64-bit pairs of an nvlist hold guids: `name` is the pair's, `path` the names of the
+ * nvlists it lies in, outermost first.
+ */
+export type NvGuidTest = (name: string, path: readonly string[]) => boolean;
 
-function jsonDouble(x: number): JsonValue {
-  return Number.isFinite(x) ? x : String(x);
-}
+const hex2 = (b: number): string => b.toString(16).padStart(2, "0");
 
 /**
- * An nvlist as a JSON-ready object, like {@link nvlistToObject} but with 64-bit integers as
- * numbers when exact, else decimal strings; byte arrays (BYTE_ARRAY, UINT8_ARRAY) as hex
- * strings; non-finite doubles as strings.
+ * An nvlist as a JSON-ready object, as zsend's `--json` outputs write it: 64-bit integers
+ * (INT64, UINT64, HRTIME and their arrays) as decimal strings, those `guids` names as `0x` and
+ * 16 lowercase hex digits; smaller integers as numbers; byte arrays (BYTE_ARRAY, UINT8_ARRAY)
+ * as hex strings; non-finite doubles as strings; a BOOLEAN (a name without a value) as `true`.
  *
+ * @param list the nvlist
+ * @param guids which 64-bit pairs are guids (none when absent)
+ * @returns the JSON-ready object
  * @example
  * ```ts
  * import { DATA_TYPE, nvlistToJson } from "./nvlist.ts";
  * const j = nvlistToJson({ pairs: [
- *   { name: "guid", type: DATA_TYPE.UINT64, value: 0xffffffffffffffffn },
+ *   { name: "guid", type: DATA_TYPE.UINT64, value: 0xabcn },
  *   { name: "n", type: DATA_TYPE.UINT64, value: 5n },
  *   { name: "iv", type: DATA_TYPE.UINT8_ARRAY, value: new Uint8Array([0xab, 1]) },
- * ] });
- * if (JSON.stringify(j) !== '{"guid":"18446744073709551615","n":5,"iv":"ab01"}') {
+ * ] }, (name) => name === "guid");
+ * if (JSON.stringify(j) !== '{"guid":"0x0000000000000abc","n":"5","iv":"ab01"}') {
  *   throw new Error(JSON.stringify(j));
  * }
  * ```
  */
-export function nvlistToJson(list: NvList): { [key: string]: JsonValue } {
+export function nvlistToJson(
+  list: NvList,
+  guids: NvGuidTest = () => false,
+  path: readonly string[] = [],
+): { [key: string]: JsonValue } {
   const o: { [key: string]: JsonValue } = {};
   for (const p of list.pairs) {
+    const big = guids(p.name, path)
+      ? (x: bigint) => "0x" + BigInt.asUintN(64, x).toString(16).padStart(16, "0")
+      : (x: bigint) => x.toString();
+    const inner = [...path, p.name];
     let v: JsonValue;
     switch (p.type) {
       case DATA_TYPE.NVLIST:
-        v = nvlistToJson(p.value);
+        v = nvlistToJson(p.value, guids, inner);
         break;
       case DATA_TYPE.NVLIST_ARRAY:
-        v = p.value.map(nvlistToJson);
+        v = p.value.map((l) => nvlistToJson(l, guids, inner));
         break;
       case DATA_TYPE.INT64:
       case DATA_TYPE.UINT64:
       case DATA_TYPE.HRTIME:
-        v = jsonNumber(p.value);
+        v = big(p.value);
         break;
       case DATA_TYPE.INT64_ARRAY:
       case DATA_TYPE.UINT64_ARRAY:
-        v = p.value.map(jsonNumber);
+        v = p.value.map(big);
         break;
       case DATA_TYPE.BYTE_ARRAY:
       case DATA_TYPE.UINT8_ARRAY:
-        v = Array.from(p.value, (b) => b.toString(16).padStart(2, "0")).join("");
+        v = Array.from(p.value, hex2).join("");
         break;
       case DATA_TYPE.DOUBLE:
-        v = jsonDouble(p.value);
+        v = Number.isFinite(p.value) ? p.value : String(p.value);
         break;
       default:
         v = p.value;
