@@ -100,7 +100,7 @@ function updateTs(state: Uint32Array, data: Uint8Array, littleEndian: boolean): 
  *
  * @example
  * ```ts
- * import { tsFletcher4 } from "./fletcher4.ts";
+ * import { tsFletcher4 } from "jsr:@zsend/zsend";
  * const state = new Uint32Array(8);
  * tsFletcher4.update(state, new Uint8Array([1, 0, 0, 0, 2, 0, 0, 0]), true);
  * // a = 1 + 2, b = 1 + 3, c = 1 + 4, d = 1 + 5
@@ -205,7 +205,7 @@ export function isZeroChecksum(ck: Checksum): boolean {
  *
  * @example
  * ```ts
- * import { fletcher4 } from "./fletcher4.ts";
+ * import { fletcher4 } from "jsr:@zsend/zsend";
  * const [a] = fletcher4(new Uint8Array([0, 0, 0, 5]), false);
  * if (a !== 5n) throw new Error();
  * ```

@@ -90,9 +90,7 @@ function formatBegin(r: StreamRecord, h: DrrRecord & { type: 0 }, o: DumpOptions
  *
  * @example
  * ```ts
- * import { formatRecord } from "./dump.ts";
- * import { readRecords } from "./reader.ts";
- * import { StreamWriter } from "./writer.ts";
+ * import { formatRecord, readRecords, StreamWriter } from "jsr:@zsend/zsend";
  * const w = new StreamWriter();
  * const bytes = [...w.begin({ toname: "p/fs@s", toguid: 1n, objset_type: 2 }), ...w.end()];
  * const text = [];
@@ -177,7 +175,20 @@ export function formatRecord(r: StreamRecord, o: DumpOptions): string {
   return s;
 }
 
-/** Counts of records and bytes, per type and in all, as the SUMMARY reports them. */
+/**
+ * Counts of records and bytes, per type and in all, as the SUMMARY reports them.
+ *
+ * @example
+ * ```ts
+ * import { DumpSummary, readRecords, StreamWriter } from "jsr:@zsend/zsend";
+ * const w = new StreamWriter();
+ * const bytes = [...w.begin({ toname: "p/fs@a", toguid: 1n, objset_type: 2 }), ...w.end()];
+ * const s = new DumpSummary();
+ * for await (const r of readRecords(bytes)) s.add(r);
+ * if (s.toJSON().summary.stream_length !== "624") throw new Error();
+ * if (!s.format().includes("Total records = 2")) throw new Error();
+ * ```
+ */
 export class DumpSummary {
   /** Records of each type. */
   readonly records: number[] = new Array(DRR_NUMTYPES).fill(0);

@@ -22,7 +22,7 @@ export type JsonObject = { [key: string]: JsonValue };
  *
  * @example
  * ```ts
- * import { u64Json } from "./json.ts";
+ * import { u64Json } from "jsr:@zsend/zsend";
  * if (u64Json(2n ** 64n - 1n) !== "18446744073709551615" || u64Json(624) !== "624") {
  *   throw new Error();
  * }
@@ -37,7 +37,7 @@ export function u64Json(x: bigint | number): string {
  *
  * @example
  * ```ts
- * import { guidJson } from "./json.ts";
+ * import { guidJson } from "jsr:@zsend/zsend";
  * if (guidJson(0x19ae76b59316b832n) !== "0x19ae76b59316b832") throw new Error();
  * if (guidJson(0x2a9n) !== "0x00000000000002a9") throw new Error();
  * ```
@@ -123,9 +123,7 @@ export function recordFieldsJson(h: DrrRecord): JsonObject {
  *
  * @example
  * ```ts
- * import { recordToJson } from "./json.ts";
- * import { readRecords } from "./reader.ts";
- * import { StreamWriter } from "./writer.ts";
+ * import { readRecords, recordToJson, StreamWriter } from "jsr:@zsend/zsend";
  * const w = new StreamWriter();
  * const bytes = [...w.begin({ toname: "p/fs@a", toguid: 255n, objset_type: 2 }),
  *   ...w.write({ type: 4, object: 3n, offset: 0n, length: 2n ** 64n - 1n }), ...w.end()];
@@ -168,8 +166,8 @@ export function recordToJson(r: StreamRecord): JsonObject {
  * @example
  * ```ts
  * import { streamErrorJson } from "./json.ts";
- * import type { StreamError } from "./errors.ts";
- * const j = streamErrorJson(new StreamError({ index: 3, type: 2, offset: 936 }, "bad"));
+ * import { StreamError } from "jsr:@zsend/zsend";
+ * const j = streamErrorJson(new StreamError({ index: 3, type: 3, offset: 936 }, "bad"));
  * if (j.index !== 3 || j.offset !== "936" || j.type !== "WRITE" || j.fault !== "bad") {
  *   throw new Error(JSON.stringify(j));
  * }
@@ -193,7 +191,7 @@ export function streamErrorJson(e: StreamError): JsonObject {
  *
  * @example
  * ```ts
- * import { verifyReportJson } from "./json.ts";
+ * import { verifyReportJson } from "jsr:@zsend/zsend";
  * const j = verifyReportJson({ records: 2, bytes: 624, substreams: 1, compound: false,
  *   recordChecksums: true, snapshots: ["p/fs@a"] });
  * if (j.bytes !== "624" || j.record_checksums !== true || j.ok !== true) throw new Error();

@@ -44,8 +44,11 @@ export interface WriterOptions {
  * (a store's pack, say, copied by the kernel without passing through this process).
  */
 export interface PayloadRef<P = unknown> {
+  /** Bytes of the payload. */
   readonly length: number;
+  /** Its fletcher-4 from zero, in the stream's byte order. */
   readonly fletcher4: Checksum;
+  /** Where its bytes lie. */
   readonly place: P;
 }
 
@@ -112,19 +115,25 @@ export interface WriteOptions {
  *
  * @example
  * ```ts
- * import { StreamWriter } from "./writer.ts";
+ * import { StreamWriter } from "jsr:@zsend/zsend";
  * const w = new StreamWriter();
  * const chunks = [...w.begin({ toname: "p/fs@a", toguid: 5n, objset_type: 2 }), ...w.end()];
  * if (chunks.length !== 2 || chunks[1]![0] !== 5) throw new Error();
  * ```
  */
 export class StreamWriter {
+  /** The byte order it writes. */
   readonly littleEndian: boolean;
+  /** Whether records carry a trailing checksum (else only END does). */
   readonly recordChecksums: boolean;
   #checksum: Fletcher4;
   #toguid = 0n;
 
-  /** @param options byte order, checksum style, engine */
+  /**
+   * A writer at the start of a stream.
+   *
+   * @param options byte order, checksum style, engine
+   */
   constructor(options: WriterOptions = {}) {
     this.littleEndian = options.littleEndian ?? true;
     this.recordChecksums = options.recordChecksums ?? true;
@@ -185,7 +194,9 @@ export class StreamWriter {
    * ```
    */
   write(rec: RecordInit | DrrRecord, payload?: Uint8Array, options?: WriteOptions): Uint8Array[];
+  /** {@linkcode StreamWriter.write} of a record whose payload is held elsewhere. */
   write(rec: RecordInit | DrrRecord, payload: PayloadRef, options?: WriteOptions): StreamChunk[];
+  /** {@linkcode StreamWriter.write} of a record with either kind of payload. */
   write(
     rec: RecordInit | DrrRecord,
     payload?: Uint8Array | PayloadRef,
