@@ -89,7 +89,13 @@ export {
   type WriterOptions,
 } from "./core/stream/writer.ts";
 export { StreamVerifier, type VerifyReport, verifyStream } from "./core/stream/verify.ts";
-export { fletcher4, type Fletcher4Engine, tsFletcher4 } from "./core/checksum/fletcher4.ts";
+export {
+  Fletcher4,
+  fletcher4,
+  type Fletcher4Engine,
+  isZeroChecksum,
+  tsFletcher4,
+} from "./core/checksum/fletcher4.ts";
 export { bestFletcher4 } from "./io/native/fletcher4_native.ts";
 export { type DumpOptions, DumpSummary, formatRecord } from "./core/stream/dump.ts";
 export {
@@ -123,7 +129,9 @@ export {
   type DecodedResumeToken,
   decodeResumeToken,
   encodeResumeToken,
+  resumeNvlist,
   type ResumeState,
+  resumeState,
   ResumeTokenError,
 } from "./core/resume/resume_token.ts";
 export { findResumePoint, type ResumePoint, type ResumeScan } from "./core/resume/resume_point.ts";

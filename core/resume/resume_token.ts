@@ -177,7 +177,7 @@ export function decodeResumeToken(token: string): DecodedResumeToken {
  * @throws {ResumeTokenError} when one of those is missing or of another type
  * @example
  * ```ts
- * import { decodeResumeToken, encodeResumeToken, resumeState } from "./resume_token.ts";
+ * import { decodeResumeToken, encodeResumeToken, resumeState } from "jsr:@zsend/zsend";
  * const t = encodeResumeToken({
  *   object: 5n, offset: 0x20000n, bytes: 1000n, toguid: 0xabcn, toname: "pool/fs@s1",
  *   fromguid: 0x99n, largeblockok: true, embedok: true, compressok: false, rawok: false,
@@ -228,7 +228,7 @@ export function resumeState(list: NvList): ResumeState {
  * @returns the list
  * @example
  * ```ts
- * import { resumeNvlist } from "./resume_token.ts";
+ * import { resumeNvlist } from "jsr:@zsend/zsend";
  * const l = resumeNvlist({
  *   object: 1n, offset: 0n, bytes: 0n, toguid: 7n, toname: "p/fs@a", fromguid: 3n,
  *   largeblockok: false, embedok: false, compressok: true, rawok: false,
@@ -266,7 +266,7 @@ export function resumeNvlist(s: ResumeState): NvList {
  * @returns the token text
  * @example
  * ```ts
- * import { decodeResumeToken, encodeResumeToken, resumeState } from "./resume_token.ts";
+ * import { decodeResumeToken, encodeResumeToken, resumeState } from "jsr:@zsend/zsend";
  * const t = encodeResumeToken({
  *   object: 4178n, offset: 655360n, bytes: 8012360n, toguid: 0x63db7614ad467c53n,
  *   toname: "zc/fs@a", largeblockok: false, embedok: false, compressok: true, rawok: false,

@@ -442,7 +442,7 @@ function readChecksum(v: DataView, off: number, le: boolean): Checksum {
  * @example
  * ```ts
  * import { encodeRecord, streamByteOrder } from "./record.ts";
- * const rec = encodeRecord({ type: 0, magic: 0x2F5BACBACn } as never, false);
+ * const rec = encodeRecord({ type: 0, magic: 0x2F5BACBACn }, false);
  * if (streamByteOrder(rec) !== false) throw new Error("expected big-endian");
  * ```
  */
@@ -467,7 +467,7 @@ export function rawRecordType(record: Uint8Array, littleEndian: boolean): number
  * @example
  * ```ts
  * import { decodeRecord, encodeRecord } from "jsr:@zsend/zsend";
- * const bytes = encodeRecord({ type: 4, object: 7n, offset: 0n, length: 512n } as never, true);
+ * const bytes = encodeRecord({ type: 4, object: 7n, offset: 0n, length: 512n }, true);
  * const rec = decodeRecord(bytes, true);
  * if (rec.type !== 4 || rec.object !== 7n) throw new Error("round trip failed");
  * ```
@@ -554,7 +554,7 @@ export type RecordInit =
  * @example
  * ```ts
  * import { encodeRecord } from "jsr:@zsend/zsend";
- * const bytes = encodeRecord({ type: 2, firstobj: 1n, numobjs: 5n } as never, true);
+ * const bytes = encodeRecord({ type: 2, firstobj: 1n, numobjs: 5n }, true);
  * if (bytes.length !== 312 || bytes[8] !== 1) throw new Error("bad encoding");
  * ```
  */

@@ -184,8 +184,7 @@ export class StreamWriter {
    *
    * @example
    * ```ts
-   * import { StreamWriter } from "./writer.ts";
-   * import { decodeRecord } from "./record.ts";
+   * import { decodeRecord, StreamWriter } from "jsr:@zsend/zsend";
    * const w = new StreamWriter();
    * w.begin({ toname: "p/fs@a", toguid: 9n, objset_type: 2 });
    * const [free] = w.write({ type: 4, object: 3n, offset: 0n, length: 512n });
@@ -244,12 +243,11 @@ export class StreamWriter {
    *
    * @example
    * ```ts
-   * import { StreamWriter } from "./writer.ts";
-   * import { encodeRecord } from "./record.ts";
+   * import { encodeRecord, StreamWriter } from "jsr:@zsend/zsend";
    * const a = new StreamWriter(), b = new StreamWriter();
    * const rec = { type: 4, object: 3n, offset: 0n, length: 512n, toguid: 0n } as const;
    * const [x] = a.write(rec);
-   * const [y] = b.writeEncoded(encodeRecord(rec as never, true)) as Uint8Array[];
+   * const [y] = b.writeEncoded(encodeRecord(rec, true)) as Uint8Array[];
    * if (x!.join() !== y!.join()) throw new Error();
    * ```
    */
@@ -282,9 +280,8 @@ export class StreamWriter {
    *
    * @example
    * ```ts
-   * import { StreamWriter } from "./writer.ts";
-   * import { encodeRecord } from "./record.ts";
-   * const rec = { type: 6, object: 1n, offset: 0n, logical_size: 512n } as never;
+   * import { encodeRecord, StreamWriter } from "jsr:@zsend/zsend";
+   * const rec = { type: 3, object: 1n, offset: 0n, logical_size: 512n } as const;
    * const ck = [1n, 2n, 3n, 4n] as const;
    * const a = new StreamWriter(), b = new StreamWriter();
    * const [header] = a.writeEncoded(encodeRecord(rec, true),

@@ -185,9 +185,11 @@ export async function* dropRecords(
  * @example
  * ```ts
  * import { decompressRecords, readRecords, StreamWriter } from "jsr:@zsend/zsend";
- * import { zlibCompress } from "../compress/deflate.ts";
  * const w = new StreamWriter();
- * const z = zlibCompress(new Uint8Array(512).fill(0x78)); // as gzip-N stores it
+ * // A zlib stream, as gzip-N stores a block.
+ * const deflate = new CompressionStream("deflate");
+ * const block = new Blob([new Uint8Array(512).fill(0x78)]).stream().pipeThrough(deflate);
+ * const z = new Uint8Array(await new Response(block).arrayBuffer());
  * const stream = [
  *   ...w.begin({ toname: "p/fs@a", toguid: 7n, objset_type: 2 }),
  *   ...w.write({ type: 1, object: 2n, object_type: 19, bonustype: 0, blksz: 512, toguid: 7n }),

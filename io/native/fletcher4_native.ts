@@ -84,8 +84,7 @@ export function nativeFletcher4(): Fletcher4Engine | null {
  *
  * @example
  * ```ts
- * import { bestFletcher4 } from "jsr:@zsend/zsend";
- * import { Fletcher4 } from "../../core/checksum/fletcher4.ts";
+ * import { bestFletcher4, Fletcher4 } from "jsr:@zsend/zsend";
  * const f = new Fletcher4(bestFletcher4());
  * f.update(new Uint8Array([2, 0, 0, 0, 3, 0, 0, 0]), true);
  * const [a, b, c, d] = f.value();
