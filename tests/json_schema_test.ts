@@ -189,6 +189,24 @@ Deno.test({
       assert((j as { macs: { blocks: number } }).macs.blocks > 0);
       const key = ["--key-file", corpusFile("enc-hex.key")];
       await checkVerify(corpusFile("enc-hex-e1.raw.zstream"), "enc-hex-e1", key);
+      // A wrong passphrase: the error object, status 1.
+      const wrong = await Deno.makeTempFile();
+      try {
+        await Deno.writeTextFile(wrong, "not the passphrase\n");
+        const r = await runZsend([
+          "verify",
+          "--json",
+          "--passphrase-file",
+          wrong,
+          corpusFile("enc-gcm-e1.raw.zstream"),
+        ]);
+        assertEquals(r.code, 1, r.stderr);
+        const e = JSON.parse(r.stdout);
+        assertValid(e, "error", "a wrong passphrase");
+        assert(/passphrase is wrong/.test(e.error.message), e.error.message);
+      } finally {
+        await Deno.remove(wrong);
+      }
     });
     await t.step(
       "verify --resume-token of the cut stream, and token of the kernel's token",
