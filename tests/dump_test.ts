@@ -44,7 +44,7 @@ Deno.test("zsend dump --json reads stdin and ends with a summary object", async 
   // The record's place in the stream and its own offset field: both u64, decimal strings.
   const write = lines.find((l) => l.type === "WRITE");
   assertEquals([write.index, write.offset, write.fields.offset], [64, "27640", "0"]);
-  assertEquals(lines.at(-1).summary.stream_length, "692848");
+  assertEquals(lines.at(-1).summary.bytes, "692848");
 });
 
 Deno.test("zsend dump of a damaged stream prints up to the fault, then exits 1 naming it", async () => {

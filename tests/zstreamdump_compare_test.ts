@@ -71,12 +71,12 @@ async function compare(stream: string, dumpFile: string): Promise<void> {
   }
   // zfs-fuse leaves WRITE_BYREF out of its total.
   assertEquals(
-    big(summary.total_records, "total_records") - big(types.WRITE_BYREF!.records, "byref"),
+    big(summary.records, "records") - big(types.WRITE_BYREF!.records, "byref"),
     s.totalRecords,
   );
   const writeSize = s.totals.get("write size");
   if (writeSize !== undefined) assertEquals(big(types.WRITE!.payload_bytes, "write"), writeSize);
-  assertEquals(big(summary.stream_length, "stream_length"), s.totals.get("stream length"));
+  assertEquals(big(summary.bytes, "bytes"), s.totals.get("stream length"));
 }
 
 for (const name of zfsFuseStreams()) {

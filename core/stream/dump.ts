@@ -185,7 +185,7 @@ export function formatRecord(r: StreamRecord, o: DumpOptions): string {
  * const bytes = [...w.begin({ toname: "p/fs@a", toguid: 1n, objset_type: 2 }), ...w.end()];
  * const s = new DumpSummary();
  * for await (const r of readRecords(bytes)) s.add(r);
- * if (s.toJSON().summary.stream_length !== "624") throw new Error();
+ * if (s.toJSON().summary.bytes !== "624") throw new Error();
  * if (!s.format().includes("Total records = 2")) throw new Error();
  * ```
  */
@@ -256,10 +256,10 @@ export class DumpSummary {
     return {
       summary: {
         types: perType,
-        total_records: this.totalRecords,
-        total_payload: u64Json(this.totalPayload),
-        total_header: u64Json(this.totalHeader),
-        stream_length: u64Json(this.totalHeader + this.totalPayload),
+        records: this.totalRecords,
+        payload_bytes: u64Json(this.totalPayload),
+        header_bytes: u64Json(this.totalHeader),
+        bytes: u64Json(this.totalHeader + this.totalPayload),
       },
     };
   }
