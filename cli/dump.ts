@@ -6,7 +6,8 @@
  */
 
 import { parseArgs } from "@std/cli";
-import { DumpSummary, formatRecord, recordToJson } from "../core/stream/dump.ts";
+import { DumpSummary, formatRecord } from "../core/stream/dump.ts";
+import { recordToJson } from "../core/stream/json.ts";
 import { readRecordBatches } from "../core/stream/reader.ts";
 import { openStreamInput } from "../io/source.ts";
 import { TextOutput } from "../io/output.ts";
@@ -17,7 +18,7 @@ import { streamInputArg } from "./args.ts";
 export const USAGE = "zsend dump [-v] [-vv] [-C] [-d] [--json] [FILE|-]";
 
 function jsonLine(value: unknown): string {
-  return JSON.stringify(value, (_k, v) => typeof v === "bigint" ? v.toString() : v) + "\n";
+  return JSON.stringify(value) + "\n";
 }
 
 /** Runs the verb; returns the exit status. */

@@ -25,7 +25,11 @@ message on stderr and status 1.`,
       ["-vv", "every record and its checksum"],
       ["-C", "do not verify checksums"],
       ["-d", "every record, its checksum and its payload in hex"],
-      ["--json", "one JSON object per record, then a summary object"],
+      [
+        "--json",
+        "one JSON object per record, then a summary object (docs/json-schema.json; an error " +
+        "as {ok: false, error} on stdout too)",
+      ],
     ],
   },
   verify: {
@@ -35,7 +39,11 @@ length and size limit, the receiver's field rules, the sender's ordering, every 
 Status 0 when intact, 1 when not, 2 on a usage error. Reads stdin when FILE is - or absent.`,
     flags: [
       ["-q, --quiet", "print nothing; the status says it"],
-      ["--json", "one JSON object: ok, and where and why a damaged stream fails"],
+      [
+        "--json",
+        "one JSON object: ok and the counts, or the error: the record's index, byte offset, " +
+        "type and fault (docs/json-schema.json)",
+      ],
       [
         "--key-file PATH",
         "also check every MAC of raw substreams with this key (raw or hex): blocks, dnode blocks, the objset",
@@ -164,7 +172,11 @@ stdout. SNAP is @SNAP or SNAP (of the same dataset) or DATASET@SNAP.`,
   token: {
     about: `Decodes an OpenZFS receive_resume_token (zfs get receive_resume_token, or verify
 --resume-token) and prints its fields as zstream token does. Status 1 when the token is corrupt.`,
-    flags: [["--json", "one JSON object: the token's header and every field (guids in hex)"]],
+    flags: [[
+      "--json",
+      "one JSON object: the token's header and every field (guids as 0x and 16 hex digits, " +
+      "u64 as decimal strings)",
+    ]],
   },
   "drop-record": {
     about:

@@ -16,11 +16,17 @@ import { setXattr } from "./xattr.ts";
 
 /** What an extraction did and could not do. */
 export interface ExtractReport {
+  /** Regular files written. */
   files: number;
+  /** Directories made. */
   directories: number;
+  /** Symbolic links made. */
   symlinks: number;
+  /** Hard links made (names beyond a file's first). */
   hardlinks: number;
+  /** Fifos and device nodes made. */
   special: number;
+  /** Bytes of file data written. */
   bytes: number;
   /**
    * Faults met (bad entries, unreadable files), one line each naming its path. A path whose

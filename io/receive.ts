@@ -81,16 +81,25 @@ export interface PartialReceive {
 export interface ReceivedSnapshot {
   /** The snapshot's name in the stream (BEGIN's `toname`). */
   toname: string;
+  /** The dataset it went into. */
   dataset: string;
+  /** Its name in the dataset (after `@`). */
   snapshot: string;
+  /** Its guid. */
   guid: bigint;
-  kind: BeginPlan["kind"];
+  /** What kind of stream made it. */
+  kind: "full" | "incremental" | "clone";
+  /** Records of its substream. */
   records: number;
+  /** Bytes of its substream. */
   bytes: number;
+  /** Blocks the store did not hold before. */
   newBlocks: number;
+  /** Bytes of those blocks. */
   newBytes: number;
   /** Snapshots destroyed first by `-F`. */
   rolledBack: string[];
+  /** It was received with `-n`: nothing was kept. */
   dryRun: boolean;
   /** It completed a partial receive (a resuming stream). */
   resumed: boolean;

@@ -105,7 +105,7 @@ export interface SendOptions extends SendFlags {
 /** Blocks already sent in this stream (and earlier substreams), for `-D`. */
 export class DedupState {
   /** Block id -> where it was first sent. */
-  readonly sent = new Map<number, { guid: bigint; object: bigint; offset: bigint }>();
+  readonly sent: Map<number, { guid: bigint; object: bigint; offset: bigint }> = new Map();
 }
 
 const UINT64_MAX = 0xFFFF_FFFF_FFFF_FFFFn;

@@ -49,7 +49,7 @@ export interface RedupIndex {
  *
  * @example
  * ```ts
- * import { MemoryRedupIndex } from "./redup.ts";
+ * import { MemoryRedupIndex } from "jsr:@zsend/zsend";
  * const index = new MemoryRedupIndex();
  * if (index.find(1n, 2n, 0n) !== undefined || index.size !== 0) throw new Error();
  * ```
@@ -116,9 +116,7 @@ const DEDUP_FLAGS = BigInt(FEATURE.DEDUP | FEATURE.DEDUPPROPS);
  * points at nothing written before it
  * @example
  * ```ts
- * import { MemoryRedupIndex, redupRecords } from "./redup.ts";
- * import { readRecords } from "../stream/reader.ts";
- * import { StreamWriter } from "../stream/writer.ts";
+ * import { MemoryRedupIndex, readRecords, redupRecords, StreamWriter } from "jsr:@zsend/zsend";
  * const w = new StreamWriter();
  * const data = new Uint8Array(512).fill(7);
  * const dedup = [
