@@ -18,6 +18,8 @@ const VERBS: Record<string, () => Promise<Verb>> = {
   recv: () => import("./cli/recv.ts"),
   receive: () => import("./cli/recv.ts"),
   list: () => import("./cli/list.ts"),
+  destroy: () => import("./cli/destroy.ts"),
+  gc: () => import("./cli/gc.ts"),
   redup: () => import("./cli/redup.ts"),
   image: () => import("./cli/image.ts"),
   extract: () => import("./cli/extract.ts"),
