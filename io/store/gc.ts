@@ -142,6 +142,11 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
   return report;
 }
 
+/** Bytes of every pack file of a store, as the disk holds them. */
+export function packFileBytes(store: Store): number {
+  return [...packFiles(store).values()].reduce((a, b) => a + b, 0);
+}
+
 /** A block no snapshot row uses (as SQL over `blocks`). */
 const UNUSED = `id NOT IN (SELECT block FROM block_map WHERE block IS NOT NULL)
   AND id NOT IN (SELECT spill_block FROM objects WHERE spill_block IS NOT NULL)`;

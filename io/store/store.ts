@@ -21,6 +21,8 @@ export interface DatasetRow {
   objsetType: number;
   /** The snapshot this dataset is a clone of, or null. */
   origin: number | null;
+  /** When the store received its first snapshot (seconds since the epoch). */
+  created: number;
 }
 
 /** A partial receive (`recv -s` cut short): kept, never shown as a snapshot. */
@@ -260,22 +262,31 @@ export class Store implements TargetState {
 
   /** Every dataset, by name. */
   datasets(): DatasetRow[] {
-    return (this.stmt("SELECT id, name, objset_type, origin FROM datasets ORDER BY name").all() as {
-      id: number;
-      name: string;
-      objset_type: number;
-      origin: number | null;
-    }[]).map((r) => ({ id: r.id, name: r.name, objsetType: r.objset_type, origin: r.origin }));
+    return this.#datasetRows("1");
   }
 
   /** A dataset by name, or null. */
   datasetByName(name: string): DatasetRow | null {
-    const r = this.stmt("SELECT id, name, objset_type, origin FROM datasets WHERE name = ?").get(
-      name,
-    ) as { id: number; name: string; objset_type: number; origin: number | null } | undefined;
-    return r === undefined
-      ? null
-      : { id: r.id, name: r.name, objsetType: r.objset_type, origin: r.origin };
+    return this.#datasetRows("name = ?", name)[0] ?? null;
+  }
+
+  #datasetRows(where: string, ...args: string[]): DatasetRow[] {
+    const rows = this.stmt(
+      `SELECT id, name, objset_type, origin, created FROM datasets WHERE ${where} ORDER BY name`,
+    ).all(...args) as {
+      id: number;
+      name: string;
+      objset_type: number;
+      origin: number | null;
+      created: number;
+    }[];
+    return rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      objsetType: r.objset_type,
+      origin: r.origin,
+      created: r.created,
+    }));
   }
 
   #snapshotRows(where: string, ...args: (string | number)[]): SnapshotRow[] {
