@@ -8,7 +8,7 @@
  */
 
 import { snapshotCryptInfo } from "../io/store/crypt_view.ts";
-import { freedBy, referencedBy, writtenSince } from "../io/store/space.ts";
+import { freedBy, referencedBy, uniqueByRow, writtenSince } from "../io/store/space.ts";
 import type { Bytes } from "../io/store/space.ts";
 import type { DatasetRow, PartialReceiveRow, SnapshotRow, Store } from "../io/store/store.ts";
 
@@ -229,6 +229,7 @@ export class ListContext {
   #snapshots = new Map<number, SnapshotRow[]>();
   #referenced = new Map<number, Bytes>();
   #used = new Map<string, Bytes>();
+  #unique: Map<number, Bytes> | null = null;
 
   constructor(store: Store) {
     this.#store = store;
@@ -267,17 +268,17 @@ export class ListContext {
   }
 
   used(e: Entry): Bytes {
-    let rows: number[];
-    if (e.snapshot !== null) rows = [e.snapshot.id];
-    else {
-      const tree = this.#datasets.filter((d) =>
-        d.id === e.dataset.id || d.name.startsWith(`${e.dataset.name}/`)
-      );
-      rows = tree.flatMap((d) => [
-        ...this.snapshots(d).map((s) => s.id),
-        ...(this.partial(d) === null ? [] : [this.partial(d)!.id]),
-      ]);
+    if (e.snapshot !== null) {
+      this.#unique ??= uniqueByRow(this.#store);
+      return this.#unique.get(e.snapshot.id) ?? { stored: 0, logical: 0 };
     }
+    const tree = this.#datasets.filter((d) =>
+      d.id === e.dataset.id || d.name.startsWith(`${e.dataset.name}/`)
+    );
+    const rows = tree.flatMap((d) => [
+      ...this.snapshots(d).map((s) => s.id),
+      ...(this.partial(d) === null ? [] : [this.partial(d)!.id]),
+    ]);
     const key = rows.join(",");
     let r = this.#used.get(key);
     if (r === undefined) this.#used.set(key, r = freedBy(this.#store, rows));

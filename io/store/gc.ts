@@ -126,6 +126,7 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
   const firstNew = Math.max(lastId, ...files.keys()) + 1;
   const moves = copyLive(store, gone.filter((p) => p.action === "rewrite"), firstNew, report);
   faultPoint("copied");
+  if (gone.length === 0 && orphans.length === 0 && tail === 0) return report;
   switchIndex(store, moves, report.written, gone.map((p) => p.id), firstNew);
   faultPoint("switched");
   const release = await store.excludeReaders();
