@@ -84,6 +84,7 @@ function list(args: string[]): number {
       return 0;
     }
     printTable(ctx, entries, shown, { header: !flags.H, tabs: flags.H, exact: flags.p });
+    if (entries.length === 0 && !flags.H) console.error("no datasets available");
     if (flags.space && !flags.H) printTotals(store, flags.p);
     return 0;
   } finally {
@@ -287,8 +288,9 @@ function printTable(
     for (const r of rows) console.log(r.join("\t"));
     return;
   }
+  // zfs prints the header with the first row: nothing at all when there is none.
+  if (rows.length === 0) return;
   const table = o.header ? [props.map((p) => p.header), ...rows] : rows;
-  if (table.length === 0) return;
   const widths = props.map((_, i) => Math.max(...table.map((r) => r[i]!.length)));
   // Sizes are right-aligned, as zfs aligns numbers.
   const right = props.map((_, i) => values.some((r) => r[i]?.kind === "size"));
