@@ -7,7 +7,7 @@
 import { assert, assertEquals, assertMatch } from "@std/assert";
 import { createHash } from "node:crypto";
 import { ZFS_FUSE_DIR } from "./_fixtures.ts";
-import { runZsend, zsendCommand } from "./_run.ts";
+import { copyDir, runZsend, runZsendKilledAfter } from "./_run.ts";
 import {
   assertSameOutputs,
   bytesUnder,
@@ -107,26 +107,6 @@ function image(size: number, seed: number): Uint8Array {
   return data;
 }
 
-/** Starts a gc, kills it with SIGKILL after `ms`, and waits for it. */
-async function killGc(store: string, ms: number): Promise<number> {
-  const [exe, ...pre] = zsendCommand();
-  const child = new Deno.Command(exe!, {
-    args: [...pre, "gc", store],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  await new Promise((r) => setTimeout(r, ms));
-  try {
-    child.kill("SIGKILL");
-  } catch { /* already done */ }
-  return (await child.status).code;
-}
-
-async function copyDir(from: string, to: string): Promise<void> {
-  const r = await new Deno.Command("cp", { args: ["-a", from, to] }).output();
-  if (!r.success) throw new Error(`cp -a ${from} ${to} failed`);
-}
-
 Deno.test("kill -9 at random times of a long gc: the snapshot left sends the same", async () => {
   const dir = await Deno.makeTempDir({ prefix: "zsend-gc-kill-" });
   const MiB = 1 << 20;
@@ -170,7 +150,7 @@ Deno.test("kill -9 at random times of a long gc: the snapshot left sends the sam
     const work = `${dir}/w${i}`;
     await copyDir(base, work);
     const delay = span * (0.15 + 0.8 * Math.random());
-    const code = await killGc(work, delay);
+    const code = await runZsendKilledAfter(["gc", work], delay);
     if (code !== 0) killed++;
     assertEquals(storeFingerprint(work), fp, `kill after ${delay.toFixed(0)} ms`);
     assertEquals(await sent(work), want, `kill after ${delay.toFixed(0)} ms`);

@@ -86,7 +86,9 @@ Deno.test("list shows filesystems and volumes; -t snapshot|all the snapshots, de
   ]);
   assertMatch(lines[1]!, / bk\/fs@s2$/);
   // Sizes as zfs prints them, right-aligned.
-  for (const l of lines.slice(1)) assertMatch(l, /^\S+ +\d+(\.\d+)?[BKMGT] {2,}\d+(\.\d+)?[BKMGT] {2}/);
+  for (const l of lines.slice(1)) {
+    assertMatch(l, /^\S+ +\d+(\.\d+)?[BKMGT] {2,}\d+(\.\d+)?[BKMGT] {2}/);
+  }
   const all = (await ok(["list", "-H", "-o", "name,type", "-t", "all", s])).trimEnd().split("\n");
   assertEquals(all, [
     "bk/clone\tfilesystem",

@@ -5,7 +5,7 @@
 
 import { assert, assertEquals, assertNotEquals } from "@std/assert";
 import { ZFS_FUSE_DIR } from "./_fixtures.ts";
-import { runZsend, zsendCommand } from "./_run.ts";
+import { copyDir, runZsend, runZsendKilledAfter } from "./_run.ts";
 import { storeFingerprint } from "./helpers/store_fingerprint.ts";
 import { freshStreams, freshUnavailable } from "./_fresh.ts";
 import { snapshotNames } from "./helpers/list_json.ts";
@@ -130,18 +130,8 @@ Deno.test("zsend recv -n receives nothing", async () => {
 });
 
 /** Starts a receive, kills it with SIGKILL after `ms`, and waits for it. */
-async function killDuring(store: string, stream: string, ms: number): Promise<number> {
-  const [exe, ...pre] = zsendCommand();
-  const child = new Deno.Command(exe!, {
-    args: [...pre, "recv", store, "big/fs", stream],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  await new Promise((r) => setTimeout(r, ms));
-  try {
-    child.kill("SIGKILL");
-  } catch { /* already done */ }
-  return (await child.status).code;
+function killDuring(store: string, stream: string, ms: number): Promise<number> {
+  return runZsendKilledAfter(["recv", store, "big/fs", stream], ms);
 }
 
 const why = freshUnavailable();
@@ -182,8 +172,3 @@ Deno.test({
   },
 });
 if (why !== null) console.log(`SKIPPED kill -9 receive test: ${why}`);
-
-async function copyDir(from: string, to: string): Promise<void> {
-  const r = await new Deno.Command("cp", { args: ["-a", from, to] }).output();
-  if (!r.success) throw new Error(`cp -a ${from} ${to} failed`);
-}
