@@ -143,22 +143,24 @@ function select(
     const at = root.indexOf("@");
     const dname = at < 0 ? root : root.slice(0, at);
     const top = all.find((d) => d.name === dname);
-    if (top === undefined) {
+    // A parent the store keeps no row for (`recv -d` into POOL) stands for its descendants.
+    const below = all.filter((d) => d.name.startsWith(`${dname}/`));
+    if (top === undefined && (at >= 0 || below.length === 0)) {
       throw new Deno.errors.NotFound(`cannot open '${dname}': dataset does not exist`);
     }
     if (at >= 0) {
-      const s = ctx.snapshots(top).find((x) => x.name === root.slice(at + 1));
+      const s = ctx.snapshots(top!).find((x) => x.name === root.slice(at + 1));
       if (s === undefined) {
         throw new Deno.errors.NotFound(`cannot open '${root}': snapshot does not exist`);
       }
       // A snapshot named is shown unless -t leaves snapshots out.
       if (!o.explicitTypes || want.has("snapshot")) {
-        push({ type: "snapshot", name: root, dataset: top, snapshot: s });
+        push({ type: "snapshot", name: root, dataset: top!, snapshot: s });
       }
       continue;
     }
-    const tree = o.recursive
-      ? all.filter((d) => d.name === dname || d.name.startsWith(`${dname}/`))
+    const tree = o.recursive || top === undefined
+      ? [...(top === undefined ? [] : [top]), ...below]
       : [top];
     for (const d of tree) {
       const type = TYPES[d.objsetType] ?? "filesystem";

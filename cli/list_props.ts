@@ -231,6 +231,7 @@ export class ListContext {
   #used = new Map<string, Bytes>();
   #unique: Map<number, Bytes> | null = null;
 
+  /** @param store the store listed, read inside one read transaction */
   constructor(store: Store) {
     this.#store = store;
     this.#datasets = store.datasets();
@@ -259,6 +260,7 @@ export class ListContext {
     return this.newest(e)?.id ?? this.partial(e.dataset)?.id ?? null;
   }
 
+  /** What an entry refers to (a dataset: its newest snapshot, else its partial receive). */
   referenced(e: Entry): Bytes {
     const id = this.#contentRow(e);
     if (id === null) return { stored: 0, logical: 0 };
@@ -267,6 +269,7 @@ export class ListContext {
     return r;
   }
 
+  /** What destroying an entry (a dataset with its descendants) would release. */
   used(e: Entry): Bytes {
     if (e.snapshot !== null) {
       this.#unique ??= uniqueByRow(this.#store);
@@ -285,6 +288,7 @@ export class ListContext {
     return r;
   }
 
+  /** ZFS's `written`: see {@linkcode writtenSince}. */
   written(e: Entry): number {
     const s = e.snapshot;
     if (s === null) {
@@ -298,17 +302,20 @@ export class ListContext {
     return writtenSince(this.#store, s.id, before?.id ?? e.dataset.origin);
   }
 
+  /** A clone's origin, `DATASET@SNAP`. */
   origin(d: DatasetRow): Value {
     if (d.origin === null) return null;
     const o = this.#store.snapshot(d.origin);
     return o === null ? null : text(`${o.datasetName}@${o.name}`);
   }
 
+  /** The datasets cloned from a snapshot, comma-separated. */
   clones(s: SnapshotRow): Value {
     const names = this.#datasets.filter((d) => d.origin === s.id).map((d) => d.name);
     return names.length === 0 ? null : text(names.join(","));
   }
 
+  /** The key facts of an encrypted (raw) entry, or null. */
   crypt(e: Entry): { suite: string; keyformat: string; guid: bigint } | null {
     const id = this.#contentRow(e);
     return id === null ? null : snapshotCryptInfo(this.#store, id);

@@ -95,6 +95,10 @@ Deno.test("destroy refuses what zfs destroy refuses, and changes nothing then", 
     ["destroy", tree, "rep/fs"],
     /cannot destroy 'rep\/fs': filesystem has children; use '-r' to destroy the following datasets: rep\/fs\/child\n$/,
   );
+  await refused(
+    ["destroy", tree, "rep"],
+    /cannot destroy 'rep': filesystem has children; use '-r' to destroy the following datasets: rep\/fs, rep\/fs\/child\n$/,
+  );
   await refused(["destroy", chain, "bk/none"], /cannot open 'bk\/none': dataset does not exist\n$/);
   await refused(["destroy", chain, "bk/fs@none"], /could not find any snapshots to destroy/);
   await refused(["destroy", "-r", tree, "rep/fs@none"], /could not find any snapshots/);
@@ -116,7 +120,7 @@ Deno.test("destroy -r: a snapshot of every descendant; a dataset and its descend
     "rep/fs@s3",
     "rep/fs/child",
   ]);
-  const all = await ok(["destroy", "-r", "-n", store, "rep/fs"]);
+  const all = await ok(["destroy", "-r", "-n", store, "rep"]);
   assertEquals(
     all.stdout.split("\n").slice(0, -2),
     [
@@ -127,7 +131,7 @@ Deno.test("destroy -r: a snapshot of every descendant; a dataset and its descend
       "would destroy rep/fs",
     ],
   );
-  await ok(["destroy", "-r", store, "rep/fs"]);
+  await ok(["destroy", "-r", store, "rep"]);
   assertEquals(await listJson(store), []);
   // Every pack held only what was destroyed: destroy deleted them at once.
   const packs = [...Deno.readDirSync(`${store}/packs`)].map((e) =>

@@ -110,6 +110,8 @@ Deno.test("list shows filesystems and volumes; -t snapshot|all the snapshots, de
   // -r DATASET: it and its descendants; DATASET alone: it; -t snapshot DATASET: its snapshots.
   assertEquals(await ok(["list", "-H", "-o", "name", "-r", s, "rep/fs"]), "rep/fs\nrep/fs/child\n");
   assertEquals(await ok(["list", "-H", "-o", "name", s, "rep/fs"]), "rep/fs\n");
+  // recv -d made no row for the pool: its name stands for what is below it.
+  assertEquals(await ok(["list", "-H", "-o", "name", s, "rep"]), "rep/fs\nrep/fs/child\n");
   assertEquals(
     await ok(["list", "-H", "-o", "name", "-t", "snapshot", s, "rep/fs/child"]),
     "rep/fs/child@r1\n",

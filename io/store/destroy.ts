@@ -50,16 +50,18 @@ export function planDestroy(
 ): DestroyPlan {
   const recursive = options.recursive === true;
   const at = name.indexOf("@");
-  const top = store.datasetByName(at < 0 ? name : name.slice(0, at));
-  if (top === null) {
-    throw new DestroyRefused(
-      `cannot open '${at < 0 ? name : name.slice(0, at)}': dataset does not exist`,
-    );
+  const dname = at < 0 ? name : name.slice(0, at);
+  const top = store.datasetByName(dname);
+  const below = store.datasets().filter((d) => d.name.startsWith(`${dname}/`));
+  // A store keeps no row for the parents of what it received (`recv -d` into POOL): such a
+  // name stands for its descendants, as a pool's root dataset does.
+  if (top === null && below.length === 0) {
+    throw new DestroyRefused(`cannot open '${dname}': dataset does not exist`);
   }
-  const below = store.datasets().filter((d) => d.name.startsWith(`${top.name}/`));
+  const tops = top === null ? [] : [top];
   if (at >= 0) {
     const snap = name.slice(at + 1);
-    const snapshots = [top, ...(recursive ? below : [])].flatMap((d) =>
+    const snapshots = [...tops, ...(recursive ? below : [])].flatMap((d) =>
       store.snapshots(d.id).filter((s) => s.name === snap)
     );
     if (snapshots.length === 0) {
@@ -70,19 +72,22 @@ export function planDestroy(
     for (const s of snapshots) refuseDependents(store, s, new Set(), `${s.datasetName}@${s.name}`);
     return { snapshots, partials: [], datasets: [] };
   }
-  const kind = TYPE_NAMES[top.objsetType] ?? "dataset";
+  const kind = top === null ? "filesystem" : TYPE_NAMES[top.objsetType] ?? "dataset";
   if (!recursive && below.length > 0) {
     throw new DestroyRefused(
-      `cannot destroy '${top.name}': ${kind} has children; use '-r' to destroy the following ` +
+      `cannot destroy '${dname}': ${kind} has children; use '-r' to destroy the following ` +
         `datasets: ${below.map((d) => d.name).join(", ")}`,
     );
   }
   // Children before parents, as zfs destroys them.
-  const datasets = [top, ...below].sort((a, b) => (a.name < b.name ? 1 : a.name > b.name ? -1 : 0));
+  const datasets = [...tops, ...below].sort((
+    a,
+    b,
+  ) => (a.name < b.name ? 1 : a.name > b.name ? -1 : 0));
   const gone = new Set(datasets.map((d) => d.id));
   const snapshots = datasets.flatMap((d) => store.snapshots(d.id));
   const partials = store.partialReceives().filter((p) => gone.has(p.dataset));
-  for (const s of snapshots) refuseDependents(store, s, gone, top.name, kind);
+  for (const s of snapshots) refuseDependents(store, s, gone, dname, kind);
   return { snapshots, partials, datasets };
 }
 
