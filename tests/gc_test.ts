@@ -194,3 +194,22 @@ Deno.test("gc unlinks the old packs only once readers that started before are do
   assertEquals(r.code, 0, r.stderr);
   assertEquals([...Deno.readDirSync(`${store}/packs`)].map((e) => e.name), ["000002.pack"]);
 });
+
+Deno.test("gc refuses to copy a block that does not match its hash, and changes nothing", async () => {
+  const { store } = await destroyedStore();
+  const s = Store.open(store);
+  const at = s.stmt("SELECT pack, offset, length FROM blocks ORDER BY length DESC LIMIT 1")
+    .get() as { pack: number; offset: number; length: number };
+  s.close();
+  const path = `${store}/packs/${String(at.pack).padStart(6, "0")}.pack`;
+  const bytes = await Deno.readFile(path);
+  bytes[at.offset + (at.length >> 1)]! ^= 0x40;
+  await Deno.writeFile(path, bytes);
+  const fp = storeFingerprint(store);
+  const digest = await packsDigest(store);
+  const r = await runZsend(["gc", store]);
+  assertEquals(r.code, 1);
+  assertMatch(r.stderr, /^zsend gc: block \d+ \(pack 1, offset \d+\) does not match its hash/);
+  assertEquals(storeFingerprint(store), fp);
+  assertEquals(await packsDigest(store), digest);
+});

@@ -124,7 +124,15 @@ export async function collectGarbage(store: Store, options: GcOptions = {}): Pro
     return report;
   }
   const firstNew = Math.max(lastId, ...files.keys()) + 1;
-  const moves = copyLive(store, gone.filter((p) => p.action === "rewrite"), firstNew, report);
+  let moves: Move[];
+  try {
+    moves = copyLive(store, gone.filter((p) => p.action === "rewrite"), firstNew, report);
+  } catch (e) {
+    // The index never knew the new packs: they go, and the store is as it was.
+    for (const w of report.written) removeIfThere(store.packs.path(w.id));
+    removeIfThere(store.packs.path(firstNew + report.written.length));
+    throw e;
+  }
   faultPoint("copied");
   if (gone.length === 0 && orphans.length === 0 && tail === 0) return report;
   switchIndex(store, moves, report.written, gone.map((p) => p.id), firstNew);
@@ -210,21 +218,24 @@ function copyLive(store: Store, victims: PackUse[], firstNew: number, report: Gc
         });
         outLength = 0;
       }
-      const bytes = store.packs.read(v.id, b.offset, b.length);
+      // Read straight into the stage (a block larger than it into its own buffer).
+      if (staged + b.length > stage.length) flushStage();
+      const big = b.length > stage.length;
+      const bytes = store.packs.readInto(
+        v.id,
+        b.offset,
+        big ? new Uint8Array(b.length) : stage.subarray(staged, staged + b.length),
+      );
       if (!equalBytes(store.hashBlock(bytes), b.hash)) {
         throw new Error(
           `block ${b.id} (pack ${v.id}, offset ${b.offset}) does not match its hash: the store ` +
             `is damaged; nothing was changed`,
         );
       }
-      if (staged + bytes.length > stage.length) flushStage();
-      if (bytes.length > stage.length) {
+      if (big) {
         let done = 0;
         while (done < bytes.length) done += out.writeSync(bytes.subarray(done));
-      } else {
-        stage.set(bytes, staged);
-        staged += bytes.length;
-      }
+      } else staged += bytes.length;
       moves.push([b.id, outId, outLength]);
       outLength += bytes.length;
       if (moves.length === 1) faultPoint("copying");
