@@ -258,8 +258,15 @@ Deno.test({
     await t.step("a redacted stream stays redacted", async () => {
       const store = await newStore();
       await ok(["recv", store, "oz/red", S("fs-c.redact")]);
-      const list = await ok(["list", "-t", "all", store]);
-      assertMatch(list, /redact/i);
+      const list = await ok([
+        "list",
+        "-H",
+        "-o",
+        "redact_snaps,redacted_ranges",
+        store,
+        "oz/red@c",
+      ]);
+      assertMatch(list, /^\d+(,\d+)*\tyes\n$/);
       const dir = `${await Deno.makeTempDir({ prefix: "zsend-ozd-" })}/tree`;
       const r = await runZsend(["extract", "-q", store, "oz/red@c", dir]);
       assertNotEquals(r.code, 0, "a redacted snapshot cannot be extracted whole");
