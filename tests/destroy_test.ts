@@ -10,6 +10,7 @@ import { listJson, partialReceives, snapshotNames } from "./helpers/list_json.ts
 import { assertSameOutputs, packsDigest, snapshotOutputs } from "./helpers/snapshot_outputs.ts";
 import { storeFingerprint } from "./helpers/store_fingerprint.ts";
 import { niceBytes } from "../cli/zfs_format.ts";
+import { fixtureStore } from "./helpers/fixture_store.ts";
 
 const F = (name: string) => `${ZFS_FUSE_DIR}/${name}.zstream`;
 
@@ -27,13 +28,8 @@ async function refused(args: string[], why: RegExp) {
 }
 
 /** bk/fs@s1..s3 and the clone bk/clone@c1 of bk/fs@s2. */
-async function chainStore(): Promise<string> {
-  const store = `${await Deno.makeTempDir({ prefix: "zsend-destroy-" })}/store`;
-  await ok(["recv", store, "bk/fs", F("fs-s1.full")]);
-  await ok(["recv", store, "bk/fs", F("fs-s1-s2.incr")]);
-  await ok(["recv", store, "bk/fs", F("fs-s2-s3.incr")]);
-  await ok(["recv", store, "bk/clone", F("clone-s2-c1.clone")]);
-  return store;
+function chainStore(): Promise<string> {
+  return fixtureStore({ prefix: "zsend-destroy-" });
 }
 
 /** The -R stream: rep/fs@s1..s3, r1 and rep/fs/child@r1. */

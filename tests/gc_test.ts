@@ -16,6 +16,7 @@ import {
 } from "./helpers/snapshot_outputs.ts";
 import { storeFingerprint } from "./helpers/store_fingerprint.ts";
 import { Store } from "../io/store/store.ts";
+import { fixtureStore } from "./helpers/fixture_store.ts";
 
 const F = (name: string) => `${ZFS_FUSE_DIR}/${name}.zstream`;
 
@@ -27,11 +28,7 @@ async function ok(args: string[], env: Record<string, string> = {}) {
 
 /** bk/fs@s1..s3 and bk/clone@c1, then bk/fs@s1 and the clone destroyed. */
 async function destroyedStore(): Promise<{ store: string; before: Record<string, string> }> {
-  const store = `${await Deno.makeTempDir({ prefix: "zsend-gc-" })}/store`;
-  await ok(["recv", store, "bk/fs", F("fs-s1.full")]);
-  await ok(["recv", store, "bk/fs", F("fs-s1-s2.incr")]);
-  await ok(["recv", store, "bk/fs", F("fs-s2-s3.incr")]);
-  await ok(["recv", store, "bk/clone", F("clone-s2-c1.clone")]);
+  const store = await fixtureStore({ prefix: "zsend-gc-" });
   const before = await snapshotOutputs(store);
   await ok(["destroy", store, "bk/clone"]);
   await ok(["destroy", store, "bk/fs@s1"]);

@@ -11,6 +11,7 @@ import { corpusFile, corpusUnavailable, openzfsCorpus } from "./_openzfs.ts";
 import { listJson } from "./helpers/list_json.ts";
 import { niceBytes, zfsDate } from "../cli/zfs_format.ts";
 import { PROPERTIES } from "../cli/list_props.ts";
+import { fixtureStore } from "./helpers/fixture_store.ts";
 
 const F = (name: string) => `${ZFS_FUSE_DIR}/${name}.zstream`;
 
@@ -24,13 +25,7 @@ async function ok(args: string[]) {
 let made: Promise<string> | null = null;
 function store(): Promise<string> {
   made ??= (async () => {
-    const s = `${await Deno.makeTempDir({ prefix: "zsend-list-" })}/store`;
-    await ok(["recv", s, "bk/fs", F("fs-s1.full")]);
-    await ok(["recv", s, "bk/fs", F("fs-s1-s2.incr")]);
-    await ok(["recv", s, "bk/fs", F("fs-s2-s3.incr")]);
-    await ok(["recv", s, "bk/clone", F("clone-s2-c1.clone")]);
-    await ok(["recv", "-d", s, "rep", F("fs-r1.replicate")]);
-    return s;
+    return await fixtureStore({ prefix: "zsend-list-", replicate: true });
   })();
   return made;
 }
