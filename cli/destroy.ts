@@ -15,8 +15,32 @@ import { rejectUnknown, UsageError } from "./common.ts";
 import { niceBytes } from "./zfs_format.ts";
 
 /** Usage of the verb. */
-export const USAGE = "zsend destroy [-n] [-p] [-r] [-v] STORE DATASET@SNAP\n" +
+export const USAGE = "zsend destroy [-n] [-p] [-r] [-v] STORE DATASET@SNAP[%SNAP][,...]\n" +
   "       zsend destroy [-n] [-p] [-r] [-v] STORE DATASET";
+
+/**
+ * Checks DATASET or DATASET@SPEC, where SPEC is zfs destroy's: snapshot names, ranges
+ * FIRST%LAST (an end may be left out), separated by commas.
+ */
+function checkTarget(name: string): void {
+  const at = name.indexOf("@");
+  if (at < 0) {
+    nameArg(name, "dataset", "DATASET", { lookup: true });
+    return;
+  }
+  nameArg(name.slice(0, at), "dataset", "DATASET", { lookup: true });
+  for (const item of name.slice(at + 1).split(",")) {
+    const parts = item.split("%");
+    if (item === "" || parts.length > 2) {
+      throw new UsageError(`DATASET@SNAP '${name}': '${item}' is not a snapshot, nor FIRST%LAST`);
+    }
+    for (const p of parts) {
+      if (p !== "") {
+        nameArg(`${name.slice(0, at)}@${p}`, "snapshot", "DATASET@SNAP", { lookup: true });
+      }
+    }
+  }
+}
 
 /** Runs the verb; returns the exit status. */
 export async function main(args: string[]): Promise<number> {
@@ -33,7 +57,7 @@ export async function main(args: string[]): Promise<number> {
     throw new UsageError("destroy takes STORE and one DATASET or DATASET@SNAP");
   }
   storeArg(dir);
-  nameArg(name, name.includes("@") ? "snapshot" : "dataset", "DATASET", { lookup: true });
+  checkTarget(name);
   const verbose = flags.v || flags.p;
   const store = Store.open(dir);
   try {

@@ -74,7 +74,8 @@ function cases(t: string): Case[] {
     [["destroy", STORE], 2, /destroy takes STORE and one DATASET or DATASET@SNAP$/],
     [["destroy", FILE, "a/fs@s1"], 2, notStore],
     [["destroy", NONE, "a/fs@s1"], 1, /STORE '.*': no such directory$/],
-    [["destroy", STORE, "a/fs@s1@x"], 2, badName("DATASET", "")],
+    [["destroy", STORE, "a/fs@s1@x"], 2, badName("DATASET@SNAP", "more than one '@'")],
+    [["destroy", STORE, "a/fs@s1,,s2"], 2, /'' is not a snapshot, nor FIRST%LAST$/],
     [
       ["destroy", STORE, "a/none"],
       1,

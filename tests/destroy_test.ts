@@ -136,6 +136,25 @@ Deno.test("destroy -r: a snapshot of every descendant; a dataset and its descend
   assertEquals(packs.reduce((a, b) => a + b, 0), 0, "pack bytes left");
 });
 
+Deno.test("destroy of ranges and lists of snapshots, as zfs destroy names them", async () => {
+  const store = `${await Deno.makeTempDir({ prefix: "zsend-destroy-" })}/store`;
+  await ok(["recv", store, "bk/fs", F("fs-s1.full")]);
+  await ok(["recv", store, "bk/fs", F("fs-s1-s3.incrI")]);
+  const would = async (spec: string) =>
+    (await ok(["destroy", "-n", store, `bk/fs@${spec}`])).stdout.split("\n")
+      .filter((l) => l.startsWith("would destroy ")).map((l) => l.slice(20));
+  assertEquals(await would("%"), ["s1", "s2", "s3"]);
+  assertEquals(await would("s2%"), ["s2", "s3"]);
+  assertEquals(await would("%s2"), ["s1", "s2"]);
+  assertEquals(await would("s1%s2,s3"), ["s1", "s2", "s3"]);
+  assertEquals(await would("s3,s1,nope"), ["s1", "s3"]);
+  await refused(["destroy", store, "bk/fs@s1%nope"], /could not find any snapshots to destroy/);
+  const before = await snapshotOutputs(store);
+  await ok(["destroy", store, "bk/fs@%s2"]);
+  assertEquals(await snapshotNames(store), ["bk/fs@s3"]);
+  assertSameOutputs(await snapshotOutputs(store), before, ["bk/fs@s1", "bk/fs@s2"]);
+});
+
 Deno.test("destroy of a clone, then of its origin's dataset", async () => {
   const store = await chainStore();
   const before = await snapshotOutputs(store);

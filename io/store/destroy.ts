@@ -40,7 +40,8 @@ export function partialName(p: PartialReceiveRow): string {
 /**
  * What `destroy [-r] NAME` removes, or why it is refused.
  *
- * @param name `DATASET@SNAP` (with `recursive`, that snapshot of every descendant too) or
+ * @param name `DATASET@SNAP` (SNAP may be a range or a list: {@linkcode matchSnapspec}; with
+ *   `recursive`, those snapshots of every descendant too) or
  *   `DATASET` (its snapshots and partial receive; with `recursive`, its descendants too)
  */
 export function planDestroy(
@@ -60,9 +61,9 @@ export function planDestroy(
   }
   const tops = top === null ? [] : [top];
   if (at >= 0) {
-    const snap = name.slice(at + 1);
+    const spec = name.slice(at + 1);
     const snapshots = [...tops, ...(recursive ? below : [])].flatMap((d) =>
-      store.snapshots(d.id).filter((s) => s.name === snap)
+      matchSnapspec(store.snapshots(d.id), spec)
     );
     if (snapshots.length === 0) {
       throw new DestroyRefused(
@@ -89,6 +90,33 @@ export function planDestroy(
   const partials = store.partialReceives().filter((p) => gone.has(p.dataset));
   for (const s of snapshots) refuseDependents(store, s, gone, dname, kind);
   return { snapshots, partials, datasets };
+}
+
+/**
+ * The snapshots of one dataset that a `zfs destroy` snapshot spec names, oldest first: `SNAP`,
+ * a range `FIRST%LAST` (either end may be left out: from the oldest, to the newest; `%` alone is
+ * every snapshot), or a comma-separated list of these. A name that is not there names nothing,
+ * as in zfs (`zfs_iter_snapspec`).
+ *
+ * @param snapshots the dataset's snapshots, oldest first
+ * @param spec what follows the `@`
+ */
+export function matchSnapspec(snapshots: SnapshotRow[], spec: string): SnapshotRow[] {
+  const named = new Set<SnapshotRow>();
+  for (const item of spec.split(",")) {
+    const pct = item.indexOf("%");
+    if (pct < 0) {
+      const s = snapshots.find((x) => x.name === item);
+      if (s !== undefined) named.add(s);
+      continue;
+    }
+    const [first, last] = [item.slice(0, pct), item.slice(pct + 1)];
+    const from = first === "" ? 0 : snapshots.findIndex((x) => x.name === first);
+    const to = last === "" ? snapshots.length - 1 : snapshots.findIndex((x) => x.name === last);
+    if (from < 0 || to < 0) continue;
+    for (const s of snapshots.slice(from, to + 1)) named.add(s);
+  }
+  return snapshots.filter((s) => named.has(s));
 }
 
 /**
