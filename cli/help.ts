@@ -112,12 +112,13 @@ ${propertyNames()}.`,
       `Destroys snapshots (SNAP, a range FIRST%LAST of a dataset's snapshots, oldest first, where an
 end left out means the oldest or the newest, or a comma-separated list of these; with -r, those
 of every descendant too), or a dataset with its snapshots and partial receive (with -r, its
-descendants too), as zfs destroy does, in one transaction. Refused as zfs refuses them: a snapshot that a clone was made from, or that a
-partial receive (recv -s) grows from ("snapshot has dependent clones"; zsend has no -R); a
-dataset with children without -r. Unlike zfs, DATASET without -r takes its snapshots with it
-(every dataset of a store holds snapshots). Later snapshots lose nothing: each keeps its own
-blocks. Blocks nothing uses any more are released; pack files that held only those are deleted
-at once; packs still partly used keep the space until zsend gc compacts them.`,
+descendants too), as zfs destroy does, in one transaction. Refused as zfs refuses them: a
+snapshot that a clone was made from, or that a partial receive (recv -s) grows from ("snapshot
+has dependent clones"; zsend has no -R); a dataset with children without -r. Unlike zfs,
+DATASET without -r takes its snapshots with it (every dataset of a store holds snapshots). Later
+snapshots lose nothing: each keeps its own blocks. Blocks nothing uses any more are released;
+pack files that held only those are deleted at once; packs still partly used keep the space
+until zsend gc compacts them.`,
     flags: [
       ["-n", "destroy nothing, touch nothing: print what would be destroyed and reclaimed"],
       [
