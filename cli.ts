@@ -25,6 +25,8 @@ const VERBS: Record<string, () => Promise<Verb>> = {
   recv: () => import("./cli/recv.ts"),
   receive: () => import("./cli/recv.ts"),
   list: () => import("./cli/list.ts"),
+  destroy: () => import("./cli/destroy.ts"),
+  gc: () => import("./cli/gc.ts"),
   redup: () => import("./cli/redup.ts"),
   image: () => import("./cli/image.ts"),
   extract: () => import("./cli/extract.ts"),
@@ -45,7 +47,11 @@ usage: zsend VERB [options]
   verify [--quiet] [--json] [FILE|-]           prove a stream intact (exit 0) or not (exit 1)
   recv [-F] [-d|-e] [-n] [-v] STORE TARGET [FILE|-]
                                                receive a stream into a store (made on first use)
-  list [--json] [--space] STORE                the datasets and snapshots in a store
+  list [-Hpr] [-o PROPS] [-s|-S PROP] [-t TYPES] [--json] STORE [DATASET]...
+                                               the datasets and snapshots in a store, as zfs list
+  destroy [-n] [-p] [-r] [-v] STORE DATASET[@SNAP]
+                                               destroy snapshots or datasets, as zfs destroy
+  gc [-n] [-v] [--threshold PERCENT] STORE     give unused blocks' space back (crash-safe)
   redup [-v] [FILE|-] > PLAIN                  a dedup stream as a plain one (zstream redup)
   image send|recv [options] IMAGE|DEVICE       a raw image or device as a volume stream, and back
   extract STORE DATASET@SNAP DIR               a snapshot as a directory tree

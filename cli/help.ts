@@ -5,6 +5,8 @@
  * @module
  */
 
+import { PROPERTIES } from "./list_props.ts";
+
 /** What a verb does, and what each of its flags does. */
 export interface VerbHelp {
   /** A paragraph or two. */
@@ -82,12 +84,77 @@ applied is kept as a partial receive that the rest of the stream, zfs send -t, c
   },
   list: {
     about:
-      `The datasets and snapshots in STORE: name, type, guid, creation time, origin of clones, and the
-suite and key format of raw (encrypted) snapshots, kept sealed; then the partial receives (recv -s)
-with their receive_resume_token.`,
+      `The datasets and snapshots in STORE, as zfs list prints them: by default the filesystems and
+volumes (-t snapshot or -t all for snapshots), NAME USED REFER CREATION, and the columns that
+the rows hold: GUID for snapshots, ORIGIN for clones, ENCRYPTION and KEYFORMAT for raw
+(encrypted) ones, kept sealed, RSNAPS and REDACTED for redacted ones, RESUMETOK for a dataset
+with a partial receive (recv -s). With DATASET, that dataset (and its snapshots with -t
+snapshot); with DATASET@SNAP, that snapshot. Space is the store's: each distinct block once, in
+the bytes the packs hold; used is what destroying it would give back.
+
+Properties for -o, -s and -S (zfs's names, or their column headers, in any case):
+${propertyNames()}.`,
     flags: [
-      ["--json", "one JSON object with every snapshot (guids in hex)"],
-      ["--space", "what each snapshot refers to and holds alone, and the store's totals"],
+      ["-H", "no header; columns separated by one tab, values not padded (for scripts)"],
+      ["-p", "exact numbers: sizes in bytes, times in seconds since the epoch"],
+      ["-r", "each DATASET named and its descendants (without DATASET: every dataset)"],
+      ["-o PROP[,...]", "these columns, in this order; an unknown property is a usage error"],
+      ["-s PROP", "sort by PROP, ascending (numbers by value); repeat for more keys"],
+      ["-S PROP", "sort by PROP, descending (after the -s keys)"],
+      [
+        "-t TYPE[,...]",
+        "filesystem (fs), volume (vol), snapshot (snap), bookmark (a store has none) or all; default filesystem,volume",
+      ],
+      [
+        "--json",
+        'one object {"datasets":[{"name","type","properties":{...}}]}: every property (or those of -o) by its zfs name, sizes and times as decimal strings, guids as "0x" and 16 hex digits, null where absent',
+      ],
+      [
+        "--space",
+        "columns name, used, refer, lrefer, written, then the store's totals: blocks, bytes stored, bytes of pack files and how much of them is unused (what zsend gc gives back)",
+      ],
+    ],
+  },
+  destroy: {
+    about:
+      `Destroys snapshots (SNAP, a range FIRST%LAST of a dataset's snapshots, oldest first, where an
+end left out means the oldest or the newest, or a comma-separated list of these; with -r, those
+of every descendant too), or a dataset with its snapshots and partial receive (with -r, its
+descendants too), as zfs destroy does, in one transaction. Refused as zfs refuses them: a
+snapshot that a clone was made from, or that a partial receive (recv -s) grows from ("snapshot
+has dependent clones"; zsend has no -R); a dataset with children without -r. Unlike zfs,
+DATASET without -r takes its snapshots with it (every dataset of a store holds snapshots). Later
+snapshots lose nothing: each keeps its own blocks. Blocks nothing uses any more are released;
+pack files that held only those are deleted at once; packs still partly used keep the space
+until zsend gc compacts them.`,
+    flags: [
+      ["-n", "destroy nothing, touch nothing: print what would be destroyed and reclaimed"],
+      [
+        "-r",
+        "also the descendants (DATASET) or the same snapshot of the descendants (DATASET@SNAP)",
+      ],
+      [
+        "-v",
+        "print what is destroyed, the stored bytes it releases, and the pack bytes given back",
+      ],
+      ["-p", "as -v, machine-readable: destroy<TAB>NAME, reclaim<TAB>BYTES"],
+    ],
+  },
+  gc: {
+    about:
+      `Gives the space of blocks no snapshot uses back to the disk: deletes packs nothing uses, and
+rewrites the packs whose unused share is at least the threshold (used blocks copied into new
+packs, each checked against its hash). The new packs are flushed to disk before one index
+transaction switches to them; old packs are unlinked only after it, once no reader that started
+before is left. A kill -9 at any moment leaves every snapshot as it was; the next gc finishes the
+job. Takes the store's write lock (receives wait).`,
+    flags: [
+      ["-n", "change nothing: say what would be deleted, rewritten and given back"],
+      ["-v", "say what was deleted, rewritten and given back"],
+      [
+        "--threshold PERCENT",
+        "rewrite a pack when at least this much of it is unused (default 10)",
+      ],
     ],
   },
   redup: {
@@ -206,6 +273,20 @@ are refused.`,
 };
 
 VERB_HELP.receive = VERB_HELP.recv!;
+
+/** The properties of list -o, for its help. */
+function propertyNames(): string {
+  return PROPERTIES.map((p) =>
+    `${p.name}${p.header.toLowerCase() === p.name ? "" : ` (${p.header.toLowerCase()})`}` +
+    (p.own ? " [zsend's]" : "")
+  ).join(", ").split(" ").reduce((lines: string[], word) => {
+    const last = lines.at(-1);
+    if (last !== undefined && last.length + 1 + word.length <= 96) {
+      lines[lines.length - 1] += ` ${word}`;
+    } else lines.push(word);
+    return lines;
+  }, []).join("\n");
+}
 
 /** The flags a usage line names: `-v`, `--json`, ... */
 export function usageFlags(usage: string): Set<string> {

@@ -26,6 +26,7 @@ import { type MacReport, StreamMacChecker } from "../core/crypto/stream_macs.ts"
 import { transcodeRecords } from "../core/transform/transcode.ts";
 import { openKeys, parseCryptKeydata } from "../core/crypto/keys.ts";
 import { decodeNvlist, nvlistToObject } from "../core/stream/nvlist.ts";
+import { listJson } from "./helpers/list_json.ts";
 
 const why = corpusUnavailable();
 const S = (name: string) => corpusStream(name).file;
@@ -376,12 +377,12 @@ Deno.test({
       await ok(["recv", store, "oz/gcm", S("enc-gcm-e1.raw")]);
       await ok(["recv", store, "oz/gcm", S("enc-gcm-e1-e2.raw")]);
       await ok(["extract", "-q", ...PASS(), store, "oz/gcm@e2", `${base}/tree`]);
-      const list = JSON.parse(await ok(["list", "--json", store])) as {
-        snapshots: { name: string; encryption: { suite: string; keyformat: string } | null }[];
-      };
-      for (const s of list.snapshots) {
-        assertEquals(s.encryption?.suite, "aes-256-gcm", s.name);
-        assertEquals(s.encryption?.keyformat, "passphrase", s.name);
+      const list = await listJson(store);
+      assertEquals(list.length, 3);
+      for (const s of list) {
+        assertEquals(s.properties.encryption, "aes-256-gcm", s.name);
+        assertEquals(s.properties.keystatus, "unavailable", s.name);
+        if (s.type !== "snapshot") assertEquals(s.properties.keyformat, "passphrase", s.name);
       }
       // What must not be there: the passphrase, the unwrapped keys, and any 64 bytes of a file.
       const records = await recordsOf("enc-gcm-e1.raw");
@@ -550,8 +551,8 @@ Deno.test({
         const v = await runZsend(["recv", plain, target, "-"], { stdin: r.stdoutBytes });
         assertEquals(v.code, 0, v.stderr);
       }
-      const list = await ok(["list", plain]);
-      assertEquals(/ENCRYPTION|sealed/.test(list), false, list);
+      const list = await ok(["list", "-t", "all", plain]);
+      assertEquals(/ENCRYPTION|KEYFORMAT|aes-/.test(list), false, list);
       await expectTree([plain, "x/gcm@e1"], "enc-gcm@e1");
       await expectTree([plain, "x/gcm@e2"], "enc-gcm@e2");
       await expectTree([plain, "x/ccm@e1"], "enc-ccm@e1");

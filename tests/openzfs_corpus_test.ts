@@ -177,7 +177,7 @@ Deno.test({
           r.stderr,
           /incremental send stream requires -L \(--large-block\), to match previous receive/,
         );
-        const list = await ok(["list", store]);
+        const list = await ok(["list", "-t", "all", store]);
         assert(!list.includes("oz/fs@b"), list);
       },
     );
@@ -226,19 +226,19 @@ Deno.test({
     await t.step("a cut stream stores nothing", async () => {
       const store = await newStore();
       await ok(["recv", store, "oz/fs", S("fs-a.full")]);
-      const before = await ok(["list", store]);
+      const before = await ok(["list", "-t", "all", store]);
       const r = await runZsend(["recv", store, "oz/cut", S("fs-a.cut")]);
       assertEquals(r.code, 1, r.stderr);
-      assertEquals(await ok(["list", store]), before);
+      assertEquals(await ok(["list", "-t", "all", store]), before);
     });
     await t.step("a resuming stream without the partial receive is refused", async () => {
       const store = await newStore();
       await ok(["recv", store, "oz/fs", S("fs-a.full")]);
-      const before = await ok(["list", store]);
+      const before = await ok(["list", "-t", "all", store]);
       const r = await runZsend(["recv", store, "oz/resumed", S("fs-a.resume")]);
       assertEquals(r.code, 1, r.stderr);
       assertMatch(r.stderr, /resum/i);
-      assertEquals(await ok(["list", store]), before);
+      assertEquals(await ok(["list", "-t", "all", store]), before);
     });
     await t.step(
       "raw (encrypted) streams are stored sealed and never extracted as plain",
@@ -258,8 +258,15 @@ Deno.test({
     await t.step("a redacted stream stays redacted", async () => {
       const store = await newStore();
       await ok(["recv", store, "oz/red", S("fs-c.redact")]);
-      const list = await ok(["list", store]);
-      assertMatch(list, /redact/i);
+      const list = await ok([
+        "list",
+        "-H",
+        "-o",
+        "redact_snaps,redacted_ranges",
+        store,
+        "oz/red@c",
+      ]);
+      assertMatch(list, /^\d+(,\d+)*\tyes\n$/);
       const dir = `${await Deno.makeTempDir({ prefix: "zsend-ozd-" })}/tree`;
       const r = await runZsend(["extract", "-q", store, "oz/red@c", dir]);
       assertNotEquals(r.code, 0, "a redacted snapshot cannot be extracted whole");
