@@ -296,28 +296,18 @@ Deno.test("every verb's error with --json is one schema-valid object on stdout, 
   }
 });
 
-// `list --json` is being rewritten to the schema's shape ({"datasets": [...]}); until it is,
-// its test says why it does not run.
-const listShape = await (async () => {
+Deno.test("list --json of a store follows the schema", async () => {
   const dir = await Deno.makeTempDir({ prefix: "zsend-json-list-" });
   try {
     const recv = await runZsend(["recv", `${dir}/store`, "pool/fs", FULL]);
     if (recv.code !== 0) throw new Error(recv.stderr);
-    return JSON.parse((await runZsend(["list", "--json", `${dir}/store`])).stdout);
+    const out = await runZsend(["list", "-t", "all", "--json", `${dir}/store`]);
+    assertEquals(out.code, 0, out.stderr);
+    const listed = JSON.parse(out.stdout);
+    assertValid(listed, "list", "list --json");
+    const names = (listed.datasets as { name: string }[]).map((d) => d.name);
+    assert(names.includes("pool/fs") && names.includes("pool/fs@s1"), names.join(" "));
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
-})();
-const listOld = "datasets" in listShape
-  ? null
-  : "list --json still prints the old shape ({snapshots: [...]}); its rewrite is another branch";
-Deno.test({
-  name: "list --json of a store follows the schema",
-  ignore: listOld !== null,
-  fn() {
-    assertValid(listShape, "list", "list --json");
-    const names = (listShape.datasets as { name: string }[]).map((d) => d.name);
-    assert(names.includes("pool/fs@s1"), names.join(" "));
-  },
 });
-if (listOld !== null) skipNote("list --json against the schema", listOld);
