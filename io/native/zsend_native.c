@@ -294,6 +294,13 @@ __attribute__((target("sse2"))) static void sse2_be(zs_f4 *s, const uint8_t *p, 
   sse2_kernel(s, p, m, 1);
 }
 
+/*
+ * Bytes ahead to prefetch in the AVX loops: the hardware prefetcher stops at each 4 KiB page,
+ * and a mapped file's pages lie anywhere in memory, so without it each page starts with cache
+ * misses (measured: fletcher-4 over a 1 GB mapped file, a quarter less user time).
+ */
+#define PREFETCH_AHEAD 2048
+
 /* ------------------------------------------------------------------------------------------ */
 /* AVX2: 4 x u64 lanes per register (N = 8 words per step)                                    */
 /* ------------------------------------------------------------------------------------------ */
@@ -330,6 +337,7 @@ TGT_AVX2 void avx2_kernel(zs_f4 *s, const uint8_t *p, uint64_t m, const int swap
   __m256i a0 = _mm256_setzero_si256(), b0 = a0, c0 = a0, d0 = a0;
   __m256i a1 = a0, b1 = a0, c1 = a0, d1 = a0;
   for (uint64_t it = 0; it < m; it++, p += 32) {
+    __builtin_prefetch(p + PREFETCH_AHEAD);
     const __m256i v = _mm256_loadu_si256((const __m256i *)p);
     __m256i e, o;
     if (swap) {
@@ -404,6 +412,7 @@ TGT_AVX512 void avx512_kernel(zs_f4 *s, const uint8_t *p, uint64_t m, const int 
   __m512i a0 = _mm512_setzero_si512(), b0 = a0, c0 = a0, d0 = a0;
   __m512i a1 = a0, b1 = a0, c1 = a0, d1 = a0;
   for (uint64_t it = 0; it < m; it++, p += 64) {
+    __builtin_prefetch(p + PREFETCH_AHEAD);
     const __m512i v = _mm512_loadu_si512((const void *)p);
     __m512i e, o;
     if (swap) {
@@ -729,6 +738,59 @@ ZS_EXPORT int64_t zs_pread(int32_t fd, uint8_t *buf, uint64_t len, uint64_t off)
     done += (uint64_t)r;
   }
   return (int64_t)done;
+}
+
+/*
+ * Windows of a regular file mapped into memory, so that a reader checks the page cache's own
+ * pages instead of a copy of them (the kernel's copy costs about as much as everything else
+ * verify does). A slot is address space reserved once and always mapped (the file's pages or
+ * anonymous zeros), so that a stale view into it reads other bytes, as a refilled buffer does,
+ * and never faults.
+ */
+
+/** Reserves len bytes of address space, mapped to zeros (no memory until read); NULL on error. */
+ZS_EXPORT uint8_t *zs_map_reserve(uint64_t len) {
+  void *p = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return p == MAP_FAILED ? NULL : p;
+}
+
+/** Maps zeros over [p, p + len) of a slot (dropping any file pages there); 0 or -errno. */
+static int32_t map_zeros(uint8_t *p, uint64_t len) {
+  if (len == 0) return 0;
+  void *m = mmap(p, len, PROT_READ, MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  return m == MAP_FAILED ? -errno : 0;
+}
+
+/**
+ * Maps the bytes of fd from off (a multiple of the page size) into slot, at most slot_len (a
+ * multiple of the page size), with their pages read in (MAP_POPULATE), and zeros over the rest
+ * of the slot. Returns the bytes mapped: the file's size now past off, at most slot_len (0 at
+ * its end); -ENODEV when fd is not a regular file; -errno on error. The size is taken at each
+ * call, so that a file that grows is followed and one that shrank is not mapped past its end.
+ * fd -1 just maps zeros over the whole slot (to let go of the file's pages).
+ */
+ZS_EXPORT int64_t zs_map_window(uint8_t *slot, uint64_t slot_len, int32_t fd, uint64_t off) {
+  uint64_t len = 0;
+  if (fd >= 0) {
+    struct stat st;
+    if (fstat(fd, &st) < 0) return -errno;
+    if (!S_ISREG(st.st_mode)) return -ENODEV;
+    uint64_t size = (uint64_t)st.st_size;
+    len = size > off ? size - off : 0;
+    if (len > slot_len) len = slot_len;
+  }
+  uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+  uint64_t mapped = (len + page - 1) & ~(page - 1);
+  if (len > 0) {
+    void *m = mmap(slot, mapped, PROT_READ, MAP_PRIVATE | MAP_FIXED | MAP_POPULATE, fd, (off_t)off);
+    if (m == MAP_FAILED) {
+      int err = errno;
+      map_zeros(slot, slot_len); /* a failed MAP_FIXED may have left a hole */
+      return -err;
+    }
+  }
+  int32_t z = map_zeros(slot + mapped, slot_len - mapped);
+  return z < 0 ? z : (int64_t)len;
 }
 
 /** Writes len bytes at off, looping over short writes; bytes written (= len) or -errno. */
