@@ -140,8 +140,11 @@ async function* readAhead(
   }
   let pending: Promise<Uint8Array> | null = null;
   try {
-    // A regular file is mapped rather than copied, unless a writer holds chunks (leases).
-    if (!leases && !mappingDisabled() && (yield* mappedChunks(lib, fd, path, chunkSize))) return;
+    // A regular file is mapped rather than copied.
+    if (!mappingDisabled()) {
+      const options = { chunkSize, ...(leases ? { leases, slots: LENT_RING } : {}) };
+      if (yield* mappedChunks(lib, fd, path, options)) return;
+    }
     const ring = new BufferRing(chunkSize, leases);
     let offset = 0;
     const readNext = async (): Promise<Uint8Array> => {

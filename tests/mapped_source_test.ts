@@ -40,7 +40,7 @@ async function mapped(path: string, chunkSize: number, onChunk?: (i: number) => 
   assert(fd >= 0);
   try {
     const chunks: Uint8Array[] = [];
-    const it = mappedChunks(lib, fd, path, chunkSize);
+    const it = mappedChunks(lib, fd, path, { chunkSize });
     for (;;) {
       const r = await it.next();
       if (r.done) return { chunks, whole: r.value };
@@ -100,7 +100,7 @@ Deno.test("mappedChunks() leaves anything but a regular file to reads, and lets 
   const fd = lib.symbols.zs_open(cString("/dev/zero"), 0, 0);
   assert(fd >= 0);
   try {
-    const it = mappedChunks(lib, fd, "/dev/zero", 65536);
+    const it = mappedChunks(lib, fd, "/dev/zero", { chunkSize: 65536 });
     assertEquals(await it.next(), { done: true, value: false });
   } finally {
     lib.symbols.zs_close(fd);
@@ -111,7 +111,7 @@ Deno.test("mappedChunks() leaves anything but a regular file to reads, and lets 
     await Deno.writeFile(path, new Uint8Array(5000).fill(7));
     const pfd = lib.symbols.zs_open(cString(path), 0, 0);
     let kept: Uint8Array = new Uint8Array(0);
-    for await (const c of mappedChunks(lib, pfd, path, 65536)) kept = c;
+    for await (const c of mappedChunks(lib, pfd, path, { chunkSize: 65536 })) kept = c;
     lib.symbols.zs_close(pfd);
     assertEquals(kept.length, 5000);
     assert(kept.every((b) => b === 0));
