@@ -6,6 +6,7 @@
 
 import { assert, assertEquals } from "@std/assert";
 import { mappedChunks, NO_MMAP_ENV } from "../io/mapped_source.ts";
+import { BufferLeases } from "../io/buffer_leases.ts";
 import { cString, loadNative, type NativeLib } from "../io/native/ffi.ts";
 import { openStreamInput } from "../io/source.ts";
 import { readRecordBatches } from "../core/stream/reader.ts";
@@ -140,5 +141,38 @@ Deno.test("openStreamInput() maps a file, and the records and verdict are those 
       });
       assertEquals(report.bytes, whole.length);
     });
+  }
+});
+
+Deno.test("mappedChunks() with leases maps a window again only once no write holds it", async () => {
+  const lib = native();
+  const path = await Deno.makeTempFile({ prefix: "zsend-map-" });
+  try {
+    const data = new Uint8Array(3 * 65536).map((_, i) => 1 + (i >> 16));
+    await Deno.writeFile(path, data);
+    const fd = lib.symbols.zs_open(cString(path), 0, 0);
+    const leases = new BufferLeases();
+    const it = mappedChunks(lib, fd, path, { chunkSize: 65536, leases, slots: 2 });
+    const first = (await it.next()).value as Uint8Array;
+    const release = leases.hold(first.buffer);
+    const second = (await it.next()).value as Uint8Array;
+    assertEquals([first[0], second[0]], [1, 2]);
+    // The third window goes where the first is, held: it waits, and the first stays whole.
+    let third: Uint8Array | null = null;
+    const next = it.next().then((r) => void (third = r.value as Uint8Array));
+    await new Promise((r) => setTimeout(r, 50));
+    assertEquals([third, first.every((b) => b === 1)], [null, true]);
+    release();
+    await next;
+    assertEquals(third![0], 3);
+    // Held at the end: left mapped (the file's bytes); the window not held is let go of.
+    const hold = leases.hold(third!.buffer);
+    assertEquals(await it.next(), { done: true, value: true });
+    assert(third!.every((b) => b === 3));
+    assert(second.every((b) => b === 0));
+    hold();
+    lib.symbols.zs_close(fd);
+  } finally {
+    await Deno.remove(path);
   }
 });
