@@ -148,25 +148,28 @@ Deno.test("mappedChunks() with leases maps a window again only once no write hol
   const lib = native();
   const path = await Deno.makeTempFile({ prefix: "zsend-map-" });
   try {
-    const data = new Uint8Array(3 * 65536).map((_, i) => 1 + (i >> 16));
+    const data = new Uint8Array(4 * 65536).map((_, i) => 1 + (i >> 16));
     await Deno.writeFile(path, data);
     const fd = lib.symbols.zs_open(cString(path), 0, 0);
     const leases = new BufferLeases();
-    const it = mappedChunks(lib, fd, path, { chunkSize: 65536, leases, slots: 2 });
-    const first = (await it.next()).value as Uint8Array;
+    const it = mappedChunks(lib, fd, path, { chunkSize: 65536, leases, slots: 3 });
+    const chunk = async () => (await it.next()).value as Uint8Array;
+    const first = await chunk();
     const release = leases.hold(first.buffer);
-    const second = (await it.next()).value as Uint8Array;
+    const second = await chunk();
     assertEquals([first[0], second[0]], [1, 2]);
-    // The third window goes where the first is, held: it waits, and the first stays whole.
+    // The fourth window is mapped ahead where the first is, held: the third waits for it, and
+    // the first stays whole meanwhile.
     let third: Uint8Array | null = null;
-    const next = it.next().then((r) => void (third = r.value as Uint8Array));
+    const next = chunk().then((c) => void (third = c));
     await new Promise((r) => setTimeout(r, 50));
     assertEquals([third, first.every((b) => b === 1)], [null, true]);
     release();
     await next;
     assertEquals(third![0], 3);
-    // Held at the end: left mapped (the file's bytes); the window not held is let go of.
+    // Held at the end: left mapped (the file's bytes); a window not held is let go of.
     const hold = leases.hold(third!.buffer);
+    assertEquals((await chunk())[0], 4);
     assertEquals(await it.next(), { done: true, value: true });
     assert(third!.every((b) => b === 3));
     assert(second.every((b) => b === 0));

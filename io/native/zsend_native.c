@@ -763,13 +763,15 @@ static int32_t map_zeros(uint8_t *p, uint64_t len) {
 
 /**
  * Maps the bytes of fd from off (a multiple of the page size) into slot, at most slot_len (a
- * multiple of the page size), with their pages read in (MAP_POPULATE), and zeros over the rest
+ * multiple of the page size), with their pages read in when populate is set (MAP_POPULATE;
+ * else zs_prefetch can read them in on a thread of its own), and zeros over the rest
  * of the slot. Returns the bytes mapped: the file's size now past off, at most slot_len (0 at
  * its end); -ENODEV when fd is not a regular file; -errno on error. The size is taken at each
  * call, so that a file that grows is followed and one that shrank is not mapped past its end.
  * fd -1 just maps zeros over the whole slot (to let go of the file's pages).
  */
-ZS_EXPORT int64_t zs_map_window(uint8_t *slot, uint64_t slot_len, int32_t fd, uint64_t off) {
+ZS_EXPORT int64_t zs_map_window(uint8_t *slot, uint64_t slot_len, int32_t fd, uint64_t off,
+                                uint32_t populate) {
   uint64_t len = 0;
   if (fd >= 0) {
     struct stat st;
@@ -782,7 +784,8 @@ ZS_EXPORT int64_t zs_map_window(uint8_t *slot, uint64_t slot_len, int32_t fd, ui
   uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
   uint64_t mapped = (len + page - 1) & ~(page - 1);
   if (len > 0) {
-    void *m = mmap(slot, mapped, PROT_READ, MAP_PRIVATE | MAP_FIXED | MAP_POPULATE, fd, (off_t)off);
+    const int flags = MAP_PRIVATE | MAP_FIXED | (populate ? MAP_POPULATE : 0);
+    void *m = mmap(slot, mapped, PROT_READ, flags, fd, (off_t)off);
     if (m == MAP_FAILED) {
       int err = errno;
       map_zeros(slot, slot_len); /* a failed MAP_FIXED may have left a hole */
@@ -791,6 +794,61 @@ ZS_EXPORT int64_t zs_map_window(uint8_t *slot, uint64_t slot_len, int32_t fd, ui
   }
   int32_t z = map_zeros(slot + mapped, slot_len - mapped);
   return z < 0 ? z : (int64_t)len;
+}
+
+/*
+ * One thread of the library's reads in the pages of the window a reader maps ahead, while the
+ * reader checks the window before: the page-table work of mapping then overlaps the checksums
+ * rather than adding to them. A newer request replaces one not started yet.
+ */
+static pthread_mutex_t prefetch_mu = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t prefetch_cv = PTHREAD_COND_INITIALIZER;
+static uint8_t *prefetch_addr;
+static uint64_t prefetch_len;
+static int prefetch_started;
+
+static void *prefetch_main(void *arg) {
+  (void)arg;
+  pthread_mutex_lock(&prefetch_mu);
+  for (;;) {
+    while (prefetch_len == 0) pthread_cond_wait(&prefetch_cv, &prefetch_mu);
+    uint8_t *a = prefetch_addr;
+    const uint64_t n = prefetch_len;
+    prefetch_len = 0;
+    pthread_mutex_unlock(&prefetch_mu);
+    /* The range is always mapped (a slot is the file's pages or zeros), so reading it is safe
+     * even when the reader has mapped something else there meanwhile. */
+#ifdef MADV_POPULATE_READ
+    if (madvise(a, n, MADV_POPULATE_READ) != 0)
+#endif
+    {
+      volatile uint8_t sink = 0;
+      for (uint64_t i = 0; i < n; i += 4096) sink ^= a[i];
+      (void)sink;
+    }
+    pthread_mutex_lock(&prefetch_mu);
+  }
+  return NULL;
+}
+
+/** Asks the prefetch thread to read in the pages of [addr, addr + len); 0 or -errno. */
+ZS_EXPORT int32_t zs_prefetch(uint8_t *addr, uint64_t len) {
+  pthread_mutex_lock(&prefetch_mu);
+  if (!prefetch_started) {
+    pthread_t t;
+    int e = pthread_create(&t, NULL, prefetch_main, NULL);
+    if (e != 0) {
+      pthread_mutex_unlock(&prefetch_mu);
+      return -e;
+    }
+    pthread_detach(t);
+    prefetch_started = 1;
+  }
+  prefetch_addr = addr;
+  prefetch_len = len;
+  pthread_cond_signal(&prefetch_cv);
+  pthread_mutex_unlock(&prefetch_mu);
+  return 0;
 }
 
 /** Writes len bytes at off, looping over short writes; bytes written (= len) or -errno. */

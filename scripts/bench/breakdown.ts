@@ -14,9 +14,9 @@
  * - `read-ahead`: `openStreamInput()` with `reuse` and `ZSEND_NO_MMAP=1`, as verify reads a
  *   file that cannot be mapped: two buffers, the next chunk read by `pread` on a native thread
  *   while this one is looked at
- * - `mapped`: `openStreamInput()` with `reuse`, as verify reads a file: each 4 MiB window
- *   mapped and its pages populated, no copy (`io/mapped_source.ts`): the floor of getting the
- *   bytes in front of the checksum
+ * - `mapped`: `openStreamInput()` with `reuse`, as verify reads a file: 3 MiB windows, each
+ *   mapped while the one before is looked at and its pages read in on a native thread, no copy
+ *   (`io/mapped_source.ts`): the floor of getting the bytes in front of the checksum
  * - `mapped-f4`: the same plus native fletcher-4 over every chunk (the floor of checking them)
  * - `records`: `core/stream/reader.ts` `readRecords()` with checksums (parse + fletcher-4 + take)
  * - `verify`: `core/stream/verify.ts` `verifyStream()`, everything `zsend verify` does after startup
@@ -50,7 +50,7 @@ export const STAGE_LABEL: Record<string, string> = {
   "read-reuse": "read file, one reused page-aligned 4 MiB buffer",
   "read-fresh": "read file, fresh 4 MiB chunk each (io/source.ts, no reuse)",
   "read-ahead": "read file with native pread one chunk ahead, two buffers (ZSEND_NO_MMAP=1)",
-  "mapped": "map file as verify does: 4 MiB windows, pages populated, no copy",
+  "mapped": "map file as verify does: 3 MiB windows, the next read in on a native thread",
   "mapped-f4": "... + native fletcher-4 over every chunk",
   "records": "readRecords(): parse + checksum (core/stream/reader.ts)",
   "verify": "verifyStream(): all of verify (core/stream/verify.ts)",
