@@ -740,6 +740,13 @@ ZS_EXPORT int64_t zs_pread(int32_t fd, uint8_t *buf, uint64_t len, uint64_t off)
   return (int64_t)done;
 }
 
+/* Whether ZSEND_NO_MMAP=1 asks for reads instead of mappings (to compare; the results are the
+ * same). */
+static int mapping_disabled(void) {
+  const char *no = getenv("ZSEND_NO_MMAP");
+  return no != NULL && strcmp(no, "1") == 0;
+}
+
 /*
  * Windows of a regular file mapped into memory, so that a reader checks the page cache's own
  * pages instead of a copy of them (the kernel's copy costs about as much as everything else
@@ -919,25 +926,6 @@ static int wait_writable(int fd) {
   return poll(&p, 1, -1) >= 0 || errno == EINTR ? 0 : -errno;
 }
 
-/* Writes all of buf[0..len) at fd's position; 0 or -errno. */
-static int write_all(int fd, const uint8_t *buf, uint64_t len) {
-  while (len > 0) {
-    ssize_t r = write(fd, buf, len);
-    if (r < 0) {
-      if (errno == EINTR) continue;
-      if (errno == EAGAIN) {
-        int w = wait_writable(fd);
-        if (w < 0) return w;
-        continue;
-      }
-      return -errno;
-    }
-    buf += r;
-    len -= (uint64_t)r;
-  }
-  return 0;
-}
-
 /* Writes all of v[0..n) at fd's position, adding each byte written to *done; 0 or -errno. */
 static int writev_all(int fd, struct iovec *v, int n, uint64_t *done) {
   while (n > 0) {
@@ -965,6 +953,13 @@ static int writev_all(int fd, struct iovec *v, int n, uint64_t *done) {
   return 0;
 }
 
+/* Writes all of buf[0..len) at fd's position; 0 or -errno. */
+static int write_all(int fd, const uint8_t *buf, uint64_t len) {
+  struct iovec v = {(void *)buf, (size_t)len};
+  uint64_t done = 0;
+  return writev_all(fd, &v, 1, &done);
+}
+
 /*
  * Whether zs_send_records gathers records with writev from a mapping of in_fd instead of a
  * write and a sendfile per record: the output is not a pipe or socket (into those sendfile
@@ -973,8 +968,7 @@ static int writev_all(int fd, struct iovec *v, int n, uint64_t *done) {
  * device (image send to /dev/null: a third less CPU, with the scan's mapping).
  */
 static int gather_by_mapping(int32_t out_fd, int32_t in_fd) {
-  const char *no = getenv("ZSEND_NO_MMAP");
-  if (no != NULL && strcmp(no, "1") == 0) return 0;
+  if (mapping_disabled()) return 0;
   struct stat o, i;
   if (fstat(out_fd, &o) < 0 || fstat(in_fd, &i) < 0) return 0;
   return !S_ISFIFO(o.st_mode) && !S_ISSOCK(o.st_mode) && S_ISREG(i.st_mode);
@@ -1128,8 +1122,7 @@ ZS_EXPORT int64_t zs_pread_blocks(int32_t fd, uint8_t *buf, uint32_t want, uint3
  * asks for reads (to compare the two; the results are the same).
  */
 static int scan_by_mapping(int32_t fd) {
-  const char *no = getenv("ZSEND_NO_MMAP");
-  if (no != NULL && strcmp(no, "1") == 0) return 0;
+  if (mapping_disabled()) return 0;
   struct stat st;
   return fstat(fd, &st) == 0 && S_ISREG(st.st_mode);
 }
