@@ -842,6 +842,14 @@ static void *prefetch_main(void *arg) {
 ZS_EXPORT int32_t zs_prefetch(uint8_t *addr, uint64_t len) {
   pthread_mutex_lock(&prefetch_mu);
   if (!prefetch_started) {
+    /* The thread runs this library's code until the process ends: the library must stay
+     * loaded even when the program lets go of it (Deno closes it as the process exits). */
+    Dl_info self;
+    if (dladdr((void *)zs_prefetch, &self) == 0 || self.dli_fname == NULL ||
+        dlopen(self.dli_fname, RTLD_NOW | RTLD_NODELETE) == NULL) {
+      pthread_mutex_unlock(&prefetch_mu);
+      return -ENOTSUP;
+    }
     pthread_t t;
     int e = pthread_create(&t, NULL, prefetch_main, NULL);
     if (e != 0) {
