@@ -16,8 +16,9 @@
  *   while this one is looked at
  * - `mapped`: `openStreamInput()` with `reuse`, as verify reads a file: 3 MiB windows, each
  *   mapped while the one before is looked at and its pages read in on a native thread, no copy
- *   (`io/mapped_source.ts`): the floor of getting the bytes in front of the checksum
- * - `mapped-f4`: the same plus native fletcher-4 over every chunk (the floor of checking them)
+ *   (`io/mapped_source.ts`); the loop touches no byte, so this is the main thread's share only
+ * - `mapped-f4`: the same plus native fletcher-4 over every chunk: the floor of verify (the
+ *   bytes in front of the checksum, and the checksum)
  * - `records`: `core/stream/reader.ts` `readRecords()` with checksums (parse + fletcher-4 + take)
  * - `verify`: `core/stream/verify.ts` `verifyStream()`, everything `zsend verify` does after startup
  *
