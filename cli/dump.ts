@@ -60,7 +60,9 @@ export async function main(args: string[]): Promise<number> {
         for (const r of batch) {
           summary.add(r);
           const text = formatRecord(r, options);
-          if (text !== "") await out.print(text);
+          // print() gives a promise only when it writes: no await (a microtask) per record.
+          const written = text === "" ? undefined : out.print(text);
+          if (written !== undefined) await written;
         }
       }
       await out.print(summary.format());

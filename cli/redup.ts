@@ -111,7 +111,10 @@ export async function main(args: string[]): Promise<number> {
   });
   const stats: RedupStats = { records: 0, byref: 0, writes: 0, begins: 0 };
   const fletcher4 = engine();
-  const records = readRecords(openStreamInput(input, { reuse: true }), { fletcher4 });
+  const records = readRecords(openStreamInput(input, { reuse: true }), {
+    fletcher4,
+    payloadChecksums: true,
+  });
   const bytes = await pipeChunks(redupRecords(records, index, { fletcher4, stats }), Deno.stdout);
   if (flags.v) {
     warn(

@@ -22,7 +22,14 @@ export interface DumpOptions {
 }
 
 const hex = (n: bigint | number) => n.toString(16);
-const bytesHex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+/** Two hex digits of each byte value. */
+const HEX2 = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+/** Bytes as hex digits: a loop over a table (a per-byte callback cost most of `dump -v`). */
+function bytesHex(b: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < b.length; i++) s += HEX2[b[i]!]!;
+  return s;
+}
 const cksumText = (c: Checksum) => c.map(hex).join("/");
 /** `%lld` of a u64 field. */
 const signed = (n: bigint) => BigInt.asIntN(64, n).toString();

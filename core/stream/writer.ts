@@ -107,6 +107,12 @@ export function isPayloadRun(chunk: StreamChunk): chunk is PayloadRun {
 export interface WriteOptions {
   /** Overrides the writer's `recordChecksums` for this one record. */
   recordChecksum?: boolean;
+  /**
+   * The payload's own fletcher-4 (from zero, in the writer's byte order), when known already
+   * (the reader's `payloadChecksums`): folded into the running checksum instead of summing the
+   * payload again.
+   */
+  payloadChecksum?: Checksum;
 }
 
 /**
@@ -230,7 +236,9 @@ export class StreamWriter {
     }
     if (payload !== undefined && payload.length > 0) {
       if (isPayloadRef(payload)) ck.append(payload.fletcher4, payload.length);
-      else ck.update(payload, le);
+      else if (options.payloadChecksum !== undefined) {
+        ck.append(options.payloadChecksum, payload.length);
+      } else ck.update(payload, le);
       return [out, payload];
     }
     return [out];
