@@ -10,6 +10,7 @@ import {
   errorJson,
   type ErrorKind,
   EXIT_USAGE,
+  noteShrunkInput,
   UsageError,
   wantsJson,
   warn,
@@ -132,6 +133,7 @@ export async function run(args: string[]): Promise<number> {
   } catch (e) {
     if (isBrokenPipe(e)) return 0;
     const [kind, status] = classify(e);
+    if (kind === "stream") noteShrunkInput(e as StreamError);
     // With --json the error is also one JSON object on stdout, for whoever parses it.
     if (wantsJson(rest)) console.log(JSON.stringify(errorJson(e, kind, status)));
     const message = e instanceof Error ? e.message : String(e);

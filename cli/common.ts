@@ -4,6 +4,7 @@
  * @module
  */
 
+import { shrunkWhileMapped } from "../io/mapped_source.ts";
 import { bestFletcher4 } from "../io/native/fletcher4_native.ts";
 import type { Fletcher4Engine } from "../core/checksum/fletcher4.ts";
 import { StreamError } from "../core/stream/errors.ts";
@@ -79,4 +80,13 @@ export function errorJson(e: unknown, kind: ErrorKind, status: number): JsonObje
     ? { ...streamErrorJson(e), status }
     : { kind, message, status };
   return { ok: false, error };
+}
+
+/**
+ * Prefixes a stream error with the input file that shrank while it was mapped (another process
+ * cut it): the zeros read after that are what broke the stream.
+ */
+export function noteShrunkInput(e: Error): void {
+  const path = shrunkWhileMapped();
+  if (path !== null) e.message = `${path} shrank while it was read: ${e.message}`;
 }

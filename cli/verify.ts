@@ -18,7 +18,7 @@ import { nativeAead } from "../io/native/aead_native.ts";
 import { findResumePoint } from "../core/resume/resume_point.ts";
 import { encodeResumeToken } from "../core/resume/resume_token.ts";
 import { openStreamInput } from "../io/source.ts";
-import { engine, errorJson, oneInput, rejectUnknown } from "./common.ts";
+import { engine, errorJson, noteShrunkInput, oneInput, rejectUnknown } from "./common.ts";
 import { streamInputArg } from "./args.ts";
 import { u64Json, verifyReportJson } from "../core/stream/json.ts";
 
@@ -92,6 +92,7 @@ export async function main(args: string[]): Promise<number> {
     return 0;
   } catch (e) {
     if (!(e instanceof StreamError)) throw e;
+    noteShrunkInput(e);
     if (flags.json) console.log(JSON.stringify(errorJson(e, "stream", 1)));
     if (!flags.quiet) console.error(e.message);
     return 1;
@@ -133,6 +134,7 @@ async function resumeToken(
     return 0;
   }
   const e = scan.fault;
+  noteShrunkInput(e);
   const p = scan.point;
   const token = p === null ? null : encodeResumeToken(p.state);
   if (json) {

@@ -47,6 +47,35 @@ export function mappingDisabled(): boolean {
   return envVar(NO_MMAP_ENV) === "1";
 }
 
+/** Reserved address space of finished readers, by library and length, for the next reader. */
+const spares = new WeakMap<NativeLib, Map<number, Deno.PointerObject[]>>();
+
+function spare(lib: NativeLib, length: number): Deno.PointerObject[] {
+  let byLength = spares.get(lib);
+  if (byLength === undefined) spares.set(lib, byLength = new Map());
+  let list = byLength.get(length);
+  if (list === undefined) byLength.set(length, list = []);
+  return list;
+}
+
+/** The files mapped by this process, each with the library's fault count when it began. */
+const watched: { lib: NativeLib; path: string; faults: bigint }[] = [];
+
+/**
+ * The path of a file mapped by this process that shrank while it was read, or null. Bytes read
+ * after that were zeros: a stream error found in them is really this.
+ *
+ * @example
+ * ```ts
+ * import { shrunkWhileMapped } from "./mapped_source.ts";
+ * if (shrunkWhileMapped() !== null) throw new Error("nothing was mapped yet");
+ * ```
+ */
+export function shrunkWhileMapped(): string | null {
+  const hit = watched.find((w) => w.lib.symbols.zs_map_faults() !== w.faults);
+  return hit?.path ?? null;
+}
+
 /** Options of {@linkcode mappedChunks}. */
 export interface MappedOptions {
   /** Bytes per window (rounded up to {@linkcode WINDOW_ALIGN}). */
@@ -84,7 +113,8 @@ export async function* mappedChunks(
   const size = leases ? options.chunkSize : Math.min(options.chunkSize, AHEAD_WINDOW);
   const slotLen = Math.ceil(size / WINDOW_ALIGN) * WINDOW_ALIGN;
   const count = Math.max(2, leases ? options.slots ?? 2 : 2);
-  const base = lib.symbols.zs_map_reserve(BigInt(count * slotLen));
+  const reserved = count * slotLen;
+  const base = spare(lib, reserved).pop() ?? lib.symbols.zs_map_reserve(BigInt(reserved));
   if (base === null) return false;
   const slots = Array.from({ length: count }, (_, i) => {
     const ptr = Deno.UnsafePointer.offset(base, i * slotLen)!;
@@ -94,6 +124,16 @@ export async function* mappedChunks(
   });
   let turn = 0;
   let offset = 0;
+  const watch = { lib, path, faults: lib.symbols.zs_map_faults() };
+  watched.push(watch);
+  /** A file that shrank under a window read zeros there (not a crash): not to be trusted. */
+  const checkFaults = () => {
+    if (lib.symbols.zs_map_faults() !== watch.faults) {
+      throw new Deno.errors.BadResource(
+        `reading ${path}: the file shrank while it was read (near byte ${offset})`,
+      );
+    }
+  };
   /** Maps the window from `offset` into the next slot: the chunk, or -errno. */
   const mapNext = async (populate: boolean): Promise<Uint8Array | number> => {
     const slot = slots[turn]!;
@@ -117,18 +157,23 @@ export async function* mappedChunks(
       if (chunk.length === 0) return true;
       // The next window is mapped before this one is handed out, as a read-ahead reads.
       const next = await mapNext(false);
+      checkFaults();
       yield chunk;
+      checkFaults();
       if (typeof next === "number") {
         throw new Deno.errors.BadResource(`reading ${path}: mapping it failed (errno ${-next})`);
       }
       chunk = next;
     }
   } finally {
+    let held = false;
     for (const s of slots) {
       // A write still holding a window reads from it: that one stays mapped.
-      if (!leases?.held(s.bytes.buffer)) {
-        lib.symbols.zs_map_window(s.ptr, BigInt(slotLen), -1, 0n, 0);
-      }
+      if (leases?.held(s.bytes.buffer)) held = true;
+      else lib.symbols.zs_map_window(s.ptr, BigInt(slotLen), -1, 0n, 0);
     }
+    // The next reader of this size takes the slots again (they stay mapped: a view kept too
+    // long reads zeros), unless a write still holds one.
+    if (!held) spare(lib, reserved).push(base);
   }
 }

@@ -179,3 +179,38 @@ Deno.test("mappedChunks() with leases maps a window again only once no write hol
     await Deno.remove(path);
   }
 });
+
+Deno.test("a file that shrinks under its mapped windows is an error naming it, not a crash", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "zsend-mapped-shrink-" });
+  const path = `${dir}/stream`;
+  try {
+    const size = 8 << 20;
+    const bytes = new Uint8Array(size).fill(0x5a);
+    await Deno.writeFile(path, bytes);
+    let seen = 0;
+    let zeros = 0;
+    const lib = native();
+    const fd = lib.symbols.zs_open(cString(path), 0, 0);
+    assert(fd >= 0);
+    let error: unknown = null;
+    try {
+      // The file is cut while the first window is read: its pages past the new end fault.
+      for await (const chunk of mappedChunks(lib, fd, path, { chunkSize: 1 << 20 })) {
+        if (seen === 0) await Deno.truncate(path, 4096);
+        for (let i = 0; i < chunk.length; i += 4096) if (chunk[i] === 0) zeros++;
+        seen++;
+      }
+    } catch (e) {
+      error = e;
+    } finally {
+      lib.symbols.zs_close(fd);
+    }
+    assert(error instanceof Deno.errors.BadResource, String(error));
+    assert(String(error).includes(path) && String(error).includes("shrank"), String(error));
+    assert(zeros > 0, "the pages past the new end read as zeros");
+    // The first window lost its pages past the new end too: the error comes before the next.
+    assertEquals(seen, 1);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

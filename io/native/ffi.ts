@@ -126,6 +126,11 @@ export const NATIVE_SYMBOLS = {
    */
   zs_prefetch: { parameters: ["pointer", "u64"], result: "i32" },
   /**
+   * `uint64_t zs_map_faults(void)`: the SIGBUS faults taken in the library's mappings since
+   * the process began (a mapped file shrank: the pages read as zeros instead of killing it)
+   */
+  zs_map_faults: { parameters: [], result: "u64" },
+  /**
    * `int32_t zs_lsetxattr(const char *path, const char *name, const uint8_t *value,
    * uint32_t len)`: 0 or -errno; never follows a symlink at the end of the path
    */

@@ -73,6 +73,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -755,11 +757,114 @@ static int mapping_disabled(void) {
  * and never faults.
  */
 
-/** Reserves len bytes of address space, mapped to zeros (no memory until read); NULL on error. */
+/*
+ * A file that shrinks while it is mapped (another process truncates it) makes a read of the
+ * pages past its new end raise SIGBUS, which would kill the process, in the middle of
+ * JavaScript that reads a window. The ranges this library maps from files are registered as
+ * guarded; a SIGBUS inside one maps zeros over the page (the read then goes on, and sees zeros)
+ * and is counted. A reader asks zs_map_faults whether that happened and reports the file as
+ * changed instead of trusting what it read. A SIGBUS elsewhere goes to the handler before ours.
+ */
+enum { GUARDS = 256 };
+static _Atomic uintptr_t guard_lo[GUARDS], guard_hi[GUARDS];
+static _Atomic uint64_t map_faults;
+static struct sigaction bus_before;
+static uintptr_t guard_page;
+static pthread_once_t bus_once = PTHREAD_ONCE_INIT;
+
+static void on_bus(int sig, siginfo_t *si, void *ctx) {
+  const uintptr_t a = (uintptr_t)si->si_addr;
+  for (int i = 0; i < GUARDS; i++) {
+    const uintptr_t lo = atomic_load(&guard_lo[i]);
+    if (lo != 0 && lo <= a && a < atomic_load(&guard_hi[i])) {
+      void *page = (void *)(a & ~(guard_page - 1));
+      /* mmap is a plain system call here, safe in a handler (it takes no lock of libc's). */
+      if (mmap(page, guard_page, PROT_READ, MAP_PRIVATE | MAP_FIXED | MAP_ANONYMOUS, -1, 0) !=
+          MAP_FAILED) {
+        atomic_fetch_add(&map_faults, 1);
+        return;
+      }
+    }
+  }
+  /* Not ours: the handler before ours takes it (or the default action, when the fault repeats
+   * on return). */
+  if ((bus_before.sa_flags & SA_SIGINFO) && bus_before.sa_sigaction != NULL) {
+    bus_before.sa_sigaction(sig, si, ctx);
+  } else if (bus_before.sa_handler != SIG_DFL && bus_before.sa_handler != SIG_IGN &&
+             bus_before.sa_handler != NULL) {
+    bus_before.sa_handler(sig);
+  } else {
+    signal(SIGBUS, SIG_DFL);
+  }
+}
+
+static void bus_install(void) {
+  guard_page = (uintptr_t)sysconf(_SC_PAGESIZE);
+  /* The handler is this library's code: it must stay loaded while the handler is set. */
+  Dl_info self;
+  if (dladdr((void *)bus_install, &self) == 0 || self.dli_fname == NULL ||
+      dlopen(self.dli_fname, RTLD_NOW | RTLD_NODELETE) == NULL) {
+    return;
+  }
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_sigaction = on_bus;
+  sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+  sigemptyset(&sa.sa_mask);
+  sigaction(SIGBUS, &sa, &bus_before);
+}
+
+/* Registers [p, p + len) as guarded; 0, or -1 when the table is full (then unguarded). */
+static int guard_add(const void *p, uint64_t len) {
+  pthread_once(&bus_once, bus_install);
+  for (int i = 0; i < GUARDS; i++) {
+    uintptr_t none = 0;
+    /* hi is 0 in a free entry (guard_remove clears it first): the handler skips it until set. */
+    if (atomic_compare_exchange_strong(&guard_lo[i], &none, (uintptr_t)p)) {
+      atomic_store(&guard_hi[i], (uintptr_t)p + len);
+      return 0;
+    }
+  }
+  return -1;
+}
+
+/* Lets go of the guard of the range that starts at p. */
+static void guard_remove(const void *p) {
+  for (int i = 0; i < GUARDS; i++) {
+    if (atomic_load(&guard_lo[i]) == (uintptr_t)p) {
+      atomic_store(&guard_hi[i], 0);
+      atomic_store(&guard_lo[i], 0);
+      return;
+    }
+  }
+}
+
+/** SIGBUS faults in guarded mappings since the process began (a file shrank under one). */
+ZS_EXPORT uint64_t zs_map_faults(void) { return atomic_load(&map_faults); }
+
+/** Reserves len bytes of address space, mapped to zeros (no memory until read), guarded against
+ * a mapped file that shrinks; NULL on error. It is never unmapped (a view kept too long must not
+ * fault): a reader reuses it. */
 ZS_EXPORT uint8_t *zs_map_reserve(uint64_t len) {
   void *p = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  return p == MAP_FAILED ? NULL : p;
+  if (p == MAP_FAILED) return NULL;
+  guard_add(p, len);
+  return p;
 }
+
+/* A file range mapped read-only and guarded, for a reader in this library; MAP_FAILED on error.
+ * unmap_guarded lets it go. */
+static void *map_guarded(size_t len, int fd, uint64_t at, int flags) {
+  void *m = mmap(NULL, len, PROT_READ, MAP_PRIVATE | flags, fd, (off_t)at);
+  if (m != MAP_FAILED) guard_add(m, len);
+  return m;
+}
+
+static void unmap_guarded(void *p, size_t len) {
+  guard_remove(p);
+  munmap(p, len);
+}
+
 
 /** Maps zeros over [p, p + len) of a slot (dropping any file pages there); 0 or -errno. */
 static int32_t map_zeros(uint8_t *p, uint64_t len) {
@@ -1152,7 +1257,7 @@ static const uint8_t *map_piece(int32_t fd, uint64_t off, uint64_t n, uint64_t *
   const uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
   const uint64_t at = off & ~(page - 1);
   *map_len = (size_t)(off - at + *got);
-  void *m = mmap(NULL, *map_len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, fd, (off_t)at);
+  void *m = map_guarded(*map_len, fd, at, MAP_POPULATE);
   if (m == MAP_FAILED) return NULL;
   *base = m;
   return (const uint8_t *)m + (off - at);
@@ -1197,6 +1302,7 @@ ZS_EXPORT int64_t zs_scan_blocks(int32_t fd, uint32_t want, uint32_t len, uint64
   /* Page-aligned: malloc puts a block this large 16 bytes past a page, and some CPUs (AMD
    * EPYC) copy into such an address several times slower (io/aligned_buffer.ts). */
   if (!buf && !(buf = aligned_alloc(4096, PIECE))) return -ENOMEM;
+  const uint64_t faults = atomic_load(&map_faults);
   int mapping = scan_by_mapping(fd);
   const uint64_t end = (uint64_t)(len / bs) * bs;
   uint64_t got = 0;
@@ -1215,13 +1321,13 @@ ZS_EXPORT int64_t zs_scan_blocks(int32_t fd, uint32_t want, uint32_t len, uint64
       }
       if (r == n) {
         scan_fold(&st, src, n, out, bs);
-        if (base != NULL) munmap(base, map_len);
+        if (base != NULL) unmap_guarded(base, map_len);
         got += n;
         pos += n;
         continue;
       }
       /* The file ends early (now): reads from here, which give zeros past its end. */
-      if (base != NULL) munmap(base, map_len);
+      if (base != NULL) unmap_guarded(base, map_len);
       mapping = 0;
     }
     const uint64_t n = end - pos < PIECE ? end - pos : PIECE;
@@ -1238,6 +1344,8 @@ ZS_EXPORT int64_t zs_scan_blocks(int32_t fd, uint32_t want, uint32_t len, uint64
     scan_fold(&st, buf, n, out, bs);
     pos += n;
   }
+  /* A mapped piece that lost pages to a shrinking file read zeros: that is no checksum. */
+  if (atomic_load(&map_faults) != faults) return -EIO;
   return (int64_t)got;
 }
 
@@ -1420,6 +1528,7 @@ ZS_EXPORT int64_t zs_open_blocks(int32_t in_fd, int32_t out_fd, const uint8_t *d
     if (b.src_off + b.len > hi) hi = b.src_off + b.len;
     sum += b.len;
   }
+  const uint64_t faults = atomic_load(&map_faults);
   uint8_t *map = NULL;
   size_t map_len = 0;
   uint64_t map_at = lo & ~(uint64_t)4095;
@@ -1428,7 +1537,7 @@ ZS_EXPORT int64_t zs_open_blocks(int32_t in_fd, int32_t out_fd, const uint8_t *d
   if (n > 1 && hi > lo && hi - lo <= sum + sum / 4 && hi - map_at <= (64u << 20) &&
       fstat(in_fd, &st) == 0 && (uint64_t)st.st_size >= hi) {
     map_len = (size_t)(hi - map_at);
-    void *m = mmap(NULL, map_len, PROT_READ, MAP_PRIVATE | MAP_POPULATE, in_fd, (off_t)map_at);
+    void *m = map_guarded(map_len, in_fd, map_at, MAP_POPULATE);
     if (m != MAP_FAILED) map = m;
   }
   int64_t status = 0;
@@ -1505,7 +1614,8 @@ ZS_EXPORT int64_t zs_open_blocks(int32_t in_fd, int32_t out_fd, const uint8_t *d
       break;
     }
   }
-  if (map) munmap(map, map_len);
+  if (map) unmap_guarded(map, map_len);
+  if (status == 0 && atomic_load(&map_faults) != faults) status = -EIO; /* the pack shrank */
   return status;
 }
 
