@@ -130,6 +130,9 @@ async function resumeMain(flags: Flags, pos: string[]): Promise<number> {
     }
     const state = resumeState(decodeResumeToken(flags.t).nvlist);
     if (flags.e) state.embedok = true;
+    if (flags.decrypt && state.rawok) {
+      throw new UsageError("the token asks for a raw send (rawok): not with --decrypt");
+    }
     let sources = new Map<number, SendSource>();
     if (flags.decrypt) {
       const s = resumeSnapshots(store, state);
