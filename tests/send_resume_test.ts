@@ -10,7 +10,6 @@
 
 import { assert, assertEquals, assertMatch, assertThrows } from "@std/assert";
 import { concat } from "@std/bytes";
-import { receiveStream } from "../io/receive.ts";
 import { sendStream } from "../io/send.ts";
 import { sendResumeStream, sendSavedStream } from "../io/send_resume.ts";
 import { Store } from "../io/store/store.ts";
@@ -21,25 +20,15 @@ import {
   resumeState,
 } from "../core/resume/resume_token.ts";
 import { resumeStart } from "../core/send/resume_sender.ts";
-import { readRecords, type StreamRecord } from "../core/stream/reader.ts";
+import type { StreamRecord } from "../core/stream/reader.ts";
 import { DRR, FEATURE } from "../core/stream/constants.ts";
-import { StreamError } from "../core/stream/errors.ts";
 import { DATA_TYPE, decodeNvlist, nvlistGet } from "../core/stream/nvlist.ts";
 import { type DrrBegin, featureFlags, hasFeature } from "../core/stream/record.ts";
 import type { StreamChunk } from "../core/stream/writer.ts";
 import { OT, ZplStreamBuilder } from "./helpers/zpl_stream_builder.ts";
 import { storeFingerprint } from "./helpers/store_fingerprint.ts";
+import { dropStore, pattern, records, recv, tmpStore } from "./helpers/resume_stores.ts";
 import { runZsend } from "./_run.ts";
-
-function pattern(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed * 2654435761 >>> 0;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[i] = (x >>> 16) & 0xff;
-  }
-  return out;
-}
 
 /** Files of several blocks, and a sparse object with holes inside and past its data. */
 function fsStream(): Uint8Array {
@@ -64,34 +53,6 @@ function fsStream(): Uint8Array {
 const bytesOf = (chunks: Iterable<StreamChunk>) =>
   concat(Array.from(chunks, (c) => (c as Uint8Array).slice()));
 
-/** The records of a stream; of one without END (`--saved`), those before the end. */
-async function records(bytes: Uint8Array, endless = false): Promise<StreamRecord[]> {
-  const out: StreamRecord[] = [];
-  try {
-    for await (const r of readRecords([bytes])) out.push({ ...r, payload: r.payload.slice() });
-  } catch (e) {
-    if (!endless || !(e instanceof StreamError)) throw e;
-    assertMatch(e.message, /the stream ends before the END of its substream/);
-  }
-  return out;
-}
-
-async function tmpStore(): Promise<string> {
-  return `${await Deno.makeTempDir({ prefix: "zsend-send-t-" })}/store`;
-}
-
-async function recv(dir: string, bytes: Uint8Array, resumable: boolean): Promise<Error | null> {
-  const store = Store.open(dir, { create: true });
-  try {
-    await receiveStream(store, [bytes], { target: "bk/fs", resumable });
-    return null;
-  } catch (e) {
-    return e as Error;
-  } finally {
-    store.close();
-  }
-}
-
 function withStore<T>(dir: string, f: (s: Store) => T): T {
   const store = Store.open(dir);
   try {
@@ -106,7 +67,7 @@ async function wholeReceive(bytes: Uint8Array): Promise<Record<string, string>> 
   const dir = await tmpStore();
   assertEquals(await recv(dir, bytes, false), null);
   const out = storeFingerprint(dir, { meta: false });
-  await Deno.remove(dir.replace(/\/store$/, ""), { recursive: true });
+  await dropStore(dir);
   return out;
 }
 
@@ -187,13 +148,13 @@ Deno.test("send -t: every cut's token, sent from a store with the snapshot, comp
     assertEquals(await recv(dir, rest, true), null, `cut at ${at}: the rest`);
     assertEquals(storeFingerprint(dir, { meta: false }), want, `cut at ${at}: resumed`);
     completed++;
-    await Deno.remove(dir.replace(/\/store$/, ""), { recursive: true });
+    await dropStore(dir);
   }
   assert(completed > 40, String(completed));
   // The cuts resumed inside objects (offset > 0), at OBJECT records, and in the sparse one.
   assert([...points].some((p) => !p.endsWith("/0")), [...points].join());
   assert([...points].some((p) => p.startsWith("40/")), [...points].join());
-  await Deno.remove(ref.replace(/\/store$/, ""), { recursive: true });
+  await dropStore(ref);
 });
 
 Deno.test("send --saved: another store's recv -s of it keeps the same token; the rest completes it", async () => {
@@ -219,10 +180,10 @@ Deno.test("send --saved: another store's recv -s of it keeps the same token; the
     const rest = withStore(ref, (s) => bytesOf(sendResumeStream(s, stateOf(tokenOf(b)!))));
     assertEquals(await recv(b, rest, true), null);
     assertEquals(storeFingerprint(b, { meta: false }), want, `cut at ${at}: resumed`);
-    for (const d of [a, b]) await Deno.remove(d.replace(/\/store$/, ""), { recursive: true });
+    for (const d of [a, b]) await dropStore(d);
   }
   assert(same > 10, String(same));
-  await Deno.remove(ref.replace(/\/store$/, ""), { recursive: true });
+  await dropStore(ref);
 });
 
 Deno.test("send -t: a token the store cannot answer is refused with what is missing", async () => {
@@ -274,5 +235,5 @@ Deno.test("send -t: a token the store cannot answer is refused with what is miss
   const r = await runZsend(["send", "-t", t, ref]);
   assertEquals(r.code, 0, r.stderr);
   assertEquals(r.stdoutBytes, withStore(ref, (st) => bytesOf(sendResumeStream(st, base))));
-  await Deno.remove(ref.replace(/\/store$/, ""), { recursive: true });
+  await dropStore(ref);
 });
