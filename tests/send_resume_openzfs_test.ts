@@ -292,3 +292,46 @@ Deno.test({
     await Deno.remove(work, { recursive: true });
   },
 });
+
+Deno.test({
+  name: "OpenZFS 2.3: send --saved of a cut raw receive keeps it raw at its position in another " +
+    "store; zsend send -t of its token from a raw store completes it to the snapshot's tree",
+  ignore: noCorpus !== null,
+  async fn() {
+    const work = await Deno.makeTempDir({ prefix: "zsend-saved-raw-" });
+    const raw = corpusStream("enc-gcm-e1.raw").file;
+    const whole = await Deno.readFile(raw);
+    await Deno.writeFile(`${work}/cut.zstream`, whole.subarray(0, whole.length >> 1));
+    const [a, b, full] = [`${work}/a`, `${work}/b`, `${work}/full`];
+    assertEquals((await runZsend(["recv", "-s", a, "zc/enc-gcm", `${work}/cut.zstream`])).code, 1);
+    const saved = await runZsend(["send", "--saved", a, "zc/enc-gcm"]);
+    assertEquals(saved.code, 0, saved.stderr);
+    await Deno.writeFile(`${work}/saved.zstream`, saved.stdoutBytes);
+    assertEquals(
+      (await runZsend(["recv", "-s", b, "zc/enc-gcm", `${work}/saved.zstream`])).code,
+      1,
+    );
+    const token = async (store: string) =>
+      JSON.parse(await ok(["list", "--json", store])).partial_receives[0]
+        .receive_resume_token as string;
+    const state = async (store: string) =>
+      JSON.parse(await ok(["token", "--json", await token(store)]));
+    const want = await state(a), got = await state(b);
+    assert(got.rawok === true);
+    assertEquals({ ...got, bytes: 0, checksum: "" }, { ...want, bytes: 0, checksum: "" });
+    await ok(["recv", full, "zc/enc-gcm", raw]);
+    const rest = await runZsend(["send", "-t", await token(b), full]);
+    assertEquals(rest.code, 0, rest.stderr);
+    await Deno.writeFile(`${work}/rest.zstream`, rest.stdoutBytes);
+    await ok(["recv", "-s", b, "zc/enc-gcm", `${work}/rest.zstream`]);
+    await Deno.writeTextFile(`${work}/pass`, openzfsCorpus().passphrase);
+    await ok(["extract", "--passphrase-file", `${work}/pass`, b, "zc/enc-gcm@e1", `${work}/tree`]);
+    const diff = manifestDiff(
+      await Deno.readTextFile(corpusManifest("enc-gcm@e1")),
+      await treeManifest(`${work}/tree`),
+      10,
+    );
+    assertEquals(diff, []);
+    await Deno.remove(work, { recursive: true });
+  },
+});
