@@ -90,7 +90,8 @@ while read -r op a b c; do
       else result "fail resume $a $b: $(said)"; fi
       ;;
     manifest)
-      if zfs clone -o readonly=on -o mountpoint=/mnt/view "$P/$a" "$P/view" 2>"$T/err"; then
+      if zfs clone -o readonly=on -o acltype=posix -o mountpoint=/mnt/view "$P/$a" "$P/view" \
+        2>"$T/err"; then
         manifest /mnt/view "$OUT/$b.manifest.txt"
         if declare -F attrs >/dev/null; then attrs /mnt/view "$OUT/$b"; fi
         zfs destroy "$P/view"
