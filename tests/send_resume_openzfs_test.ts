@@ -25,6 +25,8 @@
 
 import { assert, assertEquals } from "@std/assert";
 import { ROOT } from "./_fixtures.ts";
+import { decodeNvlist, nvlistToJson } from "../core/stream/nvlist.ts";
+import { readRecords } from "../core/stream/reader.ts";
 import {
   attrsDiff,
   attrsOfManifest,
@@ -181,6 +183,23 @@ function dumpDiff(realText: string, mineText: string, incremental: boolean): str
   return out.slice(0, 12);
 }
 
+/** The payload of a stream's BEGIN record (its nvlist). */
+async function beginPayload(file: string): Promise<Uint8Array> {
+  const f = await Deno.open(file);
+  try {
+    for await (const r of readRecords(f.readable)) return r.payload.slice();
+  } finally {
+    try {
+      f.close();
+    } catch { /* closed by the reader */ }
+  }
+  throw new Error(`${file} has no BEGIN`);
+}
+
+const sameBytes = (a: Uint8Array, b: Uint8Array) =>
+  a.length === b.length && a.every((x, i) => x === b[i]);
+const big = (_: string, v: unknown) => typeof v === "bigint" ? v.toString() : v;
+
 /** Lines of `a` and `b` that differ, at most `limit`, for the failure message. */
 function lineDiff(a: string[], b: string[], limit = 12): string[] {
   const out: string[] = [];
@@ -252,6 +271,18 @@ Deno.test({
       const ours = `${work}/zsend-${c.target}.zstream`;
       await Deno.writeFile(ours, r.stdoutBytes);
       await ok(["verify", ours]);
+      // The BEGIN nvlist (zstream dump does not print it): the same pairs, packed alike.
+      const [realBegin, mineBegin] = [
+        await beginPayload(`${run1.out}/real-${c.target}.zstream`),
+        await beginPayload(ours),
+      ];
+      if (!sameBytes(realBegin, mineBegin)) {
+        problems.push(
+          `${c.target}: BEGIN nvlist differs: OpenZFS ${
+            JSON.stringify(nvlistToJson(decodeNvlist(realBegin)), big)
+          }, zsend ${JSON.stringify(nvlistToJson(decodeNvlist(mineBegin)), big)}`,
+        );
+      }
       const diff = dumpDiff(
         await zstreamDump(`${run1.out}/real-${c.target}.zstream`),
         await zstreamDump(ours),
@@ -309,6 +340,10 @@ Deno.test({
     const real = await zstreamDump(corpusStream("fs-a.resume").file);
     const mine = await zstreamDump(`${work}/ours.zstream`);
     assertEquals(dumpDiff(real, mine, false), []);
+    assertEquals(
+      await beginPayload(`${work}/ours.zstream`),
+      await beginPayload(corpusStream("fs-a.resume").file),
+    );
     // The FREE records aside, the very same records: the difference is theirs alone.
     assert(real.split("\n").length > 1000);
     await Deno.remove(work, { recursive: true });
