@@ -33,6 +33,7 @@ export * from "./core/receive/names.ts";
 export * from "./core/receive/receive.ts";
 export * from "./core/stream/pending.ts";
 export * from "./core/send/send.ts";
+export * from "./core/send/resume_sender.ts";
 export * from "./core/compress/mod.ts";
 export * from "./core/crypto/mod.ts";
 export { nativeAead } from "./io/native/aead_native.ts";
