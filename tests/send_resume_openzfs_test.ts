@@ -350,26 +350,41 @@ Deno.test({
   },
 });
 
+/** The token of a store's partial receive, and its fields as `zsend token --json` gives them. */
+async function partialToken(store: string): Promise<{ token: string; fields: Fields }> {
+  const j = JSON.parse(await ok(["list", "--json", store]));
+  const token = j.partial_receives[0].receive_resume_token as string;
+  return { token, fields: JSON.parse(await ok(["token", "--json", token])) };
+}
+
+type Fields = Record<string, unknown>;
+
+/**
+ * `recv -s` of the cut stream `cut` into store `work/a`, `send --saved` of it received with
+ * `recv -s` into `work/b`; the two partial receives' token fields, and b's token.
+ */
+async function savedElsewhere(
+  work: string,
+  dataset: string,
+  cut: string,
+): Promise<{ b: string; want: Fields; got: Fields; token: string }> {
+  const a = `${work}/a`, b = `${work}/b`;
+  assertEquals((await runZsend(["recv", "-s", a, dataset, cut])).code, 1);
+  const saved = await runZsend(["send", "--saved", a, dataset]);
+  assertEquals(saved.code, 0, saved.stderr);
+  await Deno.writeFile(`${work}/saved.zstream`, saved.stdoutBytes);
+  assertEquals((await runZsend(["recv", "-s", b, dataset, `${work}/saved.zstream`])).code, 1);
+  const got = await partialToken(b);
+  return { b, want: (await partialToken(a)).fields, got: got.fields, token: got.token };
+}
+
 Deno.test({
   name: "OpenZFS 2.3: send --saved of a partial receive of the corpus's cut keeps its position " +
     "in another store, and OpenZFS's own zfs send -t completes it there",
   ignore: noCorpus !== null,
   async fn() {
     const work = await Deno.makeTempDir({ prefix: "zsend-saved-corpus-" });
-    const a = `${work}/a`, b = `${work}/b`;
-    const cut = await runZsend(["recv", "-s", a, "zc/fs", corpusStream("fs-a.cut").file]);
-    assertEquals(cut.code, 1);
-    const saved = await runZsend(["send", "--saved", a, "zc/fs"]);
-    assertEquals(saved.code, 0, saved.stderr);
-    await Deno.writeFile(`${work}/saved.zstream`, saved.stdoutBytes);
-    const again = await runZsend(["recv", "-s", b, "zc/fs", `${work}/saved.zstream`]);
-    assertEquals(again.code, 1);
-    const state = async (store: string) => {
-      const j = JSON.parse(await ok(["list", "--json", store]));
-      const token = j.partial_receives[0].receive_resume_token as string;
-      return JSON.parse(await ok(["token", "--json", token]));
-    };
-    const want = await state(a), got = await state(b);
+    const { b, want, got } = await savedElsewhere(work, "zc/fs", corpusStream("fs-a.cut").file);
     // The same position and snapshot. `bytes` differs by the FREE records the store cannot
     // make as OpenZFS made them (see the module's comment); a kernel's saved send differs
     // there too, as its receiver does not know the sender's last block ids either.
@@ -397,25 +412,16 @@ Deno.test({
     const raw = corpusStream("enc-gcm-e1.raw").file;
     const whole = await Deno.readFile(raw);
     await Deno.writeFile(`${work}/cut.zstream`, whole.subarray(0, whole.length >> 1));
-    const [a, b, full] = [`${work}/a`, `${work}/b`, `${work}/full`];
-    assertEquals((await runZsend(["recv", "-s", a, "zc/enc-gcm", `${work}/cut.zstream`])).code, 1);
-    const saved = await runZsend(["send", "--saved", a, "zc/enc-gcm"]);
-    assertEquals(saved.code, 0, saved.stderr);
-    await Deno.writeFile(`${work}/saved.zstream`, saved.stdoutBytes);
-    assertEquals(
-      (await runZsend(["recv", "-s", b, "zc/enc-gcm", `${work}/saved.zstream`])).code,
-      1,
+    const full = `${work}/full`;
+    const { b, want, got, token } = await savedElsewhere(
+      work,
+      "zc/enc-gcm",
+      `${work}/cut.zstream`,
     );
-    const token = async (store: string) =>
-      JSON.parse(await ok(["list", "--json", store])).partial_receives[0]
-        .receive_resume_token as string;
-    const state = async (store: string) =>
-      JSON.parse(await ok(["token", "--json", await token(store)]));
-    const want = await state(a), got = await state(b);
     assert(got.rawok === true);
     assertEquals({ ...got, bytes: 0, checksum: "" }, { ...want, bytes: 0, checksum: "" });
     await ok(["recv", full, "zc/enc-gcm", raw]);
-    const rest = await runZsend(["send", "-t", await token(b), full]);
+    const rest = await runZsend(["send", "-t", token, full]);
     assertEquals(rest.code, 0, rest.stderr);
     await Deno.writeFile(`${work}/rest.zstream`, rest.stdoutBytes);
     await ok(["recv", "-s", b, "zc/enc-gcm", `${work}/rest.zstream`]);
