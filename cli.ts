@@ -63,6 +63,8 @@ usage: zsend VERB [options]
   cat STORE DATASET@SNAP PATH                  one file to stdout
   send [-i SNAP | -I SNAP] [-D] [-R] [-p] [-L] [-e] [-c] [-v] [-n] STORE DATASET@SNAP
                                                a stored snapshot as a stream, for zfs receive
+  send -t TOKEN STORE | send --saved STORE DATASET
+                                               the rest of a cut receive; a partial receive's data
   token [--json] TOKEN                         decode a receive_resume_token (zstream token)
   drop-record [-v] OBJECT,OFFSET... < IN > OUT drop WRITE records (zstream drop_record)
   decompress [-v] OBJECT,OFFSET[,TYPE]... < IN > OUT

@@ -215,7 +215,16 @@ image file or onto a block device. Nothing is ever written outside DIR.`,
   send: {
     about:
       `Writes a stored snapshot as a stream that a real zfs receive takes. Refuses a terminal as
-stdout. SNAP is @SNAP or SNAP (of the same dataset) or DATASET@SNAP.`,
+stdout. SNAP is @SNAP or SNAP (of the same dataset) or DATASET@SNAP.
+
+With -t TOKEN (a receive_resume_token of a cut zfs receive -s or zsend recv -s), writes the rest as
+zfs send -t does: the snapshot the token names (by its guid, and the incremental source by
+fromguid) from the token's object and offset on, with RESUMING and resume_object/resume_offset
+in the BEGIN and the flags the token's largeblockok/embedok/compressok/rawok ask for; a token the
+store cannot answer (no such snapshot or source, rawok for a snapshot that is not raw) is refused.
+With --saved, writes what a partial receive of DATASET holds (zfs send --saved): a stream of the
+snapshot it receives, from the start, with its token's flags and without END, so that a recv -s
+of it elsewhere keeps the same partial receive.`,
     flags: [
       ["-i SNAP", "an incremental from SNAP (a clone stream when SNAP is the clone's origin)"],
       ["-I SNAP", "every snapshot from SNAP to DATASET@SNAP, as a compound stream"],
@@ -234,6 +243,8 @@ stdout. SNAP is @SNAP or SNAP (of the same dataset) or DATASET@SNAP.`,
       ],
       ["--key-file PATH", "with --decrypt: the key (raw or hex)"],
       ["--passphrase-file PATH", "with --decrypt: the passphrase"],
+      ["-t TOKEN", "the rest of a cut receive from its receive_resume_token (zfs send -t)"],
+      ["--saved", "a partial receive's own data, of STORE DATASET (zfs send --saved)"],
     ],
   },
   token: {

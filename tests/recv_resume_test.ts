@@ -14,24 +14,14 @@ import { Store } from "../io/store/store.ts";
 import { findResumePoint, type ResumePoint } from "../core/resume/resume_point.ts";
 import { decodeResumeToken, encodeResumeToken, resumeState } from "../core/resume/resume_token.ts";
 import { StreamVerifier } from "../core/stream/verify.ts";
-import { readRecords, type StreamRecord } from "../core/stream/reader.ts";
 import { DRR, FEATURE } from "../core/stream/constants.ts";
 import { StreamError } from "../core/stream/errors.ts";
 import { ZplStreamBuilder } from "./helpers/zpl_stream_builder.ts";
 import { resumingStream } from "./helpers/resuming_stream.ts";
 import { storeFingerprint } from "./helpers/store_fingerprint.ts";
+import { pattern, records, recv, tmpStore } from "./helpers/resume_stores.ts";
 import { runZsend } from "./_run.ts";
 import { partialReceives, snapshotNames } from "./helpers/list_json.ts";
-
-function pattern(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed * 2654435761 >>> 0;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[i] = (x >>> 16) & 0xff;
-  }
-  return out;
-}
 
 /** A small file system: a few files of several 512-byte blocks. */
 function fsStream(): Uint8Array {
@@ -41,28 +31,6 @@ function fsStream(): Uint8Array {
     b.entry(3, `f${i}`, 4 + i);
   }
   return b.stream();
-}
-
-async function records(bytes: Uint8Array): Promise<StreamRecord[]> {
-  const out: StreamRecord[] = [];
-  for await (const r of readRecords([bytes])) out.push({ ...r, payload: r.payload.slice() });
-  return out;
-}
-
-async function tmpStore(): Promise<string> {
-  return `${await Deno.makeTempDir({ prefix: "zsend-rs-unit-" })}/store`;
-}
-
-async function recv(dir: string, bytes: Uint8Array, resumable: boolean): Promise<Error | null> {
-  const store = Store.open(dir, { create: true });
-  try {
-    await receiveStream(store, [bytes], { target: "bk/fs", resumable });
-    return null;
-  } catch (e) {
-    return e as Error;
-  } finally {
-    store.close();
-  }
 }
 
 function partials(dir: string) {

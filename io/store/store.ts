@@ -290,9 +290,21 @@ export class Store implements TargetState {
   }
 
   #snapshotRows(where: string, ...args: (string | number)[]): SnapshotRow[] {
+    return this.#rows(`s.resume_token IS NULL AND (${where})`, ...args);
+  }
+
+  /**
+   * A partial receive as a snapshot row (what it holds so far), for `send --saved`; every
+   * other lookup leaves partial receives out.
+   */
+  partialSnapshot(p: PartialReceiveRow): SnapshotRow {
+    return this.#rows("s.resume_token IS NOT NULL AND s.id = ?", p.id)[0]!;
+  }
+
+  #rows(where: string, ...args: (string | number)[]): SnapshotRow[] {
     const rows = this.stmt(
       `SELECT s.*, d.name AS dname FROM snapshots s JOIN datasets d ON d.id = s.dataset
-       WHERE s.resume_token IS NULL AND (${where}) ORDER BY s.id`,
+       WHERE ${where} ORDER BY s.id`,
     ).all(...args) as Record<string, unknown>[];
     return rows.map((r) => ({
       id: r.id as number,
