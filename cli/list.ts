@@ -8,6 +8,7 @@ import { parseArgs } from "@std/cli";
 import { Store } from "../io/store/store.ts";
 import { snapshotCryptInfo } from "../io/store/crypt_view.ts";
 import { storeSpace } from "../io/store/space.ts";
+import { encryptionRoot } from "../io/store/dataset_crypt.ts";
 import { storeArg } from "./args.ts";
 import { rejectUnknown, UsageError } from "./common.ts";
 
@@ -60,6 +61,7 @@ function list(args: string[]): number {
             suite: crypt.suite,
             keyformat: crypt.keyformat,
             key_guid: crypt.guid.toString(16),
+            encryption_root: encryptionRoot(store, d.name),
             sealed: true,
           },
           ...(space
@@ -108,7 +110,11 @@ function list(args: string[]): number {
         }
         if (encrypted) {
           const e = r.encryption;
-          cells.push(e === null ? "-" : `${e.suite}, keyformat ${e.keyformat}, sealed (raw)`);
+          cells.push(
+            e === null
+              ? "-"
+              : `${e.suite}, keyformat ${e.keyformat}, root ${e.encryption_root}, sealed (raw)`,
+          );
         }
         return cells;
       }),

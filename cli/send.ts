@@ -7,7 +7,7 @@
  */
 
 import { parseArgs } from "@std/cli";
-import { sendStream } from "../io/send.ts";
+import { planSend, sendStream, type SendStreamOptions } from "../io/send.ts";
 import { Store } from "../io/store/store.ts";
 import { writeStreamOutput } from "../io/stream_output.ts";
 import { nameArg, storeArg } from "./args.ts";
@@ -63,30 +63,45 @@ export async function main(args: string[]): Promise<number> {
   if (key !== null && !flags.decrypt) {
     throw new UsageError("--key-file and --passphrase-file go with --decrypt");
   }
-  if (flags.decrypt && (flags.R || flags.I !== undefined)) {
-    throw new UsageError("--decrypt sends one snapshot (or -i): not with -R or -I");
-  }
+  const options: SendStreamOptions = {
+    ...(from !== undefined ? { from } : {}),
+    intermediate: flags.I !== undefined,
+    replicate: flags.R,
+    decrypted: flags.decrypt,
+  };
   const opened: { store: Store }[] = [];
   const sources = new Map<number, SendSource>();
   if (flags.decrypt) {
-    // Each raw snapshot the stream needs, opened with the key (a wrong key is refused here,
+    // Each raw snapshot the stream reads, opened with the key (a wrong key is refused here,
     // before a byte is written), as a plain source.
-    const dataset = target.slice(0, target.indexOf("@"));
-    const names = [target];
-    if (from !== undefined) {
-      names.push(
-        from.startsWith("@") ? dataset + from : from.includes("@") ? from : `${dataset}@${from}`,
-      );
-    }
+    const plan = Store.open(pos[0]!);
+    let rows;
     try {
-      for (const name of names) {
-        const o = await openSnapshotView(pos[0]!, name, key, (info) => promptKey(name, info));
+      rows = new Map(
+        planSend(plan, target, options).parts.flatMap((p) => p.from ? [p.to, p.from] : [p.to])
+          .map((r) => [r.id, r]),
+      );
+    } finally {
+      plan.close();
+    }
+    let material = key;
+    try {
+      for (const row of rows.values()) {
+        const name = `${row.datasetName}@${row.name}`;
+        const o = await openSnapshotView(pos[0]!, name, material, async (info) => {
+          // Asked once: the same key opens every snapshot of the send.
+          material = await promptKey(name, info);
+          return material;
+        });
         opened.push(o);
         if (!o.stored.raw) {
-          throw new TypeError(`${name} is not encrypted: send it without --decrypt`);
+          // A plain snapshot in a -R or -I send goes out as it is.
+          o.store.close();
+          opened.pop();
+          continue;
         }
         sources.set(
-          o.stored.snapshot.id,
+          row.id,
           await decryptedSendSource(
             o.store,
             o.stored.snapshot,
@@ -96,6 +111,9 @@ export async function main(args: string[]): Promise<number> {
           ),
         );
       }
+      if (sources.size === 0) {
+        throw new TypeError(`${target} is not encrypted: send it without --decrypt`);
+      }
     } catch (e) {
       for (const o of opened) o.store.close();
       throw e;
@@ -104,10 +122,8 @@ export async function main(args: string[]): Promise<number> {
   const store = Store.open(pos[0]!);
   try {
     const chunks = sendStream(store, target, {
+      ...options,
       sourceFor: (row) => sources.get(row.id) ?? null,
-      ...(from !== undefined ? { from } : {}),
-      intermediate: flags.I !== undefined,
-      replicate: flags.R,
       dedup: flags.D,
       props: flags.p,
       largeBlocks: flags.L,
