@@ -10,21 +10,15 @@
  */
 
 import { assertEquals, assertMatch, assertNotEquals } from "@std/assert";
-import { ROOT } from "./_fixtures.ts";
 import {
-  attrsDiff,
-  attrsOfManifest,
   corpusFile,
-  corpusManifest,
   corpusStream,
   corpusUnavailable,
-  openzfsCorpus,
-  runGuest,
+  receiveInGuest,
   vmUnavailable,
 } from "./_openzfs.ts";
 import { runZsend } from "./_run.ts";
-import { expectCorpusTree } from "./helpers/corpus_tree.ts";
-import { manifestDiff } from "./helpers/tree_manifest.ts";
+import { expectCorpusTree, guestTreeDiff } from "./helpers/corpus_tree.ts";
 import { readRecords } from "../core/stream/reader.ts";
 import { decodeNvlist, nvlistToObject, type NvObject } from "../core/stream/nvlist.ts";
 
@@ -264,7 +258,6 @@ Deno.test({
     "them, zfs load-key -r opens the raw ones, the mounted trees equal the originals",
   ignore: (why ?? vmUnavailable()) !== null,
   async fn() {
-    const corpus = openzfsCorpus();
     const work = await Deno.makeTempDir({ prefix: "zsend-rr-vm-" });
     const RE = await rawStore(`${work}/re`, "encR-r2.Rw", "plainR-r2.Rw");
     // r1, r2 and r3: zsend's -R of r1, then OpenZFS's -R -w -I @r1 to r3.
@@ -318,17 +311,8 @@ Deno.test({
     for (const d of ["re", "rei", "rii", "pr"]) plan.push(`load-key-r ${d}`);
     plan.push("crypt");
     for (const [guest] of checks) plan.push(`manifest ${guest} ${guest.replace(/[\/@]/g, "-")}`);
-    await Deno.writeTextFile(`${work}/plan.txt`, plan.join("\n") + "\n");
-    await Deno.writeTextFile(`${work}/passphrase.txt`, corpus.passphrase);
-    const { out } = await runGuest(`${ROOT}scripts/openzfs/guest/receive.sh`, [
-      `${work}/plan.txt`,
-      `${work}/passphrase.txt`,
-      `${ROOT}scripts/lib_tree.sh`,
-      `${ROOT}scripts/openzfs/guest/guest_lib.sh`,
-      ...inputs,
-    ]);
+    const { out, results } = await receiveInGuest(work, plan, inputs);
     try {
-      const results = (await Deno.readTextFile(`${out}/results.txt`)).trim().split("\n");
       const problems = results.filter((l) => !l.startsWith("ok "));
       // name -> [encryption, encryptionroot, keystatus], below the guest's pool.
       const crypt = new Map(
@@ -356,17 +340,8 @@ Deno.test({
       );
       for (const [guest, key] of checks) {
         if (!received.has(guest)) continue; // its refusal is among the problems already
-        const diff = manifestDiff(
-          await Deno.readTextFile(corpusManifest(key)),
-          await Deno.readTextFile(`${out}/${guest.replace(/[\/@]/g, "-")}.manifest.txt`),
-          10,
-        );
-        if (diff.length > 0) problems.push(`${guest} vs ${key}:\n${diff.join("\n")}`);
-        const attrs = attrsDiff(
-          await attrsOfManifest(corpusManifest(key)),
-          await attrsOfManifest(`${out}/${guest.replace(/[\/@]/g, "-")}.manifest.txt`),
-        );
-        if (attrs.length > 0) problems.push(`${guest} vs ${key}:\n${attrs.join("\n")}`);
+        const manifest = `${out}/${guest.replace(/[\/@]/g, "-")}.manifest.txt`;
+        problems.push(...await guestTreeDiff(manifest, key, guest));
       }
       assertEquals(
         problems,

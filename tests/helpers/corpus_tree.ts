@@ -1,6 +1,6 @@
 /**
- * `zsend extract` of a snapshot compared with the OpenZFS corpus's manifest of it (tree, xattrs
- * and ACLs).
+ * Trees compared with the OpenZFS corpus's manifest of a snapshot (tree, xattrs and ACLs): one
+ * that `zsend extract` writes, or one that the guest wrote the manifest of.
  */
 
 import { assertEquals } from "@std/assert";
@@ -23,4 +23,19 @@ export async function expectCorpusTree(args: string[], key: string): Promise<voi
   } finally {
     await Deno.remove(base, { recursive: true });
   }
+}
+
+/**
+ * Where the tree the guest wrote `manifest` (and its xattrs and ACLs beside it) of differs from
+ * the corpus's snapshot `key`: one line per difference, each led by `what`.
+ */
+export async function guestTreeDiff(
+  manifest: string,
+  key: string,
+  what: string,
+): Promise<string[]> {
+  const want = corpusManifest(key);
+  const diff = manifestDiff(await Deno.readTextFile(want), await Deno.readTextFile(manifest), 10);
+  const attrs = attrsDiff(await attrsOfManifest(want), await attrsOfManifest(manifest));
+  return [...diff, ...attrs].map((l) => `${what} vs ${key}: ${l}`);
 }
