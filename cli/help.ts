@@ -229,7 +229,11 @@ of it elsewhere keeps the same partial receive.`,
       ["-i SNAP", "an incremental from SNAP (a clone stream when SNAP is the clone's origin)"],
       ["-I SNAP", "every snapshot from SNAP to DATASET@SNAP, as a compound stream"],
       ["-D", "WRITE_BYREF for blocks sent before in the same stream (a dedup stream)"],
-      ["-R", "the dataset and its children, with the replication nvlist"],
+      [
+        "-R",
+        "the dataset and its children, with the replication nvlist (raw ones raw, with their " +
+        "encryption roots, as zfs send -R -w)",
+      ],
       ["-p", "send the properties the store holds"],
       ["-v", "what is sent, on stderr"],
       ["-n", "send nothing: say what would be sent and its size"],
@@ -239,7 +243,8 @@ of it elsewhere keeps the same partial receive.`,
       ["-c, --compressed", "compressed blocks sent as they are stored, as zfs send -c sends them"],
       [
         "--decrypt",
-        "a raw (encrypted) snapshot sent as a plain stream, decrypted and authenticated with its key",
+        "raw (encrypted) snapshots sent as a plain stream (also with -i, -I, -R), decrypted and " +
+        "authenticated with the key",
       ],
       ["--key-file PATH", "with --decrypt: the key (raw or hex)"],
       ["--passphrase-file PATH", "with --decrypt: the passphrase"],

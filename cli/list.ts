@@ -218,7 +218,7 @@ function defaultColumns(ctx: ListContext, entries: Entry[]): Property[] {
   const any = (f: (e: Entry) => unknown) => entries.some((e) => f(e));
   if (any((e) => e.snapshot !== null)) names.push("guid");
   if (any((e) => e.snapshot === null && e.dataset.origin !== null)) names.push("origin");
-  if (any((e) => ctx.crypt(e) !== null)) names.push("encryption", "keyformat");
+  if (any((e) => ctx.crypt(e) !== null)) names.push("encryption", "keyformat", "encryptionroot");
   if (any((e) => ctx.newest(e)?.redactSnaps != null)) names.push("redact_snaps");
   if (any((e) => ctx.newest(e)?.redactedRanges)) names.push("redacted_ranges");
   if (any((e) => e.snapshot === null && ctx.partial(e.dataset) !== null)) {

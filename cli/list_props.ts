@@ -7,6 +7,7 @@
  * @module
  */
 
+import { encryptionRoot } from "../io/store/dataset_crypt.ts";
 import { snapshotCryptInfo } from "../io/store/crypt_view.ts";
 import { freedBy, referencedBy, uniqueByRow, writtenSince } from "../io/store/space.ts";
 import type { Bytes } from "../io/store/space.ts";
@@ -130,6 +131,13 @@ export const PROPERTIES: Property[] = [
     header: "KEYFORMAT",
     about: "raw, hex or passphrase for an encrypted dataset, none otherwise; datasets only",
     get: (c, e) => ofDataset(e, () => text(c.crypt(e)?.keyformat ?? "none")),
+  },
+  {
+    name: "encryptionroot",
+    header: "ENCROOT",
+    about: "the dataset whose key an encrypted one uses (its encryption root)",
+    get: (c, e) =>
+      c.crypt(e) === null ? null : text(encryptionRoot(c.store, e.dataset.name) ?? "-"),
   },
   {
     name: "keystatus",
@@ -313,6 +321,11 @@ export class ListContext {
   clones(s: SnapshotRow): Value {
     const names = this.#datasets.filter((d) => d.origin === s.id).map((d) => d.name);
     return names.length === 0 ? null : text(names.join(","));
+  }
+
+  /** The store listed. */
+  get store(): Store {
+    return this.#store;
   }
 
   /** The key facts of an encrypted (raw) entry, or null. */

@@ -9,7 +9,7 @@
  */
 
 import { parseArgs } from "@std/cli";
-import { sendStream } from "../io/send.ts";
+import { planSend, sendStream, type SendStreamOptions } from "../io/send.ts";
 import { Store } from "../io/store/store.ts";
 import { writeStreamOutput } from "../io/stream_output.ts";
 import { nameArg, storeArg } from "./args.ts";
@@ -50,8 +50,9 @@ type Flags = {
 };
 
 /**
- * Opens each raw snapshot named with the key (a wrong key is refused here, before a byte is
- * written) as a plain source; adds the stores it opened to `opened`.
+ * Each raw snapshot of `names` that the stream reads, opened with the key (a wrong key is
+ * refused here, before a byte is written), as a plain source by snapshot id. A plain snapshot
+ * (in a -R or -I send) goes out as it is; none raw at all is refused.
  */
 async function decryptedSources(
   store: string,
@@ -60,12 +61,18 @@ async function decryptedSources(
   opened: { store: Store }[],
 ): Promise<Map<number, SendSource>> {
   const sources = new Map<number, SendSource>();
+  let material = key;
   for (const name of names) {
-    const o = await openSnapshotView(store, name, key, (info) => promptKey(name, info));
-    opened.push(o);
+    const o = await openSnapshotView(store, name, material, async (info) => {
+      // Asked once: the same key opens every snapshot of the send.
+      material = await promptKey(name, info);
+      return material;
+    });
     if (!o.stored.raw) {
-      throw new TypeError(`${name} is not encrypted: send it without --decrypt`);
+      o.store.close();
+      continue;
     }
+    opened.push(o);
     sources.set(
       o.stored.snapshot.id,
       await decryptedSendSource(
@@ -76,6 +83,9 @@ async function decryptedSources(
         nativeAead({ evenIfDisabled: true }),
       ),
     );
+  }
+  if (sources.size === 0) {
+    throw new TypeError(`${names[0]} is not encrypted: send it without --decrypt`);
   }
   return sources;
 }
@@ -202,19 +212,25 @@ export async function main(args: string[]): Promise<number> {
   if (key !== null && !flags.decrypt) {
     throw new UsageError("--key-file and --passphrase-file go with --decrypt");
   }
-  if (flags.decrypt && (flags.R || flags.I !== undefined)) {
-    throw new UsageError("--decrypt sends one snapshot (or -i): not with -R or -I");
-  }
+  const options: SendStreamOptions = {
+    ...(from !== undefined ? { from } : {}),
+    intermediate: flags.I !== undefined,
+    replicate: flags.R,
+    decrypted: flags.decrypt,
+  };
   const opened: { store: Store }[] = [];
   let sources = new Map<number, SendSource>();
   if (flags.decrypt) {
-    // Each raw snapshot the stream needs, opened with the key, as a plain source.
-    const dataset = target.slice(0, target.indexOf("@"));
-    const names = [target];
-    if (from !== undefined) {
-      names.push(
-        from.startsWith("@") ? dataset + from : from.includes("@") ? from : `${dataset}@${from}`,
+    // The snapshots the stream reads, as the send plans them.
+    const plan = Store.open(pos[0]!);
+    let names: string[];
+    try {
+      const rows = planSend(plan, target, options).parts.flatMap((p) =>
+        p.from ? [p.to, p.from] : [p.to]
       );
+      names = [...new Set(rows.map((r) => `${r.datasetName}@${r.name}`))];
+    } finally {
+      plan.close();
     }
     try {
       sources = await decryptedSources(pos[0]!, names, key, opened);
@@ -226,10 +242,8 @@ export async function main(args: string[]): Promise<number> {
   const store = Store.open(pos[0]!);
   try {
     const chunks = sendStream(store, target, {
+      ...options,
       sourceFor: (row) => sources.get(row.id) ?? null,
-      ...(from !== undefined ? { from } : {}),
-      intermediate: flags.I !== undefined,
-      replicate: flags.R,
       dedup: flags.D,
       props: flags.p,
       largeBlocks: flags.L,

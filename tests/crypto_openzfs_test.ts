@@ -7,17 +7,9 @@
  */
 
 import { assert, assertEquals, assertMatch, assertNotEquals } from "@std/assert";
-import {
-  attrsDiff,
-  attrsOfManifest,
-  attrsOfTree,
-  corpusFile,
-  corpusManifest,
-  corpusStream,
-  corpusUnavailable,
-} from "./_openzfs.ts";
+import { corpusFile, corpusManifest, corpusStream, corpusUnavailable } from "./_openzfs.ts";
 import { runZsend, zsendCommand } from "./_run.ts";
-import { manifestDiff, treeManifest } from "./helpers/tree_manifest.ts";
+import { expectCorpusTree } from "./helpers/corpus_tree.ts";
 import { Store } from "../io/store/store.ts";
 import { DRR } from "../core/stream/constants.ts";
 import { StreamError } from "../core/stream/errors.ts";
@@ -43,21 +35,7 @@ async function tmp(): Promise<string> {
   return await Deno.makeTempDir({ prefix: "zsend-crypt-" });
 }
 
-/** Extracts with `args` into a new DIR and compares the tree, xattrs and ACLs with the corpus's. */
-async function expectTree(args: string[], key: string): Promise<void> {
-  const base = await tmp();
-  const dir = `${base}/tree`;
-  try {
-    await ok(["extract", "-q", ...args, dir]);
-    const manifest = corpusManifest(key);
-    const diff = manifestDiff(await Deno.readTextFile(manifest), await treeManifest(dir), 30);
-    assertEquals(diff, [], `${key} vs ${manifest}:\n${diff.join("\n")}`);
-    const attrs = attrsDiff(await attrsOfManifest(manifest), await attrsOfTree(dir));
-    assertEquals(attrs, [], `xattrs and ACLs of ${key}:\n${attrs.join("\n")}`);
-  } finally {
-    await Deno.remove(base, { recursive: true });
-  }
-}
+const expectTree = expectCorpusTree;
 
 Deno.test({
   name: "raw OpenZFS streams: extract with the key equals the mounted snapshot",

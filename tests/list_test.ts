@@ -255,7 +255,7 @@ Deno.test({
     // The default columns name what the rows hold.
     assertMatch(
       await ok(["list", s]),
-      /^NAME +USED +REFER +CREATION +ENCRYPTION +KEYFORMAT +RSNAPS/,
+      /^NAME +USED +REFER +CREATION +ENCRYPTION +KEYFORMAT +ENCROOT +RSNAPS/,
     );
   },
 });

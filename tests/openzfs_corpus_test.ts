@@ -6,9 +6,6 @@
 
 import { assert, assertEquals, assertMatch, assertNotEquals } from "@std/assert";
 import {
-  attrsDiff,
-  attrsOfManifest,
-  attrsOfTree,
   corpusFile,
   corpusManifest,
   corpusStream,
@@ -16,6 +13,7 @@ import {
   openzfsCorpus,
 } from "./_openzfs.ts";
 import { runZsend } from "./_run.ts";
+import { expectCorpusTree } from "./helpers/corpus_tree.ts";
 import { manifestDiff, treeManifest } from "./helpers/tree_manifest.ts";
 
 const why = corpusUnavailable();
@@ -42,18 +40,8 @@ function without23(text: string): string {
 }
 
 /** Extracts `snap` of `store` and compares the tree and its xattrs with the corpus's. */
-async function expectSnapshot(store: string, snap: string, key: string): Promise<void> {
-  const dir = `${await Deno.makeTempDir({ prefix: "zsend-ozx-" })}/tree`;
-  try {
-    await ok(["extract", "-q", store, snap, dir]);
-    const manifest = corpusManifest(key);
-    const diff = manifestDiff(await Deno.readTextFile(manifest), await treeManifest(dir), 30);
-    assertEquals(diff, [], `${snap} vs ${manifest}:\n${diff.join("\n")}`);
-    const attrs = attrsDiff(await attrsOfManifest(manifest), await attrsOfTree(dir));
-    assertEquals(attrs, [], `xattrs and ACLs of ${snap}:\n${attrs.join("\n")}`);
-  } finally {
-    await Deno.remove(dir.replace(/\/tree$/, ""), { recursive: true });
-  }
+function expectSnapshot(store: string, snap: string, key: string): Promise<void> {
+  return expectCorpusTree([store, snap], key);
 }
 
 async function expectImage(store: string, snap: string, key: string): Promise<void> {

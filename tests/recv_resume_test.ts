@@ -314,13 +314,13 @@ Deno.test("recv -s: checkpoints commit what was applied while the stream goes on
     const dir = await tmpStore();
     const store = Store.open(dir, { create: true });
     // A source that dies (as a process killed between two checkpoints would stop).
-    async function* dying(): AsyncGenerator<Uint8Array> {
+    const dying = async function* (): AsyncGenerator<Uint8Array> {
       for (let at = 0; at < stop; at += 97) {
         yield whole.slice(at, Math.min(at + 97, stop));
         await Promise.resolve();
       }
       throw new TypeError("killed");
-    }
+    };
     let err: unknown = null;
     let reported = "";
     try {

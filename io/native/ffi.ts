@@ -174,9 +174,14 @@ export const NATIVE_SYMBOLS = {
   /**
    * `int64_t zs_open_blocks(int32_t in_fd, int32_t out_fd, const uint8_t *desc, uint32_t n,
    * uint32_t mode, uint32_t key_len)`: `n` sealed blocks (96-byte descriptors) read, opened
-   * with AES-GCM (mode 0) or AES-CCM (1) and written, on a thread of its own (a promise); 0,
-   * i + 1 when block i fails its tag, or -errno
+   * with AES-GCM (mode 0) or AES-CCM (1) and written; 0, i + 1 when block i fails its tag, or
+   * -errno
    */
+  zs_open_blocks: {
+    parameters: ["i32", "i32", "buffer", "u32", "u32", "u32"],
+    result: "i64",
+  },
+  /** `zs_open_blocks` on a thread of its own (a promise) */
   zs_open_blocks_async: {
     name: "zs_open_blocks",
     parameters: ["i32", "i32", "buffer", "u32", "u32", "u32"],

@@ -392,7 +392,10 @@ export class Store implements TargetState {
     const left = this.stmt("SELECT count(*) AS n FROM snapshots WHERE dataset = ?").get(
       p.dataset,
     ) as { n: number };
-    if (left.n === 0) this.stmt("DELETE FROM datasets WHERE id = ?").run(p.dataset);
+    if (left.n === 0) {
+      this.stmt("DELETE FROM dataset_crypt WHERE dataset = ?").run(p.dataset);
+      this.stmt("DELETE FROM datasets WHERE id = ?").run(p.dataset);
+    }
   }
 
   /** {@linkcode TargetState}: a dataset's type and snapshots. */
