@@ -6,7 +6,15 @@
 
 import { StreamError } from "./core/stream/errors.ts";
 import { isBrokenPipe } from "./io/output.ts";
-import { EXIT_USAGE, UsageError, warn } from "./cli/common.ts";
+import {
+  errorJson,
+  type ErrorKind,
+  EXIT_USAGE,
+  noteShrunkInput,
+  UsageError,
+  wantsJson,
+  warn,
+} from "./cli/common.ts";
 import { formatHelp, VERB_HELP } from "./cli/help.ts";
 import meta from "./deno.json" with { type: "json" };
 
@@ -18,6 +26,8 @@ const VERBS: Record<string, () => Promise<Verb>> = {
   recv: () => import("./cli/recv.ts"),
   receive: () => import("./cli/recv.ts"),
   list: () => import("./cli/list.ts"),
+  destroy: () => import("./cli/destroy.ts"),
+  gc: () => import("./cli/gc.ts"),
   redup: () => import("./cli/redup.ts"),
   image: () => import("./cli/image.ts"),
   extract: () => import("./cli/extract.ts"),
@@ -39,7 +49,11 @@ usage: zsend VERB [options]
   verify [--quiet] [--json] [FILE|-]           prove a stream intact (exit 0) or not (exit 1)
   recv [-F] [-d|-e] [-n] [-v] STORE TARGET [FILE|-]
                                                receive a stream into a store (made on first use)
-  list [--json] [--space] STORE                the datasets and snapshots in a store
+  list [-Hpr] [-o PROPS] [-s|-S PROP] [-t TYPES] [--json] STORE [DATASET]...
+                                               the datasets and snapshots in a store, as zfs list
+  destroy [-n] [-p] [-r] [-v] STORE DATASET[@SNAP]
+                                               destroy snapshots or datasets, as zfs destroy
+  gc [-n] [-v] [--threshold PERCENT] STORE     give unused blocks' space back (crash-safe)
   redup [-v] [FILE|-] > PLAIN                  a dedup stream as a plain one (zstream redup)
   image send|recv [options] IMAGE|DEVICE       a raw image or device as a volume stream, and back
   extract STORE DATASET@SNAP DIR               a snapshot as a directory tree
@@ -52,6 +66,8 @@ usage: zsend VERB [options]
                                                what changed between two snapshots (zfs diff)
   send [-i SNAP | -I SNAP] [-D] [-R] [-p] [-L] [-e] [-c] [-v] [-P] [-n] STORE DATASET@SNAP
                                                a stored snapshot as a stream, for zfs receive
+  send -t TOKEN STORE | send --saved STORE DATASET
+                                               the rest of a cut receive; a partial receive's data
   token [--json] TOKEN                         decode a receive_resume_token (zstream token)
   drop-record [-v] OBJECT,OFFSET... < IN > OUT drop WRITE records (zstream drop_record)
   decompress [-v] OBJECT,OFFSET[,TYPE]... < IN > OUT
@@ -124,31 +140,30 @@ export async function run(args: string[]): Promise<number> {
   try {
     return await module.main(rest);
   } catch (e) {
-    if (e instanceof UsageError) {
-      warn(`zsend ${verb}: ${e.message}\nusage: ${module.USAGE}`);
-      return EXIT_USAGE;
-    }
     if (isBrokenPipe(e)) return 0;
-    if (e instanceof StreamError) {
-      warn(`zsend ${verb}: ${e.message}`);
-      return 1;
-    }
-    if (e instanceof Deno.errors.NotFound || e instanceof Deno.errors.PermissionDenied) {
-      warn(`zsend ${verb}: ${(e as Error).message}`);
-      return 1;
-    }
-    // TypeError: a request that cannot be met; RangeError: a value out of range;
-    // SyntaxError: damaged data met while reading a snapshot (ZPL, ZAP, nvlist).
-    if (e instanceof TypeError || e instanceof RangeError || e instanceof SyntaxError) {
-      warn(`zsend ${verb}: ${e.message}`);
-      return 1;
-    }
-    // Anything else (an error of the system, a refusal of the receive rules, a fault of
-    // zsend's own): one line, never a stack trace, unless ZSEND_DEBUG asks for it.
-    warn(`zsend ${verb}: ${e instanceof Error ? e.message : String(e)}`);
-    if (debugging() && e instanceof Error && e.stack) warn(e.stack);
-    return 1;
+    const [kind, status] = classify(e);
+    if (kind === "stream") noteShrunkInput(e as StreamError);
+    // With --json the error is also one JSON object on stdout, for whoever parses it.
+    if (wantsJson(rest)) console.log(JSON.stringify(errorJson(e, kind, status)));
+    const message = e instanceof Error ? e.message : String(e);
+    if (kind === "usage") warn(`zsend ${verb}: ${message}\nusage: ${module.USAGE}`);
+    else warn(`zsend ${verb}: ${message}`);
+    // Anything unexpected (an error of the system, a refusal of the receive rules, a fault of
+    // zsend's own): one line too, never a stack trace, unless ZSEND_DEBUG asks for it.
+    if (kind === "failure" && debugging() && e instanceof Error && e.stack) warn(e.stack);
+    return status;
   }
+}
+
+/** The kind of an error a verb threw, and the exit status it gets. */
+function classify(e: unknown): [ErrorKind, number] {
+  if (e instanceof UsageError) return ["usage", EXIT_USAGE];
+  if (e instanceof StreamError) return ["stream", 1];
+  if (e instanceof Deno.errors.NotFound) return ["not_found", 1];
+  if (e instanceof Deno.errors.PermissionDenied) return ["permission_denied", 1];
+  // TypeError: a request that cannot be met; RangeError: a value out of range;
+  // SyntaxError: damaged data met while reading a snapshot (ZPL, ZAP, nvlist).
+  return ["failure", 1];
 }
 
 function debugging(): boolean {
@@ -164,6 +179,7 @@ if (import.meta.main) {
   // same way: one line, status 1.
   const fatal = (e: unknown) => {
     if (isBrokenPipe(e)) Deno.exit(0);
+    if (wantsJson(Deno.args.slice(1))) console.log(JSON.stringify(errorJson(e, "failure", 1)));
     warn(`zsend: ${e instanceof Error ? e.message : String(e)}`);
     if (debugging() && e instanceof Error && e.stack) warn(e.stack);
     Deno.exit(1);

@@ -7,10 +7,8 @@
 import { parseArgs } from "@std/cli";
 import { ZplFilesystem } from "../core/zpl/fs.ts";
 import { resolvePath } from "../core/zpl/path.ts";
-import { openSnapshotView } from "../io/store/open_snapshot.ts";
 import { writeAll } from "../io/output.ts";
-import { nameArg, storeArg } from "./args.ts";
-import { KEY_FLAGS, KEY_USAGE, keyMaterial, promptKey } from "./keys.ts";
+import { KEY_FLAGS, KEY_USAGE, openSnapshotArgs } from "./keys.ts";
 import { rejectUnknown, UsageError } from "./common.ts";
 
 /** Usage of the verb. */
@@ -29,14 +27,7 @@ export async function main(args: string[]): Promise<number> {
   }
   const pos = flags._.map(String);
   if (pos.length !== 3) throw new UsageError("cat takes STORE DATASET@SNAP PATH");
-  storeArg(pos[0]!);
-  nameArg(pos[1]!, "snapshot", "DATASET@SNAP", { lookup: true });
-  const { store, view } = await openSnapshotView(
-    pos[0]!,
-    pos[1]!,
-    keyMaterial(flags),
-    (info) => promptKey(pos[1]!, info),
-  );
+  const { store, view } = await openSnapshotArgs(pos[0]!, pos[1]!, flags);
   try {
     const fs = await ZplFilesystem.open(view);
     const object = await resolvePath(fs, pos[2]!);

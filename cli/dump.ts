@@ -6,7 +6,8 @@
  */
 
 import { parseArgs } from "@std/cli";
-import { DumpSummary, formatRecord, recordToJson } from "../core/stream/dump.ts";
+import { DumpSummary, formatRecord } from "../core/stream/dump.ts";
+import { recordToJson } from "../core/stream/json.ts";
 import { readRecordBatches } from "../core/stream/reader.ts";
 import { openStreamInput } from "../io/source.ts";
 import { trackedInput } from "../io/progress.ts";
@@ -18,7 +19,7 @@ import { streamInputArg } from "./args.ts";
 export const USAGE = "zsend dump [-v] [-vv] [-C] [-d] [--json] [--progress] [FILE|-]";
 
 function jsonLine(value: unknown): string {
-  return JSON.stringify(value, (_k, v) => typeof v === "bigint" ? v.toString() : v) + "\n";
+  return JSON.stringify(value) + "\n";
 }
 
 /** Runs the verb; returns the exit status. */
@@ -66,7 +67,9 @@ export async function main(args: string[]): Promise<number> {
         for (const r of batch) {
           summary.add(r);
           const text = formatRecord(r, options);
-          if (text !== "") await out.print(text);
+          // print() gives a promise only when it writes: no await (a microtask) per record.
+          const written = text === "" ? undefined : out.print(text);
+          if (written !== undefined) await written;
         }
       }
       await out.print(summary.format());

@@ -5,6 +5,8 @@
  * @module
  */
 
+import { PROPERTIES } from "./list_props.ts";
+
 /** What a verb does, and what each of its flags does. */
 export interface VerbHelp {
   /** A paragraph or two. */
@@ -25,7 +27,11 @@ message on stderr and status 1.`,
       ["-vv", "every record and its checksum"],
       ["-C", "do not verify checksums"],
       ["-d", "every record, its checksum and its payload in hex"],
-      ["--json", "one JSON object per record, then a summary object"],
+      [
+        "--json",
+        "one JSON object per record, then a summary object (docs/json-schema.json; an error " +
+        "as {ok: false, error} on stdout too)",
+      ],
       [
         "--progress",
         "progress on stderr: on a terminal one line redrawn (unless stdout is that terminal); elsewhere a plain line every 5 s and one at the end, only with this flag",
@@ -39,7 +45,11 @@ length and size limit, the receiver's field rules, the sender's ordering, every 
 Status 0 when intact, 1 when not, 2 on a usage error. Reads stdin when FILE is - or absent.`,
     flags: [
       ["-q, --quiet", "print nothing; the status says it"],
-      ["--json", "one JSON object: ok, and where and why a damaged stream fails"],
+      [
+        "--json",
+        "one JSON object: ok and the counts, or the error: the record's index, byte offset, " +
+        "type and fault (docs/json-schema.json)",
+      ],
       [
         "--progress",
         "progress on stderr: on a terminal one line redrawn (always); elsewhere a plain line every 5 s and one at the end, only with this flag",
@@ -88,12 +98,77 @@ applied is kept as a partial receive that the rest of the stream, zfs send -t, c
   },
   list: {
     about:
-      `The datasets and snapshots in STORE: name, type, guid, creation time, origin of clones, and the
-suite and key format of raw (encrypted) snapshots, kept sealed; then the partial receives (recv -s)
-with their receive_resume_token.`,
+      `The datasets and snapshots in STORE, as zfs list prints them: by default the filesystems and
+volumes (-t snapshot or -t all for snapshots), NAME USED REFER CREATION, and the columns that
+the rows hold: GUID for snapshots, ORIGIN for clones, ENCRYPTION and KEYFORMAT for raw
+(encrypted) ones, kept sealed, RSNAPS and REDACTED for redacted ones, RESUMETOK for a dataset
+with a partial receive (recv -s). With DATASET, that dataset (and its snapshots with -t
+snapshot); with DATASET@SNAP, that snapshot. Space is the store's: each distinct block once, in
+the bytes the packs hold; used is what destroying it would give back.
+
+Properties for -o, -s and -S (zfs's names, or their column headers, in any case):
+${propertyNames()}.`,
     flags: [
-      ["--json", "one JSON object with every snapshot (guids in hex)"],
-      ["--space", "what each snapshot refers to and holds alone, and the store's totals"],
+      ["-H", "no header; columns separated by one tab, values not padded (for scripts)"],
+      ["-p", "exact numbers: sizes in bytes, times in seconds since the epoch"],
+      ["-r", "each DATASET named and its descendants (without DATASET: every dataset)"],
+      ["-o PROP[,...]", "these columns, in this order; an unknown property is a usage error"],
+      ["-s PROP", "sort by PROP, ascending (numbers by value); repeat for more keys"],
+      ["-S PROP", "sort by PROP, descending (after the -s keys)"],
+      [
+        "-t TYPE[,...]",
+        "filesystem (fs), volume (vol), snapshot (snap), bookmark (a store has none) or all; default filesystem,volume",
+      ],
+      [
+        "--json",
+        'one object {"datasets":[{"name","type","properties":{...}}]}: every property (or those of -o) by its zfs name, sizes and times as decimal strings, guids as "0x" and 16 hex digits, null where absent',
+      ],
+      [
+        "--space",
+        "columns name, used, refer, lrefer, written, then the store's totals: blocks, bytes stored, bytes of pack files and how much of them is unused (what zsend gc gives back)",
+      ],
+    ],
+  },
+  destroy: {
+    about:
+      `Destroys snapshots (SNAP, a range FIRST%LAST of a dataset's snapshots, oldest first, where an
+end left out means the oldest or the newest, or a comma-separated list of these; with -r, those
+of every descendant too), or a dataset with its snapshots and partial receive (with -r, its
+descendants too), as zfs destroy does, in one transaction. Refused as zfs refuses them: a
+snapshot that a clone was made from, or that a partial receive (recv -s) grows from ("snapshot
+has dependent clones"; zsend has no -R); a dataset with children without -r. Unlike zfs,
+DATASET without -r takes its snapshots with it (every dataset of a store holds snapshots). Later
+snapshots lose nothing: each keeps its own blocks. Blocks nothing uses any more are released;
+pack files that held only those are deleted at once; packs still partly used keep the space
+until zsend gc compacts them.`,
+    flags: [
+      ["-n", "destroy nothing, touch nothing: print what would be destroyed and reclaimed"],
+      [
+        "-r",
+        "also the descendants (DATASET) or the same snapshot of the descendants (DATASET@SNAP)",
+      ],
+      [
+        "-v",
+        "print what is destroyed, the stored bytes it releases, and the pack bytes given back",
+      ],
+      ["-p", "as -v, machine-readable: destroy<TAB>NAME, reclaim<TAB>BYTES"],
+    ],
+  },
+  gc: {
+    about:
+      `Gives the space of blocks no snapshot uses back to the disk: deletes packs nothing uses, and
+rewrites the packs whose unused share is at least the threshold (used blocks copied into new
+packs, each checked against its hash). The new packs are flushed to disk before one index
+transaction switches to them; old packs are unlinked only after it, once no reader that started
+before is left. A kill -9 at any moment leaves every snapshot as it was; the next gc finishes the
+job. Takes the store's write lock (receives wait).`,
+    flags: [
+      ["-n", "change nothing: say what would be deleted, rewritten and given back"],
+      ["-v", "say what was deleted, rewritten and given back"],
+      [
+        "--threshold PERCENT",
+        "rewrite a pack when at least this much of it is unused (default 10)",
+      ],
     ],
   },
   redup: {
@@ -186,12 +261,25 @@ backslashes are written \ooo (four octal digits) unless -h is given.`,
   send: {
     about:
       `Writes a stored snapshot as a stream that a real zfs receive takes. Refuses a terminal as
-stdout. SNAP is @SNAP or SNAP (of the same dataset) or DATASET@SNAP.`,
+stdout. SNAP is @SNAP or SNAP (of the same dataset) or DATASET@SNAP.
+
+With -t TOKEN (a receive_resume_token of a cut zfs receive -s or zsend recv -s), writes the rest as
+zfs send -t does: the snapshot the token names (by its guid, and the incremental source by
+fromguid) from the token's object and offset on, with RESUMING and resume_object/resume_offset
+in the BEGIN and the flags the token's largeblockok/embedok/compressok/rawok ask for; a token the
+store cannot answer (no such snapshot or source, rawok for a snapshot that is not raw) is refused.
+With --saved, writes what a partial receive of DATASET holds (zfs send --saved): a stream of the
+snapshot it receives, from the start, with its token's flags and without END, so that a recv -s
+of it elsewhere keeps the same partial receive.`,
     flags: [
       ["-i SNAP", "an incremental from SNAP (a clone stream when SNAP is the clone's origin)"],
       ["-I SNAP", "every snapshot from SNAP to DATASET@SNAP, as a compound stream"],
       ["-D", "WRITE_BYREF for blocks sent before in the same stream (a dedup stream)"],
-      ["-R", "the dataset and its children, with the replication nvlist"],
+      [
+        "-R",
+        "the dataset and its children, with the replication nvlist (raw ones raw, with their " +
+        "encryption roots, as zfs send -R -w)",
+      ],
       ["-p", "send the properties the store holds"],
       [
         "-v",
@@ -212,16 +300,23 @@ stdout. SNAP is @SNAP or SNAP (of the same dataset) or DATASET@SNAP.`,
       ["-c, --compressed", "compressed blocks sent as they are stored, as zfs send -c sends them"],
       [
         "--decrypt",
-        "a raw (encrypted) snapshot sent as a plain stream, decrypted and authenticated with its key",
+        "raw (encrypted) snapshots sent as a plain stream (also with -i, -I, -R), decrypted and " +
+        "authenticated with the key",
       ],
       ["--key-file PATH", "with --decrypt: the key (raw or hex)"],
       ["--passphrase-file PATH", "with --decrypt: the passphrase"],
+      ["-t TOKEN", "the rest of a cut receive from its receive_resume_token (zfs send -t)"],
+      ["--saved", "a partial receive's own data, of STORE DATASET (zfs send --saved)"],
     ],
   },
   token: {
     about: `Decodes an OpenZFS receive_resume_token (zfs get receive_resume_token, or verify
 --resume-token) and prints its fields as zstream token does. Status 1 when the token is corrupt.`,
-    flags: [["--json", "one JSON object: the token's header and every field (guids in hex)"]],
+    flags: [[
+      "--json",
+      "one JSON object: the token's header and every field (guids as 0x and 16 hex digits, " +
+      "u64 as decimal strings)",
+    ]],
   },
   "drop-record": {
     about:
@@ -251,6 +346,20 @@ are refused.`,
 };
 
 VERB_HELP.receive = VERB_HELP.recv!;
+
+/** The properties of list -o, for its help. */
+function propertyNames(): string {
+  return PROPERTIES.map((p) =>
+    `${p.name}${p.header.toLowerCase() === p.name ? "" : ` (${p.header.toLowerCase()})`}` +
+    (p.own ? " [zsend's]" : "")
+  ).join(", ").split(" ").reduce((lines: string[], word) => {
+    const last = lines.at(-1);
+    if (last !== undefined && last.length + 1 + word.length <= 96) {
+      lines[lines.length - 1] += ` ${word}`;
+    } else lines.push(word);
+    return lines;
+  }, []).join("\n");
+}
 
 /** The flags a usage line names: `-v`, `--json`, ... */
 export function usageFlags(usage: string): Set<string> {

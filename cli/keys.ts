@@ -6,7 +6,11 @@
  */
 
 import type { KeyMaterial } from "../core/crypto/keys.ts";
+import type { SnapshotView } from "../core/receive/snapshot_view.ts";
 import type { CryptInfo } from "../io/store/crypt_view.ts";
+import { openSnapshotView } from "../io/store/open_snapshot.ts";
+import type { Store } from "../io/store/store.ts";
+import { nameArg, storeArg } from "./args.ts";
 import { UsageError } from "./common.ts";
 
 /** The flags' names, for `parseArgs`' `string`. */
@@ -81,4 +85,18 @@ export async function promptKey(name: string, info: CryptInfo): Promise<KeyMater
   return info.keyformat === "hex"
     ? { kind: "key", bytes: typed }
     : { kind: "passphrase", text: new TextDecoder().decode(typed) };
+}
+
+/**
+ * Opens the snapshot that a verb's STORE and DATASET@SNAP arguments name, with the key that
+ * its flags give (or that is typed at the prompt): the arguments are checked first.
+ */
+export function openSnapshotArgs(
+  storeDir: string,
+  name: string,
+  flags: { "key-file"?: string | undefined; "passphrase-file"?: string | undefined },
+): Promise<{ store: Store; view: SnapshotView }> {
+  storeArg(storeDir);
+  nameArg(name, "snapshot", "DATASET@SNAP", { lookup: true });
+  return openSnapshotView(storeDir, name, keyMaterial(flags), (info) => promptKey(name, info));
 }

@@ -116,7 +116,7 @@ export async function main(args: string[]): Promise<number> {
     asked: flags.v || flags.progress,
     label: "zsend redup: ",
   });
-  const records = readRecords(chunks, { fletcher4 });
+  const records = readRecords(chunks, { fletcher4, payloadChecksums: true });
   let bytes: number;
   try {
     bytes = await pipeChunks(redupRecords(records, index, { fletcher4, stats }), Deno.stdout);

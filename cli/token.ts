@@ -6,40 +6,35 @@
  */
 
 import { parseArgs } from "@std/cli";
-import { DATA_TYPE, type JsonValue, nvlistToJson } from "../core/stream/nvlist.ts";
+import { nvlistToJson } from "../core/stream/nvlist.ts";
+import { type JsonObject, streamNvlistGuid, u64Json } from "../core/stream/json.ts";
 import {
   decodeResumeToken,
   dumpNvlistText,
   ResumeTokenError,
 } from "../core/resume/resume_token.ts";
-import { rejectUnknown, UsageError, warn } from "./common.ts";
+import { errorJson, rejectUnknown, UsageError, warn } from "./common.ts";
 
 /** Usage of the verb. */
 export const USAGE = "zsend token [--json] TOKEN";
 
-/** Names whose uint64 values are guids: hex in JSON, as `dump --json` writes guids. */
-const GUIDS = new Set(["toguid", "fromguid"]);
-
 /**
- * The JSON of a decoded token: the header (`version`, `checksum` in hex, `packed_length`), then
- * every pair of the nvlist (guids and redaction snapshot guids in hex, other integers as numbers
- * when exact, booleans without a value as `true`).
+ * The JSON of a decoded token: the header (`version`, `checksum` (word 0 of the payload's
+ * fletcher-4) as a decimal string, `packed_length`), then every pair of the nvlist as
+ * `nvlistToJson` writes it for a stream (guids and redaction snapshot guids as `0x` + 16 hex
+ * digits, other 64-bit integers as decimal strings, booleans without a value as `true`).
  */
-export function tokenJson(token: string): { [key: string]: JsonValue } {
+export function tokenJson(token: string): JsonObject {
   const d = decodeResumeToken(token);
-  const out: { [key: string]: JsonValue } = {
+  const out: JsonObject = {
     version: d.version,
-    checksum: d.checksum.toString(16),
+    checksum: u64Json(d.checksum),
     packed_length: d.packedLength,
   };
-  const plain = nvlistToJson(d.nvlist);
-  for (const p of d.nvlist.pairs) {
-    let v = plain[p.name]!;
-    if (p.type === DATA_TYPE.UINT64 && GUIDS.has(p.name)) v = p.value.toString(16);
-    if (p.type === DATA_TYPE.UINT64_ARRAY && /redact_snaps$/.test(p.name)) {
-      v = p.value.map((g) => g.toString(16));
-    }
-    Object.defineProperty(out, p.name, { value: v, enumerable: true, writable: true });
+  for (const [name, value] of Object.entries(nvlistToJson(d.nvlist, streamNvlistGuid))) {
+    // No pair of OpenZFS's is named as a header field; one that is would be lost, so refuse.
+    if (Object.hasOwn(out, name)) throw new ResumeTokenError(`the nvlist has a pair '${name}'`);
+    Object.defineProperty(out, name, { value, enumerable: true, writable: true });
   }
   return out;
 }
@@ -66,6 +61,7 @@ export function main(args: string[]): number {
     return 0;
   } catch (e) {
     if (!(e instanceof ResumeTokenError)) throw e;
+    if (flags.json) console.log(JSON.stringify(errorJson(e, "token", 1)));
     warn(`Unable to parse resume token: ${e.message}`);
     return 1;
   }

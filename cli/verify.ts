@@ -19,8 +19,21 @@ import { findResumePoint } from "../core/resume/resume_point.ts";
 import { encodeResumeToken } from "../core/resume/resume_token.ts";
 import { openStreamInput } from "../io/source.ts";
 import { trackedInput } from "../io/progress.ts";
-import { engine, oneInput, rejectUnknown } from "./common.ts";
+import { engine, errorJson, noteShrunkInput, oneInput, rejectUnknown } from "./common.ts";
 import { streamInputArg } from "./args.ts";
+import { u64Json, verifyReportJson } from "../core/stream/json.ts";
+
+/** The MAC counts of `verify --json` with a key, in snake_case. */
+function macsJson(m: MacReport): Record<string, number> {
+  return {
+    keys: m.keys,
+    blocks: m.blocks,
+    dnode_blocks: m.dnodeBlocks,
+    dnode_unchecked: m.dnodeUnchecked,
+    objsets: m.objsets,
+    plain: m.plain,
+  };
+}
 
 /** Usage of the verb. */
 export const USAGE =
@@ -57,7 +70,11 @@ export async function main(args: string[]): Promise<number> {
       })();
     progress?.done();
     if (flags.json) {
-      console.log(JSON.stringify({ ok: true, ...report, ...(macs ? { macs } : {}) }));
+      const m = macs as MacReport | null;
+      console.log(JSON.stringify({
+        ...verifyReportJson(report),
+        ...(m === null ? {} : { macs: macsJson(m) }),
+      }));
     } else if (!flags.quiet) {
       console.log(
         `${input ?? "stdin"}: OK: ${report.records} records, ${report.bytes} bytes, ` +
@@ -83,18 +100,9 @@ export async function main(args: string[]): Promise<number> {
   } catch (e) {
     progress?.done();
     if (!(e instanceof StreamError)) throw e;
-    if (flags.json) {
-      console.log(JSON.stringify({
-        ok: false,
-        record: e.index,
-        type: e.type,
-        offset: e.offset,
-        fault: e.fault,
-        message: e.message,
-      }));
-    } else if (!flags.quiet) {
-      console.error(e.message);
-    }
+    noteShrunkInput(e);
+    if (flags.json) console.log(JSON.stringify(errorJson(e, "stream", 1)));
+    if (!flags.quiet) console.error(e.message);
     return 1;
   }
 }
@@ -129,31 +137,29 @@ async function resumeToken(
   const name = input ?? "stdin";
   if (scan.fault === null) {
     const report = v.finish();
-    if (json) console.log(JSON.stringify({ ok: true, ...report, resume_token: null }));
+    if (json) console.log(JSON.stringify({ ...verifyReportJson(report), resume_token: null }));
     else if (!quiet) console.error(`${name}: OK: whole, nothing to resume`);
     return 0;
   }
   const e = scan.fault;
+  noteShrunkInput(e);
   const p = scan.point;
   const token = p === null ? null : encodeResumeToken(p.state);
   if (json) {
+    // The resume point by the token's own names, and where in the stream it lies.
     console.log(JSON.stringify({
-      ok: false,
-      record: e.index,
-      type: e.type,
-      offset: e.offset,
-      fault: e.fault,
-      message: e.message,
+      ...errorJson(e, "stream", 1),
       resume_token: token,
       resume: p === null ? null : {
-        object: Number(p.state.object),
-        offset: Number(p.state.offset),
-        bytes: Number(p.state.bytes),
-        record: p.recordIndex,
-        end: p.end,
         toname: p.state.toname,
+        object: u64Json(p.state.object),
+        offset: u64Json(p.state.offset),
+        bytes: u64Json(p.state.bytes),
+        after_index: p.recordIndex,
+        end: u64Json(p.end),
       },
     }));
+    if (!quiet) console.error(e.message);
     return 1;
   }
   if (!quiet) console.error(e.message);

@@ -45,6 +45,11 @@ export class BufferLeases {
     return this.#holds.has(buffer);
   }
 
+  /** Whether a write holds `buffer` now. */
+  held(buffer: ArrayBufferLike): boolean {
+    return (this.#holds.get(buffer) ?? 0) > 0;
+  }
+
   /** Holds a registered buffer; returns the call that gives it back (once). */
   hold(buffer: ArrayBufferLike): () => void {
     const n = this.#holds.get(buffer);

@@ -16,11 +16,17 @@ import { setXattr } from "./xattr.ts";
 
 /** What an extraction did and could not do. */
 export interface ExtractReport {
+  /** Regular files written. */
   files: number;
+  /** Directories made. */
   directories: number;
+  /** Symbolic links made. */
   symlinks: number;
+  /** Hard links made (names beyond a file's first). */
   hardlinks: number;
+  /** Fifos and device nodes made. */
   special: number;
+  /** Bytes of file data written. */
   bytes: number;
   /**
    * Faults met (bad entries, unreadable files), one line each naming its path. A path whose
@@ -320,8 +326,9 @@ async function writeFile(
     run = null;
   };
   // Sealed blocks (an encrypted snapshot opened with its key) are read, decrypted,
-  // authenticated and written on other threads, a batch per native call; a block that is all
-  // zeros once opened is not written (a hole), so the file's length is set at the end.
+  // authenticated and written a batch per native call, on other threads (here when the batch is
+  // small); a block that is all zeros once opened is not written (a hole), so the file's length
+  // is set at the end.
   let batch: SealedPiece["sealed"][] = [];
   let batchAt: number[] = [];
   let sealedUsed = false;
@@ -349,21 +356,26 @@ async function writeFile(
       })
     );
     const mode = first.mode === "gcm" ? 0 : 1;
-    const p = file.openSealedAsync(src, desc, blocks.length, mode, first.key.length).then(
-      (bad) => {
-        if (bad >= 0) {
-          throw new TypeError(
-            `${blocks[bad]!.where} fails its MAC: it is damaged (AES-${first.mode.toUpperCase()} ` +
-              "tag mismatch)",
-          );
-        }
-      },
-    );
+    const check = (bad: number) => {
+      if (bad >= 0) {
+        throw new TypeError(
+          `${blocks[bad]!.where} fails its MAC: it is damaged (AES-${first.mode.toUpperCase()} ` +
+            "tag mismatch)",
+        );
+      }
+    };
+    sealedUsed = true;
+    if (blocks.reduce((n, b) => n + b.length, 0) < BACKGROUND_COPY) {
+      // A small file's blocks (or a large one's last few): opened here, as small runs of plain
+      // blocks are copied here; a round trip to another thread would cost more.
+      check(file.openSealed(src, desc, blocks.length, mode, first.key.length));
+      return;
+    }
+    const p = file.openSealedAsync(src, desc, blocks.length, mode, first.key.length).then(check);
     // Handled here (the caller sees the failure through `copies`), untracked once settled.
     const tracked: Promise<void> = p.catch(() => {}).finally(() => opening.delete(tracked));
     opening.add(tracked);
     copies.push(p);
-    sealedUsed = true;
     while (opening.size >= SEALED_IN_FLIGHT) await Promise.race(opening);
   };
   const addSealed = async (piece: SealedPiece) => {

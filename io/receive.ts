@@ -20,6 +20,8 @@ import { StreamError } from "../core/stream/errors.ts";
 import type { Fletcher4Engine } from "../core/checksum/fletcher4.ts";
 import { checkName, nameProblem, quoteName } from "../core/receive/names.ts";
 import { decodeNvlist, nvlistToObject } from "../core/stream/nvlist.ts";
+import { type FsCrypt, replicationCrypt } from "../core/receive/replication_crypt.ts";
+import { setDatasetCrypt } from "./store/dataset_crypt.ts";
 import { readRecordBatches, type StreamRecord } from "../core/stream/reader.ts";
 import { RecordApplier } from "../core/receive/receive.ts";
 import { type DrrBegin, featureFlags, hasFeature, hdrtype } from "../core/stream/record.ts";
@@ -81,16 +83,25 @@ export interface PartialReceive {
 export interface ReceivedSnapshot {
   /** The snapshot's name in the stream (BEGIN's `toname`). */
   toname: string;
+  /** The dataset it went into. */
   dataset: string;
+  /** Its name in the dataset (after `@`). */
   snapshot: string;
+  /** Its guid. */
   guid: bigint;
-  kind: BeginPlan["kind"];
+  /** What kind of stream made it. */
+  kind: "full" | "incremental" | "clone";
+  /** Records of its substream. */
   records: number;
+  /** Bytes of its substream. */
   bytes: number;
+  /** Blocks the store did not hold before. */
   newBlocks: number;
+  /** Bytes of those blocks. */
   newBytes: number;
   /** Snapshots destroyed first by `-F`. */
   rolledBack: string[];
+  /** It was received with `-n`: nothing was kept. */
   dryRun: boolean;
   /** It completed a partial receive (a resuming stream). */
   resumed: boolean;
@@ -169,6 +180,8 @@ export async function receiveStream(
   const verifier = new StreamVerifier();
   const received: ReceivedSnapshot[] = [];
   let top: string | null = null;
+  /** A raw -R stream's encryption hierarchy, by snapshot guid. */
+  let replication: Map<bigint, FsCrypt> | null = null;
   let current: Pending | null = null;
   let lastProgress = 0;
   // Snapshots received from this stream: a clone's origin is looked for among them first.
@@ -211,11 +224,13 @@ export async function receiveStream(
           tracker?.observe(r);
           if (hdrtype(h.versioninfo) === HDRTYPE.COMPOUNDSTREAM) {
             top = splitName(h.toname)[0];
-            if (r.payload.length > 0) nvlistToObject(decodeNvlist(r.payload));
+            replication = r.payload.length > 0
+              ? replicationCrypt(nvlistToObject(decodeNvlist(r.payload)))
+              : null;
             continue;
           }
           try {
-            current = startSnapshot(store, state, r, h, top, options);
+            current = startSnapshot(store, state, r, h, top, replication, options);
           } catch (e) {
             // A name the rules refuse (targetName): said with the record, as the others are.
             if (!(e instanceof ReceiveRefused)) throw e;
@@ -480,6 +495,7 @@ function startSnapshot(
   r: StreamRecord,
   begin: DrrBegin,
   top: string | null,
+  replication: Map<bigint, FsCrypt> | null,
   options: ReceiveOptions,
 ): Pending {
   const [dataset, snapshot] = targetName(begin.toname, top, options);
@@ -562,6 +578,12 @@ function startSnapshot(
     // The wrapped keys (crypt_keydata) that open this raw snapshot with the user's key.
     store.stmt("INSERT INTO snapshot_crypt (snapshot, begin_nvlist) VALUES (?, ?)")
       .run(snapshotId, r.payload.slice());
+    const facts = replication?.get(begin.toguid);
+    if (facts !== undefined) {
+      // The top of a raw -R receive stays its own root: the kernel never makes it inherit.
+      const isTop = splitName(begin.toname)[0] === top;
+      setDatasetCrypt(store, datasetId, { ...facts, encroot: facts.encroot || isTop });
+    }
   }
   const builder = new SnapshotBuilder(store, snapshotId, begin.toguid, (guid) => {
     const found = store.snapshotsByGuid(guid);

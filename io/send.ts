@@ -15,6 +15,8 @@ import { DedupState, type SendFlags, sendRecords, type SendSource } from "../cor
 import { type StreamChunk, StreamWriter } from "../core/stream/writer.ts";
 import { StoreSendSource } from "./store/send_source.ts";
 import type { SnapshotRow, Store } from "./store/store.ts";
+import { datasetCrypt } from "./store/dataset_crypt.ts";
+import type { FsCrypt } from "../core/receive/replication_crypt.ts";
 
 /** Options of {@linkcode sendStream}. */
 export interface SendStreamOptions extends SendFlags {
@@ -41,6 +43,8 @@ export interface SendStreamOptions extends SendFlags {
    * a raw snapshot opened with its key); null or absent: the store's.
    */
   sourceFor?: (row: SnapshotRow) => SendSource | null;
+  /** `send --decrypt`: raw snapshots go out opened (`sourceFor`), so the header is not raw. */
+  decrypted?: boolean;
 }
 
 /** What a substream of a send is. */
@@ -54,7 +58,7 @@ export interface SubstreamInfo {
 }
 
 /** One substream to send: `to`, relative to `from` (null: full). */
-interface Part {
+export interface Part {
   to: SnapshotRow;
   from: SnapshotRow | null;
   clone: boolean;
@@ -121,6 +125,8 @@ interface ReplicatedDataset {
   fromsnapGuid: bigint;
   /** The guid the nvlist gives as `parentfromsnap`: its parent's `fromsnapGuid`, 0 at the top. */
   parentFromsnap: bigint;
+  /** A raw dataset's encryption facts (`is_encroot`, `keylocation`); null when not raw. */
+  crypt: FsCrypt | null;
 }
 
 /**
@@ -149,6 +155,7 @@ function replicatedDatasets(
       origin: d.origin === null ? null : store.snapshot(d.origin),
       fromsnapGuid: (from ?? snaps[at]!).guid,
       parentFromsnap: 0n,
+      crypt: datasetCrypt(store, d.id),
     });
   }
   const out: ReplicatedDataset[] = [];
@@ -222,8 +229,17 @@ function replicationHeader(
       nv.uint64("parentfromsnap", d.parentFromsnap),
     ];
     if (d.origin !== null) pairs.push(nv.uint64("origin", d.origin.guid));
+    // An encryption root says so, with its keylocation, which the receiver looks up (a raw
+    // receive of it alone would make it "prompt").
+    const encroot = d.crypt !== null && d.crypt.encroot;
     pairs.push(
-      nv.nvlist("props", nv.list()),
+      nv.nvlist(
+        "props",
+        encroot ? nv.list(nv.string("keylocation", d.crypt!.keylocation ?? "prompt")) : nv.list(),
+      ),
+    );
+    if (encroot) pairs.push(nv.boolean("is_encroot"));
+    pairs.push(
       nv.nvlist("snaps", nv.list(...d.snaps.map((s) => nv.uint64(s.name, s.guid)))),
       nv.nvlist("snapprops", nv.list(...d.snaps.map((s) => nv.nvlist(s.name, nv.list())))),
     );
@@ -234,7 +250,10 @@ function replicationHeader(
   }
   const top: NvPair[] = [];
   if (fromsnap !== null) top.push(nv.string("fromsnap", fromsnap));
-  top.push(nv.string("tosnap", tosnap), nv.nvlist("fss", nv.list(...fss)));
+  top.push(nv.string("tosnap", tosnap));
+  // zfs send -R -w says `raw`: the receiver then sets the encryption hierarchy as sent.
+  if (datasets.some((d) => d.crypt !== null)) top.push(nv.boolean("raw"));
+  top.push(nv.nvlist("fss", nv.list(...fss)));
   return encodeNvlist(nv.list(...top), { encoding: "xdr" });
 }
 
@@ -256,35 +275,23 @@ function replicationFrom(store: Store, target: SnapshotRow, from: string): strin
   return name;
 }
 
+/** What a send is made of: its substreams, in order, and the compound header, if any. */
+export interface SendPlan {
+  target: SnapshotRow;
+  parts: Part[];
+  /** A compound stream: its BEGIN's nvlist (empty: none). */
+  compound: Uint8Array | null;
+}
+
 /**
- * Sends a stored snapshot; yields the stream's bytes in chunks.
+ * The substreams a send of `name` is made of (the snapshots it reads: each part's `to` and
+ * `from`), and its compound header.
  *
  * @param name `DATASET@SNAP`
  */
-export function* sendStream(
-  store: Store,
-  name: string,
-  options: SendStreamOptions = {},
-): Generator<StreamChunk> {
+export function planSend(store: Store, name: string, options: SendStreamOptions = {}): SendPlan {
   const target = store.snapshotByName(name);
   if (target === null) throw new TypeError(`no snapshot ${name} in the store`);
-  const writer = new StreamWriter({
-    littleEndian: target.littleEndian,
-    ...(options.fletcher4 ? { fletcher4: options.fletcher4 } : {}),
-  });
-  const sender = new RecordSender(writer);
-  const dedup = options.dedup ? new DedupState() : undefined;
-
-  let parts: Part[];
-  const compound = options.replicate || options.intermediate || options.props;
-  const flags: SendFlags = {
-    largeBlocks: options.largeBlocks === true,
-    embed: options.embed === true,
-    compressed: options.compressed === true,
-  };
-  // send_prelim_records would say SA_SPILL for a filesystem of ZPL 5 or later, but it is handed
-  // the snapshot, never a filesystem: the package's BEGIN says no feature (as zfs send's does).
-  const packageFeatures = 0n;
   if (options.replicate) {
     const fromsnap = options.from === undefined
       ? null
@@ -300,27 +307,54 @@ export function* sendStream(
     const origins = new Set(
       datasets.filter((d) => d.origin !== null).map((d) => d.origin!.id),
     );
-    parts = datasets.flatMap((d) =>
+    const parts = datasets.flatMap((d) =>
       replicatedParts(d, fromsnap, options.intermediate === true, origins)
     );
-    const header = replicationHeader(datasets, target.name, fromsnap);
-    yield* compoundBegin(writer, name, header, packageFeatures);
-  } else {
-    parts = plan(store, target, options);
-    if (compound) {
-      const header = options.props
-        ? encodeNvlist(
-          nv.list(
-            nv.string("tosnap", target.name),
-            nv.boolean("not_recursive"),
-            nv.nvlist("fss", nv.list()),
-          ),
-          { encoding: "xdr" },
-        )
-        : new Uint8Array(0);
-      yield* compoundBegin(writer, name, header, packageFeatures);
-    }
+    // A decrypted send is not raw: its header says nothing of keys.
+    if (options.decrypted) { for (const d of datasets) d.crypt = null; }
+    return { target, parts, compound: replicationHeader(datasets, target.name, fromsnap) };
   }
+  const parts = plan(store, target, options);
+  if (!(options.intermediate || options.props)) return { target, parts, compound: null };
+  const header = options.props
+    ? encodeNvlist(
+      nv.list(
+        nv.string("tosnap", target.name),
+        nv.boolean("not_recursive"),
+        nv.nvlist("fss", nv.list()),
+      ),
+      { encoding: "xdr" },
+    )
+    : new Uint8Array(0);
+  return { target, parts, compound: header };
+}
+
+/**
+ * Sends a stored snapshot; yields the stream's bytes in chunks.
+ *
+ * @param name `DATASET@SNAP`
+ */
+export function* sendStream(
+  store: Store,
+  name: string,
+  options: SendStreamOptions = {},
+): Generator<StreamChunk> {
+  const { target, parts, compound } = planSend(store, name, options);
+  const writer = new StreamWriter({
+    littleEndian: target.littleEndian,
+    ...(options.fletcher4 ? { fletcher4: options.fletcher4 } : {}),
+  });
+  const sender = new RecordSender(writer);
+  const dedup = options.dedup ? new DedupState() : undefined;
+  const flags: SendFlags = {
+    largeBlocks: options.largeBlocks === true,
+    embed: options.embed === true,
+    compressed: options.compressed === true,
+  };
+  // send_prelim_records would say SA_SPILL for a filesystem of ZPL 5 or later, but it is handed
+  // the snapshot, never a filesystem: the package's BEGIN says no feature (as zfs send's does).
+  const packageFeatures = 0n;
+  if (compound !== null) yield* compoundBegin(writer, name, compound, packageFeatures);
   for (const part of parts) {
     const toname = `${part.to.datasetName}@${part.to.name}`;
     options.onSubstream?.({
@@ -338,7 +372,7 @@ export function* sendStream(
       { toname, clone: part.clone, ...flags, ...(dedup ? { dedup } : {}) },
     );
   }
-  if (compound) yield* writer.finalEnd();
+  if (compound !== null) yield* writer.finalEnd();
 }
 
 /** The BEGIN of a compound stream, its nvlist, and the END that closes the header. */

@@ -8,6 +8,7 @@
 import { alignedBytes } from "./aligned_buffer.ts";
 import type { BufferLeases } from "./buffer_leases.ts";
 import { cString, loadNative, type NativeLib } from "./native/ffi.ts";
+import { mappedChunks, mappingDisabled } from "./mapped_source.ts";
 
 /** Default chunk size: large enough that most payloads lie within one chunk. */
 export const CHUNK_SIZE = 4 << 20;
@@ -119,9 +120,10 @@ function readAheadLibrary(path: string): NativeLib | null {
 }
 
 /**
- * A file read with `pread` on a native thread, one chunk ahead of the consumer: the kernel's
- * copy of chunk N+1 runs while JavaScript checks chunk N. Two buffers take turns; a chunk is
- * valid until the next is asked for.
+ * A file read one chunk ahead of the consumer, on a native thread: a regular file as mapped
+ * windows (`mapped_source.ts`), anything else with `pread`, the kernel's copy of chunk N+1
+ * running while JavaScript checks chunk N. Two buffers take turns; a chunk is valid until the
+ * next is asked for.
  */
 async function* readAhead(
   lib: NativeLib,
@@ -138,6 +140,11 @@ async function* readAhead(
   }
   let pending: Promise<Uint8Array> | null = null;
   try {
+    // A regular file is mapped rather than copied.
+    if (!mappingDisabled()) {
+      const options = { chunkSize, ...(leases ? { leases, slots: LENT_RING } : {}) };
+      if (yield* mappedChunks(lib, fd, path, options)) return;
+    }
     const ring = new BufferRing(chunkSize, leases);
     let offset = 0;
     const readNext = async (): Promise<Uint8Array> => {

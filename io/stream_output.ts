@@ -4,7 +4,8 @@
  * an image) goes from that file to the output in the kernel (`sendfile`), never through this
  * process. Its checksum came with the reference, so its bytes are not read here at all. A run
  * of records with such payloads (an image's WRITEs) goes out in one native call, headers and
- * `sendfile`s alike. Where the native library is not loaded, or the output does not take
+ * `sendfile`s alike (into a file or a device, `writev` of the headers and the image mapped:
+ * a few calls for the run instead of two per record). Where the native library is not loaded, or the output does not take
  * `sendfile`, the payload is read from its file and written like any other bytes.
  *
  * @module

@@ -227,6 +227,29 @@ export async function runGuest(
   return { out, console };
 }
 
+/**
+ * Has the guest's real `zfs receive` carry out `plan` (steps of scripts/openzfs/guest/receive.sh)
+ * on `streams`, with the corpus's passphrase for `load-key`; `work` gets plan.txt. Returns the
+ * output folder and results.txt's lines (`ok STEP` or `fail STEP: why`).
+ */
+export async function receiveInGuest(
+  work: string,
+  plan: string[],
+  streams: string[],
+): Promise<{ out: string; results: string[] }> {
+  await Deno.writeTextFile(`${work}/plan.txt`, plan.join("\n") + "\n");
+  await Deno.writeTextFile(`${work}/passphrase.txt`, openzfsCorpus().passphrase);
+  const { out } = await runGuest(`${ROOT}scripts/openzfs/guest/receive.sh`, [
+    `${work}/plan.txt`,
+    `${work}/passphrase.txt`,
+    `${ROOT}scripts/lib_tree.sh`,
+    `${ROOT}scripts/openzfs/guest/guest_lib.sh`,
+    ...streams,
+  ]);
+  const results = (await Deno.readTextFile(`${out}/results.txt`)).trim().split("\n");
+  return { out, results };
+}
+
 /** The extended attributes and ACLs of a tree, each as `path -> sorted lines`. */
 export interface TreeAttrs {
   /** `name=0x...` per path, POSIX ACLs left out (ZFS does not list them as xattrs). */

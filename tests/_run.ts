@@ -87,3 +87,27 @@ export async function runZsendToFile(
     await Deno.remove(file);
   }
 }
+
+/**
+ * Starts `zsend ARGS`, kills it with SIGKILL after `ms` (as a power cut or `kill -9` would),
+ * and waits for it; returns its exit status (0 when it ended before the kill).
+ */
+export async function runZsendKilledAfter(args: string[], ms: number): Promise<number> {
+  const [exe, ...pre] = zsendCommand();
+  const child = new Deno.Command(exe!, {
+    args: [...pre, ...args],
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  await new Promise((r) => setTimeout(r, ms));
+  try {
+    child.kill("SIGKILL");
+  } catch { /* already done */ }
+  return (await child.status).code;
+}
+
+/** `cp -a FROM TO`: a copy of a store to run a destructive test on. */
+export async function copyDir(from: string, to: string): Promise<void> {
+  const r = await new Deno.Command("cp", { args: ["-a", from, to] }).output();
+  if (!r.success) throw new Error(`cp -a ${from} ${to} failed`);
+}

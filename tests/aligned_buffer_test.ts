@@ -16,6 +16,7 @@ import {
   PAGE_SIZE,
 } from "../io/aligned_buffer.ts";
 import { openStreamInput, readerChunks } from "../io/source.ts";
+import { NO_MMAP_ENV } from "../io/mapped_source.ts";
 import { PackSet } from "../io/store/packs.ts";
 import { ChunkOutput, SyncChunkOutput, TextOutput } from "../io/output.ts";
 import { pipeChunks } from "../cli/redup.ts";
@@ -116,17 +117,25 @@ Deno.test("alignedBytes() gives page-aligned large and cache-line-aligned small 
 Deno.test("openStreamInput() and readerChunks() read into page-aligned buffers", async () => {
   const path = await tempFile((9 << 20) + 123);
   try {
-    // A file through the native library (verify, dump, recv), through Deno (redup, image).
-    for (const options of [{ reuse: true }, {}]) {
+    // A file mapped by the native library (verify, dump), read by it (recv, and any file with
+    // ZSEND_NO_MMAP=1), read through Deno (image).
+    const cases = [
+      { options: { reuse: true }, noMmap: false, preads: 0, count: 4 }, // 3 MiB windows
+      { options: { reuse: true }, noMmap: true, preads: 4, count: 3 },
+      { options: {}, noMmap: false, preads: 0, count: 3 },
+    ];
+    for (const { options, noMmap, preads, count } of cases) {
       const chunks: Uint8Array[] = [];
+      if (noMmap) Deno.env.set(NO_MMAP_ENV, "1");
       const native = await nativeBuffers(async () => {
         for await (const c of openStreamInput(path, options)) chunks.push(c);
-      });
-      assertEquals(chunks.length, 3);
-      assertEquals(offsets(chunks, PAGE_SIZE), [0, 0, 0], JSON.stringify(options));
+      }).finally(() => Deno.env.delete(NO_MMAP_ENV));
+      const what = JSON.stringify({ options, noMmap });
+      assertEquals(chunks.length, count, what);
+      assertEquals(offsets(chunks, PAGE_SIZE), new Array(count).fill(0), what);
       // The native reads ahead, into the same buffers.
       const reads = native.get("zs_pread_async") ?? [];
-      assertEquals(reads.length, options.reuse ? 4 : 0);
+      assertEquals(reads.length, preads, what);
       assert(allZero(offsets(reads, PAGE_SIZE)));
     }
     // A pipe (stdin): the buffers the reads go into.

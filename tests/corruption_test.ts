@@ -164,10 +164,10 @@ for (const [name, good] of STREAMS) {
     const rand = prng(SEED ^ 0x1e ^ good.length);
     for (let i = 0; i < Math.min(10, writes.length); i++) {
       const [rec, k] = writes[Math.floor(rand() * writes.length)]!;
-      const h = { ...rec.header } as Record<string, unknown> & { type: number };
-      if (h.type === DRR.WRITE) h.logical_size = (h.logical_size as bigint) + 512n;
-      else if (h.type === DRR.OBJECT) h.bonuslen = (h.bonuslen as number) + 8;
-      else h.psize = (h.psize as number) + 8;
+      const h = { ...rec.header };
+      if (h.type === DRR.WRITE) h.logical_size += 512n;
+      else if (h.type === DRR.OBJECT) h.bonuslen += 8;
+      else if (h.type === DRR.WRITE_EMBEDDED) h.psize += 8;
       const bad = good.slice();
       bad.set(encodeRecord(h, layout.littleEndian).subarray(0, 280), rec.offset);
       const e = await expectFault(bad, `lying length in record ${k}`);

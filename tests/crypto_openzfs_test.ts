@@ -7,17 +7,9 @@
  */
 
 import { assert, assertEquals, assertMatch, assertNotEquals } from "@std/assert";
-import {
-  attrsDiff,
-  attrsOfManifest,
-  attrsOfTree,
-  corpusFile,
-  corpusManifest,
-  corpusStream,
-  corpusUnavailable,
-} from "./_openzfs.ts";
+import { corpusFile, corpusManifest, corpusStream, corpusUnavailable } from "./_openzfs.ts";
 import { runZsend, zsendCommand } from "./_run.ts";
-import { manifestDiff, treeManifest } from "./helpers/tree_manifest.ts";
+import { expectCorpusTree } from "./helpers/corpus_tree.ts";
 import { Store } from "../io/store/store.ts";
 import { DRR } from "../core/stream/constants.ts";
 import { StreamError } from "../core/stream/errors.ts";
@@ -26,6 +18,7 @@ import { type MacReport, StreamMacChecker } from "../core/crypto/stream_macs.ts"
 import { transcodeRecords } from "../core/transform/transcode.ts";
 import { openKeys, parseCryptKeydata } from "../core/crypto/keys.ts";
 import { decodeNvlist, nvlistToObject } from "../core/stream/nvlist.ts";
+import { listJson } from "./helpers/list_json.ts";
 
 const why = corpusUnavailable();
 const S = (name: string) => corpusStream(name).file;
@@ -42,21 +35,7 @@ async function tmp(): Promise<string> {
   return await Deno.makeTempDir({ prefix: "zsend-crypt-" });
 }
 
-/** Extracts with `args` into a new DIR and compares the tree, xattrs and ACLs with the corpus's. */
-async function expectTree(args: string[], key: string): Promise<void> {
-  const base = await tmp();
-  const dir = `${base}/tree`;
-  try {
-    await ok(["extract", "-q", ...args, dir]);
-    const manifest = corpusManifest(key);
-    const diff = manifestDiff(await Deno.readTextFile(manifest), await treeManifest(dir), 30);
-    assertEquals(diff, [], `${key} vs ${manifest}:\n${diff.join("\n")}`);
-    const attrs = attrsDiff(await attrsOfManifest(manifest), await attrsOfTree(dir));
-    assertEquals(attrs, [], `xattrs and ACLs of ${key}:\n${attrs.join("\n")}`);
-  } finally {
-    await Deno.remove(base, { recursive: true });
-  }
-}
+const expectTree = expectCorpusTree;
 
 Deno.test({
   name: "raw OpenZFS streams: extract with the key equals the mounted snapshot",
@@ -376,12 +355,12 @@ Deno.test({
       await ok(["recv", store, "oz/gcm", S("enc-gcm-e1.raw")]);
       await ok(["recv", store, "oz/gcm", S("enc-gcm-e1-e2.raw")]);
       await ok(["extract", "-q", ...PASS(), store, "oz/gcm@e2", `${base}/tree`]);
-      const list = JSON.parse(await ok(["list", "--json", store])) as {
-        snapshots: { name: string; encryption: { suite: string; keyformat: string } | null }[];
-      };
-      for (const s of list.snapshots) {
-        assertEquals(s.encryption?.suite, "aes-256-gcm", s.name);
-        assertEquals(s.encryption?.keyformat, "passphrase", s.name);
+      const list = await listJson(store);
+      assertEquals(list.length, 3);
+      for (const s of list) {
+        assertEquals(s.properties.encryption, "aes-256-gcm", s.name);
+        assertEquals(s.properties.keystatus, "unavailable", s.name);
+        if (s.type !== "snapshot") assertEquals(s.properties.keyformat, "passphrase", s.name);
       }
       // What must not be there: the passphrase, the unwrapped keys, and any 64 bytes of a file.
       const records = await recordsOf("enc-gcm-e1.raw");
@@ -550,8 +529,8 @@ Deno.test({
         const v = await runZsend(["recv", plain, target, "-"], { stdin: r.stdoutBytes });
         assertEquals(v.code, 0, v.stderr);
       }
-      const list = await ok(["list", plain]);
-      assertEquals(/ENCRYPTION|sealed/.test(list), false, list);
+      const list = await ok(["list", "-t", "all", plain]);
+      assertEquals(/ENCRYPTION|KEYFORMAT|aes-/.test(list), false, list);
       await expectTree([plain, "x/gcm@e1"], "enc-gcm@e1");
       await expectTree([plain, "x/gcm@e2"], "enc-gcm@e2");
       await expectTree([plain, "x/ccm@e1"], "enc-ccm@e1");

@@ -38,11 +38,13 @@ Deno.test("zsend dump --json reads stdin and ends with a summary object", async 
   assertEquals(r.code, 0, r.stderr);
   const lines = r.stdout.trimEnd().split("\n").map((l) => JSON.parse(l));
   assertEquals(lines.length, 178);
-  assertEquals(lines[0].record, "BEGIN");
-  assertEquals(lines[0].toname, "fx1/fs@s1");
-  const write = lines.find((l) => l.record === "WRITE");
-  assert(typeof write.offset === "number" && typeof write.stream_offset === "number");
-  assertEquals(lines.at(-1).summary.stream_length, 692848);
+  assertEquals(lines[0].type, "BEGIN");
+  assertEquals(lines[0].fields.toname, "fx1/fs@s1");
+  assertEquals(lines[0].fields.toguid, "0xbe1557e4eedde745");
+  // The record's place in the stream and its own offset field: both u64, decimal strings.
+  const write = lines.find((l) => l.type === "WRITE");
+  assertEquals([write.index, write.offset, write.fields.offset], [64, "27640", "0"]);
+  assertEquals(lines.at(-1).summary.bytes, "692848");
 });
 
 Deno.test("zsend dump of a damaged stream prints up to the fault, then exits 1 naming it", async () => {
@@ -64,10 +66,13 @@ Deno.test("zsend verify --json says ok, or the record, type and offset of the fa
   assertEquals(bad.code, 1);
   const j = JSON.parse(bad.stdout);
   assertEquals(j.ok, false);
-  assert(
-    typeof j.record === "number" && typeof j.offset === "number" && j.fault.length > 0,
-    bad.stdout,
-  );
+  assertEquals([j.error.kind, j.error.index, j.error.offset, j.error.type], [
+    "stream",
+    2,
+    "624",
+    "OBJECT",
+  ]);
+  assert(j.error.fault.length > 0 && bad.stderr.includes(j.error.fault), bad.stdout);
   const quiet = await runZsend(["verify", "--quiet", "-"], { stdin: bytes });
   assertEquals([quiet.code, quiet.stdout, quiet.stderr], [1, "", ""]);
   const usage = await runZsend(["verify", "a", "b"]);

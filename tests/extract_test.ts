@@ -10,6 +10,7 @@ import { openzfsDir, unpackBz2, ZFS_FUSE_DIR } from "./_fixtures.ts";
 import { freshStreams, freshUnavailable } from "./_fresh.ts";
 import { runZsend } from "./_run.ts";
 import { manifestOfDirectory } from "./helpers/manifest.ts";
+import { snapshotNames } from "./helpers/list_json.ts";
 
 const isRoot = Deno.uid() === 0;
 
@@ -131,9 +132,7 @@ Deno.test({
     const stream = await unpackBz2(`${ozfs}/dedup.zsend.bz2`);
     const store = `${await tmp("zsend-s-")}/s`;
     await ok(["recv", "-d", store, "pool", stream]);
-    const list = JSON.parse(await ok(["list", "--json", store])).snapshots.map((
-      s: { name: string },
-    ) => s.name);
+    const list = await snapshotNames(store);
     assert(list.includes("pool/fs@snap") && list.includes("pool/fs/subfs@snap"), list.join());
     const tarDir = await tmp("zsend-tar-");
     const untar = await new Deno.Command("tar", {

@@ -427,7 +427,7 @@ Deno.test("zsend image send --from: only the changed blocks, and recv applies th
   assertEquals(await firstDifference(NEW, DST), null);
 });
 
-Deno.test("zsend image send: payloads the kernel copies from the image (pipe, file) equal those read", async () => {
+Deno.test("zsend image send: payloads the kernel copies or maps from the image (pipe, file) equal those read", async () => {
   const memory = { ZSEND_NO_NATIVE: "1" };
   for (const args of [["--name", "tank/vm@one", SRC], ["--from", SRC, "--name", "t/v@2", NEW]]) {
     const read = await runZsend(["image", "send", ...args], { env: memory });
@@ -436,8 +436,11 @@ Deno.test("zsend image send: payloads the kernel copies from the image (pipe, fi
     const piped = await runZsend(["image", "send", ...args]);
     assertEquals(piped.code, 0, piped.stderr);
     assertEquals(piped.stdoutBytes, read.stdoutBytes, `pipe: ${args.join(" ")}`);
+    // Into a file: gathered from the image mapped (writev), and by sendfile.
     const file = await runZsendToFile(["image", "send", ...args]);
     assertEquals(file, read.stdoutBytes, `file: ${args.join(" ")}`);
+    const sent = await runZsendToFile(["image", "send", ...args], { ZSEND_NO_MMAP: "1" });
+    assertEquals(sent, read.stdoutBytes, `file, sendfile: ${args.join(" ")}`);
   }
 });
 

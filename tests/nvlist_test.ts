@@ -821,14 +821,31 @@ Deno.test("nvlistToObject and nvlistToJson", () => {
   assertEquals((o.fss as Record<string, Record<string, unknown>>)["0x1"]?.name, "p/fs");
   assertEquals(o.lists, [{ i: -1 }]);
   const j = JSON.parse(JSON.stringify(nvlistToJson(l)));
-  assertEquals(j.small, 5);
+  assertEquals(j.small, "5");
   assertEquals(j.big, "18446744073709551615");
   assertEquals(j.neg, "-1152921504606846976");
-  assertEquals(j.arr, [1, "9223372036854775808"]);
+  assertEquals(j.arr, ["1", "9223372036854775808"]);
   assertEquals(j.bytes, "00ff");
   assertEquals(j.nan, "NaN");
   assertEquals(j.fss, { "0x1": { name: "p/fs" } });
   assertEquals(Object.keys(j)[0], "__proto__");
+  // Guids by the test given: the name, and the names of the nvlists around it.
+  const snaps = nv.list(
+    nv.uint64("toguid", 0xabn),
+    nv.nvlist("snaps", nv.list(nv.uint64("s1", 2n ** 64n - 1n))),
+    nv.uint64Array("redact_snaps", [1n]),
+    nv.uint64("count", 3n),
+  );
+  const g = nvlistToJson(
+    snaps,
+    (name, path) => name === "toguid" || name === "redact_snaps" || path.at(-1) === "snaps",
+  );
+  assertEquals(g, {
+    toguid: "0x00000000000000ab",
+    snaps: { s1: "0xffffffffffffffff" },
+    redact_snaps: ["0x0000000000000001"],
+    count: "3",
+  });
 });
 
 // ---------------------------------------------------------------------------------------------

@@ -6,9 +6,6 @@
 
 import { assert, assertEquals, assertMatch, assertNotEquals } from "@std/assert";
 import {
-  attrsDiff,
-  attrsOfManifest,
-  attrsOfTree,
   corpusFile,
   corpusManifest,
   corpusStream,
@@ -16,6 +13,7 @@ import {
   openzfsCorpus,
 } from "./_openzfs.ts";
 import { runZsend } from "./_run.ts";
+import { expectCorpusTree } from "./helpers/corpus_tree.ts";
 import { manifestDiff, treeManifest } from "./helpers/tree_manifest.ts";
 
 const why = corpusUnavailable();
@@ -42,18 +40,8 @@ function without23(text: string): string {
 }
 
 /** Extracts `snap` of `store` and compares the tree and its xattrs with the corpus's. */
-async function expectSnapshot(store: string, snap: string, key: string): Promise<void> {
-  const dir = `${await Deno.makeTempDir({ prefix: "zsend-ozx-" })}/tree`;
-  try {
-    await ok(["extract", "-q", store, snap, dir]);
-    const manifest = corpusManifest(key);
-    const diff = manifestDiff(await Deno.readTextFile(manifest), await treeManifest(dir), 30);
-    assertEquals(diff, [], `${snap} vs ${manifest}:\n${diff.join("\n")}`);
-    const attrs = attrsDiff(await attrsOfManifest(manifest), await attrsOfTree(dir));
-    assertEquals(attrs, [], `xattrs and ACLs of ${snap}:\n${attrs.join("\n")}`);
-  } finally {
-    await Deno.remove(dir.replace(/\/tree$/, ""), { recursive: true });
-  }
+function expectSnapshot(store: string, snap: string, key: string): Promise<void> {
+  return expectCorpusTree([store, snap], key);
 }
 
 async function expectImage(store: string, snap: string, key: string): Promise<void> {
@@ -177,7 +165,7 @@ Deno.test({
           r.stderr,
           /incremental send stream requires -L \(--large-block\), to match previous receive/,
         );
-        const list = await ok(["list", store]);
+        const list = await ok(["list", "-t", "all", store]);
         assert(!list.includes("oz/fs@b"), list);
       },
     );
@@ -226,19 +214,19 @@ Deno.test({
     await t.step("a cut stream stores nothing", async () => {
       const store = await newStore();
       await ok(["recv", store, "oz/fs", S("fs-a.full")]);
-      const before = await ok(["list", store]);
+      const before = await ok(["list", "-t", "all", store]);
       const r = await runZsend(["recv", store, "oz/cut", S("fs-a.cut")]);
       assertEquals(r.code, 1, r.stderr);
-      assertEquals(await ok(["list", store]), before);
+      assertEquals(await ok(["list", "-t", "all", store]), before);
     });
     await t.step("a resuming stream without the partial receive is refused", async () => {
       const store = await newStore();
       await ok(["recv", store, "oz/fs", S("fs-a.full")]);
-      const before = await ok(["list", store]);
+      const before = await ok(["list", "-t", "all", store]);
       const r = await runZsend(["recv", store, "oz/resumed", S("fs-a.resume")]);
       assertEquals(r.code, 1, r.stderr);
       assertMatch(r.stderr, /resum/i);
-      assertEquals(await ok(["list", store]), before);
+      assertEquals(await ok(["list", "-t", "all", store]), before);
     });
     await t.step(
       "raw (encrypted) streams are stored sealed and never extracted as plain",
@@ -258,8 +246,15 @@ Deno.test({
     await t.step("a redacted stream stays redacted", async () => {
       const store = await newStore();
       await ok(["recv", store, "oz/red", S("fs-c.redact")]);
-      const list = await ok(["list", store]);
-      assertMatch(list, /redact/i);
+      const list = await ok([
+        "list",
+        "-H",
+        "-o",
+        "redact_snaps,redacted_ranges",
+        store,
+        "oz/red@c",
+      ]);
+      assertMatch(list, /^\d+(,\d+)*\tyes\n$/);
       const dir = `${await Deno.makeTempDir({ prefix: "zsend-ozd-" })}/tree`;
       const r = await runZsend(["extract", "-q", store, "oz/red@c", dir]);
       assertNotEquals(r.code, 0, "a redacted snapshot cannot be extracted whole");

@@ -6,20 +6,17 @@
  */
 
 import { assert, assertEquals } from "@std/assert";
-import { ROOT } from "./_fixtures.ts";
 import {
-  attrsDiff,
-  attrsOfManifest,
   corpusFile,
   corpusManifest,
   corpusStream,
   corpusUnavailable,
   openzfsCorpus,
-  runGuest,
+  receiveInGuest,
   vmUnavailable,
 } from "./_openzfs.ts";
 import { runZsend } from "./_run.ts";
-import { manifestDiff } from "./helpers/tree_manifest.ts";
+import { guestTreeDiff } from "./helpers/corpus_tree.ts";
 
 const why = corpusUnavailable() ?? vmUnavailable();
 const S = (name: string) => corpusStream(name).file;
@@ -196,16 +193,7 @@ Deno.test({
       plan.push(`${c.image ? "image" : "manifest"} ${c.guest} ${c.guest.replace(/[\/@]/g, "-")}`);
     }
     plan.push("list");
-    await Deno.writeTextFile(`${work}/plan.txt`, plan.join("\n") + "\n");
-    await Deno.writeTextFile(`${work}/passphrase.txt`, corpus.passphrase);
-    const { out } = await runGuest(`${ROOT}scripts/openzfs/guest/receive.sh`, [
-      `${work}/plan.txt`,
-      `${work}/passphrase.txt`,
-      `${ROOT}scripts/lib_tree.sh`,
-      `${ROOT}scripts/openzfs/guest/guest_lib.sh`,
-      ...inputs,
-    ]);
-    const results = (await Deno.readTextFile(`${out}/results.txt`)).trim().split("\n");
+    const { out, results } = await receiveInGuest(work, plan, inputs);
     // Every refusal and every difference, gathered, so that one run shows them all.
     const problems = results.filter((l) => !l.startsWith("ok "));
     const received = new Set(
@@ -223,18 +211,7 @@ Deno.test({
         }
         continue;
       }
-      const manifest = corpusManifest(c.key);
-      const diff = manifestDiff(
-        await Deno.readTextFile(manifest),
-        await Deno.readTextFile(`${out}/${name}.manifest.txt`),
-        10,
-      );
-      if (diff.length > 0) problems.push(`${c.guest} vs ${c.key}:\n${diff.join("\n")}`);
-      const attrs = attrsDiff(
-        await attrsOfManifest(manifest),
-        await attrsOfManifest(`${out}/${name}.manifest.txt`),
-      );
-      if (attrs.length > 0) problems.push(`${c.guest} vs ${c.key}:\n${attrs.join("\n")}`);
+      problems.push(...await guestTreeDiff(`${out}/${name}.manifest.txt`, c.key, c.guest));
     }
     assertEquals(problems, [], `the real zfs receive refused or differs:\n${problems.join("\n")}`);
     assert(results.length >= cases.length + checks.length);

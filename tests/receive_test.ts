@@ -5,9 +5,10 @@
 
 import { assert, assertEquals, assertNotEquals } from "@std/assert";
 import { ZFS_FUSE_DIR } from "./_fixtures.ts";
-import { runZsend, zsendCommand } from "./_run.ts";
+import { copyDir, runZsend, runZsendKilledAfter } from "./_run.ts";
 import { storeFingerprint } from "./helpers/store_fingerprint.ts";
 import { freshStreams, freshUnavailable } from "./_fresh.ts";
+import { snapshotNames } from "./helpers/list_json.ts";
 
 const F = (name: string) => `${ZFS_FUSE_DIR}/${name}.zstream`;
 
@@ -20,9 +21,7 @@ async function recv(store: string, target: string, stream: string, ...flags: str
 }
 
 async function listNames(store: string): Promise<string[]> {
-  const r = await runZsend(["list", "--json", store]);
-  assertEquals(r.code, 0, r.stderr);
-  return (JSON.parse(r.stdout).snapshots as { name: string }[]).map((s) => s.name);
+  return await snapshotNames(store);
 }
 
 Deno.test("zsend recv takes full, incremental, clone, -I, -D and -R streams of zfs-fuse", async () => {
@@ -58,11 +57,12 @@ Deno.test("zsend recv takes full, incremental, clone, -I, -D and -R streams of z
     "rep/fs/child@r1",
   ]);
   // Snapshots share what they did not change: the store holds about the unique blocks.
-  const space = JSON.parse((await runZsend(["list", "--json", "--space", store])).stdout).store;
+  const space = await runZsend(["list", "--space", "-p", store]);
+  const stored = Number(/, (\d+) stored \(each block once\)/.exec(space.stdout)![1]);
   const streams = (await Deno.stat(F("fs-s1.full"))).size +
     (await Deno.stat(F("fs-s1-s2.incr"))).size +
     (await Deno.stat(F("fs-s2-s3.incr"))).size;
-  assert(space.stored_bytes < streams, `${space.stored_bytes} stored for ${streams} of streams`);
+  assert(stored < streams, `${stored} stored for ${streams} of streams`);
   // The same snapshots reached by other routes hold the same content.
   const fp = storeFingerprint(store, { meta: false });
   assertEquals(fp["rep/fs@s3"], fp["bk/fs@s3"]);
@@ -130,18 +130,8 @@ Deno.test("zsend recv -n receives nothing", async () => {
 });
 
 /** Starts a receive, kills it with SIGKILL after `ms`, and waits for it. */
-async function killDuring(store: string, stream: string, ms: number): Promise<number> {
-  const [exe, ...pre] = zsendCommand();
-  const child = new Deno.Command(exe!, {
-    args: [...pre, "recv", store, "big/fs", stream],
-    stdout: "null",
-    stderr: "null",
-  }).spawn();
-  await new Promise((r) => setTimeout(r, ms));
-  try {
-    child.kill("SIGKILL");
-  } catch { /* already done */ }
-  return (await child.status).code;
+function killDuring(store: string, stream: string, ms: number): Promise<number> {
+  return runZsendKilledAfter(["recv", store, "big/fs", stream], ms);
 }
 
 const why = freshUnavailable();
@@ -182,8 +172,3 @@ Deno.test({
   },
 });
 if (why !== null) console.log(`SKIPPED kill -9 receive test: ${why}`);
-
-async function copyDir(from: string, to: string): Promise<void> {
-  const r = await new Deno.Command("cp", { args: ["-a", from, to] }).output();
-  if (!r.success) throw new Error(`cp -a ${from} ${to} failed`);
-}

@@ -68,10 +68,10 @@ Deno.test("recv -n -F says what it would destroy, and destroys nothing", async (
     await Deno.writeFile(`${tmp}/s1s3`, s1s3);
     await ok(["recv", `${tmp}/b`, "a/fs", F("fs-s1.full")]);
     await ok(["recv", `${tmp}/b`, "a/fs", F("fs-s1-s2.incr")]);
-    const before = (await ok(["list", `${tmp}/b`])).stdout;
+    const before = (await ok(["list", "-t", "all", `${tmp}/b`])).stdout;
     const n = await ok(["recv", "-n", "-F", `${tmp}/b`, "a/fs", `${tmp}/s1s3`]);
     assertMatch(n.stdout, /^would destroy a\/fs@s2 \(rolled back by -F\)\nwould receive /);
-    assertEquals((await ok(["list", `${tmp}/b`])).stdout, before);
+    assertEquals((await ok(["list", "-t", "all", `${tmp}/b`])).stdout, before);
     const f = await ok(["recv", "-v", "-F", `${tmp}/b`, "a/fs", `${tmp}/s1s3`]);
     assertMatch(f.stdout, /^destroyed a\/fs@s2 \(rolled back by -F\)\nreceived /);
   });

@@ -14,23 +14,14 @@ import { Store } from "../io/store/store.ts";
 import { findResumePoint, type ResumePoint } from "../core/resume/resume_point.ts";
 import { decodeResumeToken, encodeResumeToken, resumeState } from "../core/resume/resume_token.ts";
 import { StreamVerifier } from "../core/stream/verify.ts";
-import { readRecords, type StreamRecord } from "../core/stream/reader.ts";
 import { DRR, FEATURE } from "../core/stream/constants.ts";
 import { StreamError } from "../core/stream/errors.ts";
 import { ZplStreamBuilder } from "./helpers/zpl_stream_builder.ts";
 import { resumingStream } from "./helpers/resuming_stream.ts";
 import { storeFingerprint } from "./helpers/store_fingerprint.ts";
+import { pattern, records, recv, tmpStore } from "./helpers/resume_stores.ts";
 import { runZsend } from "./_run.ts";
-
-function pattern(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let x = seed * 2654435761 >>> 0;
-  for (let i = 0; i < n; i++) {
-    x = (x * 1103515245 + 12345) >>> 0;
-    out[i] = (x >>> 16) & 0xff;
-  }
-  return out;
-}
+import { partialReceives, snapshotNames } from "./helpers/list_json.ts";
 
 /** A small file system: a few files of several 512-byte blocks. */
 function fsStream(): Uint8Array {
@@ -40,28 +31,6 @@ function fsStream(): Uint8Array {
     b.entry(3, `f${i}`, 4 + i);
   }
   return b.stream();
-}
-
-async function records(bytes: Uint8Array): Promise<StreamRecord[]> {
-  const out: StreamRecord[] = [];
-  for await (const r of readRecords([bytes])) out.push({ ...r, payload: r.payload.slice() });
-  return out;
-}
-
-async function tmpStore(): Promise<string> {
-  return `${await Deno.makeTempDir({ prefix: "zsend-rs-unit-" })}/store`;
-}
-
-async function recv(dir: string, bytes: Uint8Array, resumable: boolean): Promise<Error | null> {
-  const store = Store.open(dir, { create: true });
-  try {
-    await receiveStream(store, [bytes], { target: "bk/fs", resumable });
-    return null;
-  } catch (e) {
-    return e as Error;
-  } finally {
-    store.close();
-  }
 }
 
 function partials(dir: string) {
@@ -208,15 +177,11 @@ Deno.test("recv -s, cut: the CLI says what it kept; list shows the partial recei
   assertEquals(r.code, 1);
   assertMatch(r.stderr, /kept a partial receive of bk\/fs@s1 .*receive_resume_token 1-/);
   const token = (await runZsend(["verify", "--resume-token", file])).stdout.trim();
-  const l = await runZsend(["list", `${work}/store`]);
+  const l = await runZsend(["list", "-H", "-o", "name,receive_resume_token", `${work}/store`]);
   assertEquals(l.code, 0);
-  assertMatch(
-    l.stdout,
-    new RegExp(`partial receive of bk/fs@s1 .*: receive_resume_token ${token}`),
-  );
-  const j = JSON.parse((await runZsend(["list", "--json", `${work}/store`])).stdout);
-  assertEquals(j.snapshots, []);
-  assertEquals(j.partial_receives[0].receive_resume_token, token);
+  assertEquals(l.stdout, `bk/fs\t${token}\n`);
+  assertEquals(await snapshotNames(`${work}/store`), []);
+  assertEquals((await partialReceives(`${work}/store`))[0]!.receive_resume_token, token);
   // The CLI's token decodes as OpenZFS's.
   const t = await runZsend(["token", token]);
   assertEquals(t.code, 0);
@@ -349,13 +314,13 @@ Deno.test("recv -s: checkpoints commit what was applied while the stream goes on
     const dir = await tmpStore();
     const store = Store.open(dir, { create: true });
     // A source that dies (as a process killed between two checkpoints would stop).
-    async function* dying(): AsyncGenerator<Uint8Array> {
+    const dying = async function* (): AsyncGenerator<Uint8Array> {
       for (let at = 0; at < stop; at += 97) {
         yield whole.slice(at, Math.min(at + 97, stop));
         await Promise.resolve();
       }
       throw new TypeError("killed");
-    }
+    };
     let err: unknown = null;
     let reported = "";
     try {

@@ -30,6 +30,7 @@ import { znodeGeneration } from "../core/receive/receive.ts";
 import { type DrrBegin, makeVersioninfo, type RecordInit } from "../core/stream/record.ts";
 import { StreamWriter } from "../core/stream/writer.ts";
 import { concat } from "@std/bytes";
+import { listJson } from "./helpers/list_json.ts";
 
 const ozfs = openzfsDir();
 const enc = new TextEncoder();
@@ -163,9 +164,15 @@ interface Listed {
 }
 
 async function list(store: string): Promise<Listed[]> {
-  const r = await runZsend(["list", "--json", store]);
-  assertEquals(r.code, 0, r.stderr);
-  return JSON.parse(r.stdout).snapshots;
+  return (await listJson(store)).filter((r) => r.type === "snapshot").map((r) => {
+    const rs = r.properties.redact_snaps as string[] | null;
+    return {
+      name: r.name,
+      redacted: rs === null ? null : rs.map((g) => BigInt(g).toString(16)),
+      redacted_ranges: r.properties.redacted_ranges === "yes",
+      large_blocks: r.properties.large_blocks === "yes",
+    };
+  });
 }
 
 // ------------------------------------------------------------------------------------------
@@ -265,8 +272,9 @@ Deno.test("a redacted snapshot stays redacted: list, extract, cat, and send agai
   assertEquals((await runZsend(["recv", store, "bk/fs", path])).code, 0);
   const [s] = await list(store);
   assertEquals([s!.redacted, s!.redacted_ranges], [["c1", "c2"], true]);
-  const text = await runZsend(["list", store]);
-  assertStringIncludes(text.stdout, "redacted (w.r.t. 2 snapshots)");
+  const text = await runZsend(["list", "-t", "all", store]);
+  assertMatch(text.stdout, /^NAME .* RSNAPS +RRANGES$/m);
+  assertMatch(text.stdout, /^bk\/fs@red .* 193,194 +yes$/m);
 
   // extract writes what is whole and names each redacted file, with a failing exit.
   const dir = `${await tmp("zsend-x-")}/tree`;

@@ -20,6 +20,7 @@ import { runZsend } from "./_run.ts";
 import { manifestDiff, treeManifest } from "./helpers/tree_manifest.ts";
 import { TestPool } from "./helpers/zfs_pool.ts";
 import { concat } from "@std/bytes";
+import { snapshotNames } from "./helpers/list_json.ts";
 
 const DEDUP_BITS = BigInt(FEATURE.DEDUP | FEATURE.DEDUPPROPS);
 
@@ -125,8 +126,7 @@ Deno.test("zsend redup: OpenZFS's compound dedup stream; zsend recv -d takes the
   try {
     const r = await runZsend(["recv", "-d", store, "pool"], { stdin: output });
     assertEquals(r.code, 0, r.stderr);
-    const list = await runZsend(["list", "--json", store]);
-    const names = (JSON.parse(list.stdout).snapshots as { name: string }[]).map((s) => s.name);
+    const names = await snapshotNames(store);
     assertEquals(names.sort(), ["pool/fs/subfs@snap", "pool/fs@snap"]);
   } finally {
     await Deno.remove(store.slice(0, -"/store".length), { recursive: true });

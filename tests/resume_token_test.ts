@@ -345,12 +345,12 @@ Deno.test("zsend token prints the kernel's token as zstream token does; --json t
   assertEquals(j.code, 0, j.stderr);
   assertEquals(JSON.parse(j.stdout), {
     version: 1,
-    checksum: "e6d243981",
+    checksum: "61960632705",
     packed_length: 208,
-    object: 4178,
-    offset: 655360,
-    bytes: 8012360,
-    toguid: "63db7614ad467c53",
+    object: "4178",
+    offset: "655360",
+    bytes: "8012360",
+    toguid: "0x63db7614ad467c53",
     toname: "zc/fs@a",
     compressok: true,
   });
@@ -380,7 +380,13 @@ Deno.test("zsend verify --resume-token prints the token of a cut stream on stdou
     assertMatch(r.stderr, /resume pool\/fs@s2 at object 2 offset 4096/);
     const j = await runZsend(["verify", "--resume-token", "--json", `${dir}/cut`]);
     const o = JSON.parse(j.stdout);
-    assertEquals([j.code, o.ok, o.resume_token, o.resume.record], [1, false, r.stdout.trim(), 5]);
+    assertEquals([j.code, o.ok, o.resume_token, o.resume.after_index], [
+      1,
+      false,
+      r.stdout.trim(),
+      5,
+    ]);
+    assertEquals(o.resume.end, String(records[5]!.offset + 312 + records[5]!.payload.length));
     await Deno.writeFile(`${dir}/whole`, bytes);
     const w = await runZsend(["verify", "--resume-token", `${dir}/whole`]);
     assertEquals([w.code, w.stdout], [0, ""]);

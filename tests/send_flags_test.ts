@@ -18,6 +18,7 @@ import { runZsend } from "./_run.ts";
 import { manifestOfDirectory } from "./helpers/manifest.ts";
 import { mulberry32 } from "./helpers/prng.ts";
 import { storeFingerprint } from "./helpers/store_fingerprint.ts";
+import { dumpRecords, type FlatRecord } from "./helpers/dump_json.ts";
 import { TestPool } from "./helpers/zfs_pool.ts";
 import { concat, ZplStreamBuilder } from "./helpers/zpl_stream_builder.ts";
 
@@ -294,7 +295,7 @@ async function ok(args: string[], stdin?: Uint8Array): Promise<Uint8Array> {
   return r.stdoutBytes;
 }
 
-type Rec = Record<string, unknown> & { record: string };
+type Rec = FlatRecord;
 
 /** The records of a stream, from `dump --json` (of a file: its output is larger than a pipe). */
 async function records(stream: Uint8Array): Promise<Rec[]> {
@@ -302,10 +303,10 @@ async function records(stream: Uint8Array): Promise<Rec[]> {
   await Deno.writeFile(file, stream);
   const out = new TextDecoder().decode(await ok(["dump", "--json", file]));
   await Deno.remove(file);
-  return out.trimEnd().split("\n").map((l) => JSON.parse(l)).filter((r) => r.record);
+  return dumpRecords(out);
 }
 
-const features = (rs: Rec[]) => BigInt(`0x${rs[0]!.features}`);
+const features = (rs: Rec[]) => BigInt(rs[0]!.features);
 const count = (rs: Rec[], type: string) => rs.filter((r) => r.record === type).length;
 
 /** A store holding src/fs@s1 from {@linkcode modernStream}. */
@@ -350,17 +351,18 @@ Deno.test("zsend send -L -e -c: each flag keeps its kind of block as stored, and
     // -L: blocks over 128 KiB whole, OBJECT with the real block size; else split as OpenZFS
     // splits them, 128 KiB at a time (the odd 300032-byte block: 128 + 128 + 37888 bytes),
     // checksum OFF (2) and no key.
-    const big = objects.find((o) => o.object === 4)!, odd = objects.find((o) => o.object === 5)!;
+    const big = objects.find((o) => o.object === "4")!,
+      odd = objects.find((o) => o.object === "5")!;
     assertEquals([big.blksz, odd.blksz], large ? [MiB, 300_032] : [128 * KiB, 128 * KiB], what);
-    const oddWrites = writes.filter((w) => w.object === 5);
+    const oddWrites = writes.filter((w) => w.object === "5");
     assertEquals(
-      oddWrites.map((w) => [w.offset, w.logical_size]),
+      oddWrites.map((w) => [Number(w.offset), Number(w.logical_size)]),
       large ? [[0, 300_032]] : [[0, 131072], [131072, 131072], [262144, 37888]],
       what,
     );
     if (!large) {
       assert(writes.every((w) => Number(w.logical_size) <= 128 * KiB), what);
-      const split = [...oddWrites, ...writes.filter((w) => w.object === 4)];
+      const split = [...oddWrites, ...writes.filter((w) => w.object === "4")];
       assertEquals(
         split.filter((w) => w.checksumtype !== 2 || w.key_prop !== "0" || w.compressiontype !== 0),
         [],
@@ -369,8 +371,8 @@ Deno.test("zsend send -L -e -c: each flag keeps its kind of block as stored, and
     }
     // -e: the two embedded blocks as WRITE_EMBEDDED; else WRITEs of 512 bytes.
     assertEquals(count(rs, "WRITE_EMBEDDED"), embed ? 2 : 0, what);
-    const tiny = writes.filter((w) => w.object === 7 || w.object === 8);
-    assertEquals(tiny.map((w) => w.logical_size), embed ? [] : [512, 512], what);
+    const tiny = writes.filter((w) => w.object === "7" || w.object === "8");
+    assertEquals(tiny.map((w) => w.logical_size), embed ? [] : ["512", "512"], what);
     // -c: compressed blocks as stored, with their codec (the large ones only with -L too).
     const codecs = writes.filter((w) => w.compressiontype !== 0)
       .map((w) => `${w.object}:${w.offset}:${w.compressiontype}`);
@@ -407,16 +409,18 @@ Deno.test("zsend send -i without -L -e -c: a rewritten large block goes out spli
   const rs = await records(incr);
   assertEquals(features(rs), 0n);
   assertEquals(
-    rs.filter((r) => r.record === "WRITE" && r.object === 4).map((r) => [r.offset, r.logical_size]),
+    rs.filter((r) => r.record === "WRITE" && r.object === "4").map((
+      r,
+    ) => [Number(r.offset), Number(r.logical_size)]),
     Array.from({ length: 8 }, (_, i) => [MiB + i * 128 * KiB, 128 * KiB]),
   );
   assertEquals(
-    rs.filter((r) => r.record === "WRITE" && r.object === 7).map((r) => r.logical_size),
-    [512],
+    rs.filter((r) => r.record === "WRITE" && r.object === "7").map((r) => r.logical_size),
+    ["512"],
   );
   assertEquals(rs.filter((r) => r.record === "OBJECT").map((r) => [r.object, r.blksz]), [
-    [4, 128 * KiB],
-    [7, 512],
+    ["4", 128 * KiB],
+    ["7", 512],
   ]);
   const want = await extracted(store, "src/fs@s2");
   for (const flags of [[], ["-L", "-e", "-c"]]) {
@@ -456,7 +460,7 @@ Deno.test("zsend send without -c names a codec it cannot decompress, and -c send
   assertEquals(r.code, 1, r.stderr);
   assert(/object 6's block at 0.*compression 99.*-c/.test(r.stderr), r.stderr);
   const rs = await records(await ok(["send", "-c", store, "src/fs@s1"]));
-  assert(rs.some((w) => w.record === "WRITE" && w.object === 6 && w.compressiontype === 99));
+  assert(rs.some((w) => w.record === "WRITE" && w.object === "6" && w.compressiontype === 99));
 });
 
 Deno.test("zsend send of a snapshot with LARGE_MICROZAP or LONGNAME: kept, and without -L refused as OpenZFS refuses it", async () => {
@@ -491,9 +495,9 @@ Deno.test({
     assert(rs.every((r) => r.record !== "OBJECT" || Number(r.blksz) <= 128 * KiB));
     assert(rs.every((r) => r.record !== "WRITE" || Number(r.logical_size) <= 128 * KiB));
     // The 8520704-byte block of object 128: 65 WRITEs of 128 KiB and one of 1024 bytes.
-    const w128 = rs.filter((r) => r.record === "WRITE" && r.object === 128);
+    const w128 = rs.filter((r) => r.record === "WRITE" && r.object === "128");
     assertEquals(w128.length, 66);
-    assertEquals(w128.at(-1)!.logical_size, 1024);
+    assertEquals(w128.at(-1)!.logical_size, "1024");
     const back = `${await Deno.makeTempDir({ prefix: "zsend-sf-" })}/s`;
     await ok(["recv", back, "test/lp", "-"], plain);
     assertEquals(

@@ -13,6 +13,7 @@ import { decompressBlock } from "../core/compress/mod.ts";
 import { FEATURE } from "../core/stream/constants.ts";
 import { corpusStream, corpusUnavailable, openzfsCorpus } from "./_openzfs.ts";
 import { runZsend } from "./_run.ts";
+import { dumpRecords, type FlatRecord } from "./helpers/dump_json.ts";
 
 const why = corpusUnavailable();
 
@@ -22,11 +23,11 @@ async function ok(args: string[]): Promise<Uint8Array> {
   return r.stdoutBytes;
 }
 
-type Rec = Record<string, unknown> & { record: string };
+type Rec = FlatRecord;
 
 async function records(file: string): Promise<Rec[]> {
   const out = new TextDecoder().decode(await ok(["dump", "--json", file]));
-  return out.trimEnd().split("\n").map((l) => JSON.parse(l)).filter((r) => r.record);
+  return dumpRecords(out);
 }
 
 const U64 = (1n << 64n) - 1n;
@@ -135,7 +136,7 @@ Deno.test({
         const off = BigInt(FEATURE.COMPRESSED | FEATURE.LZ4);
         theirs[0] = theirs[0]!.replace(
           /features=(\w+)/,
-          (_, f) => `features=${(BigInt(`0x${f}`) & ~off).toString(16)}`,
+          (_, f) => `features=${BigInt(f) & ~off}`,
         );
       }
       assertEquals(mine, theirs, name);

@@ -13,6 +13,8 @@ import { blake3 } from "../core/checksum/blake3.ts";
 import { Store } from "../io/store/store.ts";
 import { manifestOfDirectory } from "./helpers/manifest.ts";
 import { storeFingerprint } from "./helpers/store_fingerprint.ts";
+import { dumpRecords } from "./helpers/dump_json.ts";
+import { guidJson } from "../core/stream/json.ts";
 import { TestPool } from "./helpers/zfs_pool.ts";
 
 const F = (n: string) => `${ZFS_FUSE_DIR}/${n}.zstream`;
@@ -99,13 +101,13 @@ type Json = Record<string, unknown>;
 async function dumpJson(bytes: Uint8Array): Promise<Json[]> {
   const r = await runZsend(["dump", "--json", "-"], { stdin: bytes });
   assertEquals(r.code, 0, r.stderr);
-  return r.stdout.trimEnd().split("\n").map((l) => JSON.parse(l)).filter((x) => x.record);
+  return dumpRecords(r.stdout);
 }
 
 /** Each substream of a compound stream as `from -> toname` (`full` without a fromguid). */
 function substreams(records: Json[], guids: Map<string, string>): string[] {
   return records.filter((r) => r.record === "BEGIN" && r.substream !== 0).map((r) =>
-    `${r.fromguid === "0" ? "full" : guids.get(r.fromguid as string)} -> ${r.toname}`
+    `${r.fromguid === guidJson(0n) ? "full" : guids.get(r.fromguid as string)} -> ${r.toname}`
   );
 }
 
@@ -116,7 +118,7 @@ Deno.test("zsend send -R -i / -R -I: each dataset from the fromsnap, a dataset w
   const guid: Record<string, bigint> = {};
   for (const d of s.datasets()) {
     for (const snap of s.snapshots(d.id)) {
-      guids.set(snap.guid.toString(16), `${d.name}@${snap.name}`);
+      guids.set(guidJson(snap.guid), `${d.name}@${snap.name}`);
       guid[`${d.name}@${snap.name}`] = snap.guid;
     }
   }
@@ -134,9 +136,9 @@ Deno.test("zsend send -R -i / -R -I: each dataset from the fromsnap, a dataset w
   const nvl = riRecords[0]!.nvlist as Json;
   assertEquals([nvl.fromsnap, nvl.tosnap], ["s2", "r1"]);
   const fss = Object.values(nvl.fss as Record<string, Json>);
-  assertEquals(fss.map((f) => [f.name, String(f.parentfromsnap)]), [
-    ["rep/fs", "0"],
-    ["rep/fs/child", String(guid["rep/fs@s2"])],
+  assertEquals(fss.map((f) => [f.name, f.parentfromsnap]), [
+    ["rep/fs", guidJson(0n)],
+    ["rep/fs/child", guidJson(guid["rep/fs@s2"]!)],
   ]);
   assertEquals(Object.keys(fss[0]!.snaps as Json), ["s1", "s2", "s3", "r1"]);
   assertEquals(await send(["-R", "-i", "rep/fs@s2", store, "rep/fs@r1"]), ri);
@@ -188,7 +190,7 @@ Deno.test("zsend send -R -i / -R -I: each dataset from the fromsnap, a dataset w
   const kid = await kidStore();
   const withClone = await send(["-R", "-i", "@s1", kid.store, "bk/fs@s3"]);
   await verifies(withClone, "-R -i @s1 with a clone");
-  const kidGuids = new Map([...guids, [kid.guid.toString(16), "bk/fs/kid@s3"]]);
+  const kidGuids = new Map([...guids, [guidJson(kid.guid), "bk/fs/kid@s3"]]);
   assertEquals(
     substreams(await dumpJson(withClone), kidGuids).map((x) => x.replaceAll("rep/fs", "bk/fs")),
     ["bk/fs@s1 -> bk/fs@s2", "bk/fs@s2 -> bk/fs@s3", "bk/fs@s2 -> bk/fs/kid@s3"],
@@ -301,9 +303,7 @@ Deno.test("zsend send of a received full stream differs from zfs-fuse's only whe
   const store = await fixtureStore();
   const mine = await send([store, "bk/fs@s1"]);
   const records = async (bytes: Uint8Array) =>
-    (await runZsend(["dump", "--json", "-"], { stdin: bytes })).stdout.trimEnd().split("\n").map((
-      l,
-    ) => JSON.parse(l)).filter((r) => r.record);
+    dumpRecords((await runZsend(["dump", "--json", "-"], { stdin: bytes })).stdout);
   const theirs = await records(await Deno.readFile(F("fs-s1.full")));
   const ours = await records(mine);
   const key = (r: Record<string, unknown>, fields: string[]) =>
@@ -350,9 +350,9 @@ Deno.test("zsend send of a received full stream differs from zfs-fuse's only whe
   //    (dump_freeobjects' maxobj), where the old sender freed from 0 and up to 2^48.
   const fo = (rs: Record<string, unknown>[]) => rs.filter((r) => r.record === "FREEOBJECTS");
   assert(
-    fo(ours).every((r) => r.firstobj !== 0 && Number(r.firstobj) + Number(r.numobjs) <= 2 ** 20),
+    fo(ours).every((r) => r.firstobj !== "0" && Number(r.firstobj) + Number(r.numobjs) <= 2 ** 20),
   );
-  assert(fo(theirs).some((r) => r.firstobj === 0));
+  assert(fo(theirs).some((r) => r.firstobj === "0"));
 });
 
 const why = freshUnavailable();

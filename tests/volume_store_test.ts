@@ -6,6 +6,7 @@
 
 import { assert, assertEquals } from "@std/assert";
 import { runZsend } from "./_run.ts";
+import { listJson } from "./helpers/list_json.ts";
 
 const MiB = 1 << 20;
 
@@ -44,9 +45,8 @@ Deno.test("a volume goes into the store and out to an image, incrementally too",
   const a = await makeImage(`${dir}/a.img`, 8 * MiB, 1);
   const full = await ok(["image", "send", "--name", "tank/vol@a", `${dir}/a.img`]);
   await ok(["recv", store, "bk/vol", "-"], full);
-  const list = JSON.parse(new TextDecoder().decode(await ok(["list", "--json", store])));
-  assertEquals(list.snapshots[0].name, "bk/vol@a");
-  assertEquals(list.snapshots[0].type, "volume");
+  const list = await listJson(store);
+  assertEquals(list.map((r) => [r.name, r.type]), [["bk/vol", "volume"], ["bk/vol@a", "snapshot"]]);
 
   await ok(["extract", "-q", store, "bk/vol@a", "--image", `${dir}/out.img`]);
   assertEquals(await Deno.readFile(`${dir}/out.img`), a);

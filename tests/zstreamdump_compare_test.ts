@@ -3,7 +3,7 @@
  * field by field and record by record: the shipped fixtures and fresh streams from real zfs-fuse.
  */
 
-import { assert, assertEquals } from "@std/assert";
+import { assert, assertEquals, assertMatch } from "@std/assert";
 import { type DumpRecord, type DumpValue, parseZstreamdump } from "./helpers/zstreamdump.ts";
 import { ZFS_FUSE_DIR, zfsFuseStreams } from "./_fixtures.ts";
 import { freshStreams, freshUnavailable } from "./_fresh.ts";
@@ -23,36 +23,35 @@ const FIELD_NAMES: Record<string, Record<string, string>> = {
   },
   WRITE_BYREF: { "checksum type": "checksumtype", props: "key_prop" },
 };
-const HEX = new Set([
-  "magic",
-  "features",
-  "toguid",
-  "fromguid",
-  "refguid",
-  "key_prop",
-  "creation_time",
-]);
+/** A number field, or a u64 as a decimal string, or a guid as 0x and 16 hex digits. */
+function big(v: unknown, name: string): bigint {
+  if (typeof v === "number" && Number.isInteger(v)) return BigInt(v);
+  if (typeof v === "string" && /^(0|[1-9][0-9]*|0x[0-9a-f]{16})$/.test(v)) return BigInt(v);
+  throw new Error(`${name}: ${JSON.stringify(v)} is neither a number, a decimal string nor a guid`);
+}
 
-function ours(rec: Json, name: string): DumpValue {
-  const v = rec[name];
-  if (name === "checksum") return (v as string[]).map((w) => BigInt("0x" + w));
-  if (typeof v === "string" && name === "toname") return v;
-  if (HEX.has(name) && typeof v === "string") return BigInt("0x" + v);
-  return BigInt(v as number | string);
+const GUIDS = new Set(["toguid", "fromguid", "refguid"]);
+
+function ours(fields: Json, name: string): DumpValue {
+  const v = fields[name];
+  if (name === "checksum") return (v as unknown[]).map((w) => big(w, name));
+  if (name === "toname") return v as string;
+  // Guids as 0x and 16 hex digits; every other u64 as a decimal string.
+  if (GUIDS.has(name)) assertMatch(String(v), /^0x[0-9a-f]{16}$/, name);
+  else if (typeof v === "string") assertMatch(v, /^(0|[1-9][0-9]*)$/, name);
+  return big(v, name);
 }
 
 function compareRecord(dump: DumpRecord, json: Json, where: string): void {
-  assertEquals(json.record, dump.type, `${where}: record type`);
+  assertEquals(json.type, dump.type, `${where}: record type`);
+  const fields = json.fields as Json;
   const names = FIELD_NAMES[dump.type] ?? {};
   for (const [printed, value] of dump.fields) {
     const name = names[printed] ?? printed;
-    assert(name in json, `${where}: no field ${name} (zstreamdump printed '${printed}')`);
-    let mine = ours(json, name);
+    assert(name in fields, `${where}: no field ${name} (zstreamdump printed '${printed}')`);
+    let mine = ours(fields, name);
     // zstreamdump prints FREE's length as a signed number.
     if (dump.type === "FREE" && name === "length") mine = BigInt.asIntN(64, mine as bigint);
-    if (name === "creation_time" && typeof json[name] === "number") {
-      mine = BigInt(json[name] as number);
-    }
     assertEquals(mine, value, `${where}: ${dump.type} ${printed}`);
   }
 }
@@ -66,16 +65,18 @@ async function compare(stream: string, dumpFile: string): Promise<void> {
   assertEquals(lines.length, dump.records.length, "record count");
   lines.forEach((json, i) => compareRecord(dump.records[i]!, json, `${stream} record ${i}`));
   const s = dump.summary!;
-  const types = summary.types as Record<string, { records: number; payload_bytes: number }>;
-  for (const [type, count] of s.counts) assertEquals(BigInt(types[type]!.records), count, type);
+  const types = summary.types as Record<string, { records: number; payload_bytes: string }>;
+  for (const [type, count] of s.counts) {
+    assertEquals(big(types[type]!.records, type), count, type);
+  }
   // zfs-fuse leaves WRITE_BYREF out of its total.
   assertEquals(
-    BigInt(summary.total_records as number) - BigInt(types.WRITE_BYREF!.records),
+    big(summary.records, "records") - big(types.WRITE_BYREF!.records, "byref"),
     s.totalRecords,
   );
   const writeSize = s.totals.get("write size");
-  if (writeSize !== undefined) assertEquals(BigInt(types.WRITE!.payload_bytes), writeSize);
-  assertEquals(BigInt(summary.stream_length as number), s.totals.get("stream length"));
+  if (writeSize !== undefined) assertEquals(big(types.WRITE!.payload_bytes, "write"), writeSize);
+  assertEquals(big(summary.bytes, "bytes"), s.totals.get("stream length"));
 }
 
 for (const name of zfsFuseStreams()) {

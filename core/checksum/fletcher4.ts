@@ -100,7 +100,7 @@ function updateTs(state: Uint32Array, data: Uint8Array, littleEndian: boolean): 
  *
  * @example
  * ```ts
- * import { tsFletcher4 } from "./fletcher4.ts";
+ * import { tsFletcher4 } from "jsr:@zsend/zsend";
  * const state = new Uint32Array(8);
  * tsFletcher4.update(state, new Uint8Array([1, 0, 0, 0, 2, 0, 0, 0]), true);
  * // a = 1 + 2, b = 1 + 3, c = 1 + 4, d = 1 + 5
@@ -114,7 +114,7 @@ export const tsFletcher4: Fletcher4Engine = { name: "typescript", update: update
  *
  * @example
  * ```ts
- * import { Fletcher4 } from "./fletcher4.ts";
+ * import { Fletcher4 } from "jsr:@zsend/zsend";
  * const f = new Fletcher4();
  * f.update(new Uint8Array([1, 0, 0, 0]), true);
  * const [a, b, c, d] = f.value();
@@ -128,7 +128,11 @@ export class Fletcher4 {
   readonly halves: Uint32Array = new Uint32Array(this.words.buffer);
   #engine: Fletcher4Engine;
 
-  /** @param engine the implementation to use (pure TypeScript unless told otherwise) */
+  /**
+   * A checksum at its start (all zero).
+   *
+   * @param engine the implementation to use (pure TypeScript unless told otherwise)
+   */
   constructor(engine: Fletcher4Engine = tsFletcher4) {
     this.#engine = engine;
   }
@@ -151,7 +155,7 @@ export class Fletcher4 {
    *
    * @example
    * ```ts
-   * import { Fletcher4, fletcher4 } from "./fletcher4.ts";
+   * import { Fletcher4, fletcher4 } from "jsr:@zsend/zsend";
    * const head = new Uint8Array([1, 0, 0, 0, 9, 0, 0, 0]);
    * const tail = new Uint8Array([7, 0, 0, 0, 3, 0, 0, 0, 5, 0, 0, 0]);
    * const whole = new Fletcher4();
@@ -195,7 +199,15 @@ export class Fletcher4 {
   }
 }
 
-/** Whether a checksum is all zero ("not checked" in a non-END record). */
+/**
+ * Whether a checksum is all zero ("not checked" in a non-END record).
+ *
+ * @example
+ * ```ts
+ * import { isZeroChecksum } from "jsr:@zsend/zsend";
+ * if (!isZeroChecksum([0n, 0n, 0n, 0n]) || isZeroChecksum([0n, 0n, 0n, 1n])) throw new Error();
+ * ```
+ */
 export function isZeroChecksum(ck: Checksum): boolean {
   return ck[0] === 0n && ck[1] === 0n && ck[2] === 0n && ck[3] === 0n;
 }
@@ -205,7 +217,7 @@ export function isZeroChecksum(ck: Checksum): boolean {
  *
  * @example
  * ```ts
- * import { fletcher4 } from "./fletcher4.ts";
+ * import { fletcher4 } from "jsr:@zsend/zsend";
  * const [a] = fletcher4(new Uint8Array([0, 0, 0, 5]), false);
  * if (a !== 5n) throw new Error();
  * ```

@@ -78,7 +78,7 @@ export class StreamMacChecker {
    */
   constructor(
     material: KeyMaterial,
-    wrappingKeys = new Map<string, Promise<Uint8Array>>(),
+    wrappingKeys: Map<string, Promise<Uint8Array>> = new Map(),
     engine: AeadEngine | null = null,
   ) {
     this.#material = material;

@@ -62,9 +62,7 @@ export interface ResumePoint {
  * @example
  * ```ts
  * import { ResumeTracker } from "./resume_point.ts";
- * import { readRecords } from "../stream/reader.ts";
- * import { StreamWriter } from "../stream/writer.ts";
- * import { StreamError } from "../stream/errors.ts";
+ * import { readRecords, StreamError, StreamWriter } from "jsr:@zsend/zsend";
  * const w = new StreamWriter();
  * const chunks = [
  *   ...w.begin({ toname: "p/fs@a", toguid: 7n, objset_type: 2 }),
@@ -208,8 +206,7 @@ export interface ResumeScan {
  * @returns the fault and the resume point
  * @example
  * ```ts
- * import { findResumePoint } from "./resume_point.ts";
- * import { StreamWriter } from "../stream/writer.ts";
+ * import { findResumePoint, StreamWriter } from "jsr:@zsend/zsend";
  * const w = new StreamWriter();
  * const whole = [...w.begin({ toname: "p/fs@a", toguid: 7n, objset_type: 2 }), ...w.end()];
  * const scan = await findResumePoint(whole);

@@ -41,7 +41,7 @@ export const RESUME_TOKEN_VERSION = 1;
  *
  * @example
  * ```ts
- * import { decodeResumeToken, ResumeTokenError } from "./resume_token.ts";
+ * import { decodeResumeToken, ResumeTokenError } from "jsr:@zsend/zsend";
  * let e: unknown;
  * try {
  *   decodeResumeToken("2-0-0-");
@@ -54,7 +54,11 @@ export const RESUME_TOKEN_VERSION = 1;
  * ```
  */
 export class ResumeTokenError extends SyntaxError {
-  /** @param cause what is wrong, as libzfs words it (`invalid format`, ...) */
+  /**
+   * An error that says the token is corrupt, and why.
+   *
+   * @param cause what is wrong, as libzfs words it (`invalid format`, ...)
+   */
   constructor(cause: string) {
     super(`resume token is corrupt (${cause})`);
     this.name = "ResumeTokenError";
@@ -116,7 +120,7 @@ const HEAD =
  * @throws {ResumeTokenError} with libzfs's wording of the fault
  * @example
  * ```ts
- * import { decodeResumeToken, encodeResumeToken } from "./resume_token.ts";
+ * import { decodeResumeToken, encodeResumeToken } from "jsr:@zsend/zsend";
  * const t = encodeResumeToken({
  *   object: 5n, offset: 0n, bytes: 1000n, toguid: 0xabcn, toname: "pool/fs@s1",
  *   largeblockok: false, embedok: true, compressok: false, rawok: false,
@@ -173,7 +177,7 @@ export function decodeResumeToken(token: string): DecodedResumeToken {
  * @throws {ResumeTokenError} when one of those is missing or of another type
  * @example
  * ```ts
- * import { decodeResumeToken, encodeResumeToken, resumeState } from "./resume_token.ts";
+ * import { decodeResumeToken, encodeResumeToken, resumeState } from "jsr:@zsend/zsend";
  * const t = encodeResumeToken({
  *   object: 5n, offset: 0x20000n, bytes: 1000n, toguid: 0xabcn, toname: "pool/fs@s1",
  *   fromguid: 0x99n, largeblockok: true, embedok: true, compressok: false, rawok: false,
@@ -224,7 +228,7 @@ export function resumeState(list: NvList): ResumeState {
  * @returns the list
  * @example
  * ```ts
- * import { resumeNvlist } from "./resume_token.ts";
+ * import { resumeNvlist } from "jsr:@zsend/zsend";
  * const l = resumeNvlist({
  *   object: 1n, offset: 0n, bytes: 0n, toguid: 7n, toname: "p/fs@a", fromguid: 3n,
  *   largeblockok: false, embedok: false, compressok: true, rawok: false,
@@ -262,7 +266,7 @@ export function resumeNvlist(s: ResumeState): NvList {
  * @returns the token text
  * @example
  * ```ts
- * import { decodeResumeToken, encodeResumeToken, resumeState } from "./resume_token.ts";
+ * import { decodeResumeToken, encodeResumeToken, resumeState } from "jsr:@zsend/zsend";
  * const t = encodeResumeToken({
  *   object: 4178n, offset: 655360n, bytes: 8012360n, toguid: 0x63db7614ad467c53n,
  *   toname: "zc/fs@a", largeblockok: false, embedok: false, compressok: true, rawok: false,
@@ -296,7 +300,7 @@ function s32(x: number, bits: number): number {
  * @returns the text, each line ending in a newline
  * @example
  * ```ts
- * import { DATA_TYPE } from "../stream/nvlist.ts";
+ * import { DATA_TYPE } from "jsr:@zsend/zsend";
  * import { dumpNvlistText } from "./resume_token.ts";
  * const text = dumpNvlistText({ pairs: [
  *   { name: "object", type: DATA_TYPE.UINT64, value: 7n },

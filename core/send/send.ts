@@ -19,6 +19,7 @@ import {
   type NvPair,
 } from "../stream/nvlist.ts";
 import type { RecordSender } from "../stream/pending.ts";
+import { resumeStart, ResumingSender } from "./resume_sender.ts";
 import type { StoredObject } from "../receive/receive.ts";
 import { type Checksum, decodeRecord, type DrrRecord, makeVersioninfo } from "../stream/record.ts";
 import type { PayloadRef, StreamChunk } from "../stream/writer.ts";
@@ -100,12 +101,24 @@ export interface SendOptions extends SendFlags {
   clone?: boolean;
   /** `-D`: WRITE_BYREF for blocks sent before in this stream. */
   dedup?: DedupState;
+  /**
+   * `zfs send -t`: send from this resume point on (the token's `object` and `offset`), with
+   * RESUMING and `resume_object`/`resume_offset` in the BEGIN (see core/send/resume_sender.ts).
+   */
+  resume?: { object: bigint; offset: bigint };
+  /**
+   * Feature flags the BEGIN says whatever the data needs (`zfs send --saved`: the flags of the
+   * receive it continues, as the kernel sets them by the dataset's active features).
+   */
+  features?: bigint;
+  /** Whether END closes the stream (default true); `zfs send --saved` leaves it out. */
+  end?: boolean;
 }
 
 /** Blocks already sent in this stream (and earlier substreams), for `-D`. */
 export class DedupState {
   /** Block id -> where it was first sent. */
-  readonly sent = new Map<number, { guid: bigint; object: bigint; offset: bigint }>();
+  readonly sent: Map<number, { guid: bigint; object: bigint; offset: bigint }> = new Map();
 }
 
 const UINT64_MAX = 0xFFFF_FFFF_FFFF_FFFFn;
@@ -280,7 +293,26 @@ export function* sendRecords(
   let flags = to.beginFlags &
     (BEGIN_FLAG.CI_DATA | BEGIN_FLAG.FREERECORDS | BEGIN_FLAG.SPILL_BLOCK);
   if (options.clone) flags |= BEGIN_FLAG.CLONE;
-  const features = featuresFor(to, dedup !== undefined, fl);
+  let features = featuresFor(to, dedup !== undefined, fl) | (options.features ?? 0n);
+  const after = [...to.objects()];
+  // A resume at object 0, offset 0 is a whole stream, as the kernel takes it.
+  const resume = options.resume !== undefined &&
+      (options.resume.object !== 0n || options.resume.offset !== 0n)
+    ? options.resume
+    : undefined;
+  if (resume !== undefined) {
+    const o = after.find((x) => BigInt(x.object) === resume.object);
+    if (o === undefined) {
+      throw new RangeError(
+        `cannot resume send: object ${resume.object} is not in ${options.toname}`,
+      );
+    }
+    features |= BigInt(FEATURE.RESUMING);
+    sink = new ResumingSender(sink.writer, {
+      object: resume.object,
+      start: resumeStart(resume.offset, o.blksz),
+    });
+  }
   const redacted = (features & BigInt(FEATURE.REDACTED)) !== 0n;
   if (redacted && (to.redactSnaps === null || to.redactSnaps === undefined)) {
     // REDACT records need the REDACTED flag, and that flag the list of snapshots (the
@@ -296,6 +328,12 @@ export function* sendRecords(
   if (redacted) pairs.push(nv.uint64Array("redact_snaps", to.redactSnaps!));
   if (from?.redactSnaps !== null && from?.redactSnaps !== undefined) {
     pairs.push(nv.uint64Array("redact_from_snaps", from.redactSnaps));
+  }
+  if (resume !== undefined) {
+    pairs.push(
+      nv.uint64("resume_object", resume.object),
+      nv.uint64("resume_offset", resume.offset),
+    );
   }
   const ranges = raw ? to.objectRanges?.() ?? new Map<number, Uint8Array>() : null;
   const fromRanges = raw && from !== null
@@ -318,7 +356,7 @@ export function* sendRecords(
 
   const before = new Map<number, SendObject>();
   if (from !== null) { for (const o of from.objects()) before.set(o.object, o); }
-  const after = [...to.objects()];
+  const skipped = sink instanceof ResumingSender ? sink : null;
   let next = 1; // object 0 is the meta dnode
   let i = 0;
   const freed = [...before.keys()].filter((id) => !after.some((o) => o.object === id)).sort((
@@ -355,6 +393,7 @@ export function* sendRecords(
     }
     if (from !== null) yield* sendFreed(o.object);
     next = o.object + Math.max(1, o.dnSlots);
+    if (skipped !== null && BigInt(o.object) < skipped.from.object) continue;
 
     const [blocks, spillEmbedded] = splitSpill(to.blocks(o.object));
     const whole = old === null || old.type !== o.type || old.blksz !== o.blksz ||
@@ -434,6 +473,7 @@ export function* sendRecords(
         yield* sink.free(BigInt(o.object), BigInt(cursor), BigInt(b.offset - cursor));
       }
       cursor = b.offset + b.lsize;
+      if (skipped?.before(BigInt(o.object), BigInt(b.offset))) continue;
       yield* dataRecord(sink, to, o, b, toguid, dedup, fl);
     }
     if (whole && BigInt(cursor) < end) {
@@ -450,7 +490,7 @@ export function* sendRecords(
     const maxobj = Math.ceil(next / DNODES_PER_BLOCK) * DNODES_PER_BLOCK;
     if (maxobj > next) yield* sink.freeObjects(BigInt(next), BigInt(maxobj - next));
   }
-  yield* sink.end();
+  yield* options.end === false ? sink.flush() : sink.end();
 }
 
 /**

@@ -54,7 +54,7 @@ const HOST_LITTLE = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
  * import { WriteRuns } from "./volume_runs.ts";
  * import { RecordSender } from "../stream/pending.ts";
  * import { encodeRecord } from "../stream/record.ts";
- * const template = encodeRecord({ type: 6, object: 1n, logical_size: 512n } as never, true);
+ * const template = encodeRecord({ type: 3, object: 1n, logical_size: 512n }, true);
  * const sums = new BigUint64Array(4 * 4).fill(1n);
  * const runs = new WriteRuns(new RecordSender(), template, 512, { checksums: sums, place: "img" });
  * runs.add(1);

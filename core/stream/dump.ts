@@ -1,12 +1,13 @@
 /**
  * The text of `zstream dump`: each record as the newest OpenZFS `zstream dump` prints it, the
- * payload hex of `-d`, and the SUMMARY block; and the same records as JSON objects.
+ * payload hex of `-d`, and the SUMMARY block (`json.ts` has the records as JSON).
  *
  * @module
  */
 
 import { DRR, DRR_NUMTYPES, RECORD_SIZE, recordTypeName } from "./constants.ts";
-import { decodeNvlist, nvlistToJson as nvlistJson, printNvlist } from "./nvlist.ts";
+import { decodeNvlist, printNvlist } from "./nvlist.ts";
+import { type JsonObject, u64Json } from "./json.ts";
 import type { StreamRecord } from "./reader.ts";
 import { type Checksum, type DrrRecord, featureFlags, hdrtype } from "./record.ts";
 
@@ -21,7 +22,14 @@ export interface DumpOptions {
 }
 
 const hex = (n: bigint | number) => n.toString(16);
-const bytesHex = (b: Uint8Array) => Array.from(b, (x) => x.toString(16).padStart(2, "0")).join("");
+/** Two hex digits of each byte value. */
+const HEX2 = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, "0"));
+/** Bytes as hex digits: a loop over a table (a per-byte callback cost most of `dump -v`). */
+function bytesHex(b: Uint8Array): string {
+  let s = "";
+  for (let i = 0; i < b.length; i++) s += HEX2[b[i]!]!;
+  return s;
+}
 const cksumText = (c: Checksum) => c.map(hex).join("/");
 /** `%lld` of a u64 field. */
 const signed = (n: bigint) => BigInt.asIntN(64, n).toString();
@@ -89,9 +97,7 @@ function formatBegin(r: StreamRecord, h: DrrRecord & { type: 0 }, o: DumpOptions
  *
  * @example
  * ```ts
- * import { formatRecord } from "./dump.ts";
- * import { readRecords } from "./reader.ts";
- * import { StreamWriter } from "./writer.ts";
+ * import { formatRecord, readRecords, StreamWriter } from "jsr:@zsend/zsend";
  * const w = new StreamWriter();
  * const bytes = [...w.begin({ toname: "p/fs@s", toguid: 1n, objset_type: 2 }), ...w.end()];
  * const text = [];
@@ -176,7 +182,20 @@ export function formatRecord(r: StreamRecord, o: DumpOptions): string {
   return s;
 }
 
-/** Counts of records and bytes, per type and in all, as the SUMMARY reports them. */
+/**
+ * Counts of records and bytes, per type and in all, as the SUMMARY reports them.
+ *
+ * @example
+ * ```ts
+ * import { DumpSummary, readRecords, StreamWriter } from "jsr:@zsend/zsend";
+ * const w = new StreamWriter();
+ * const bytes = [...w.begin({ toname: "p/fs@a", toguid: 1n, objset_type: 2 }), ...w.end()];
+ * const s = new DumpSummary();
+ * for await (const r of readRecords(bytes)) s.add(r);
+ * if (s.toJSON().summary.bytes !== "624") throw new Error();
+ * if (!s.format().includes("Total records = 2")) throw new Error();
+ * ```
+ */
 export class DumpSummary {
   /** Records of each type. */
   readonly records: number[] = new Array(DRR_NUMTYPES).fill(0);
@@ -229,84 +248,26 @@ export class DumpSummary {
     return s;
   }
 
-  /** The summary as a JSON-ready object. */
-  toJSON(): Record<string, unknown> {
-    const perType: Record<string, { records: number; payload_bytes: number }> = {};
+  /**
+   * The summary as `dump --json` prints it: per type name its `records` (a number) and
+   * `payload_bytes`, then the totals; byte counts as decimal strings.
+   */
+  toJSON(): { summary: JsonObject } {
+    const perType: JsonObject = {};
     for (let t = 0; t < DRR_NUMTYPES; t++) {
       perType[recordTypeName(t)] = {
         records: this.records[t]!,
-        payload_bytes: this.payloadBytes[t]!,
+        payload_bytes: u64Json(this.payloadBytes[t]!),
       };
     }
     return {
       summary: {
         types: perType,
-        total_records: this.totalRecords,
-        total_payload: this.totalPayload,
-        total_header: this.totalHeader,
-        stream_length: this.totalHeader + this.totalPayload,
+        records: this.totalRecords,
+        payload_bytes: u64Json(this.totalPayload),
+        header_bytes: u64Json(this.totalHeader),
+        bytes: u64Json(this.totalHeader + this.totalPayload),
       },
     };
   }
-}
-
-/** Fields shown in hex in JSON, as `zstream dump` shows them. */
-const HEX_FIELDS = new Set(["toguid", "fromguid", "refguid", "magic", "key_prop"]);
-
-function jsonValue(name: string, v: unknown): unknown {
-  if (typeof v === "bigint") {
-    if (HEX_FIELDS.has(name)) return v.toString(16);
-    return v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v.toString();
-  }
-  if (v instanceof Uint8Array) return bytesHex(v);
-  if (Array.isArray(v)) return v.map((w: bigint) => w.toString(16));
-  return v;
-}
-
-/**
- * One record as a JSON-ready object: position, type name, every field (u64 as a number when
- * it is exact, else a decimal string; guids and props in hex as `zstream dump` prints them;
- * checksums as four hex words; byte fields as hex), and the payload size.
- *
- * @example
- * ```ts
- * import { recordToJson } from "./dump.ts";
- * const j = recordToJson({
- *   index: 2, offset: 624, raw: new Uint8Array(312), payload: new Uint8Array(0),
- *   littleEndian: true, substream: 1,
- *   header: { type: 4, payloadlen: 0, object: 3n, offset: 512n, length: (1n << 64n) - 1n,
- *     toguid: 255n, record_checksum: [0n, 0n, 0n, 0n] },
- * });
- * if (j.record !== "FREE" || j.toguid !== "ff" || j.length !== "18446744073709551615") {
- *   throw new Error(JSON.stringify(j));
- * }
- * ```
- */
-export function recordToJson(r: StreamRecord): Record<string, unknown> {
-  const h = r.header as unknown as Record<string, unknown>;
-  // The record's own fields may be called offset (WRITE, FREE): its place in the stream is
-  // stream_offset.
-  const out: Record<string, unknown> = {
-    index: r.index,
-    stream_offset: r.offset,
-    substream: r.substream,
-    record: recordTypeName(r.header.type),
-  };
-  for (const [k, v] of Object.entries(h)) {
-    if (k === "type") continue;
-    out[k] = jsonValue(k, v);
-  }
-  if (r.header.type === DRR.BEGIN) {
-    out.hdrtype = hdrtype(r.header.versioninfo);
-    out.features = featureFlags(r.header.versioninfo).toString(16);
-    if (r.payload.length >= 2) {
-      try {
-        out.nvlist = nvlistJson(decodeNvlist(r.payload));
-      } catch (e) {
-        out.nvlist_error = (e as Error).message;
-      }
-    }
-  }
-  out.payload_size = r.payload.length;
-  return out;
 }

@@ -22,7 +22,7 @@ export interface StreamPosition {
  *
  * @example
  * ```ts
- * import { StreamError } from "./errors.ts";
+ * import { StreamError } from "jsr:@zsend/zsend";
  * const e = new StreamError({ index: 3, type: 3, offset: 936 }, "checksum mismatch");
  * if (e.message !== "record 3 (WRITE at byte 936): checksum mismatch") throw new Error();
  * ```
@@ -38,6 +38,8 @@ export class StreamError extends SyntaxError {
   readonly fault: string;
 
   /**
+   * An error that names the record and what is wrong with it.
+   *
    * @param at the record
    * @param fault what is wrong with it
    */

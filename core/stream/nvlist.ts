@@ -29,7 +29,7 @@
  *
  * @example
  * ```ts
- * import { DATA_TYPE } from "./nvlist.ts";
+ * import { DATA_TYPE } from "jsr:@zsend/zsend";
  * if (DATA_TYPE.UINT64 !== 8 || DATA_TYPE.NVLIST !== 19 || DATA_TYPE.DOUBLE !== 27) {
  *   throw new Error();
  * }
@@ -70,7 +70,7 @@ export const DATA_TYPE = {
  *
  * @example
  * ```ts
- * import { DATA_TYPE, type DataType } from "./nvlist.ts";
+ * import { DATA_TYPE, type DataType } from "jsr:@zsend/zsend";
  * const t: DataType = DATA_TYPE.STRING;
  * if (t !== 9) throw new Error();
  * ```
@@ -108,7 +108,7 @@ export const NV_UNIQUE_NAME_TYPE = 2;
  *
  * @example
  * ```ts
- * import { DATA_TYPE, type NvList } from "./nvlist.ts";
+ * import { DATA_TYPE, type NvList } from "jsr:@zsend/zsend";
  * const list: NvList = { pairs: [{ name: "tosnap", type: DATA_TYPE.STRING, value: "s1" }] };
  * if (list.pairs[0]?.value !== "s1") throw new Error();
  * ```
@@ -130,7 +130,7 @@ export interface NvList {
  *
  * @example
  * ```ts
- * import { DATA_TYPE, type NvPair } from "./nvlist.ts";
+ * import { DATA_TYPE, type NvPair } from "jsr:@zsend/zsend";
  * const p: NvPair = { name: "guid", type: DATA_TYPE.UINT64, value: 0x1234n };
  * if (p.type === DATA_TYPE.UINT64 && p.value !== 0x1234n) throw new Error();
  * ```
@@ -169,7 +169,7 @@ export type NvPair =
  *
  * @example
  * ```ts
- * import { DATA_TYPE, type NvPairOf } from "./nvlist.ts";
+ * import { DATA_TYPE, type NvPairOf } from "jsr:@zsend/zsend";
  * const p: NvPairOf<typeof DATA_TYPE.STRING> = { name: "n", type: DATA_TYPE.STRING, value: "v" };
  * if (p.value.length !== 1) throw new Error();
  * ```
@@ -181,7 +181,7 @@ export type NvPairOf<T extends DataType> = Extract<NvPair, { type: T }>;
  *
  * @example
  * ```ts
- * import { DATA_TYPE, type NvValueOf } from "./nvlist.ts";
+ * import { DATA_TYPE, type NvValueOf } from "jsr:@zsend/zsend";
  * const v: NvValueOf<typeof DATA_TYPE.UINT64_ARRAY> = [1n, 2n];
  * if (v.length !== 2) throw new Error();
  * ```
@@ -354,7 +354,7 @@ export class NvlistError extends SyntaxError {
  *
  * @example
  * ```ts
- * import type { DecodeOptions } from "./nvlist.ts";
+ * import type { DecodeOptions } from "jsr:@zsend/zsend";
  * const o: DecodeOptions = { maxDepth: 20, baseOffset: 312, strict: true };
  * if (o.maxDepth !== 20) throw new Error();
  * ```
@@ -491,7 +491,7 @@ function checkDepth(c: Ctx, at: number, depth: number): void {
  *
  * @example
  * ```ts
- * import { DATA_TYPE, decodeNvlist, encodeNvlist } from "./nvlist.ts";
+ * import { DATA_TYPE, decodeNvlist, encodeNvlist } from "jsr:@zsend/zsend";
  * const packed = encodeNvlist({ pairs: [{ name: "tosnap", type: DATA_TYPE.STRING, value: "r1" }] });
  * const list = decodeNvlist(packed);
  * if (list.pairs[0]?.name !== "tosnap" || list.pairs[0].value !== "r1") throw new Error();
@@ -893,7 +893,7 @@ function nativePair(c: Ctx, at: number, size: number, depth: number): [NvPair, n
  *
  * @example
  * ```ts
- * import type { EncodeOptions } from "./nvlist.ts";
+ * import type { EncodeOptions } from "jsr:@zsend/zsend";
  * const o: EncodeOptions = { encoding: "native", littleEndian: false };
  * if (o.encoding !== "native") throw new Error();
  * ```
@@ -1148,7 +1148,7 @@ class Out {
  *
  * @example
  * ```ts
- * import { DATA_TYPE, decodeNvlist, encodeNvlist } from "./nvlist.ts";
+ * import { DATA_TYPE, decodeNvlist, encodeNvlist } from "jsr:@zsend/zsend";
  * const list = { pairs: [{ name: "guid", type: DATA_TYPE.UINT64, value: 7n }] } as const;
  * const xdr = encodeNvlist({ pairs: [...list.pairs] });
  * // header, version, nvflag, encode size 32, decode size 32, ...
@@ -1412,7 +1412,7 @@ function printList(list: NvList, depth: number, out: string[]): void {
  *
  * @example
  * ```ts
- * import { DATA_TYPE, printNvlist } from "./nvlist.ts";
+ * import { DATA_TYPE, printNvlist } from "jsr:@zsend/zsend";
  * const text = printNvlist({
  *   pairs: [
  *     { name: "tosnap", type: DATA_TYPE.STRING, value: "r1" },
@@ -1474,7 +1474,7 @@ export function nvlistLookup(list: NvList, name: string, type?: DataType): NvPai
  *
  * @example
  * ```ts
- * import { DATA_TYPE, nvlistGet } from "./nvlist.ts";
+ * import { DATA_TYPE, nvlistGet } from "jsr:@zsend/zsend";
  * const list = { pairs: [{ name: "fromsnap", type: DATA_TYPE.STRING, value: "s1" } as const] };
  * const s: string | undefined = nvlistGet(list, "fromsnap", DATA_TYPE.STRING);
  * if (s !== "s1" || nvlistGet(list, "fromsnap", DATA_TYPE.UINT64) !== undefined) {
@@ -1570,7 +1570,7 @@ export function nvlistToObject(list: NvList): NvObject {
  *
  * @example
  * ```ts
- * import type { JsonValue } from "./nvlist.ts";
+ * import type { JsonValue } from "jsr:@zsend/zsend";
  * const v: JsonValue = { a: [1, "2", null] };
  * if (JSON.stringify(v) !== '{"a":[1,"2",null]}') throw new Error();
  * ```
@@ -1579,60 +1579,70 @@ export type JsonValue = null | boolean | number | string | JsonValue[] | {
   [key: string]: JsonValue;
 };
 
-function jsonNumber(x: bigint): JsonValue {
-  return x >= BigInt(Number.MIN_SAFE_INTEGER) && x <= BigInt(Number.MAX_SAFE_INTEGER)
-    ? Number(x)
-    : x.toString();
-}
+/**
+ * Which 64-bit pairs of an nvlist hold guids: `name` is the pair's, `path` the names of the
+ * nvlists it lies in, outermost first.
+ */
+export type NvGuidTest = (name: string, path: readonly string[]) => boolean;
 
-function jsonDouble(x: number): JsonValue {
-  return Number.isFinite(x) ? x : String(x);
-}
+const hex2 = (b: number): string => b.toString(16).padStart(2, "0");
 
 /**
- * An nvlist as a JSON-ready object, like {@link nvlistToObject} but with 64-bit integers as
- * numbers when exact, else decimal strings; byte arrays (BYTE_ARRAY, UINT8_ARRAY) as hex
- * strings; non-finite doubles as strings.
+ * An nvlist as a JSON-ready object, as zsend's `--json` outputs write it: 64-bit integers
+ * (INT64, UINT64, HRTIME and their arrays) as decimal strings, those `guids` names as `0x` and
+ * 16 lowercase hex digits; smaller integers as numbers; byte arrays (BYTE_ARRAY, UINT8_ARRAY)
+ * as hex strings; non-finite doubles as strings; a BOOLEAN (a name without a value) as `true`.
  *
+ * @param list the nvlist
+ * @param guids which 64-bit pairs are guids (none when absent)
+ * @returns the JSON-ready object
  * @example
  * ```ts
- * import { DATA_TYPE, nvlistToJson } from "./nvlist.ts";
+ * import { DATA_TYPE, nvlistToJson } from "jsr:@zsend/zsend";
  * const j = nvlistToJson({ pairs: [
- *   { name: "guid", type: DATA_TYPE.UINT64, value: 0xffffffffffffffffn },
+ *   { name: "guid", type: DATA_TYPE.UINT64, value: 0xabcn },
  *   { name: "n", type: DATA_TYPE.UINT64, value: 5n },
  *   { name: "iv", type: DATA_TYPE.UINT8_ARRAY, value: new Uint8Array([0xab, 1]) },
- * ] });
- * if (JSON.stringify(j) !== '{"guid":"18446744073709551615","n":5,"iv":"ab01"}') {
+ * ] }, (name) => name === "guid");
+ * if (JSON.stringify(j) !== '{"guid":"0x0000000000000abc","n":"5","iv":"ab01"}') {
  *   throw new Error(JSON.stringify(j));
  * }
  * ```
  */
-export function nvlistToJson(list: NvList): { [key: string]: JsonValue } {
+export function nvlistToJson(
+  list: NvList,
+  guids: NvGuidTest = () => false,
+  path: readonly string[] = [],
+): { [key: string]: JsonValue } {
   const o: { [key: string]: JsonValue } = {};
   for (const p of list.pairs) {
+    const big = guids(p.name, path)
+      ? (x: bigint) => "0x" + BigInt.asUintN(64, x).toString(16).padStart(16, "0")
+      : (x: bigint) => x.toString();
+    const inner = [...path, p.name];
     let v: JsonValue;
     switch (p.type) {
       case DATA_TYPE.NVLIST:
-        v = nvlistToJson(p.value);
+        v = nvlistToJson(p.value, guids, inner);
         break;
       case DATA_TYPE.NVLIST_ARRAY:
-        v = p.value.map(nvlistToJson);
+        v = p.value.map((l) => nvlistToJson(l, guids, inner));
         break;
       case DATA_TYPE.INT64:
       case DATA_TYPE.UINT64:
       case DATA_TYPE.HRTIME:
-        v = jsonNumber(p.value);
+        v = big(p.value);
         break;
       case DATA_TYPE.INT64_ARRAY:
       case DATA_TYPE.UINT64_ARRAY:
-        v = p.value.map(jsonNumber);
+        v = p.value.map(big);
         break;
       case DATA_TYPE.BYTE_ARRAY:
       case DATA_TYPE.UINT8_ARRAY:
-        v = Array.from(p.value, (b) => b.toString(16).padStart(2, "0")).join("");
+        v = Array.from(p.value, hex2).join("");
         break;
       case DATA_TYPE.DOUBLE:
-        v = jsonDouble(p.value);
+        v = Number.isFinite(p.value) ? p.value : String(p.value);
         break;
       default:
         v = p.value;
@@ -1646,8 +1656,71 @@ export function nvlistToJson(list: NvList): { [key: string]: JsonValue } {
 // Builders
 // ---------------------------------------------------------------------------------------------
 
-function mk<T extends DataType>(type: T) {
+/** A constructor of pairs of one data type. */
+export type PairMaker<T extends DataType> = (name: string, value: NvValueOf<T>) => NvPairOf<T>;
+
+function mk<T extends DataType>(type: T): PairMaker<T> {
   return (name: string, value: NvValueOf<T>): NvPairOf<T> => ({ name, type, value }) as NvPairOf<T>;
+}
+
+/** The pair constructors of {@linkcode nv}: one per data type, and `list`. */
+export interface NvBuilders {
+  /** A list of these pairs (version 0, `NV_UNIQUE_NAME`). */
+  list: (...pairs: NvPair[]) => NvList;
+  /** DATA_TYPE_BOOLEAN: a name with no value. */
+  boolean: (name: string) => NvPairOf<typeof DATA_TYPE.BOOLEAN>;
+  /** DATA_TYPE_BYTE */
+  byte: PairMaker<typeof DATA_TYPE.BYTE>;
+  /** DATA_TYPE_INT16 */
+  int16: PairMaker<typeof DATA_TYPE.INT16>;
+  /** DATA_TYPE_UINT16 */
+  uint16: PairMaker<typeof DATA_TYPE.UINT16>;
+  /** DATA_TYPE_INT32 */
+  int32: PairMaker<typeof DATA_TYPE.INT32>;
+  /** DATA_TYPE_UINT32 */
+  uint32: PairMaker<typeof DATA_TYPE.UINT32>;
+  /** DATA_TYPE_INT64 */
+  int64: PairMaker<typeof DATA_TYPE.INT64>;
+  /** DATA_TYPE_UINT64 */
+  uint64: PairMaker<typeof DATA_TYPE.UINT64>;
+  /** DATA_TYPE_STRING */
+  string: PairMaker<typeof DATA_TYPE.STRING>;
+  /** DATA_TYPE_BYTE_ARRAY */
+  byteArray: PairMaker<typeof DATA_TYPE.BYTE_ARRAY>;
+  /** DATA_TYPE_INT16_ARRAY */
+  int16Array: PairMaker<typeof DATA_TYPE.INT16_ARRAY>;
+  /** DATA_TYPE_UINT16_ARRAY */
+  uint16Array: PairMaker<typeof DATA_TYPE.UINT16_ARRAY>;
+  /** DATA_TYPE_INT32_ARRAY */
+  int32Array: PairMaker<typeof DATA_TYPE.INT32_ARRAY>;
+  /** DATA_TYPE_UINT32_ARRAY */
+  uint32Array: PairMaker<typeof DATA_TYPE.UINT32_ARRAY>;
+  /** DATA_TYPE_INT64_ARRAY */
+  int64Array: PairMaker<typeof DATA_TYPE.INT64_ARRAY>;
+  /** DATA_TYPE_UINT64_ARRAY */
+  uint64Array: PairMaker<typeof DATA_TYPE.UINT64_ARRAY>;
+  /** DATA_TYPE_STRING_ARRAY */
+  stringArray: PairMaker<typeof DATA_TYPE.STRING_ARRAY>;
+  /** DATA_TYPE_HRTIME */
+  hrtime: PairMaker<typeof DATA_TYPE.HRTIME>;
+  /** DATA_TYPE_NVLIST */
+  nvlist: PairMaker<typeof DATA_TYPE.NVLIST>;
+  /** DATA_TYPE_NVLIST_ARRAY */
+  nvlistArray: PairMaker<typeof DATA_TYPE.NVLIST_ARRAY>;
+  /** DATA_TYPE_BOOLEAN_VALUE */
+  booleanValue: PairMaker<typeof DATA_TYPE.BOOLEAN_VALUE>;
+  /** DATA_TYPE_INT8 */
+  int8: PairMaker<typeof DATA_TYPE.INT8>;
+  /** DATA_TYPE_UINT8 */
+  uint8: PairMaker<typeof DATA_TYPE.UINT8>;
+  /** DATA_TYPE_BOOLEAN_ARRAY */
+  booleanArray: PairMaker<typeof DATA_TYPE.BOOLEAN_ARRAY>;
+  /** DATA_TYPE_INT8_ARRAY */
+  int8Array: PairMaker<typeof DATA_TYPE.INT8_ARRAY>;
+  /** DATA_TYPE_UINT8_ARRAY */
+  uint8Array: PairMaker<typeof DATA_TYPE.UINT8_ARRAY>;
+  /** DATA_TYPE_DOUBLE */
+  double: PairMaker<typeof DATA_TYPE.DOUBLE>;
 }
 
 /**
@@ -1655,7 +1728,7 @@ function mk<T extends DataType>(type: T) {
  *
  * @example
  * ```ts
- * import { decodeNvlist, encodeNvlist, nv, printNvlist } from "./nvlist.ts";
+ * import { decodeNvlist, encodeNvlist, nv, printNvlist } from "jsr:@zsend/zsend";
  * const list = nv.list(
  *   nv.string("tosnap", "r1"),
  *   nv.boolean("not_recursive"),
@@ -1667,7 +1740,7 @@ function mk<T extends DataType>(type: T) {
  * }
  * ```
  */
-export const nv = {
+export const nv: NvBuilders = {
   /** A list of these pairs (version 0, `NV_UNIQUE_NAME`). */
   list: (...pairs: NvPair[]): NvList => ({ pairs }),
   /** DATA_TYPE_BOOLEAN: a name with no value. */

@@ -303,7 +303,7 @@ export class RecordSender {
    * import { encodeRecord } from "./record.ts";
    * const s = new RecordSender();
    * s.free(1n, 0n, 512n);
-   * const out = s.writeEncoded(encodeRecord({ type: 1, object: 2n, blksz: 512 } as never, true));
+   * const out = s.writeEncoded(encodeRecord({ type: 1, object: 2n, blksz: 512 }, true));
    * if (out.length !== 2) throw new Error();
    * ```
    */
@@ -322,7 +322,7 @@ export class RecordSender {
    * import { encodeRecord } from "./record.ts";
    * const s = new RecordSender();
    * s.free(1n, 0n, 512n);
-   * const header = encodeRecord({ type: 6, object: 1n, offset: 512n, logical_size: 512n } as never, true);
+   * const header = encodeRecord({ type: 3, object: 1n, offset: 512n, logical_size: 512n }, true);
    * const out = s.writeRun(header, new BigUint64Array(4), 512, new Float64Array([512]), "image");
    * if (out.length !== 2 || out[1]!.length !== 312 + 512) throw new Error();
    * ```

@@ -94,8 +94,7 @@ function hex(ck: Checksum): string {
  * stream that ends before its last END
  * @example
  * ```ts
- * import { readRecords } from "./reader.ts";
- * import { StreamWriter } from "./writer.ts";
+ * import { readRecords, StreamWriter } from "jsr:@zsend/zsend";
  * const w = new StreamWriter({ littleEndian: true });
  * const bytes = [
  *   ...w.begin({ toname: "pool/fs@snap", toguid: 1n, objset_type: 2 }),
@@ -124,7 +123,7 @@ const BATCH = 4;
  * @example
  * ```ts
  * import { readRecordBatches } from "./reader.ts";
- * import { StreamWriter } from "./writer.ts";
+ * import { StreamWriter } from "jsr:@zsend/zsend";
  * const w = new StreamWriter();
  * const bytes = [...w.begin({ toname: "p/fs@a", toguid: 1n, objset_type: 2 }), ...w.end()];
  * let n = 0;
@@ -310,8 +309,7 @@ export async function* readRecordBatches(
  *
  * @example
  * ```ts
- * import { RecordDecoderStream } from "./reader.ts";
- * import { StreamWriter } from "./writer.ts";
+ * import { RecordDecoderStream, StreamWriter } from "jsr:@zsend/zsend";
  * const w = new StreamWriter({ littleEndian: false });
  * const chunks = [...w.begin({ toname: "p/v@s", toguid: 9n, objset_type: 3 }), ...w.end()];
  * const records = await Array.fromAsync(
@@ -326,7 +324,11 @@ export class RecordDecoderStream implements TransformStream<Uint8Array, StreamRe
   /** Where the stream's bytes go in. */
   readonly writable: WritableStream<Uint8Array>;
 
-  /** @param options as for {@linkcode readRecords} */
+  /**
+   * A decoder whose records come out of `readable` as bytes go into `writable`.
+   *
+   * @param options as for {@linkcode readRecords}
+   */
   constructor(options: ReadOptions = {}) {
     const { readable, writable } = new TransformStream<Uint8Array, Uint8Array>();
     this.writable = writable;

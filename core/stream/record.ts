@@ -20,7 +20,7 @@ import {
 export type Checksum = [bigint, bigint, bigint, bigint];
 
 /** Fields common to every record. */
-interface RecordBase {
+export interface RecordBase {
   /** `drr_payloadlen`: only BEGIN uses it, for the length of its nvlist. */
   payloadlen: number;
   /** The trailing per-record checksum (`drr_checksum`, bytes 280..311); zero in old streams. */
@@ -29,146 +29,239 @@ interface RecordBase {
 
 /** DRR_BEGIN: opens a (sub)stream. */
 export interface DrrBegin extends RecordBase {
+  /** `drr_type`: the record type (`DRR`). */
   type: typeof DRR.BEGIN;
+  /** `drr_magic`: `BACKUP_MAGIC`, in the stream's byte order. */
   magic: bigint;
+  /** `drr_versioninfo`: header type in the low 2 bits, feature flags above. */
   versioninfo: bigint;
+  /** `drr_creation_time`: the snapshot's creation time, seconds since 1970. */
   creation_time: bigint;
   /** `drr_type`: the objset type (2 filesystem, 3 volume). */
   objset_type: number;
+  /** `drr_flags`: the record's flag bits. */
   flags: number;
+  /** `drr_toguid`: the guid of the snapshot the (sub)stream makes. */
   toguid: bigint;
+  /** `drr_fromguid`: the guid of the snapshot an incremental is from (0 for a full stream). */
   fromguid: bigint;
+  /** `drr_toname`: the snapshot's name (`pool/fs@snap`). */
   toname: string;
 }
 
 /** DRR_OBJECT: creates or reclaims an object; its bonus buffer follows. */
 export interface DrrObject extends RecordBase {
+  /** `drr_type`: the record type (`DRR`). */
   type: typeof DRR.OBJECT;
+  /** `drr_object`: the object number. */
   object: bigint;
+  /** `drr_type` of the object (`dmu_object_type_t`). */
   object_type: number;
+  /** `drr_bonustype`: the type of the bonus buffer. */
   bonustype: number;
+  /** `drr_blksz`: the object's data block size. */
   blksz: number;
+  /** `drr_bonuslen`: bytes of bonus buffer. */
   bonuslen: number;
+  /** `drr_checksumtype`: the checksum function of the block(s). */
   checksumtype: number;
+  /** `drr_compress`: the object's compression function. */
   compress: number;
+  /** `drr_dn_slots`: dnode slots the object takes (0 in old streams: one). */
   dn_slots: number;
+  /** `drr_flags`: the record's flag bits. */
   flags: number;
+  /** `drr_raw_bonuslen`: bytes of (encrypted) bonus buffer in raw streams. */
   raw_bonuslen: number;
+  /** `drr_toguid`: the guid of the snapshot the (sub)stream makes. */
   toguid: bigint;
+  /** `drr_indblkshift`: log2 of the indirect block size (raw streams). */
   indblkshift: number;
+  /** `drr_nlevels`: levels of indirection (raw streams). */
   nlevels: number;
+  /** `drr_nblkptr`: block pointers in the dnode (raw streams). */
   nblkptr: number;
+  /** `drr_maxblkid`: the highest block id (raw streams). */
   maxblkid: bigint;
 }
 
 /** DRR_FREEOBJECTS: frees a range of objects. */
 export interface DrrFreeObjects extends RecordBase {
+  /** `drr_type`: the record type (`DRR`). */
   type: typeof DRR.FREEOBJECTS;
+  /** `drr_firstobj`: the first object of the range. */
   firstobj: bigint;
+  /** `drr_numobjs`: objects in the range. */
   numobjs: bigint;
+  /** `drr_toguid`: the guid of the snapshot the (sub)stream makes. */
   toguid: bigint;
 }
 
 /** DRR_WRITE: one block of data follows. */
 export interface DrrWrite extends RecordBase {
+  /** `drr_type`: the record type (`DRR`). */
   type: typeof DRR.WRITE;
+  /** `drr_object`: the object number. */
   object: bigint;
+  /** `drr_type` of the object (`dmu_object_type_t`). */
   object_type: number;
+  /** `drr_offset`: byte offset in the object. */
   offset: bigint;
+  /** `drr_logical_size`: the block's size uncompressed. */
   logical_size: bigint;
+  /** `drr_toguid`: the guid of the snapshot the (sub)stream makes. */
   toguid: bigint;
+  /** `drr_checksumtype`: the checksum function of the block(s). */
   checksumtype: number;
+  /** `drr_flags`: the record's flag bits. */
   flags: number;
+  /** `drr_compressiontype`: the payload's compression (0: none). */
   compressiontype: number;
   /** `drr_key.ddk_cksum`: the block's checksum (dedup key). */
   key_cksum: Checksum;
   /** `drr_key.ddk_prop`: the block pointer's properties. */
   key_prop: bigint;
+  /** `drr_compressed_size`: the payload's size when compressed. */
   compressed_size: bigint;
+  /** `drr_salt`: the block's encryption salt (raw streams). */
   salt: Uint8Array;
+  /** `drr_iv`: the block's encryption IV (raw streams). */
   iv: Uint8Array;
+  /** `drr_mac`: the block's MAC (raw streams). */
   mac: Uint8Array;
 }
 
 /** DRR_FREE: frees a byte range of an object (`length` 2^64-1: to its end). */
 export interface DrrFree extends RecordBase {
+  /** `drr_type`: the record type (`DRR`). */
   type: typeof DRR.FREE;
+  /** `drr_object`: the object number. */
   object: bigint;
+  /** `drr_offset`: byte offset in the object. */
   offset: bigint;
+  /** `drr_length`: bytes of the range or block. */
   length: bigint;
+  /** `drr_toguid`: the guid of the snapshot the (sub)stream makes. */
   toguid: bigint;
 }
 
 /** DRR_END: closes a (sub)stream with the checksum of all of it. */
 export interface DrrEnd extends RecordBase {
+  /** `drr_type`: the record type (`DRR`). */
   type: typeof DRR.END;
   /** `drr_end.drr_checksum`: the running checksum before this record. */
   checksum: Checksum;
+  /** `drr_toguid`: the guid of the snapshot the (sub)stream makes. */
   toguid: bigint;
 }
 
 /** DRR_WRITE_BYREF: a block equal to one written earlier (dedup streams). */
 export interface DrrWriteByref extends RecordBase {
+  /** `drr_type`: the record type (`DRR`). */
   type: typeof DRR.WRITE_BYREF;
+  /** `drr_object`: the object number. */
   object: bigint;
+  /** `drr_offset`: byte offset in the object. */
   offset: bigint;
+  /** `drr_length`: bytes of the range or block. */
   length: bigint;
+  /** `drr_toguid`: the guid of the snapshot the (sub)stream makes. */
   toguid: bigint;
+  /** `drr_refguid`: the dataset of the block referred to. */
   refguid: bigint;
+  /** `drr_refobject`: the object of the block referred to. */
   refobject: bigint;
+  /** `drr_refoffset`: the offset of the block referred to. */
   refoffset: bigint;
+  /** `drr_checksumtype`: the checksum function of the block(s). */
   checksumtype: number;
+  /** `drr_flags`: the record's flag bits. */
   flags: number;
+  /** `drr_key.ddk_cksum`: the block's checksum (dedup key). */
   key_cksum: Checksum;
+  /** `drr_key.ddk_prop`: the block pointer's properties. */
   key_prop: bigint;
 }
 
 /** DRR_SPILL: an object's spill block follows. */
 export interface DrrSpill extends RecordBase {
+  /** `drr_type`: the record type (`DRR`). */
   type: typeof DRR.SPILL;
+  /** `drr_object`: the object number. */
   object: bigint;
+  /** `drr_length`: bytes of the range or block. */
   length: bigint;
+  /** `drr_toguid`: the guid of the snapshot the (sub)stream makes. */
   toguid: bigint;
+  /** `drr_flags`: the record's flag bits. */
   flags: number;
+  /** `drr_compressiontype`: the payload's compression (0: none). */
   compressiontype: number;
+  /** `drr_compressed_size`: the payload's size when compressed. */
   compressed_size: bigint;
+  /** `drr_salt`: the block's encryption salt (raw streams). */
   salt: Uint8Array;
+  /** `drr_iv`: the block's encryption IV (raw streams). */
   iv: Uint8Array;
+  /** `drr_mac`: the block's MAC (raw streams). */
   mac: Uint8Array;
+  /** `drr_type` of the object (`dmu_object_type_t`). */
   object_type: number;
 }
 
 /** DRR_WRITE_EMBEDDED: a block small enough to live in its block pointer follows. */
 export interface DrrWriteEmbedded extends RecordBase {
+  /** `drr_type`: the record type (`DRR`). */
   type: typeof DRR.WRITE_EMBEDDED;
+  /** `drr_object`: the object number. */
   object: bigint;
+  /** `drr_offset`: byte offset in the object. */
   offset: bigint;
+  /** `drr_length`: bytes of the range or block. */
   length: bigint;
+  /** `drr_toguid`: the guid of the snapshot the (sub)stream makes. */
   toguid: bigint;
+  /** `drr_compression`: the embedded block's compression. */
   compression: number;
+  /** `drr_etype`: the embedded block's type. */
   etype: number;
+  /** `drr_lsize`: the block's logical size. */
   lsize: number;
+  /** `drr_psize`: bytes of embedded data. */
   psize: number;
 }
 
 /** DRR_OBJECT_RANGE: a range of dnode slots (raw sends). */
 export interface DrrObjectRange extends RecordBase {
+  /** `drr_type`: the record type (`DRR`). */
   type: typeof DRR.OBJECT_RANGE;
+  /** `drr_firstobj`: the first object of the range. */
   firstobj: bigint;
+  /** `drr_numslots`: dnode slots in the range. */
   numslots: bigint;
+  /** `drr_toguid`: the guid of the snapshot the (sub)stream makes. */
   toguid: bigint;
+  /** `drr_salt`: the block's encryption salt (raw streams). */
   salt: Uint8Array;
+  /** `drr_iv`: the block's encryption IV (raw streams). */
   iv: Uint8Array;
+  /** `drr_mac`: the block's MAC (raw streams). */
   mac: Uint8Array;
+  /** `drr_flags`: the record's flag bits. */
   flags: number;
 }
 
 /** DRR_REDACT: a byte range left out of a redacted send. */
 export interface DrrRedact extends RecordBase {
+  /** `drr_type`: the record type (`DRR`). */
   type: typeof DRR.REDACT;
+  /** `drr_object`: the object number. */
   object: bigint;
+  /** `drr_offset`: byte offset in the object. */
   offset: bigint;
+  /** `drr_length`: bytes of the range or block. */
   length: bigint;
+  /** `drr_toguid`: the guid of the snapshot the (sub)stream makes. */
   toguid: bigint;
 }
 
@@ -314,13 +407,21 @@ export const LAYOUTS: readonly FieldSpec[][] = [
   ]),
 ];
 
-/** For each record type, a 312-byte mask with 1 where a field or the checksum lives. */
-const USED_MASKS: Uint8Array[] = LAYOUTS.map((fields, type) => {
-  const mask = new Uint8Array(RECORD_SIZE);
-  mask.fill(1, 0, 8);
-  for (const f of fields) mask.fill(1, f.offset, f.offset + f.size);
-  if (type !== DRR.BEGIN) mask.fill(1, CHECKSUM_OFFSET, RECORD_SIZE);
-  return mask;
+/**
+ * For each record type, the byte ranges no field or checksum uses, as [start, end) pairs:
+ * checking only those is a few bytes per record instead of a mask test for each of 312.
+ */
+const UNUSED_RANGES: Uint16Array[] = LAYOUTS.map((fields, type) => {
+  const used = new Uint8Array(RECORD_SIZE);
+  used.fill(1, 0, 8);
+  for (const f of fields) used.fill(1, f.offset, f.offset + f.size);
+  if (type !== DRR.BEGIN) used.fill(1, CHECKSUM_OFFSET, RECORD_SIZE);
+  const ranges: number[] = [];
+  for (let i = 0; i < RECORD_SIZE; i++) {
+    if (used[i] === 0 && (i === 0 || used[i - 1] === 1)) ranges.push(i);
+    if (used[i] === 0 && (i === RECORD_SIZE - 1 || used[i + 1] === 1)) ranges.push(i + 1);
+  }
+  return Uint16Array.from(ranges);
 });
 
 const utf8 = new TextDecoder();
@@ -349,7 +450,7 @@ function readChecksum(v: DataView, off: number, le: boolean): Checksum {
  * @example
  * ```ts
  * import { encodeRecord, streamByteOrder } from "./record.ts";
- * const rec = encodeRecord({ type: 0, magic: 0x2F5BACBACn } as never, false);
+ * const rec = encodeRecord({ type: 0, magic: 0x2F5BACBACn }, false);
  * if (streamByteOrder(rec) !== false) throw new Error("expected big-endian");
  * ```
  */
@@ -373,8 +474,8 @@ export function rawRecordType(record: Uint8Array, littleEndian: boolean): number
  * @returns the decoded record; a type this implementation does not know throws `RangeError`
  * @example
  * ```ts
- * import { decodeRecord, encodeRecord } from "./record.ts";
- * const bytes = encodeRecord({ type: 4, object: 7n, offset: 0n, length: 512n } as never, true);
+ * import { decodeRecord, encodeRecord } from "jsr:@zsend/zsend";
+ * const bytes = encodeRecord({ type: 4, object: 7n, offset: 0n, length: 512n }, true);
  * const rec = decodeRecord(bytes, true);
  * if (rec.type !== 4 || rec.object !== 7n) throw new Error("round trip failed");
  * ```
@@ -419,8 +520,36 @@ export function decodeRecord(record: Uint8Array, littleEndian: boolean): DrrReco
   return out as unknown as DrrRecord;
 }
 
-/** A record to encode: its type, and any fields (missing ones are zero). */
-export type RecordInit = { type: number } & Partial<Record<string, unknown>>;
+/**
+ * One record kind to encode: its `type`, and any of that kind's fields (missing ones are zero;
+ * a field the kind does not have is a type error).
+ */
+export type RecordInitOf<R extends DrrRecord> = { type: R["type"] } & Partial<Omit<R, "type">>;
+
+/**
+ * A record to encode, keyed by its `type`: the fields of that record kind, any of them left
+ * out (encoded as zero; the writer fills `toguid` from BEGIN). A misspelled field is a type
+ * error.
+ *
+ * @example
+ * ```ts
+ * import type { RecordInit } from "jsr:@zsend/zsend";
+ * const free: RecordInit = { type: 4, object: 3n, offset: 0n, length: 512n };
+ * if (free.type === 4 && free.length !== 512n) throw new Error();
+ * ```
+ */
+export type RecordInit =
+  | RecordInitOf<DrrBegin>
+  | RecordInitOf<DrrObject>
+  | RecordInitOf<DrrFreeObjects>
+  | RecordInitOf<DrrWrite>
+  | RecordInitOf<DrrFree>
+  | RecordInitOf<DrrEnd>
+  | RecordInitOf<DrrWriteByref>
+  | RecordInitOf<DrrSpill>
+  | RecordInitOf<DrrWriteEmbedded>
+  | RecordInitOf<DrrObjectRange>
+  | RecordInitOf<DrrRedact>;
 
 /**
  * Encodes a record into 312 bytes. Fields left out are zero; the trailing checksum is
@@ -432,8 +561,8 @@ export type RecordInit = { type: number } & Partial<Record<string, unknown>>;
  * @returns the 312 bytes
  * @example
  * ```ts
- * import { encodeRecord } from "./record.ts";
- * const bytes = encodeRecord({ type: 2, firstobj: 1n, numobjs: 5n } as never, true);
+ * import { encodeRecord } from "jsr:@zsend/zsend";
+ * const bytes = encodeRecord({ type: 2, firstobj: 1n, numobjs: 5n }, true);
  * if (bytes.length !== 312 || bytes[8] !== 1) throw new Error("bad encoding");
  * ```
  */
@@ -495,10 +624,12 @@ export function writeChecksum(v: DataView, off: number, ck: Checksum, le: boolea
  * @returns the offset within the record, or -1 when all unused bytes are zero
  */
 export function firstStrayByte(record: Uint8Array, type: number): number {
-  const mask = USED_MASKS[type];
-  if (mask === undefined) return -1;
-  for (let i = 0; i < RECORD_SIZE; i++) {
-    if (record[i] !== 0 && mask[i] === 0) return i;
+  const ranges = UNUSED_RANGES[type];
+  if (ranges === undefined) return -1;
+  for (let r = 0; r < ranges.length; r += 2) {
+    for (let i = ranges[r]!, end = ranges[r + 1]!; i < end; i++) {
+      if (record[i] !== 0) return i;
+    }
   }
   return -1;
 }
@@ -518,6 +649,14 @@ function roundUp8(n: number): number {
  *
  * @returns the size; for WRITE and SPILL a bigint-derived number that may be huge in a
  * hostile stream (callers check limits before reading)
+ * @example
+ * ```ts
+ * import { payloadSize } from "jsr:@zsend/zsend";
+ * const n = payloadSize({ type: 8, payloadlen: 0, object: 5n, offset: 0n, length: 512n,
+ *   toguid: 1n, compression: 0, etype: 0, lsize: 512, psize: 61,
+ *   record_checksum: [0n, 0n, 0n, 0n] });
+ * if (n !== 64) throw new Error(); // psize rounded up to 8
+ * ```
  */
 export function payloadSize(rec: DrrRecord): number {
   switch (rec.type) {
@@ -536,22 +675,54 @@ export function payloadSize(rec: DrrRecord): number {
   }
 }
 
-/** Header type (`DMU_GET_STREAM_HDRTYPE`) of a BEGIN's versioninfo. */
+/**
+ * Header type (`DMU_GET_STREAM_HDRTYPE`) of a BEGIN's versioninfo.
+ *
+ * @example
+ * ```ts
+ * import { hdrtype } from "jsr:@zsend/zsend";
+ * if (hdrtype(0x11n) !== 1) throw new Error();
+ * ```
+ */
 export function hdrtype(versioninfo: bigint): number {
   return Number(versioninfo & 3n);
 }
 
-/** Feature flags (`DMU_GET_FEATUREFLAGS`) of a BEGIN's versioninfo. */
+/**
+ * Feature flags (`DMU_GET_FEATUREFLAGS`) of a BEGIN's versioninfo.
+ *
+ * @example
+ * ```ts
+ * import { featureFlags } from "jsr:@zsend/zsend";
+ * if (featureFlags(0x11n) !== 4n) throw new Error();
+ * ```
+ */
 export function featureFlags(versioninfo: bigint): bigint {
   return (versioninfo >> 2n) & ((1n << 56n) - 1n);
 }
 
-/** Whether feature flags (from {@linkcode featureFlags}) include a `FEATURE` bit. */
+/**
+ * Whether feature flags (from {@linkcode featureFlags}) include a `FEATURE` bit.
+ *
+ * @example
+ * ```ts
+ * import { FEATURE, hasFeature } from "jsr:@zsend/zsend";
+ * if (!hasFeature(4n, FEATURE.SA_SPILL)) throw new Error();
+ * ```
+ */
 export function hasFeature(features: bigint, flag: number): boolean {
   return (features & BigInt(flag)) !== 0n;
 }
 
-/** Builds a versioninfo from a header type and feature flags. */
+/**
+ * Builds a versioninfo from a header type and feature flags.
+ *
+ * @example
+ * ```ts
+ * import { makeVersioninfo } from "jsr:@zsend/zsend";
+ * if (makeVersioninfo(1, 4) !== 0x11n) throw new Error();
+ * ```
+ */
 export function makeVersioninfo(hdr: number, features: bigint | number): bigint {
   return BigInt(hdr) | (BigInt(features) << 2n);
 }

@@ -40,9 +40,7 @@ type WrittenBlocks = Map<bigint, Map<bigint, Map<bigint, bigint>>>;
  *
  * @example
  * ```ts
- * import { StreamVerifier } from "./verify.ts";
- * import { readRecords } from "./reader.ts";
- * import { StreamWriter } from "./writer.ts";
+ * import { readRecords, StreamVerifier, StreamWriter } from "jsr:@zsend/zsend";
  * const w = new StreamWriter();
  * const bytes = [
  *   ...w.begin({ toname: "p/fs@a", toguid: 7n, objset_type: 2 }),
@@ -231,8 +229,7 @@ export class StreamVerifier {
  * @returns the report; throws {@linkcode StreamError} naming the first faulty record
  * @example
  * ```ts
- * import { verifyStream } from "./verify.ts";
- * import { StreamWriter } from "./writer.ts";
+ * import { StreamWriter, verifyStream } from "jsr:@zsend/zsend";
  * const w = new StreamWriter();
  * const bytes = [...w.begin({ toname: "p/fs@a", toguid: 7n, objset_type: 2 }), ...w.end()];
  * const report = await verifyStream(bytes);

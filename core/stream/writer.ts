@@ -44,8 +44,11 @@ export interface WriterOptions {
  * (a store's pack, say, copied by the kernel without passing through this process).
  */
 export interface PayloadRef<P = unknown> {
+  /** Bytes of the payload. */
   readonly length: number;
+  /** Its fletcher-4 from zero, in the stream's byte order. */
   readonly fletcher4: Checksum;
+  /** Where its bytes lie. */
   readonly place: P;
 }
 
@@ -104,6 +107,12 @@ export function isPayloadRun(chunk: StreamChunk): chunk is PayloadRun {
 export interface WriteOptions {
   /** Overrides the writer's `recordChecksums` for this one record. */
   recordChecksum?: boolean;
+  /**
+   * The payload's own fletcher-4 (from zero, in the writer's byte order), when known already
+   * (the reader's `payloadChecksums`): folded into the running checksum instead of summing the
+   * payload again.
+   */
+  payloadChecksum?: Checksum;
 }
 
 /**
@@ -112,19 +121,25 @@ export interface WriteOptions {
  *
  * @example
  * ```ts
- * import { StreamWriter } from "./writer.ts";
+ * import { StreamWriter } from "jsr:@zsend/zsend";
  * const w = new StreamWriter();
  * const chunks = [...w.begin({ toname: "p/fs@a", toguid: 5n, objset_type: 2 }), ...w.end()];
  * if (chunks.length !== 2 || chunks[1]![0] !== 5) throw new Error();
  * ```
  */
 export class StreamWriter {
+  /** The byte order it writes. */
   readonly littleEndian: boolean;
+  /** Whether records carry a trailing checksum (else only END does). */
   readonly recordChecksums: boolean;
   #checksum: Fletcher4;
   #toguid = 0n;
 
-  /** @param options byte order, checksum style, engine */
+  /**
+   * A writer at the start of a stream.
+   *
+   * @param options byte order, checksum style, engine
+   */
   constructor(options: WriterOptions = {}) {
     this.littleEndian = options.littleEndian ?? true;
     this.recordChecksums = options.recordChecksums ?? true;
@@ -141,7 +156,6 @@ export class StreamWriter {
    * no features, and `payloadlen` from the payload.
    */
   begin(fields: Partial<Omit<DrrBegin, "type">>, payload?: Uint8Array): Uint8Array[] {
-    this.#toguid = fields.toguid ?? 0n;
     return this.write({
       magic: BACKUP_MAGIC,
       versioninfo: makeVersioninfo(HDRTYPE.SUBSTREAM, 0),
@@ -169,12 +183,25 @@ export class StreamWriter {
 
   /**
    * Writes any record: END gets the running checksum, others a trailing checksum when the
-   * stream carries them. The payload must have the size the record's fields imply; given as a
+   * stream carries them. A record without `toguid` gets its substream's, from the last BEGIN.
+   * The payload must have the size the record's fields imply; given as a
    * {@linkcode PayloadRef}, its checksum is folded in and the reference is returned in its
    * place.
+   *
+   * @example
+   * ```ts
+   * import { decodeRecord, StreamWriter } from "jsr:@zsend/zsend";
+   * const w = new StreamWriter();
+   * w.begin({ toname: "p/fs@a", toguid: 9n, objset_type: 2 });
+   * const [free] = w.write({ type: 4, object: 3n, offset: 0n, length: 512n });
+   * const rec = decodeRecord(free!, true);
+   * if (rec.type !== 4 || rec.toguid !== 9n) throw new Error();
+   * ```
    */
   write(rec: RecordInit | DrrRecord, payload?: Uint8Array, options?: WriteOptions): Uint8Array[];
+  /** {@linkcode StreamWriter.write} of a record whose payload is held elsewhere. */
   write(rec: RecordInit | DrrRecord, payload: PayloadRef, options?: WriteOptions): StreamChunk[];
+  /** {@linkcode StreamWriter.write} of a record with either kind of payload. */
   write(
     rec: RecordInit | DrrRecord,
     payload?: Uint8Array | PayloadRef,
@@ -189,7 +216,12 @@ export class StreamWriter {
     const ck = this.#checksum;
     const fields: Record<string, unknown> = { ...rec };
     delete fields.record_checksum;
-    if (rec.type === DRR.BEGIN) ck.reset();
+    if (rec.type === DRR.BEGIN) {
+      ck.reset();
+      this.#toguid = rec.toguid ?? 0n;
+    } else if (fields.toguid === undefined) {
+      fields.toguid = this.#toguid;
+    }
     if (rec.type === DRR.END) fields.checksum = ck.value();
     const out = encodeRecord(fields as RecordInit, le, new Uint8Array(RECORD_SIZE));
     ck.update(out.subarray(0, CHECKSUM_OFFSET), le);
@@ -204,7 +236,9 @@ export class StreamWriter {
     }
     if (payload !== undefined && payload.length > 0) {
       if (isPayloadRef(payload)) ck.append(payload.fletcher4, payload.length);
-      else ck.update(payload, le);
+      else if (options.payloadChecksum !== undefined) {
+        ck.append(options.payloadChecksum, payload.length);
+      } else ck.update(payload, le);
       return [out, payload];
     }
     return [out];
@@ -217,12 +251,11 @@ export class StreamWriter {
    *
    * @example
    * ```ts
-   * import { StreamWriter } from "./writer.ts";
-   * import { encodeRecord } from "./record.ts";
+   * import { encodeRecord, StreamWriter } from "jsr:@zsend/zsend";
    * const a = new StreamWriter(), b = new StreamWriter();
    * const rec = { type: 4, object: 3n, offset: 0n, length: 512n, toguid: 0n } as const;
    * const [x] = a.write(rec);
-   * const [y] = b.writeEncoded(encodeRecord(rec as never, true)) as Uint8Array[];
+   * const [y] = b.writeEncoded(encodeRecord(rec, true)) as Uint8Array[];
    * if (x!.join() !== y!.join()) throw new Error();
    * ```
    */
@@ -255,9 +288,8 @@ export class StreamWriter {
    *
    * @example
    * ```ts
-   * import { StreamWriter } from "./writer.ts";
-   * import { encodeRecord } from "./record.ts";
-   * const rec = { type: 6, object: 1n, offset: 0n, logical_size: 512n } as never;
+   * import { encodeRecord, StreamWriter } from "jsr:@zsend/zsend";
+   * const rec = { type: 3, object: 1n, offset: 0n, logical_size: 512n } as const;
    * const ck = [1n, 2n, 3n, 4n] as const;
    * const a = new StreamWriter(), b = new StreamWriter();
    * const [header] = a.writeEncoded(encodeRecord(rec, true),

@@ -73,9 +73,7 @@ export interface RecompressOptions {
  * @throws {TypeError} for a codec zsend cannot compress with (zstd)
  * @example
  * ```ts
- * import { readRecords } from "../stream/reader.ts";
- * import { recompressRecords } from "./recompress.ts";
- * import { StreamWriter } from "../stream/writer.ts";
+ * import { readRecords, recompressRecords, StreamWriter } from "jsr:@zsend/zsend";
  * const w = new StreamWriter();
  * const stream = [
  *   ...w.begin({ toname: "p/fs@a", toguid: 7n, objset_type: 2 }),

@@ -18,7 +18,7 @@ import { StreamError } from "../stream/errors.ts";
 import type { Fletcher4Engine } from "../checksum/fletcher4.ts";
 import type { StreamRecord } from "../stream/reader.ts";
 import { type DrrBegin, type DrrWrite, featureFlags, type RecordInit } from "../stream/record.ts";
-import { hasRecordChecksum, StreamWriter } from "../stream/writer.ts";
+import { hasRecordChecksum, StreamWriter, type WriteOptions } from "../stream/writer.ts";
 
 /** A WRITE record kept for later references: its decoded header and its payload. */
 export interface IndexedWrite {
@@ -49,7 +49,7 @@ export interface RedupIndex {
  *
  * @example
  * ```ts
- * import { MemoryRedupIndex } from "./redup.ts";
+ * import { MemoryRedupIndex } from "jsr:@zsend/zsend";
  * const index = new MemoryRedupIndex();
  * if (index.find(1n, 2n, 0n) !== undefined || index.size !== 0) throw new Error();
  * ```
@@ -116,9 +116,7 @@ const DEDUP_FLAGS = BigInt(FEATURE.DEDUP | FEATURE.DEDUPPROPS);
  * points at nothing written before it
  * @example
  * ```ts
- * import { MemoryRedupIndex, redupRecords } from "./redup.ts";
- * import { readRecords } from "../stream/reader.ts";
- * import { StreamWriter } from "../stream/writer.ts";
+ * import { MemoryRedupIndex, readRecords, redupRecords, StreamWriter } from "jsr:@zsend/zsend";
  * const w = new StreamWriter();
  * const data = new Uint8Array(512).fill(7);
  * const dedup = [
@@ -153,7 +151,11 @@ export async function* redupRecords(
       ...(options.fletcher4 ? { fletcher4: options.fletcher4 } : {}),
     });
     const h = r.header;
-    const checksum = { recordChecksum: hasRecordChecksum(h) };
+    const checksum: WriteOptions = { recordChecksum: hasRecordChecksum(h) };
+    // The payloads that go out as they came in: their checksum, when the reader gave it.
+    const same: WriteOptions = r.payloadChecksum === undefined
+      ? checksum
+      : { ...checksum, payloadChecksum: r.payloadChecksum };
     switch (h.type) {
       case DRR.BEGIN: {
         const features = featureFlags(h.versioninfo);
@@ -165,7 +167,7 @@ export async function* redupRecords(
       case DRR.WRITE:
         await index.add(r);
         stats.writes++;
-        yield* writer.write(h, r.payload, checksum);
+        yield* writer.write(h, r.payload, same);
         break;
       case DRR.WRITE_BYREF: {
         const found = await index.find(h.refguid, h.refobject, h.refoffset);
@@ -195,7 +197,7 @@ export async function* redupRecords(
         break;
       }
       default:
-        yield* writer.write(h, r.payload, checksum);
+        yield* writer.write(h, r.payload, same);
     }
   }
 }

@@ -134,10 +134,7 @@ function refuseDedup(r: StreamRecord, verb: string): void {
  * @throws {StreamError} for a deduplicated stream (WRITE_BYREF)
  * @example
  * ```ts
- * import { readRecords } from "../stream/reader.ts";
- * import { dropRecords } from "./surgery.ts";
- * import { verifyStream } from "../stream/verify.ts";
- * import { StreamWriter } from "../stream/writer.ts";
+ * import { dropRecords, readRecords, StreamWriter, verifyStream } from "jsr:@zsend/zsend";
  * const w = new StreamWriter();
  * const stream = [
  *   ...w.begin({ toname: "p/fs@a", toguid: 7n, objset_type: 2 }),
@@ -187,12 +184,12 @@ export async function* dropRecords(
  * block whose payload is shorter than its logical size (`zstream` would write a broken stream)
  * @example
  * ```ts
- * import { readRecords } from "../stream/reader.ts";
- * import { decompressRecords } from "./surgery.ts";
- * import { zlibCompress } from "../compress/deflate.ts";
- * import { StreamWriter } from "../stream/writer.ts";
+ * import { decompressRecords, readRecords, StreamWriter } from "jsr:@zsend/zsend";
  * const w = new StreamWriter();
- * const z = zlibCompress(new Uint8Array(512).fill(0x78)); // as gzip-N stores it
+ * // A zlib stream, as gzip-N stores a block.
+ * const deflate = new CompressionStream("deflate");
+ * const block = new Blob([new Uint8Array(512).fill(0x78)]).stream().pipeThrough(deflate);
+ * const z = new Uint8Array(await new Response(block).arrayBuffer());
  * const stream = [
  *   ...w.begin({ toname: "p/fs@a", toguid: 7n, objset_type: 2 }),
  *   ...w.write({ type: 1, object: 2n, object_type: 19, bonustype: 0, blksz: 512, toguid: 7n }),

@@ -108,6 +108,29 @@ export const NATIVE_SYMBOLS = {
     nonblocking: true,
   },
   /**
+   * `uint8_t *zs_map_reserve(uint64_t len)`: `len` bytes of address space, mapped to zeros
+   * (no memory until read); NULL on error
+   */
+  zs_map_reserve: { parameters: ["u64"], result: "pointer" },
+  /**
+   * `int64_t zs_map_window(uint8_t *slot, uint64_t slot_len, int32_t fd, uint64_t off,
+   * uint32_t populate)`: the bytes of a regular file from `off` (page-aligned) mapped into the
+   * slot, at most `slot_len`, their pages read in when `populate` is set, zeros over the rest;
+   * the bytes mapped (0 at the end), -ENODEV for a file that is not regular, or -errno. fd -1
+   * maps zeros over the slot.
+   */
+  zs_map_window: { parameters: ["pointer", "u64", "i32", "u64", "u32"], result: "i64" },
+  /**
+   * `int32_t zs_prefetch(uint8_t *addr, uint64_t len)`: the pages of the range read in on a
+   * thread of the library's (a window mapped ahead of the reader); 0 or -errno
+   */
+  zs_prefetch: { parameters: ["pointer", "u64"], result: "i32" },
+  /**
+   * `uint64_t zs_map_faults(void)`: the SIGBUS faults taken in the library's mappings since
+   * the process began (a mapped file shrank: the pages read as zeros instead of killing it)
+   */
+  zs_map_faults: { parameters: [], result: "u64" },
+  /**
    * `int32_t zs_lsetxattr(const char *path, const char *name, const uint8_t *value,
    * uint32_t len)`: 0 or -errno; never follows a symlink at the end of the path
    */
@@ -151,9 +174,14 @@ export const NATIVE_SYMBOLS = {
   /**
    * `int64_t zs_open_blocks(int32_t in_fd, int32_t out_fd, const uint8_t *desc, uint32_t n,
    * uint32_t mode, uint32_t key_len)`: `n` sealed blocks (96-byte descriptors) read, opened
-   * with AES-GCM (mode 0) or AES-CCM (1) and written, on a thread of its own (a promise); 0,
-   * i + 1 when block i fails its tag, or -errno
+   * with AES-GCM (mode 0) or AES-CCM (1) and written; 0, i + 1 when block i fails its tag, or
+   * -errno
    */
+  zs_open_blocks: {
+    parameters: ["i32", "i32", "buffer", "u32", "u32", "u32"],
+    result: "i64",
+  },
+  /** `zs_open_blocks` on a thread of its own (a promise) */
   zs_open_blocks_async: {
     name: "zs_open_blocks",
     parameters: ["i32", "i32", "buffer", "u32", "u32", "u32"],

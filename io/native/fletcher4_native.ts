@@ -61,7 +61,7 @@ let engine: Fletcher4Engine | null | undefined;
  * @example
  * ```ts
  * import { nativeFletcher4 } from "./fletcher4_native.ts";
- * import { fletcher4, tsFletcher4 } from "../../core/checksum/fletcher4.ts";
+ * import { fletcher4, tsFletcher4 } from "jsr:@zsend/zsend";
  * const data = new Uint8Array(1000).map((_, i) => i * 7);
  * const native = nativeFletcher4(); // null without --allow-ffi or a built library
  * const engine = native ?? tsFletcher4;
@@ -84,8 +84,7 @@ export function nativeFletcher4(): Fletcher4Engine | null {
  *
  * @example
  * ```ts
- * import { bestFletcher4 } from "./fletcher4_native.ts";
- * import { Fletcher4 } from "../../core/checksum/fletcher4.ts";
+ * import { bestFletcher4, Fletcher4 } from "jsr:@zsend/zsend";
  * const f = new Fletcher4(bestFletcher4());
  * f.update(new Uint8Array([2, 0, 0, 0, 3, 0, 0, 0]), true);
  * const [a, b, c, d] = f.value();

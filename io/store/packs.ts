@@ -125,6 +125,21 @@ export class PackSet {
     this.leases.onWait = () => this.#dispatchLent();
   }
 
+  /**
+   * Takes the packs as the index now says (after the write lock was taken: a gc may have
+   * rewritten them since this set was made). Only before any append.
+   */
+  resync(known: { id: number; committed: number }[]): void {
+    if (this.#appender !== null || this.#pending.length > 0) {
+      throw new Error("the packs were appended to before the write lock was taken");
+    }
+    for (const f of this.#readers.values()) f.close();
+    this.#readers.clear();
+    const last = known.reduce((a, b) => (b.id > a.id ? b : a), known[0] ?? { id: 1, committed: 0 });
+    this.#current = last.id;
+    this.#length = last.committed;
+  }
+
   /** The path of a pack. */
   path(pack: number): string {
     return `${this.#dir}/${String(pack).padStart(6, "0")}.pack`;

@@ -148,6 +148,15 @@ CREATE TABLE IF NOT EXISTS snapshot_crypt (
   begin_nvlist BLOB NOT NULL
 );
 
+-- Encrypted (raw) datasets: whether each is its own encryption root (0: it inherits the key of
+-- its nearest encrypted ancestor, as a raw -R stream without is_encroot says), and the
+-- keylocation a raw -R stream gave it. A raw dataset without a row is its own root.
+CREATE TABLE IF NOT EXISTS dataset_crypt (
+  dataset INTEGER PRIMARY KEY,
+  encroot INTEGER NOT NULL,
+  keylocation TEXT
+);
+
 -- Raw snapshots: each dnode block's crypt parameters (the OBJECT_RANGE record's salt, iv, mac
 -- and flags, little-endian, as meta), by its first object. Carried forward like objects.
 CREATE TABLE IF NOT EXISTS object_ranges (

@@ -21,6 +21,8 @@ export interface DatasetRow {
   objsetType: number;
   /** The snapshot this dataset is a clone of, or null. */
   origin: number | null;
+  /** When the store received its first snapshot (seconds since the epoch). */
+  created: number;
 }
 
 /** A partial receive (`recv -s` cut short): kept, never shown as a snapshot. */
@@ -97,6 +99,8 @@ export class Store implements TargetState {
   /** Hashes bytes as the store keys blocks. */
   readonly hashBlock: (data: Uint8Array) => Uint8Array;
   #lockFile: Deno.FsFile | null = null;
+  /** A shared lock on the packs directory while this store may read packs (see gc.ts). */
+  #readerLock: Deno.FsFile | null = null;
   #stmts = new Map<string, StatementSync>();
 
   private constructor(dir: string, db: DatabaseSync, blockHash: BlockHash) {
@@ -113,6 +117,15 @@ export class Store implements TargetState {
       known.push({ id: 1, committed: 0 });
     }
     this.packs = new PackSet(`${dir}/packs`, known);
+    this.#readerLock = lockPacksDir(dir);
+  }
+
+  /** Each pack's id and committed length, as the index holds them. */
+  packRows(): { id: number; committed: number }[] {
+    return this.stmt("SELECT id, committed FROM packs ORDER BY id").all() as {
+      id: number;
+      committed: number;
+    }[];
   }
 
   /**
@@ -199,12 +212,37 @@ export class Store implements TargetState {
     return s;
   }
 
-  /** Takes the store's write lock (one receive at a time); waits when another holds it. */
+  /**
+   * Takes the store's write lock (one receive, destroy or gc at a time); waits when another
+   * holds it. The reader lock is let go first: a gc holds the write lock while it waits for
+   * readers to finish, and a writer does not need it (no gc runs while it holds the write
+   * lock). The packs are then taken as the index says now: a gc may have run since opening.
+   */
   async lock(): Promise<void> {
     if (this.#lockFile !== null) return;
+    this.#releaseReaderLock();
     const f = await Deno.open(`${this.dir}/lock`, { read: true, write: true, create: true });
     await f.lock(true);
     this.#lockFile = f;
+    this.packs.resync(this.packRows());
+  }
+
+  /**
+   * Waits until no other process reads this store's packs, and keeps new readers out until the
+   * returned function is called: a gc unlinks packs only then, so that a reader that looked up
+   * a block in the index before the gc switched it never finds its pack gone. Take
+   * {@linkcode Store.lock} first.
+   */
+  async excludeReaders(): Promise<() => void> {
+    if (this.#lockFile === null) throw new Error("excludeReaders needs the write lock");
+    const f = await Deno.open(`${this.dir}/packs`, { read: true });
+    await f.lock(true);
+    return () => f.close();
+  }
+
+  #releaseReaderLock(): void {
+    this.#readerLock?.close();
+    this.#readerLock = null;
   }
 
   /** Where a stored block's bytes lie in the packs. */
@@ -224,28 +262,49 @@ export class Store implements TargetState {
 
   /** Every dataset, by name. */
   datasets(): DatasetRow[] {
-    return (this.stmt("SELECT id, name, objset_type, origin FROM datasets ORDER BY name").all() as {
-      id: number;
-      name: string;
-      objset_type: number;
-      origin: number | null;
-    }[]).map((r) => ({ id: r.id, name: r.name, objsetType: r.objset_type, origin: r.origin }));
+    return this.#datasetRows("1");
   }
 
   /** A dataset by name, or null. */
   datasetByName(name: string): DatasetRow | null {
-    const r = this.stmt("SELECT id, name, objset_type, origin FROM datasets WHERE name = ?").get(
-      name,
-    ) as { id: number; name: string; objset_type: number; origin: number | null } | undefined;
-    return r === undefined
-      ? null
-      : { id: r.id, name: r.name, objsetType: r.objset_type, origin: r.origin };
+    return this.#datasetRows("name = ?", name)[0] ?? null;
+  }
+
+  #datasetRows(where: string, ...args: string[]): DatasetRow[] {
+    const rows = this.stmt(
+      `SELECT id, name, objset_type, origin, created FROM datasets WHERE ${where} ORDER BY name`,
+    ).all(...args) as {
+      id: number;
+      name: string;
+      objset_type: number;
+      origin: number | null;
+      created: number;
+    }[];
+    return rows.map((r) => ({
+      id: r.id,
+      name: r.name,
+      objsetType: r.objset_type,
+      origin: r.origin,
+      created: r.created,
+    }));
   }
 
   #snapshotRows(where: string, ...args: (string | number)[]): SnapshotRow[] {
+    return this.#rows(`s.resume_token IS NULL AND (${where})`, ...args);
+  }
+
+  /**
+   * A partial receive as a snapshot row (what it holds so far), for `send --saved`; every
+   * other lookup leaves partial receives out.
+   */
+  partialSnapshot(p: PartialReceiveRow): SnapshotRow {
+    return this.#rows("s.resume_token IS NOT NULL AND s.id = ?", p.id)[0]!;
+  }
+
+  #rows(where: string, ...args: (string | number)[]): SnapshotRow[] {
     const rows = this.stmt(
       `SELECT s.*, d.name AS dname FROM snapshots s JOIN datasets d ON d.id = s.dataset
-       WHERE s.resume_token IS NULL AND (${where}) ORDER BY s.id`,
+       WHERE ${where} ORDER BY s.id`,
     ).all(...args) as Record<string, unknown>[];
     return rows.map((r) => ({
       id: r.id as number,
@@ -329,15 +388,14 @@ export class Store implements TargetState {
    * partial receive was the dataset's first (a full or clone stream); the caller commits.
    */
   dropPartialReceive(p: PartialReceiveRow): void {
-    this.stmt("DELETE FROM block_map WHERE snapshot = ?").run(p.id);
-    this.stmt("DELETE FROM objects WHERE snapshot = ?").run(p.id);
-    this.stmt("DELETE FROM object_ranges WHERE snapshot = ?").run(p.id);
-    this.stmt("DELETE FROM snapshot_crypt WHERE snapshot = ?").run(p.id);
-    this.stmt("DELETE FROM snapshots WHERE id = ?").run(p.id);
+    this.deleteSnapshotRows([p.id]);
     const left = this.stmt("SELECT count(*) AS n FROM snapshots WHERE dataset = ?").get(
       p.dataset,
     ) as { n: number };
-    if (left.n === 0) this.stmt("DELETE FROM datasets WHERE id = ?").run(p.dataset);
+    if (left.n === 0) {
+      this.stmt("DELETE FROM dataset_crypt WHERE dataset = ?").run(p.dataset);
+      this.stmt("DELETE FROM datasets WHERE id = ?").run(p.dataset);
+    }
   }
 
   /** {@linkcode TargetState}: a dataset's type and snapshots. */
@@ -428,21 +486,40 @@ export class Store implements TargetState {
     if (clones.length > 0) {
       throw new TypeError(`snapshot is the origin of ${clones.map((c) => c.name).join(", ")}`);
     }
-    this.stmt("DELETE FROM block_map WHERE snapshot = ?").run(id);
-    this.stmt("DELETE FROM objects WHERE snapshot = ?").run(id);
-    this.stmt("DELETE FROM object_ranges WHERE snapshot = ?").run(id);
-    this.stmt("DELETE FROM snapshot_crypt WHERE snapshot = ?").run(id);
-    this.stmt("UPDATE snapshots SET parent = NULL WHERE parent = ?").run(id);
-    this.stmt("DELETE FROM snapshots WHERE id = ?").run(id);
+    this.deleteSnapshotRows([id]);
   }
 
-  /** Forgets blocks no snapshot uses any more (their pack bytes stay until a compaction). */
-  dropUnusedBlocks(): number {
-    const r = this.stmt(
-      `DELETE FROM blocks WHERE id NOT IN (SELECT block FROM block_map WHERE block IS NOT NULL)
-       AND id NOT IN (SELECT spill_block FROM objects WHERE spill_block IS NOT NULL)`,
-    ).run();
-    return Number(r.changes);
+  /**
+   * Deletes snapshot rows (snapshots or partial receives) with their objects, block maps and
+   * keys; the snapshots that grew from them keep their own copies and lose only the link.
+   * Their blocks stay until {@linkcode Store.dropUnusedBlocks}. The caller commits.
+   */
+  deleteSnapshotRows(ids: number[]): void {
+    const set = JSON.stringify(ids);
+    for (const table of ["block_map", "objects", "object_ranges", "snapshot_crypt"]) {
+      this.stmt(`DELETE FROM ${table} WHERE snapshot IN (SELECT value FROM json_each(?))`).run(set);
+    }
+    this.stmt("UPDATE snapshots SET parent = NULL WHERE parent IN (SELECT value FROM json_each(?))")
+      .run(set);
+    this.stmt("DELETE FROM snapshots WHERE id IN (SELECT value FROM json_each(?))").run(set);
+  }
+
+  /**
+   * Forgets blocks no snapshot (nor partial receive) uses any more; their pack bytes stay
+   * until a gc. The caller commits.
+   *
+   * @returns how many blocks and how many stored bytes were released
+   */
+  dropUnusedBlocks(): { blocks: number; bytes: number } {
+    const unused =
+      `FROM blocks WHERE id NOT IN (SELECT block FROM block_map WHERE block IS NOT NULL)
+       AND id NOT IN (SELECT spill_block FROM objects WHERE spill_block IS NOT NULL)`;
+    const r = this.stmt(`SELECT count(*) AS c, coalesce(sum(length), 0) AS n ${unused}`).get() as {
+      c: number;
+      n: number;
+    };
+    if (r.c > 0) this.stmt(`DELETE ${unused}`).run();
+    return { blocks: r.c, bytes: r.n };
   }
 
   /** Closes the index and the packs, and lets go of the lock. */
@@ -455,11 +532,27 @@ export class Store implements TargetState {
     this.#stmts.clear();
     this.packs.close();
     this.db.close();
+    this.#releaseReaderLock();
     if (this.#lockFile !== null) {
       this.#lockFile.close();
       this.#lockFile = null;
     }
   }
+}
+
+/**
+ * Takes a shared lock on a store's packs directory, held while the store may read packs;
+ * null when the directory cannot be opened.
+ */
+function lockPacksDir(dir: string): Deno.FsFile | null {
+  let f: Deno.FsFile;
+  try {
+    f = Deno.openSync(`${dir}/packs`, { read: true });
+  } catch {
+    return null;
+  }
+  f.lockSync(false);
+  return f;
 }
 
 export { hexGuid };

@@ -11,9 +11,14 @@
  *   reading in Deno)
  * - `read-fresh`: `io/source.ts` `openStreamInput()` without `reuse`, a fresh 4 MiB buffer
  *   per chunk (as redup and image read)
- * - `read-ahead`: `openStreamInput()` with `reuse`, as verify reads: two buffers, the next
- *   chunk read by `pread` on a native thread while this one is looked at
- * - `read-ahead-f4`: the same plus native fletcher-4 over every chunk
+ * - `read-ahead`: `openStreamInput()` with `reuse` and `ZSEND_NO_MMAP=1`, as verify reads a
+ *   file that cannot be mapped: two buffers, the next chunk read by `pread` on a native thread
+ *   while this one is looked at
+ * - `mapped`: `openStreamInput()` with `reuse`, as verify reads a file: 3 MiB windows, each
+ *   mapped while the one before is looked at and its pages read in on a native thread, no copy
+ *   (`io/mapped_source.ts`); the loop touches no byte, so this is the main thread's share only
+ * - `mapped-f4`: the same plus native fletcher-4 over every chunk: the floor of verify (the
+ *   bytes in front of the checksum, and the checksum)
  * - `records`: `core/stream/reader.ts` `readRecords()` with checksums (parse + fletcher-4 + take)
  * - `verify`: `core/stream/verify.ts` `verifyStream()`, everything `zsend verify` does after startup
  *
@@ -22,6 +27,7 @@
 
 import { alignedBytes } from "../../io/aligned_buffer.ts";
 import { openStreamInput } from "../../io/source.ts";
+import { NO_MMAP_ENV } from "../../io/mapped_source.ts";
 import { readRecords } from "../../core/stream/reader.ts";
 import { verifyStream } from "../../core/stream/verify.ts";
 import { Fletcher4 } from "../../core/checksum/fletcher4.ts";
@@ -33,7 +39,8 @@ export const STAGES = [
   "read-reuse",
   "read-fresh",
   "read-ahead",
-  "read-ahead-f4",
+  "mapped",
+  "mapped-f4",
   "records",
   "verify",
 ];
@@ -43,8 +50,9 @@ export const STAGE_LABEL: Record<string, string> = {
   "noop": "deno startup + imports, no work",
   "read-reuse": "read file, one reused page-aligned 4 MiB buffer",
   "read-fresh": "read file, fresh 4 MiB chunk each (io/source.ts, no reuse)",
-  "read-ahead": "read file as verify does: two buffers, native pread one chunk ahead",
-  "read-ahead-f4": "... + native fletcher-4 over every chunk",
+  "read-ahead": "read file with native pread one chunk ahead, two buffers (ZSEND_NO_MMAP=1)",
+  "mapped": "map file as verify does: 3 MiB windows, the next read in on a native thread",
+  "mapped-f4": "... + native fletcher-4 over every chunk",
   "records": "readRecords(): parse + checksum (core/stream/reader.ts)",
   "verify": "verifyStream(): all of verify (core/stream/verify.ts)",
 };
@@ -68,9 +76,13 @@ export async function stage(name: string, path: string): Promise<number> {
       for await (const c of openStreamInput(path)) n += c.length;
       return n;
     case "read-ahead":
+      Deno.env.set(NO_MMAP_ENV, "1");
       for await (const c of openStreamInput(path, { reuse: true })) n += c.length;
       return n;
-    case "read-ahead-f4": {
+    case "mapped":
+      for await (const c of openStreamInput(path, { reuse: true })) n += c.length;
+      return n;
+    case "mapped-f4": {
       const ck = new Fletcher4(bestFletcher4());
       for await (const c of openStreamInput(path, { reuse: true })) {
         ck.update(c, true);

@@ -304,7 +304,7 @@ export function toMarkdown(r: BenchReport): string {
         q !== undefined
       );
       const loop = loopRuns.length ? Math.min(...loopRuns) : null;
-      const alternative = ["stage read-fresh", "stage read-ahead"].includes(x.name);
+      const alternative = ["stage read-fresh", "stage read-ahead", "stage mapped"].includes(x.name);
       const adds = loop !== null && prev !== null && !alternative ? (loop - prev).toFixed(3) : "";
       L.push(
         `| ${x.name.replace(/^stage /, "")} | ${cell(x.command)} | ${
@@ -317,9 +317,10 @@ export function toMarkdown(r: BenchReport): string {
     }
     L.push(
       "",
-      "(*adds* for read-fresh and read-ahead is left out: each replaces read-reuse rather " +
-        "than adding to it; read-fresh − read-reuse is the cost of a fresh buffer per chunk, " +
-        "read-ahead − read-reuse what reading ahead on a native thread gains or costs.)",
+      "(*adds* for read-fresh, read-ahead and mapped is left out: each replaces read-reuse " +
+        "rather than adding to it; read-fresh − read-reuse is the cost of a fresh buffer per " +
+        "chunk, read-ahead − read-reuse what reading ahead on a native thread gains or costs, " +
+        "mapped − read-reuse what mapping the file instead of copying it gains.)",
       "",
     );
   }

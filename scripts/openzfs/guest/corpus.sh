@@ -238,6 +238,23 @@ evdev="$(zvol_dev "$before")"
 rnd encvol-v1 $((5 * 1024 * 1024)) | dd of="$evdev" bs=1M conv=fsync status=none
 zfs snapshot "$P/encvol@ev1"
 dd if="$evdev" of="$OUT/encvol-ev1.img" bs=1M status=none
+# Encrypted trees for raw -R: an encryption root with a child that inherits its key, and an
+# unencrypted parent with an encrypted child (its own encryption root); three recursive snapshots.
+printf '%s\n' "$PASS" | zfs create -o encryption=aes-256-gcm -o keyformat=passphrase \
+  -o mountpoint="$(mnt encR)" "$P/encR"
+zfs create -o mountpoint="$(mnt encR/kid)" "$P/encR/kid"
+zfs create -o mountpoint="$(mnt plainR)" "$P/plainR"
+printf '%s\n' "$PASS" | zfs create -o encryption=aes-128-ccm -o keyformat=passphrase \
+  -o mountpoint="$(mnt plainR/sec)" "$P/plainR/sec"
+for d in encR encR/kid plainR plainR/sec; do enc_fill "$(mnt "$d")"; done
+zfs snapshot -r "$P/encR@r1" "$P/plainR@r1"
+printf 'more\n' >>"$(mnt encR)/secret.txt"
+put "$(mnt encR/kid)/kid-r2.bin" 70000
+rm "$(mnt plainR/sec)/text.txt"
+zfs snapshot -r "$P/encR@r2" "$P/plainR@r2"
+put "$(mnt encR)/r3.bin" 30000
+printf 'r3\n' >>"$(mnt encR/kid)/dir/f"
+zfs snapshot -r "$P/encR@r3"
 
 # --- manifests ---------------------------------------------------------------------------------
 # acltype is a property a clone does not take from its origin: without it the view hides ACLs.
@@ -249,7 +266,7 @@ snapline() { # SNAP MANIFEST: a corpus.txt line for a snapshot
 }
 : >"$OUT/corpus.txt"
 SNAPS=(fs@a fs@b fs@c fs@r fs/child@r clone@c1 plain@p1 spill@s1 spill@s2 enc-gcm@e1 enc-gcm@e2 enc-ccm@e1
-  enc-hex@e1)
+  enc-hex@e1 encR@r1 encR@r2 encR@r3 encR/kid@r1 encR/kid@r2 encR/kid@r3 plainR@r2 plainR/sec@r2)
 for c in "${COMPS[@]}"; do SNAPS+=("comp-$c@s1"); done
 for snap in "${SNAPS[@]}"; do
   base="$(tr '/@' '--' <<<"$snap")"
@@ -303,6 +320,13 @@ send enc-gcm-e1-e2.raw raw-incremental enc-gcm@e1 enc-gcm@e2 enc-gcm@e2 -w -i @e
 send enc-ccm-e1.raw raw "" enc-ccm@e1 enc-ccm@e1 -w "$P/enc-ccm@e1"
 send enc-hex-e1.raw raw "" enc-hex@e1 enc-hex@e1 -w "$P/enc-hex@e1"
 send encvol-ev1.raw raw-volume "" encvol@ev1 encvol@ev1 -w "$P/encvol@ev1"
+send encR-r2.Rw raw-replicate "" encR@r2 "encR@r1 encR@r2 encR/kid@r1 encR/kid@r2" -R -w "$P/encR@r2"
+send encR-r1-r2.Rwi raw-replicate-incremental encR@r1 encR@r2 "encR@r2 encR/kid@r2" -R -w -i @r1 \
+  "$P/encR@r2"
+send encR-r1-r3.RwI raw-replicate-incremental encR@r1 encR@r3 \
+  "encR@r2 encR@r3 encR/kid@r2 encR/kid@r3" -R -w -I @r1 "$P/encR@r3"
+send plainR-r2.Rw raw-replicate "" plainR@r2 "plainR@r1 plainR@r2 plainR/sec@r1 plainR/sec@r2" -R -w \
+  "$P/plainR@r2"
 
 say "redacted send"
 zfs clone -o mountpoint="$(mnt redcl)" "$FS@c" "$P/redcl"

@@ -9,6 +9,8 @@
 #                                commas for spaces: -F,-u; TARGET "-" for the pool itself)
 #   mkdir DATASET                zfs create -p POOL/DATASET (a parent for what is received)
 #   load-key DATASET             zfs load-key with the passphrase in /in/passphrase.txt
+#   load-key-r DATASET           zfs load-key -r: every encryption root at or below DATASET
+#   crypt                        crypt.txt: zfs list -o name,encryption,encryptionroot,keystatus
 #   manifest SNAP NAME           NAME.manifest.txt, NAME.xattrs.txt and NAME.acls.txt of POOL/SNAP
 #                                (through a clone)
 #   image SNAP NAME              NAME.img: the bytes of volume snapshot POOL/SNAP (a clone)
@@ -56,6 +58,20 @@ while read -r op a b c; do
       else
         result "fail load-key $a: $(tr '\n' ' ' <"$T/err")"
       fi
+      ;;
+    load-key-r)
+      # One line of the passphrase for each encryption root that reads it.
+      if for _ in 1 2 3 4 5 6 7 8; do cat /in/passphrase.txt; echo; done |
+        zfs load-key -r "$P/$a" 2>"$T/err"; then
+        result "ok load-key-r $a"
+      else
+        result "fail load-key-r $a: $(tr '\n' ' ' <"$T/err")"
+      fi
+      ;;
+    crypt)
+      zfs list -t filesystem,volume -H -o name,encryption,encryptionroot,keystatus -r "$P" \
+        >"$OUT/crypt.txt"
+      result "ok crypt"
       ;;
     manifest)
       if zfs clone -o readonly=on -o acltype=posix -o mountpoint=/mnt/view "$P/$a" "$P/view" \
