@@ -20,7 +20,7 @@
 # Environment:
 #   ZSEND_OPENZFS_CACHE     cache folder (default <repo>/.tools/openzfs)
 #   ZSEND_VM_MEMORY         guest memory (default 4G)
-#   ZSEND_VM_TIMEOUT        seconds before the guest is killed (default 1200)
+#   ZSEND_VM_TIMEOUT        seconds before the guest is killed (default 3600: the corpus takes 6-11 minutes, more on a busy host)
 #   ZSEND_VM_OUT_SIZE       size of the output disk (default 8G, sparse)
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -196,7 +196,7 @@ run_guest() {
   for f in "$@"; do cp -a "$f" "$work/in/"; done
   tar -C "$work/in" -cf "$work/in.tar" .
   truncate -s "${ZSEND_VM_OUT_SIZE:-8G}" "$work/out.img"
-  local timeout="${ZSEND_VM_TIMEOUT:-1200}" status=0
+  local timeout="${ZSEND_VM_TIMEOUT:-3600}" status=0
   local accel="tcg,thread=multi"
   timeout --foreground -k 10 "$timeout" qemu-system-x86_64 \
     -accel "$accel" -cpu max -smp "$(nproc)" -m "${ZSEND_VM_MEMORY:-4G}" \
