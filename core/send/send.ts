@@ -446,8 +446,8 @@ export function* sendRecords(
       const was = oldBlocks.get(b.offset);
       return was === undefined || !sameBlock(was, b);
     });
-    const kept = new Set(blocks.map((b) => b.offset));
-    const removed = whole ? [] : [...oldBlocks.values()].filter((b) => !kept.has(b.offset));
+    const kept = whole ? null : new Set(blocks.map((b) => b.offset));
+    const removed = kept === null ? [] : [...oldBlocks.values()].filter((b) => !kept.has(b.offset));
     if (
       !whole && old !== null && sameObject(old, o) && changed.length === 0 &&
       removed.length === 0 && !spillChanged &&
@@ -494,13 +494,13 @@ export function* sendRecords(
 
     // Data in increasing offset order; holes (full) and removed blocks (incremental) as FREE.
     let cursor = 0;
-    const ordered = [
-      ...changed.map((b) => ({ b, removed: false })),
-      ...removed.map((b) => ({ b, removed: true })),
-    ]
-      .sort((x, y) => x.b.offset - y.b.offset);
-    for (const { b, removed: gone } of ordered) {
-      if (gone) {
+    // (Their offsets are distinct: a removed block is one whose offset has no block now.)
+    const gone = removed.length === 0 ? null : new Set(removed);
+    const ordered = gone === null
+      ? changed
+      : [...changed, ...removed].sort((x, y) => x.offset - y.offset);
+    for (const b of ordered) {
+      if (gone?.has(b)) {
         yield* runs?.flush(sink) ?? [];
         yield* sink.free(BigInt(o.object), BigInt(b.offset), BigInt(b.lsize));
         continue;

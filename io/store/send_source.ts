@@ -63,11 +63,8 @@ export class StoreSendSource implements SendSource {
   #store: Store;
   #snapshot: number;
   #objects: SendObject[] | null = null;
-  /** Where the blocks of the object last listed lie, to read them without a query each. */
-  #places = new Map<
-    number,
-    { pack: number; offset: number; length: number; f4: Uint8Array | null }
-  >();
+  /** The rows of the object last listed, by block: where each lies, without a query each. */
+  #places = new Map<number, Row>();
   #refs: boolean;
   /** The walk of the block map that {@linkcode blocks} answers from. */
   #cursor: { rows: Iterator<Row>; next: Row | null; object: number } | null = null;
@@ -152,9 +149,7 @@ export class StoreSendSource implements SendSource {
     while (r !== null && r[0] < object) r = c.rows.next().value ?? null;
     for (; r !== null && r[0] === object; r = c.rows.next().value ?? null) {
       const block = r[4];
-      if (block !== null && r[6] !== null) {
-        this.#places.set(block, { pack: r[6], offset: r[7]!, length: r[8]!, f4: r[9] });
-      }
+      if (block !== null && r[6] !== null) this.#places.set(block, r);
       out.push({ offset: r[1], lsize: r[2], kind: r[3], block, meta: r[5] });
     }
     c.next = r;
@@ -182,7 +177,10 @@ export class StoreSendSource implements SendSource {
 
   /** The block's bytes, in a buffer reused by the next call: write them out before asking again. */
   blockData(block: number): Uint8Array {
-    const at = this.#places.get(block) ?? this.#store.blockPlace(block);
+    const r = this.#places.get(block);
+    const at = r === undefined
+      ? this.#store.blockPlace(block)
+      : { pack: r[6]!, offset: r[7]!, length: r[8]! };
     if (this.#buffer.length < at.length) this.#buffer = alignedBytes(at.length);
     return this.#store.packs.readInto(at.pack, at.offset, this.#buffer.subarray(0, at.length));
   }
@@ -190,23 +188,25 @@ export class StoreSendSource implements SendSource {
   /** The block by reference, when asked for, little-endian, and its fletcher-4 is stored. */
   blockRef(block: number, littleEndian: boolean): PayloadRef<FilePlace> | null {
     if (!this.#refs || !littleEndian) return null;
-    const at = this.#places.get(block);
-    const f4 = decodeChecksum(at?.f4 ?? null);
-    if (at === undefined || f4 === null) return null;
-    const path = this.#store.packs.path(at.pack);
-    return { length: at.length, fletcher4: f4, place: { path, offset: at.offset } };
+    const r = this.#places.get(block);
+    const f4 = decodeChecksum(r?.[9] ?? null);
+    if (r === undefined || f4 === null) return null;
+    const path = this.#store.packs.path(r[6]!);
+    return { length: r[8]!, fletcher4: f4, place: { path, offset: r[7]! } };
   }
 
   /** The block as a piece of a run of payloads in its pack, as {@linkcode blockRef} gives it. */
   blockPiece(block: number): BlockPiece<FilePlace> | null {
-    const at = this.#refs ? this.#places.get(block) : undefined;
-    if (at === undefined || at.f4 === null || at.f4.length !== 32) return null;
-    let place = this.#packPlaces.get(at.pack);
+    const r = this.#refs ? this.#places.get(block) : undefined;
+    const f4 = r?.[9];
+    if (r === undefined || f4 === null || f4 === undefined || f4.length !== 32) return null;
+    const pack = r[6]!;
+    let place = this.#packPlaces.get(pack);
     if (place === undefined) {
-      place = { path: this.#store.packs.path(at.pack), offset: 0 };
-      this.#packPlaces.set(at.pack, place);
+      place = { path: this.#store.packs.path(pack), offset: 0 };
+      this.#packPlaces.set(pack, place);
     }
-    return { place, offset: at.offset, length: at.length, fletcher4: at.f4 };
+    return { place, offset: r[7]!, length: r[8]!, fletcher4: f4 };
   }
 
   /** Raw snapshots: the BEGIN nvlist the snapshot was received with, or null. */
