@@ -35,6 +35,7 @@ const EINVAL = 22;
 const ENOSYS = 38;
 const EPIPE = 32;
 const EIO = 5;
+const EFAULT = 14;
 /** The checksum of a payload read back: not needed to write it. */
 const NO_SUM: Checksum = [0n, 0n, 0n, 0n];
 
@@ -190,8 +191,9 @@ class KernelCopier {
   /** Throws for `-errno` from copying `length` bytes of `path` at `offset` to the output. */
   #fail(lib: NativeLib, r: number, path: string, offset: number, length: number): never {
     if (r === -EPIPE) throw new Deno.errors.BrokenPipe("Broken pipe (os error 32)");
-    // zs_sendfile's -EIO: the file ended before the payload did (or could not be read).
-    if (r === -EIO && fileSize(path) < offset + length) {
+    // zs_sendfile's -EIO: the file ended before the payload did (or could not be read);
+    // -EFAULT: a mapped window of it was cut while the kernel copied from it.
+    if ((r === -EIO || r === -EFAULT) && fileSize(path) < offset + length) {
       throw new RangeError(`${path} ends before byte ${offset + length}: did it shrink?`);
     }
     throw new Error(`writing the stream: ${stringError(lib, -r)} (errno ${-r})`);

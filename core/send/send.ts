@@ -20,6 +20,7 @@ import {
 } from "../stream/nvlist.ts";
 import type { RecordSender } from "../stream/pending.ts";
 import { resumeStart, ResumingSender } from "./resume_sender.ts";
+import { WriteRuns } from "./write_runs.ts";
 import type { StoredObject } from "../receive/receive.ts";
 import { type Checksum, decodeRecord, type DrrRecord, makeVersioninfo } from "../stream/record.ts";
 import type { PayloadRef, StreamChunk } from "../stream/writer.ts";
@@ -64,6 +65,19 @@ export interface SendSource {
    * bytes are read with `blockData`).
    */
   blockRef?(block: number, littleEndian: boolean): PayloadRef | null;
+  /**
+   * The block's payload as a piece of a {@linkcode PayloadRun}, for little-endian streams:
+   * where it lies (`place`, the same object for every piece of one file, and `offset` in it),
+   * its length and its fletcher-4 (four little-endian u64, from zero); null when the source
+   * cannot give it (then `blockRef` or `blockData` is asked).
+   */
+  blockPiece?(block: number): BlockPiece | null;
+  /**
+   * A stored block of each class that decides how blocks go out and which features the stream
+   * needs (kind, held or not, larger than 128 KiB or not, `meta` bytes 40, 41 and 50): what
+   * {@linkcode featuresFor} reads instead of every block, when the source can tell it.
+   */
+  blockClasses?(): Iterable<SendBlock>;
   /** The block's SHA-256 (for the dedup key of `-D`). */
   blockHash(block: number): Uint8Array;
   /**
@@ -76,6 +90,18 @@ export interface SendSource {
    * object. A raw send writes one before the objects of each dnode block it sends.
    */
   objectRanges?(): Map<number, Uint8Array>;
+}
+
+/** A payload that lies in a file, as a piece of a run (see {@linkcode SendSource.blockPiece}). */
+export interface BlockPiece<P = unknown> {
+  /** The file it lies in: one object per file, which a run's pieces share. */
+  place: P;
+  /** Where it starts in the file. */
+  offset: number;
+  /** Its length. */
+  length: number;
+  /** Its fletcher-4 from zero: four little-endian u64 (32 bytes). */
+  fletcher4: Uint8Array;
 }
 
 /**
@@ -209,19 +235,23 @@ export function featuresFor(src: SendSource, dedup: boolean, flags: SendFlags = 
     if (o.blksz > SPA_OLD_MAXBLOCKSIZE && fl.largeBlocks) f |= BigInt(FEATURE.LARGE_BLOCKS);
     if (o.dnSlots > 1) f |= BigInt(FEATURE.LARGE_DNODE);
     if (o.spill !== null) f |= BigInt(FEATURE.SA_SPILL);
-    for (const b of src.blocks(o.object)) {
-      if (b.kind === 2) {
-        f |= BigInt(FEATURE.REDACTED);
-        continue;
-      }
-      if (blockOut(b, fl) !== "stored") continue;
-      if (b.kind === 1) {
-        f |= BigInt(FEATURE.EMBED_DATA) | codecFeature(b.meta[40]!);
-        continue;
-      }
-      if (b.lsize > SPA_OLD_MAXBLOCKSIZE) f |= BigInt(FEATURE.LARGE_BLOCKS);
-      if (b.meta[50] !== 0) f |= BigInt(FEATURE.COMPRESSED) | codecFeature(b.meta[50]!);
+  }
+  const classes = src.blockClasses?.() ??
+    (function* () {
+      for (const o of src.objects()) yield* src.blocks(o.object);
+    })();
+  for (const b of classes) {
+    if (b.kind === 2) {
+      f |= BigInt(FEATURE.REDACTED);
+      continue;
     }
+    if (blockOut(b, fl) !== "stored") continue;
+    if (b.kind === 1) {
+      f |= BigInt(FEATURE.EMBED_DATA) | codecFeature(b.meta[40]!);
+      continue;
+    }
+    if (b.lsize > SPA_OLD_MAXBLOCKSIZE) f |= BigInt(FEATURE.LARGE_BLOCKS);
+    if (b.meta[50] !== 0) f |= BigInt(FEATURE.COMPRESSED) | codecFeature(b.meta[50]!);
   }
   // OpenZFS says LZ4 with either whenever the pool has lz4, as every pool that has them has.
   if ((f & BigInt(FEATURE.EMBED_DATA | FEATURE.COMPRESSED)) !== 0n) f |= BigInt(FEATURE.LZ4);
@@ -357,6 +387,11 @@ export function* sendRecords(
   const before = new Map<number, SendObject>();
   if (from !== null) { for (const o of from.objects()) before.set(o.object, o); }
   const skipped = sink instanceof ResumingSender ? sink : null;
+  // Runs of stored WRITEs (little-endian, and not for -D or a resume, which look at each).
+  const runs = to.blockPiece !== undefined && sink.writer.littleEndian && dedup === undefined &&
+      skipped === null
+    ? new WriteRuns()
+    : null;
   let next = 1; // object 0 is the meta dnode
   let i = 0;
   const freed = [...before.keys()].filter((id) => !after.some((o) => o.object === id)).sort((
@@ -411,8 +446,8 @@ export function* sendRecords(
       const was = oldBlocks.get(b.offset);
       return was === undefined || !sameBlock(was, b);
     });
-    const kept = new Set(blocks.map((b) => b.offset));
-    const removed = whole ? [] : [...oldBlocks.values()].filter((b) => !kept.has(b.offset));
+    const kept = whole ? null : new Set(blocks.map((b) => b.offset));
+    const removed = kept === null ? [] : [...oldBlocks.values()].filter((b) => !kept.has(b.offset));
     if (
       !whole && old !== null && sameObject(old, o) && changed.length === 0 &&
       removed.length === 0 && !spillChanged &&
@@ -459,23 +494,37 @@ export function* sendRecords(
 
     // Data in increasing offset order; holes (full) and removed blocks (incremental) as FREE.
     let cursor = 0;
-    const ordered = [
-      ...changed.map((b) => ({ b, removed: false })),
-      ...removed.map((b) => ({ b, removed: true })),
-    ]
-      .sort((x, y) => x.b.offset - y.b.offset);
-    for (const { b, removed: gone } of ordered) {
-      if (gone) {
+    // (Their offsets are distinct: a removed block is one whose offset has no block now.)
+    const gone = removed.length === 0 ? null : new Set(removed);
+    const ordered = gone === null
+      ? changed
+      : [...changed, ...removed].sort((x, y) => x.offset - y.offset);
+    for (const b of ordered) {
+      if (gone?.has(b)) {
+        yield* runs?.flush(sink) ?? [];
         yield* sink.free(BigInt(o.object), BigInt(b.offset), BigInt(b.lsize));
         continue;
       }
       if (whole && b.offset > cursor) {
+        yield* runs?.flush(sink) ?? [];
         yield* sink.free(BigInt(o.object), BigInt(cursor), BigInt(b.offset - cursor));
       }
       cursor = b.offset + b.lsize;
       if (skipped?.before(BigInt(o.object), BigInt(b.offset))) continue;
+      // A stored WRITE whose payload lies in a file joins the run of those before it.
+      const piece = runs !== null && b.kind === 0 && b.block !== null && runs.take(b.meta) &&
+          blockOut(b, fl) === "stored"
+        ? to.blockPiece!(b.block)
+        : null;
+      if (piece !== null) {
+        if (!runs!.fits(piece)) yield* runs!.flush(sink);
+        runs!.add(b.meta, o.object, b.offset, toguid, piece);
+        continue;
+      }
+      yield* runs?.flush(sink) ?? [];
       yield* dataRecord(sink, to, o, b, toguid, dedup, fl);
     }
+    yield* runs?.flush(sink) ?? [];
     if (whole && BigInt(cursor) < end) {
       yield* sink.free(BigInt(o.object), BigInt(cursor), end - BigInt(cursor));
     }

@@ -6,12 +6,42 @@
  */
 
 import { createHash } from "node:crypto";
-import type { SendBlock, SendObject, SendSource } from "../../core/send/send.ts";
+import type { SQLInputValue, StatementSync } from "node:sqlite";
+import type { BlockPiece, SendBlock, SendObject, SendSource } from "../../core/send/send.ts";
 import type { PayloadRef } from "../../core/stream/writer.ts";
 import type { FilePlace } from "../stream_output.ts";
 import { decodeChecksum } from "./snapshot_builder.ts";
 import type { SnapshotRow, Store } from "./store.ts";
 import { alignedBytes } from "../aligned_buffer.ts";
+
+/** A block map row: object, offset, lsize, kind, block, meta, pack, offset, length, f4. */
+type Row = [
+  number,
+  number,
+  number,
+  number,
+  number | null,
+  Uint8Array,
+  number | null,
+  number | null,
+  number | null,
+  Uint8Array | null,
+];
+
+/**
+ * A statement's rows as arrays (columns in order), without an object per row where node:sqlite
+ * can (`setReturnArrays`, newer than its type declarations).
+ */
+function rowArrays(stmt: StatementSync, ...params: SQLInputValue[]): Iterator<Row> {
+  const s = stmt as StatementSync & { setReturnArrays?: (on: boolean) => void };
+  if (typeof s.setReturnArrays === "function") {
+    s.setReturnArrays(true);
+    return s.iterate(...params) as unknown as Iterator<Row>;
+  }
+  return (function* () {
+    for (const r of s.iterate(...params)) yield Object.values(r) as Row;
+  })();
+}
 
 /** Options of {@linkcode StoreSendSource}. */
 export interface StoreSendSourceOptions {
@@ -33,12 +63,13 @@ export class StoreSendSource implements SendSource {
   #store: Store;
   #snapshot: number;
   #objects: SendObject[] | null = null;
-  /** Where the blocks of the object last listed lie, to read them without a query each. */
-  #places = new Map<
-    number,
-    { pack: number; offset: number; length: number; f4: Uint8Array | null }
-  >();
+  /** The rows of the object last listed, by block: where each lies, without a query each. */
+  #places = new Map<number, Row>();
   #refs: boolean;
+  /** The walk of the block map that {@linkcode blocks} answers from. */
+  #cursor: { rows: Iterator<Row>; next: Row | null; object: number } | null = null;
+  /** Each pack as the place of a run (offset 0: each payload gives its own). */
+  #packPlaces = new Map<number, FilePlace>();
   /** One buffer for block bytes: each is written out before the next is read. */
   #buffer = alignedBytes(1 << 17);
 
@@ -95,35 +126,61 @@ export class StoreSendSource implements SendSource {
   }
 
   blocks(object: number): SendBlock[] {
-    const rows = this.#store.stmt(
-      `SELECT m.offset, m.lsize, m.kind, m.block, m.meta, b.pack, b.offset AS at, b.length, b.f4
-       FROM block_map m LEFT JOIN blocks b ON b.id = m.block
-       WHERE m.snapshot = ? AND m.object = ? ORDER BY m.offset`,
-    ).all(this.#snapshot, object) as unknown as (SendBlock & {
-      pack: number | null;
-      at: number | null;
-      length: number | null;
-      f4: Uint8Array | null;
-    })[];
-    // Where this object's blocks lie: blockData needs no query of its own.
-    this.#places.clear();
-    for (const r of rows) {
-      if (r.block !== null && r.pack !== null) {
-        this.#places.set(r.block, { pack: r.pack, offset: r.at!, length: r.length!, f4: r.f4 });
-      }
+    // One query walks the whole block map in (object, offset) order: a send asks for the
+    // objects in increasing order (once for the features, once to send), so a cursor answers
+    // each from where the last stopped; an earlier object starts it again.
+    let c = this.#cursor;
+    if (c === null || object <= c.object) {
+      c?.rows.return?.();
+      const stmt = this.#store.db.prepare(
+        `SELECT m.object, m.offset, m.lsize, m.kind, m.block, m.meta, b.pack, b.offset AS at,
+           b.length, b.f4
+         FROM block_map m LEFT JOIN blocks b ON b.id = m.block
+         WHERE m.snapshot = ? ORDER BY m.object, m.offset`,
+      );
+      c = this.#cursor = { rows: rowArrays(stmt, this.#snapshot), next: null, object };
+      c.next = c.rows.next().value ?? null;
     }
-    return rows.map((r) => ({
-      offset: r.offset,
-      lsize: r.lsize,
-      kind: r.kind,
-      block: r.block,
-      meta: r.meta,
-    }));
+    c.object = object;
+    // Where this object's blocks lie: blockData and blockPiece need no query of their own.
+    this.#places.clear();
+    const out: SendBlock[] = [];
+    let r = c.next;
+    while (r !== null && r[0] < object) r = c.rows.next().value ?? null;
+    for (; r !== null && r[0] === object; r = c.rows.next().value ?? null) {
+      const block = r[4];
+      if (block !== null && r[6] !== null) this.#places.set(block, r);
+      out.push({ offset: r[1], lsize: r[2], kind: r[3], block, meta: r[5] });
+    }
+    c.next = r;
+    // Past the last object, or at the end of the map: let the statement go (an unfinished one
+    // would hold the index's read transaction open).
+    const last = this.#objects?.[this.#objects.length - 1]?.object ?? Infinity;
+    if (r === null || object >= last) {
+      c.rows.return?.();
+      this.#cursor = null;
+    }
+    return out;
+  }
+
+  /**
+   * A stored block of each class that decides how blocks go out and what the stream's features
+   * are (kind, held or not, over 128 KiB or not, the codec and embedded type bytes of its
+   * metadata): one grouping query instead of every block.
+   */
+  blockClasses(): SendBlock[] {
+    return this.#store.stmt(
+      `SELECT max(lsize) AS lsize, offset, kind, block, meta FROM block_map WHERE snapshot = ?
+       GROUP BY kind, block IS NULL, lsize > 131072, substr(meta, 41, 2), substr(meta, 51, 1)`,
+    ).all(this.#snapshot) as unknown as SendBlock[];
   }
 
   /** The block's bytes, in a buffer reused by the next call: write them out before asking again. */
   blockData(block: number): Uint8Array {
-    const at = this.#places.get(block) ?? this.#store.blockPlace(block);
+    const r = this.#places.get(block);
+    const at = r === undefined
+      ? this.#store.blockPlace(block)
+      : { pack: r[6]!, offset: r[7]!, length: r[8]! };
     if (this.#buffer.length < at.length) this.#buffer = alignedBytes(at.length);
     return this.#store.packs.readInto(at.pack, at.offset, this.#buffer.subarray(0, at.length));
   }
@@ -131,11 +188,25 @@ export class StoreSendSource implements SendSource {
   /** The block by reference, when asked for, little-endian, and its fletcher-4 is stored. */
   blockRef(block: number, littleEndian: boolean): PayloadRef<FilePlace> | null {
     if (!this.#refs || !littleEndian) return null;
-    const at = this.#places.get(block);
-    const f4 = decodeChecksum(at?.f4 ?? null);
-    if (at === undefined || f4 === null) return null;
-    const path = this.#store.packs.path(at.pack);
-    return { length: at.length, fletcher4: f4, place: { path, offset: at.offset } };
+    const r = this.#places.get(block);
+    const f4 = decodeChecksum(r?.[9] ?? null);
+    if (r === undefined || f4 === null) return null;
+    const path = this.#store.packs.path(r[6]!);
+    return { length: r[8]!, fletcher4: f4, place: { path, offset: r[7]! } };
+  }
+
+  /** The block as a piece of a run of payloads in its pack, as {@linkcode blockRef} gives it. */
+  blockPiece(block: number): BlockPiece<FilePlace> | null {
+    const r = this.#refs ? this.#places.get(block) : undefined;
+    const f4 = r?.[9];
+    if (r === undefined || f4 === null || f4 === undefined || f4.length !== 32) return null;
+    const pack = r[6]!;
+    let place = this.#packPlaces.get(pack);
+    if (place === undefined) {
+      place = { path: this.#store.packs.path(pack), offset: 0 };
+      this.#packPlaces.set(pack, place);
+    }
+    return { place, offset: r[7]!, length: r[8]!, fletcher4: f4 };
   }
 
   /** Raw snapshots: the BEGIN nvlist the snapshot was received with, or null. */
