@@ -78,12 +78,45 @@ export async function prepareTarget(dir: string): Promise<void> {
 
 /** Runs of file data at least this long are copied on a thread of their own. */
 const BACKGROUND_COPY = 1 << 20;
-/** Sealed blocks opened in one native call (one file's run, one pack). */
-const SEALED_BATCH = 32;
-/** Native calls opening one file's sealed blocks at once, at most. */
-const SEALED_IN_FLIGHT = 3;
-/** Files whose data is still being copied, at most. */
+/**
+ * Sealed blocks opened in one native call (one file's run, one pack): 256 MiB of 128 KiB blocks.
+ * Large, so that a file's blocks go in a call or a few, as its plain runs go in one copy: the
+ * walk can run on for a long while without giving the event loop a turn to start the next call.
+ * The call maps a few MiB of the pack at a time.
+ */
+const SEALED_BATCH = 2048;
+/**
+ * Native calls opening sealed blocks at once, at most, over the whole extraction (one a CPU, two
+ * to four): each holds a thread and a window of a pack mapped, whatever the count of files.
+ */
+const SEALED_IN_FLIGHT = Math.min(4, Math.max(2, navigator.hardwareConcurrency));
+/** Files whose data is still being copied (each copy on a thread of its own), at most. */
 const FILES_IN_FLIGHT = 2;
+/**
+ * Files whose sealed blocks are still queued or being opened, at most: each holds its open file
+ * and its blocks' descriptors (96 bytes a block) while the walk goes on.
+ */
+const QUEUED_IN_FLIGHT = 16;
+
+/**
+ * Runs the tasks given at most `limit` at a time, in the order given: a slot passes straight
+ * from a task that ends to the oldest waiting one.
+ */
+function slots(limit: number): <T>(task: () => Promise<T>) => Promise<T> {
+  let running = 0;
+  const waiting: (() => void)[] = [];
+  const release = () => {
+    const next = waiting.shift();
+    if (next !== undefined) next();
+    else running--;
+  };
+  return <T>(task: () => Promise<T>): Promise<T> => {
+    const slot = running < limit
+      ? (running++, Promise.resolve())
+      : new Promise<void>((r) => waiting.push(r));
+    return slot.then(task).finally(release);
+  };
+}
 
 /** What one extraction keeps while it writes. */
 interface Extraction {
@@ -97,8 +130,16 @@ interface Extraction {
   dirs: { path: string; inode: Inode }[];
   /** Packs that file data is copied from, open for the whole extraction. */
   sources: Map<string, Device>;
-  /** Files whose large runs of data are being copied; each ends its file when done. */
+  /** Files whose data is being copied or opened; each ends its file when done. */
   inFlight: Promise<void>[];
+  /** Those of them with runs being copied (by copy_file_range, on threads of their own). */
+  copying: Promise<void>[];
+  /**
+   * Where the native calls opening sealed blocks queue, for all files: a file's batches are
+   * queued at once and the walk goes on (small files, directories) while they are opened on
+   * other threads, as a plain file's runs are copied.
+   */
+  sealedSlot: <T>(task: () => Promise<T>) => Promise<T>;
 }
 
 /**
@@ -134,6 +175,8 @@ export async function extractTree(
     dirs: [],
     sources: new Map(),
     inFlight: [],
+    copying: [],
+    sealedSlot: slots(SEALED_IN_FLIGHT),
   };
   if (!x.owners) x.note("owners and groups not applied (not running as root)");
   try {
@@ -222,12 +265,17 @@ async function writeEntry(x: Extraction, entry: WalkEntry, target: string): Prom
           report.failed++;
           report.errors.push(`${entry.path}: ${(e as Error).message}`);
         });
-        x.inFlight.push(done);
+        const lists = copying.copies ? [x.inFlight, x.copying] : [x.inFlight];
+        for (const list of lists) list.push(done);
         done.finally(() => {
-          const at = x.inFlight.indexOf(done);
-          if (at >= 0) x.inFlight.splice(at, 1);
+          for (const list of lists) {
+            const at = list.indexOf(done);
+            if (at >= 0) list.splice(at, 1);
+          }
         });
-        while (x.inFlight.length > FILES_IN_FLIGHT) await Promise.race(x.inFlight);
+        while (x.copying.length > FILES_IN_FLIGHT || x.inFlight.length > QUEUED_IN_FLIGHT) {
+          await Promise.race(x.inFlight);
+        }
         return;
       }
       break;
@@ -278,23 +326,37 @@ async function finishEntry(x: Extraction, entry: WalkEntry, target: string): Pro
  * Writes a regular file's data. Large runs of blocks stored as they are go on threads of
  * their own: the promise returned then settles when the file is complete (and closed).
  *
- * @returns null when the file is complete, else its background copies (in an object: an
- * async function would wait for a promise it returns)
+ * @returns null when the file is complete, else its background work (in an object: an async
+ * function would wait for a promise it returns) and whether it copies runs (else it only opens
+ * sealed blocks, queued)
  */
 async function writeFile(
   x: Extraction,
   inode: Inode,
   target: string,
-): Promise<{ done: Promise<void> } | null> {
+): Promise<{ done: Promise<void>; copies: boolean } | null> {
   // createNew: an existing name (a link planted there) is an error, never followed.
   const file = Device.open(target, { write: true, createNew: true, mode: 0o600 });
   const copies: Promise<void>[] = [];
+  let copied = false; // whether a run goes by copy_file_range on a thread of its own
+  // Once a copy fails or the file's data cannot be had, the file is removed: its batches still
+  // queued are not opened.
+  let failed = false;
+  const track = (p: Promise<void>) => {
+    const tracked = p.catch((e) => {
+      failed = true;
+      throw e;
+    });
+    tracked.catch(() => {}); // seen through `copies`, when the file is done
+    copies.push(tracked);
+  };
   let end = 0; // where the last bytes written end: the file's length so far
   let written = 0; // bytes counted in the report for this file
   let counted = false; // whether the caller has counted the file (background copies only)
   // A file whose data cannot be produced whole is removed: an empty or short file with the
   // placeholder mode would pass for a real one. The name is ours (created new above).
   const discard = async () => {
+    failed = true;
     await Promise.allSettled(copies);
     try {
       file.close();
@@ -318,7 +380,8 @@ async function writeFile(
     let src = x.sources.get(run.path);
     if (src === undefined) x.sources.set(run.path, src = Device.open(run.path));
     if (run.length >= BACKGROUND_COPY) {
-      copies.push(file.copyRangeAsync(src, run.from, run.length, run.to));
+      track(file.copyRangeAsync(src, run.from, run.length, run.to));
+      copied = true;
     } else file.copyRange(src, run.from, run.length, run.to);
     x.report.bytes += run.length;
     written += run.length;
@@ -326,70 +389,87 @@ async function writeFile(
     run = null;
   };
   // Sealed blocks (an encrypted snapshot opened with its key) are read, decrypted,
-  // authenticated and written a batch per native call, on other threads (here when the batch is
-  // small); a block that is all zeros once opened is not written (a hole), so the file's length
-  // is set at the end.
-  let batch: SealedPiece["sealed"][] = [];
-  let batchAt: number[] = [];
+  // authenticated and written a batch per native call, queued for other threads (opened here
+  // when the file is small); a block that is all zeros once opened is not written (a hole), so
+  // the file's length is set at the end.
+  // A batch is laid out as its blocks come (their descriptors, 96 bytes each, and names for
+  // messages): the pieces themselves are not kept while a large file's blocks queue.
+  interface Batch {
+    path: string;
+    mode: "gcm" | "ccm";
+    keyLength: number;
+    desc: Uint8Array;
+    wheres: string[];
+    bytes: number;
+  }
+  let batch: Batch | null = null;
   let sealedUsed = false;
-  const opening = new Set<Promise<void>>();
-  const openBatch = async () => {
-    if (batch.length === 0) return;
-    const blocks = batch;
-    const offsets = batchAt;
-    batch = [];
-    batchAt = [];
-    const first = blocks[0]!;
-    let src = x.sources.get(first.path);
-    if (src === undefined) x.sources.set(first.path, src = Device.open(first.path));
+  const openBatch = () => {
+    if (batch === null) return;
+    const { path, mode, keyLength, wheres, bytes } = batch;
+    const n = wheres.length;
+    const desc = batch.desc.subarray(0, n * SEALED_DESC_BYTES);
+    batch = null;
+    let src = x.sources.get(path);
+    if (src === undefined) x.sources.set(path, src = Device.open(path));
     if (!file.canOpenSealed(src)) throw new TypeError("no native library to open sealed blocks");
-    const desc = new Uint8Array(blocks.length * SEALED_DESC_BYTES);
-    blocks.forEach((b, i) =>
-      sealedDescriptor(desc, i, {
-        srcOffset: b.offset,
-        offset: offsets[i]!,
-        length: b.length,
-        keep: b.keep,
-        key: b.key,
-        iv: b.iv,
-        mac: b.mac,
-      })
-    );
-    const mode = first.mode === "gcm" ? 0 : 1;
+    const m = mode === "gcm" ? 0 : 1;
     const check = (bad: number) => {
       if (bad >= 0) {
         throw new TypeError(
-          `${blocks[bad]!.where} fails its MAC: it is damaged (AES-${first.mode.toUpperCase()} ` +
-            "tag mismatch)",
+          `${wheres[bad]} fails its MAC: it is damaged (AES-${mode.toUpperCase()} tag mismatch)`,
         );
       }
     };
     sealedUsed = true;
-    if (blocks.reduce((n, b) => n + b.length, 0) < BACKGROUND_COPY) {
-      // A small file's blocks (or a large one's last few): opened here, as small runs of plain
-      // blocks are copied here; a round trip to another thread would cost more.
-      check(file.openSealed(src, desc, blocks.length, mode, first.key.length));
+    if (copies.length === 0 && bytes < BACKGROUND_COPY) {
+      // A small file's blocks: opened here, as small runs of plain blocks are copied here; a
+      // round trip to another thread would cost more.
+      check(file.openSealed(src, desc, n, m, keyLength));
       return;
     }
-    const p = file.openSealedAsync(src, desc, blocks.length, mode, first.key.length).then(check);
-    // Handled here (the caller sees the failure through `copies`), untracked once settled.
-    const tracked: Promise<void> = p.catch(() => {}).finally(() => opening.delete(tracked));
-    opening.add(tracked);
-    copies.push(p);
-    while (opening.size >= SEALED_IN_FLIGHT) await Promise.race(opening);
+    // The walk goes on; the file is done when its batches are. A block that fails its tag is
+    // never written (zs_open_blocks stops before it), and the file is then removed.
+    track(x.sealedSlot(async () => {
+      if (!failed) check(await file.openSealedAsync(src, desc, n, m, keyLength));
+    }));
   };
-  const addSealed = async (piece: SealedPiece) => {
+  const addSealed = (piece: SealedPiece) => {
     const s = piece.sealed;
-    const first = batch[0];
     if (
-      first !== undefined &&
-      (first.path !== s.path || first.mode !== s.mode || first.key.length !== s.key.length ||
-        batch.length >= SEALED_BATCH)
+      batch !== null &&
+      (batch.path !== s.path || batch.mode !== s.mode || batch.keyLength !== s.key.length ||
+        batch.wheres.length >= SEALED_BATCH)
     ) {
-      await openBatch();
+      openBatch();
     }
-    batch.push(s);
-    batchAt.push(piece.offset);
+    if (batch === null) {
+      batch = {
+        path: s.path,
+        mode: s.mode,
+        keyLength: s.key.length,
+        desc: new Uint8Array(8 * SEALED_DESC_BYTES),
+        wheres: [],
+        bytes: 0,
+      };
+    }
+    const i = batch.wheres.length;
+    if ((i + 1) * SEALED_DESC_BYTES > batch.desc.length) {
+      const grown = new Uint8Array(Math.min(2 * i, SEALED_BATCH) * SEALED_DESC_BYTES);
+      grown.set(batch.desc);
+      batch.desc = grown;
+    }
+    sealedDescriptor(batch.desc, i, {
+      srcOffset: s.offset,
+      offset: piece.offset,
+      length: s.length,
+      keep: s.keep,
+      key: s.key,
+      iv: s.iv,
+      mac: s.mac,
+    });
+    batch.wheres.push(s.where);
+    batch.bytes += s.length;
     x.report.bytes += s.keep;
     written += s.keep;
     end = piece.offset + s.keep;
@@ -406,10 +486,10 @@ async function writeFile(
     for await (const piece of x.fs.filePieces(inode.object)) {
       if ("sealed" in piece) {
         copyRun();
-        await addSealed(piece);
+        addSealed(piece);
         continue;
       }
-      await openBatch();
+      openBatch();
       if ("place" in piece) {
         const { path, offset, length } = piece.place;
         if (
@@ -431,7 +511,7 @@ async function writeFile(
       end = piece.offset + piece.data.length;
     }
     copyRun();
-    await openBatch();
+    openBatch();
   } catch (e) {
     await discard();
     throw e;
@@ -447,11 +527,15 @@ async function writeFile(
   }
   // The caller counts the file before its copies end; a failure takes it back.
   counted = true;
-  const done = Promise.all(copies).then(finish).catch(async (e) => {
+  // The first failure in the file's order (not in time): the same message from run to run.
+  const all = Promise.allSettled(copies).then((r) => {
+    for (const c of r) if (c.status === "rejected") throw c.reason;
+  });
+  const done = all.then(finish).catch(async (e) => {
     await discard();
     throw e;
   });
-  return { done };
+  return { done, copies: copied };
 }
 
 function isZero(b: Uint8Array): boolean {

@@ -144,3 +144,77 @@ Deno.test("nativePbkdf2Sha1 (SHA extensions) equals Web Crypto's PBKDF2-HMAC-SHA
     assertEquals(got, want, `${text.length}-byte passphrase, ${iters} iterations, ${len} bytes`);
   }
 });
+
+Deno.test({
+  name: "zs_open_blocks: a batch over several map windows, with a gap and blocks out of order",
+  ignore: !sealedBlocksOpenable(),
+  fn: async () => {
+    const dir = await Deno.makeTempDir();
+    try {
+      // 40 blocks of 128 KiB (5 MiB: more than one window of the pack is mapped at a time);
+      // a 300 KiB gap in the pack after block 10, blocks 20..24 stored in reverse order.
+      const size = 128 << 10;
+      const n = 40;
+      const raw = bytes(32, 7);
+      const key = await importAeadKey("gcm", raw);
+      const order = [...Array(n).keys()];
+      order.splice(20, 5, 24, 23, 22, 21, 20);
+      const plains: Uint8Array[] = [];
+      const blocks: { srcOffset: number; iv: Uint8Array; mac: Uint8Array }[] = [];
+      const pack: Uint8Array[] = [];
+      let at = 0;
+      for (let i = 0; i < n; i++) plains.push(bytes(size, 1000 + i));
+      for (const i of order) {
+        if (i === 11) {
+          pack.push(new Uint8Array(300 << 10));
+          at += 300 << 10;
+        }
+        const iv = bytes(12, 2000 + i);
+        const sealed = await sealAead(key, iv, plains[i]! as Uint8Array<ArrayBuffer>);
+        blocks[i] = { srcOffset: at, iv, mac: sealed.slice(-16) };
+        pack.push(sealed.subarray(0, size));
+        at += size;
+      }
+      const all = new Uint8Array(at);
+      let put = 0;
+      for (const p of pack) {
+        all.set(p, put);
+        put += p.length;
+      }
+      await Deno.writeFile(`${dir}/pack`, all);
+      const layout = (badAt: number) => {
+        const desc = new Uint8Array(n * SEALED_DESC_BYTES);
+        blocks.forEach((b, i) => {
+          const mac = b.mac.slice();
+          if (i === badAt) mac[0]! ^= 0x80;
+          sealedDescriptor(desc, i, {
+            ...b,
+            mac,
+            key: raw,
+            length: size,
+            keep: size,
+            offset: i * size,
+          });
+        });
+        return desc;
+      };
+      using src = Device.open(`${dir}/pack`);
+      for (const badAt of [-1, 33]) {
+        const name = `${dir}/out${badAt}`;
+        {
+          using out = Device.open(name, { write: true, createNew: true });
+          assertEquals(await out.openSealedAsync(src, layout(badAt), n, 0, 32), badAt);
+        }
+        // Every block before the bad one written, nothing of it or after it.
+        const got = await Deno.readFile(name);
+        const upTo = badAt < 0 ? n : badAt;
+        assertEquals(got.length, upTo * size);
+        for (let i = 0; i < upTo; i++) {
+          assertEquals(got.subarray(i * size, (i + 1) * size), plains[i], `block ${i}`);
+        }
+      }
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});

@@ -1509,6 +1509,32 @@ typedef struct {
 _Static_assert(sizeof(zs_sealed) == 96, "zs_sealed is 96 bytes");
 enum { ZS_EVP_SET_IVLEN = 0x9, ZS_EVP_SET_TAG = 0x11 };
 
+enum { ZS_OPEN_WINDOW = 2u << 20 }; /* bytes of a pack mapped at once by zs_open_blocks */
+
+/* The window of the pack for blocks i.. of desc: the end of the run of blocks from i that lie
+ * in ascending order within ZS_OPEN_WINDOW bytes of the pack, their span not much more than
+ * their bytes, and within the pack (a map past its end would fault where the bytes are
+ * missing); [*at, *end) the page-aligned span to map. */
+static uint32_t window(const uint8_t *desc, uint32_t i, uint32_t n, uint64_t pack_size,
+                       uint64_t *at, uint64_t *end) {
+  zs_sealed b;
+  memcpy(&b, desc + (size_t)i * sizeof b, sizeof b);
+  const uint64_t lo = b.src_off & ~(uint64_t)4095;
+  uint64_t hi = b.src_off + b.len, sum = b.len;
+  uint32_t j = i + 1;
+  for (; j < n; j++) {
+    memcpy(&b, desc + (size_t)j * sizeof b, sizeof b);
+    const uint64_t e = b.src_off + b.len;
+    if (b.src_off < hi || e - lo > ZS_OPEN_WINDOW || e > pack_size) break;
+    if (e - lo > (sum + b.len) + (sum + b.len) / 4) break;
+    hi = e;
+    sum += b.len;
+  }
+  *at = lo;
+  *end = hi;
+  return hi > pack_size ? i + 1 : j;
+}
+
 /**
  * Opens `n` sealed blocks described by `desc` (zs_sealed each): mode 0 GCM, 1 CCM; key_len 16,
  * 24 or 32. Returns 0 when all were written, i + 1 when block i fails its tag (blocks before
@@ -1524,29 +1550,17 @@ ZS_EXPORT int64_t zs_open_blocks(int32_t in_fd, int32_t out_fd, const uint8_t *d
   static __thread uint32_t cap;
   static __thread void *ctx;
   if (!ctx && !(ctx = evp.ctx_new())) return -ENOMEM;
-  /* A file's blocks mostly lie one after another in a pack: map the batch's span of it, when
-   * it is not much more than the blocks, and open them from the page cache where they are
-   * (no copy into a buffer first); else read each. */
-  uint64_t lo = UINT64_MAX, hi = 0, sum = 0;
-  for (uint32_t i = 0; i < n; i++) {
-    zs_sealed b;
-    memcpy(&b, desc + (size_t)i * sizeof b, sizeof b);
-    if (b.src_off < lo) lo = b.src_off;
-    if (b.src_off + b.len > hi) hi = b.src_off + b.len;
-    sum += b.len;
-  }
+  /* A file's blocks mostly lie one after another in a pack: map a window of the pack over the
+   * next blocks, when its span is not much more than theirs, and open them from the page cache
+   * where they are (no copy into a buffer first); else read each. A window at a time, so that a
+   * whole file's blocks can go in one call with little memory mapped. */
   const uint64_t faults = atomic_load(&map_faults);
   uint8_t *map = NULL;
   size_t map_len = 0;
-  uint64_t map_at = lo & ~(uint64_t)4095;
+  uint64_t map_at = 0, map_end = 0; /* the window's bytes of the pack */
+  uint32_t map_last = 0;            /* the window serves blocks before this one */
   struct stat st;
-  /* Only within the pack: a map past its end would fault where the bytes are missing. */
-  if (n > 1 && hi > lo && hi - lo <= sum + sum / 4 && hi - map_at <= (64u << 20) &&
-      fstat(in_fd, &st) == 0 && (uint64_t)st.st_size >= hi) {
-    map_len = (size_t)(hi - map_at);
-    void *m = map_guarded(map_len, in_fd, map_at, MAP_POPULATE);
-    if (m != MAP_FAILED) map = m;
-  }
+  const uint64_t pack_size = fstat(in_fd, &st) == 0 ? (uint64_t)st.st_size : 0;
   int64_t status = 0;
   for (uint32_t i = 0; i < n && status == 0; i++) {
     zs_sealed b;
@@ -1573,6 +1587,16 @@ ZS_EXPORT int64_t zs_open_blocks(int32_t in_fd, int32_t out_fd, const uint8_t *d
     }
     const uint8_t *src = in;
     int64_t r;
+    if (i >= map_last) {
+      if (map) unmap_guarded(map, map_len);
+      map = NULL;
+      map_last = window(desc, i, n, pack_size, &map_at, &map_end);
+      if (map_last > i + 1) {
+        map_len = (size_t)(map_end - map_at);
+        void *m = map_guarded(map_len, in_fd, map_at, MAP_POPULATE);
+        if (m != MAP_FAILED) map = m;
+      }
+    }
     if (map) {
       src = map + (b.src_off - map_at);
     } else {

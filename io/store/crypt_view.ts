@@ -128,6 +128,12 @@ export async function checkObjsetMac(
   return true;
 }
 
+function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
+  return true;
+}
+
 function paramsAt(meta: Uint8Array, salt: number, iv: number, mac: number): BlockParams {
   return {
     salt: meta.subarray(salt, salt + 8),
@@ -376,10 +382,12 @@ export class DecryptedSnapshotView implements SnapshotView {
     const p = paramsAt(m, 104, 112, 124);
     // Blocks written with one salt (most of a dataset's) share their key.
     const last = this.#lastKey;
-    const key = last !== null && last.salt.every((b, i) => b === p.salt[i])
-      ? last.key
-      : await this.crypt.blockKey(p.salt);
-    this.#lastKey = { salt: p.salt.slice(), key };
+    let key: AeadKey;
+    if (last !== null && sameBytes(last.salt, p.salt)) key = last.key;
+    else {
+      key = await this.crypt.blockKey(p.salt);
+      this.#lastKey = { salt: p.salt.slice(), key };
+    }
     return {
       path: at.path,
       offset: at.offset,
