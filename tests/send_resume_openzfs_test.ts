@@ -61,6 +61,9 @@ interface Case {
   store: "fs" | "raw";
 }
 
+/** The name of zsend's `send -L -e -c` of fs@a, made by the guest test from its store. */
+const ZSEND_LEC = "fs-a.zsend-Lec";
+
 const CASES: Case[] = [
   {
     target: "p1",
@@ -81,8 +84,12 @@ const CASES: Case[] = [
     store: "fs",
   },
   {
+    // zsend's own -L -e -c stream of fs@a, not OpenZFS's: OpenZFS 2.3.2 sends an embedded spill
+    // block as a WRITE_EMBEDDED at block id -2 and its OBJECT without the spill flag
+    // (openzfs#18239), so the kernel's receive of its own stream loses a long symlink's target
+    // where the cut falls after that object, whatever the resuming stream does.
     target: "lec",
-    stream: "fs-a.Lec",
+    stream: ZSEND_LEC,
     share: 0.5,
     base: null,
     key: "fs@a",
@@ -215,7 +222,16 @@ Deno.test({
   async fn() {
     const corpus = openzfsCorpus();
     const work = await Deno.makeTempDir({ prefix: "zsend-send-t-vm-" });
-    const file = (name: string) => corpusStream(name).file;
+    const file = (name: string) =>
+      name === ZSEND_LEC ? `${work}/${name}.zstream` : corpusStream(name).file;
+    // On the host: stores holding the snapshots (zsend's -L -e -c stream of fs@a from one).
+    const stores = { fs: `${work}/fs-store`, raw: `${work}/raw-store` };
+    await ok(["recv", stores.fs, "zc/fs", file("fs-a.Lec")]);
+    await ok(["recv", stores.fs, "zc/fs", file("fs-a-b.Lec")]);
+    await ok(["recv", stores.raw, "zc/enc-gcm", file("enc-gcm-e1.raw")]);
+    const lec = await runZsend(["send", "-L", "-e", "-c", stores.fs, "zc/fs@a"]);
+    assertEquals(lec.code, 0, lec.stderr);
+    await Deno.writeFile(file(ZSEND_LEC), lec.stdoutBytes);
     const cutAt = new Map<string, number>();
     for (const c of CASES) {
       cutAt.set(c.target, Math.floor((await Deno.stat(file(c.stream))).size * c.share));
@@ -251,12 +267,8 @@ Deno.test({
     const results1 = (await Deno.readTextFile(`${run1.out}/results.txt`)).trim().split("\n");
     assertEquals(results1.filter((l) => !l.startsWith("ok ")), [], results1.join("\n"));
 
-    // On the host: stores holding the snapshots, zsend's stream of each token, and its dump
-    // against the dump of OpenZFS's stream for the same token.
-    const stores = { fs: `${work}/fs-store`, raw: `${work}/raw-store` };
-    await ok(["recv", stores.fs, "zc/fs", file("fs-a.Lec")]);
-    await ok(["recv", stores.fs, "zc/fs", file("fs-a-b.Lec")]);
-    await ok(["recv", stores.raw, "zc/enc-gcm", file("enc-gcm-e1.raw")]);
+    // On the host: zsend's stream of each token, and its dump against the dump of OpenZFS's
+    // stream for the same token.
     const problems: string[] = [];
     const tokens: string[] = [];
     for (const c of CASES) {
@@ -352,8 +364,11 @@ Deno.test({
 
 /** The token of a store's partial receive, and its fields as `zsend token --json` gives them. */
 async function partialToken(store: string): Promise<{ token: string; fields: Fields }> {
-  const j = JSON.parse(await ok(["list", "--json", store]));
-  const token = j.partial_receives[0].receive_resume_token as string;
+  const j = JSON.parse(await ok(["list", "-o", "name,receive_resume_token", "--json", store]));
+  type Row = { properties: { receive_resume_token: string | null } };
+  const token = (j.datasets as Row[]).map((d) => d.properties.receive_resume_token)
+    .find((t) => t !== null);
+  if (token === undefined || token === null) throw new Error(`no partial receive in ${store}`);
   return { token, fields: JSON.parse(await ok(["token", "--json", token])) };
 }
 
