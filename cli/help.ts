@@ -112,7 +112,11 @@ ${propertyNames()}.`,
       ["-H", "no header; columns separated by one tab, values not padded (for scripts)"],
       ["-p", "exact numbers: sizes in bytes, times in seconds since the epoch"],
       ["-r", "each DATASET named and its descendants (without DATASET: every dataset)"],
-      ["-o PROP[,...]", "these columns, in this order; an unknown property is a usage error"],
+      [
+        "-o PROP[,...]",
+        "these columns, in this order (also the properties a -R or -p stream gave a dataset, " +
+        "such as mountpoint); an unknown property is a usage error",
+      ],
       ["-s PROP", "sort by PROP, ascending (numbers by value); repeat for more keys"],
       ["-S PROP", "sort by PROP, descending (after the -s keys)"],
       [

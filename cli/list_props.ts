@@ -8,6 +8,7 @@
  */
 
 import { encryptionRoot } from "../io/store/dataset_crypt.ts";
+import { datasetProp } from "../io/store/dataset_props.ts";
 import { snapshotCryptInfo } from "../io/store/crypt_view.ts";
 import { freedBy, referencedBy, uniqueByRow, writtenSince } from "../io/store/space.ts";
 import type { Bytes } from "../io/store/space.ts";
@@ -226,7 +227,55 @@ function yesNo(v: boolean | undefined): Value {
  */
 export function findProperty(name: string): Property | null {
   const n = name.toLowerCase();
-  return PROPERTIES.find((p) => p.name === n || p.header.toLowerCase() === n) ?? null;
+  const known = PROPERTIES.find((p) => p.name === n || p.header.toLowerCase() === n);
+  if (known !== undefined) return known;
+  // zfs's settable properties and user properties (module:name): what a stream's header may
+  // carry, shown as it gave them (`-` where none did).
+  return SETTABLE.has(n) || /^[a-z0-9_.+-]+:[a-z0-9_.:+-]+$/.test(name) ? keptProperty(name) : null;
+}
+
+/**
+ * zfs's settable properties (zfsprops(7)) whose values a `-R`/`-p` header carries as text or as
+ * a plain number. Index properties (compression, checksum, atime, ...) travel as their enum
+ * number, which zsend does not translate: it sends them back as they came but does not show
+ * them, rather than show a number where zfs shows a word.
+ */
+const SETTABLE = new Set([
+  "context",
+  "defcontext",
+  "filesystem_limit",
+  "fscontext",
+  "keylocation",
+  "mlslabel",
+  "mountpoint",
+  "pbkdf2iters",
+  "quota",
+  "recordsize",
+  "refquota",
+  "refreservation",
+  "reservation",
+  "rootcontext",
+  "sharenfs",
+  "sharesmb",
+  "snapshot_limit",
+  "special_small_blocks",
+  "volblocksize",
+  "volsize",
+  "copies",
+]);
+
+/** A property the store shows as a stream's header gave it for a dataset. */
+function keptProperty(name: string): Property {
+  return {
+    name,
+    header: name.toUpperCase(),
+    about: "as the -R or -p stream's header gave it for the dataset",
+    get: (c, e) =>
+      ofDataset(e, () => {
+        const v = datasetProp(c.store, e.dataset.id, name);
+        return v === null ? null : text(v);
+      }),
+  };
 }
 
 /** What the properties are computed from, each fact once per run. */

@@ -22,6 +22,8 @@ import { checkName, nameProblem, quoteName } from "../core/receive/names.ts";
 import { decodeNvlist, nvlistToObject } from "../core/stream/nvlist.ts";
 import { type FsCrypt, replicationCrypt } from "../core/receive/replication_crypt.ts";
 import { setDatasetCrypt } from "./store/dataset_crypt.ts";
+import { setDatasetProps } from "./store/dataset_props.ts";
+import { replicationProps } from "../core/receive/replication_props.ts";
 import { readRecordBatches, type StreamRecord } from "../core/stream/reader.ts";
 import { RecordApplier } from "../core/receive/receive.ts";
 import { type DrrBegin, featureFlags, hasFeature, hdrtype } from "../core/stream/record.ts";
@@ -180,8 +182,8 @@ export async function receiveStream(
   const verifier = new StreamVerifier();
   const received: ReceivedSnapshot[] = [];
   let top: string | null = null;
-  /** A raw -R stream's encryption hierarchy, by snapshot guid. */
-  let replication: Map<bigint, FsCrypt> | null = null;
+  /** What a -R (or -p) stream's header says of each filesystem, by snapshot guid. */
+  let replication: ReplicationFacts | null = null;
   let current: Pending | null = null;
   let lastProgress = 0;
   // Snapshots received from this stream: a clone's origin is looked for among them first.
@@ -224,9 +226,15 @@ export async function receiveStream(
           tracker?.observe(r);
           if (hdrtype(h.versioninfo) === HDRTYPE.COMPOUNDSTREAM) {
             top = splitName(h.toname)[0];
-            replication = r.payload.length > 0
-              ? replicationCrypt(nvlistToObject(decodeNvlist(r.payload)))
-              : null;
+            if (r.payload.length > 0) {
+              const header = decodeNvlist(r.payload);
+              replication = {
+                crypt: replicationCrypt(nvlistToObject(header)),
+                props: replicationProps(header),
+              };
+            } else {
+              replication = null;
+            }
             continue;
           }
           try {
@@ -489,13 +497,21 @@ function resumePartial(
   };
 }
 
+/** What a compound stream's header says of its filesystems, by snapshot guid. */
+interface ReplicationFacts {
+  /** A raw -R stream's encryption hierarchy; null when the stream is not raw. */
+  crypt: Map<bigint, FsCrypt> | null;
+  /** Each filesystem's properties (XDR nvlist). */
+  props: Map<bigint, Uint8Array>;
+}
+
 function startSnapshot(
   store: Store,
   state: TargetState,
   r: StreamRecord,
   begin: DrrBegin,
   top: string | null,
-  replication: Map<bigint, FsCrypt> | null,
+  replication: ReplicationFacts | null,
   options: ReceiveOptions,
 ): Pending {
   const [dataset, snapshot] = targetName(begin.toname, top, options);
@@ -578,13 +594,17 @@ function startSnapshot(
     // The wrapped keys (crypt_keydata) that open this raw snapshot with the user's key.
     store.stmt("INSERT INTO snapshot_crypt (snapshot, begin_nvlist) VALUES (?, ?)")
       .run(snapshotId, r.payload.slice());
-    const facts = replication?.get(begin.toguid);
+    const facts = replication?.crypt?.get(begin.toguid);
     if (facts !== undefined) {
       // The top of a raw -R receive stays its own root: the kernel never makes it inherit.
       const isTop = splitName(begin.toname)[0] === top;
       setDatasetCrypt(store, datasetId, { ...facts, encroot: facts.encroot || isTop });
     }
   }
+  // The filesystem's properties as the header gives them (the last stream's win, as a
+  // receive sets them).
+  const props = replication?.props.get(begin.toguid);
+  if (props !== undefined) setDatasetProps(store, datasetId, props);
   const builder = new SnapshotBuilder(store, snapshotId, begin.toguid, (guid) => {
     const found = store.snapshotsByGuid(guid);
     return found.length === 0 ? null : found[found.length - 1]!.id;

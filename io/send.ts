@@ -8,7 +8,7 @@
 
 import { HDRTYPE } from "../core/stream/constants.ts";
 import type { Fletcher4Engine } from "../core/checksum/fletcher4.ts";
-import { encodeNvlist, nv, type NvPair } from "../core/stream/nvlist.ts";
+import { decodeNvlist, encodeNvlist, nv, type NvList, type NvPair } from "../core/stream/nvlist.ts";
 import { RecordSender } from "../core/stream/pending.ts";
 import { makeVersioninfo } from "../core/stream/record.ts";
 import { DedupState, type SendFlags, sendRecords, type SendSource } from "../core/send/send.ts";
@@ -16,6 +16,7 @@ import { type StreamChunk, StreamWriter } from "../core/stream/writer.ts";
 import { StoreSendSource } from "./store/send_source.ts";
 import type { SnapshotRow, Store } from "./store/store.ts";
 import { datasetCrypt } from "./store/dataset_crypt.ts";
+import { datasetProps } from "./store/dataset_props.ts";
 import type { FsCrypt } from "../core/receive/replication_crypt.ts";
 
 /** Options of {@linkcode sendStream}. */
@@ -127,7 +128,12 @@ interface ReplicatedDataset {
   parentFromsnap: bigint;
   /** A raw dataset's encryption facts (`is_encroot`, `keylocation`); null when not raw. */
   crypt: FsCrypt | null;
+  /** The properties a stream gave it, as kept by the store; null when none. */
+  props: NvList | null;
 }
+
+/** Properties that only a raw send carries: a plain stream of the data must not set them. */
+const KEY_PROPS = new Set(["encryption", "keyformat", "keylocation", "pbkdf2iters", "pbkdf2salt"]);
 
 /**
  * The datasets of `zfs send -R` of `top@tosnap` (libzfs `send_iterate_fs`): the top and every
@@ -156,6 +162,7 @@ function replicatedDatasets(
       fromsnapGuid: (from ?? snaps[at]!).guid,
       parentFromsnap: 0n,
       crypt: datasetCrypt(store, d.id),
+      props: datasetProps(store, d.id),
     });
   }
   const out: ReplicatedDataset[] = [];
@@ -232,12 +239,13 @@ function replicationHeader(
     // An encryption root says so, with its keylocation, which the receiver looks up (a raw
     // receive of it alone would make it "prompt").
     const encroot = d.crypt !== null && d.crypt.encroot;
-    pairs.push(
-      nv.nvlist(
-        "props",
-        encroot ? nv.list(nv.string("keylocation", d.crypt!.keylocation ?? "prompt")) : nv.list(),
-      ),
-    );
+    // The properties the store kept (a plain send leaves out the key's), and an encryption
+    // root's keylocation, which the receiver looks up.
+    const props = (d.props?.pairs ?? []).filter((p) => d.crypt !== null || !KEY_PROPS.has(p.name));
+    if (encroot && !props.some((p) => p.name === "keylocation")) {
+      props.push(nv.string("keylocation", d.crypt!.keylocation ?? "prompt"));
+    }
+    pairs.push(nv.nvlist("props", nv.list(...props)));
     if (encroot) pairs.push(nv.boolean("is_encroot"));
     pairs.push(
       nv.nvlist("snaps", nv.list(...d.snaps.map((s) => nv.uint64(s.name, s.guid)))),
@@ -255,6 +263,42 @@ function replicationHeader(
   if (datasets.some((d) => d.crypt !== null)) top.push(nv.boolean("raw"));
   top.push(nv.nvlist("fss", nv.list(...fss)));
   return encodeNvlist(nv.list(...top), { encoding: "xdr" });
+}
+
+/**
+ * The header of `send -p` without `-R` (`not_recursive`): the dataset's entry with the
+ * properties the store kept for it, as libzfs gathers one filesystem; an empty `fss` when it
+ * has none.
+ */
+function propsHeader(store: Store, target: SnapshotRow): Uint8Array {
+  const kept = datasetProps(store, target.dataset);
+  if (kept === null || kept.pairs.length === 0) {
+    return encodeNvlist(
+      nv.list(
+        nv.string("tosnap", target.name),
+        nv.boolean("not_recursive"),
+        nv.nvlist("fss", nv.list()),
+      ),
+      { encoding: "xdr" },
+    );
+  }
+  const all = store.snapshots(target.dataset);
+  const snaps = all.slice(0, all.findIndex((s) => s.id === target.id) + 1);
+  const d = store.datasetByName(target.datasetName);
+  const dataset: ReplicatedDataset = {
+    name: target.datasetName,
+    snaps,
+    origin: d?.origin == null ? null : store.snapshot(d.origin),
+    fromsnapGuid: target.guid,
+    parentFromsnap: 0n,
+    crypt: null,
+    props: kept,
+  };
+  const header = decodeNvlist(replicationHeader([dataset], target.name, null));
+  // One filesystem: libzfs says so before the fss list.
+  const fss = header.pairs.pop()!;
+  header.pairs.push(nv.boolean("not_recursive"), fss);
+  return encodeNvlist(header, { encoding: "xdr" });
 }
 
 /** The short name of `-R`'s incremental source, which must be a snapshot of `dataset`. */
@@ -316,16 +360,7 @@ export function planSend(store: Store, name: string, options: SendStreamOptions 
   }
   const parts = plan(store, target, options);
   if (!(options.intermediate || options.props)) return { target, parts, compound: null };
-  const header = options.props
-    ? encodeNvlist(
-      nv.list(
-        nv.string("tosnap", target.name),
-        nv.boolean("not_recursive"),
-        nv.nvlist("fss", nv.list()),
-      ),
-      { encoding: "xdr" },
-    )
-    : new Uint8Array(0);
+  const header = options.props ? propsHeader(store, target) : new Uint8Array(0);
   return { target, parts, compound: header };
 }
 

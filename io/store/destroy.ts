@@ -169,6 +169,10 @@ export function applyDestroy(store: Store, plan: DestroyPlan): void {
   store.stmt("UPDATE datasets SET origin = NULL WHERE id IN (SELECT value FROM json_each(?))")
     .run(datasets);
   store.deleteSnapshotRows(planRows(plan));
+  for (const table of ["dataset_crypt", "dataset_props"]) {
+    store.stmt(`DELETE FROM ${table} WHERE dataset IN (SELECT value FROM json_each(?))`)
+      .run(datasets);
+  }
   store.stmt("DELETE FROM datasets WHERE id IN (SELECT value FROM json_each(?))").run(datasets);
   store.dropUnusedBlocks();
 }

@@ -157,6 +157,13 @@ CREATE TABLE IF NOT EXISTS dataset_crypt (
   keylocation TEXT
 );
 
+-- The properties a -R or -p stream's header carried for a dataset (its fss entry's props
+-- nvlist, XDR-encoded as it came): list -o shows them, send -R and -p send them back.
+CREATE TABLE IF NOT EXISTS dataset_props (
+  dataset INTEGER PRIMARY KEY,
+  props BLOB NOT NULL
+);
+
 -- Raw snapshots: each dnode block's crypt parameters (the OBJECT_RANGE record's salt, iv, mac
 -- and flags, little-endian, as meta), by its first object. Carried forward like objects.
 CREATE TABLE IF NOT EXISTS object_ranges (

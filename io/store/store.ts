@@ -394,6 +394,7 @@ export class Store implements TargetState {
     ) as { n: number };
     if (left.n === 0) {
       this.stmt("DELETE FROM dataset_crypt WHERE dataset = ?").run(p.dataset);
+      this.stmt("DELETE FROM dataset_props WHERE dataset = ?").run(p.dataset);
       this.stmt("DELETE FROM datasets WHERE id = ?").run(p.dataset);
     }
   }

@@ -60,9 +60,12 @@ export class TestPool {
     await sh("zfs", ["create", `${this.name}/${name}`]);
   }
 
-  /** `zfs receive [flags] POOL/target` of a stream. */
+  /**
+   * `zfs receive -u [flags] POOL/target` of a stream: not mounted there (a -R stream sets the
+   * sender's mountpoint, the same for several receives); {@linkcode mount} mounts where asked.
+   */
   async receive(target: string, stream: Uint8Array, flags: string[] = []): Promise<void> {
-    await sh("zfs", ["receive", ...flags, `${this.name}/${target}`], stream);
+    await sh("zfs", ["receive", "-u", ...flags, `${this.name}/${target}`], stream);
   }
 
   /** Mounts a dataset (read-only is not needed: tests only read) and returns where. */

@@ -39,7 +39,9 @@ while read -r op a b c; do
       [[ "$a" != - ]] && IFS=, read -ra flags <<<"$a"
       target="$P"
       [[ "$b" != - ]] && target="$P/$b"
-      if zfs receive "${flags[@]}" "$target" <"/in/$c" 2>"$T/err"; then
+      # -u: a -R stream sets the sender's mountpoint (the same for several receives here);
+      # trees are read through clones mounted where the manifest step says.
+      if zfs receive -u "${flags[@]}" "$target" <"/in/$c" 2>"$T/err"; then
         result "ok recv $a $b $c"
       else
         result "fail recv $a $b $c: $(tr '\n' ' ' <"$T/err")"
