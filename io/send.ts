@@ -132,6 +132,15 @@ interface ReplicatedDataset {
   props: NvList | null;
 }
 
+const U64 = (1n << 64n) - 1n;
+
+/** FNV-1a (64-bit) of a name: a stable way to tell apart keys that would repeat. */
+function nameHash(name: string): bigint {
+  let h = 0xcbf29ce484222325n;
+  for (const b of new TextEncoder().encode(name)) h = ((h ^ BigInt(b)) * 0x100000001b3n) & U64;
+  return h;
+}
+
 /** Properties that only a raw send carries: a plain stream of the data must not set them. */
 const KEY_PROPS = new Set(["encryption", "keyformat", "keylocation", "pbkdf2iters", "pbkdf2salt"]);
 
@@ -230,6 +239,7 @@ function replicationHeader(
   fromsnap: string | null,
 ): Uint8Array {
   const fss: NvPair[] = [];
+  const keys = new Set<bigint>();
   for (const d of datasets) {
     const pairs: NvPair[] = [
       nv.string("name", d.name),
@@ -252,9 +262,15 @@ function replicationHeader(
       nv.nvlist("snapprops", nv.list(...d.snaps.map((s) => nv.nvlist(s.name, nv.list())))),
     );
     // libzfs keys each filesystem by its own guid, which a stream never carries: the store
-    // does not know it, and keys by the dataset's first snapshot's guid (unique in the list;
-    // receivers find filesystems by their snapshots' guids, never by this key).
-    fss.push(nv.nvlist(`0x${d.snaps[0]!.guid.toString(16)}`, nv.list(...pairs)));
+    // does not know it, and keys by the dataset's first snapshot's guid. Two datasets received
+    // from the same stream share that guid, so a repeat is mixed with the dataset's name
+    // (receivers find filesystems by their snapshots' guids, never by this key: it need only
+    // be unique, as the nvlist's names must be).
+    let key = d.snaps[0]!.guid;
+    if (keys.has(key)) key ^= nameHash(d.name);
+    while (keys.has(key)) key = (key + 1n) & U64;
+    keys.add(key);
+    fss.push(nv.nvlist(`0x${key.toString(16)}`, nv.list(...pairs)));
   }
   const top: NvPair[] = [];
   if (fromsnap !== null) top.push(nv.string("fromsnap", fromsnap));

@@ -9,7 +9,7 @@ import { ZFS_FUSE_DIR } from "./_fixtures.ts";
 import { corpusStream, corpusUnavailable } from "./_openzfs.ts";
 import { runZsend } from "./_run.ts";
 import { readRecords } from "../core/stream/reader.ts";
-import { decodeNvlist, nvlistToObject, type NvObject } from "../core/stream/nvlist.ts";
+import { DATA_TYPE, decodeNvlist, nvlistToObject, type NvObject } from "../core/stream/nvlist.ts";
 
 const FIXTURE = `${ZFS_FUSE_DIR}/fs-r1.replicate.zstream`;
 
@@ -94,4 +94,29 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("send -R: two datasets received from one stream get distinct fss keys", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "zsend-fss-keys-" });
+  try {
+    const full = `${ZFS_FUSE_DIR}/fs-s1.full.zstream`;
+    await ok(["recv", `${dir}/s`, "t/a@x", full]);
+    await ok(["recv", `${dir}/s`, "t/a/b@x", full]);
+    const r = await ok(["send", "-R", `${dir}/s`, "t/a@x"]);
+    for await (const rec of readRecords([r])) {
+      const fss = decodeNvlist(rec.payload).pairs.find((p) => p.name === "fss");
+      if (fss === undefined || fss.type !== DATA_TYPE.NVLIST) throw new Error("no fss");
+      const keys = fss.value.pairs.map((p) => p.name);
+      assertEquals(keys.length, 2);
+      assertEquals(new Set(keys).size, 2, keys.join(" "));
+      break;
+    }
+    // And zsend takes it back whole.
+    await Deno.writeFile(`${dir}/r.zstream`, r);
+    await ok(["recv", "-d", `${dir}/b`, "z", `${dir}/r.zstream`]);
+    const listed = new TextDecoder().decode(await ok(["list", "-H", "-o", "name", `${dir}/b`]));
+    assertEquals(listed.trim().split("\n"), ["z/a", "z/a/b"]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
