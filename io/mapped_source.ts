@@ -166,6 +166,9 @@ export async function* mappedChunks(
       chunk = next;
     }
   } finally {
+    // Only a file that did shrink stays watched (for shrunkWhileMapped): the list stays short
+    // however many files a process reads.
+    if (lib.symbols.zs_map_faults() === watch.faults) watched.splice(watched.indexOf(watch), 1);
     let held = false;
     for (const s of slots) {
       // A write still holding a window reads from it: that one stays mapped.
