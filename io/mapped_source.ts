@@ -3,16 +3,21 @@
  * the reader checks the page cache's own pages instead of a copy of them. The kernel's copy
  * into a buffer costs about as much CPU as all the rest of `verify`; mapping costs a fraction.
  *
- * Slots of address space take turns, as the buffers of a read-ahead do: while the consumer
- * works on one window, the next is mapped into another slot and its pages are read in on a
- * thread of the native library's (`zs_prefetch`), so that the page-table work overlaps the
- * checksums (verify's main thread: about 0.28 s of CPU instead of 0.31 s for 1.09 GB, at a few
- * hundredths more in all). Mapping is a cheap call on this thread: a `nonblocking` FFI call
- * per window measured more CPU (a hand-off each). A chunk is valid until the next is asked
- * for, as with refilled buffers. A receive, whose pack writes hold payloads in the windows,
- * has a ring of slots with leases. A slot is always mapped (the file's pages, or zeros once let
- * go of), so a view kept too long reads other bytes, never faults. A window's pages count in the resident set only while
- * it is mapped.
+ * Slots of address space take turns, as the buffers of a read-ahead do. While the consumer
+ * works on one window, the next is mapped into another slot, and a thread of the native
+ * library's (`zs_prefetch`) reads its pages in and then takes the fletcher-4 of each page,
+ * from the window's end; the consumer's native fletcher-4 of a payload in that window folds
+ * those page sums in instead of reading the pages, and reads only the pages not summed yet
+ * (see "Page sums" in zsend_native.c). The window before is let go of on that thread too
+ * (`zs_map_release`). So the page-table work and most of the checksum run beside the
+ * consumer's own work, on the second core. Mapping is a cheap call on this thread: a
+ * `nonblocking` FFI call per window measured more CPU (a hand-off each).
+ *
+ * A chunk is valid until the next is asked for, as with refilled buffers. A receive, whose pack
+ * writes hold payloads in the windows, has a ring of slots with leases (and lets go of a window
+ * only by mapping the next over it). A slot is always mapped (the file's pages, or zeros once
+ * let go of), so a view kept too long reads other bytes, never faults. A window's pages count
+ * in the resident set only while it is mapped.
  *
  * @module
  */
@@ -24,11 +29,18 @@ import { envVar, type NativeLib } from "./native/ffi.ts";
 const WINDOW_ALIGN = 1 << 16;
 
 /**
- * The largest window without leases: two are resident at once (the one checked and the one
- * mapped ahead), 6 MiB, which keeps `verify` under its 64 MiB goal (two of 4 MiB measured 64.3
- * MiB peak; 3 MiB ones, 61-62).
+ * The largest window without leases. Up to three are resident at once (the one checked, the
+ * one mapped ahead, the one being let go of): 6 MiB, as two of 3 MiB were, which keeps
+ * `verify` under its 64 MiB goal (two of 4 MiB measured 64.3 MiB peak).
  */
-const AHEAD_WINDOW = 3 << 20;
+const AHEAD_WINDOW = 2 << 20;
+
+/**
+ * Slots of the ring without leases: the window checked, the one mapped ahead, and the one
+ * before, which the native library's thread lets go of meanwhile (the page-table work of
+ * unmapping then leaves the reader's thread too).
+ */
+const AHEAD_SLOTS = 3;
 
 /**
  * The environment variable that, set to `1`, makes files be read instead of mapped (to compare
@@ -112,7 +124,7 @@ export async function* mappedChunks(
   const { leases } = options;
   const size = leases ? options.chunkSize : Math.min(options.chunkSize, AHEAD_WINDOW);
   const slotLen = Math.ceil(size / WINDOW_ALIGN) * WINDOW_ALIGN;
-  const count = Math.max(2, leases ? options.slots ?? 2 : 2);
+  const count = leases ? Math.max(2, options.slots ?? 2) : AHEAD_SLOTS;
   const reserved = count * slotLen;
   const base = spare(lib, reserved).pop() ?? lib.symbols.zs_map_reserve(BigInt(reserved));
   if (base === null) return false;
@@ -134,6 +146,8 @@ export async function* mappedChunks(
       );
     }
   };
+  /** The address of the slot a chunk lies in. */
+  const slotOf = (chunk: Uint8Array) => slots.find((s) => s.bytes.buffer === chunk.buffer)!.ptr;
   /** Maps the window from `offset` into the next slot: the chunk, or -errno. */
   const mapNext = async (populate: boolean): Promise<Uint8Array | number> => {
     const slot = slots[turn]!;
@@ -160,6 +174,9 @@ export async function* mappedChunks(
       checkFaults();
       yield chunk;
       checkFaults();
+      // Done with that window: let go of it on the library's thread (not a leased one, which a
+      // write may still read).
+      if (!leases) lib.symbols.zs_map_release(slotOf(chunk), BigInt(slotLen));
       if (typeof next === "number") {
         throw new Deno.errors.BadResource(`reading ${path}: mapping it failed (errno ${-next})`);
       }

@@ -572,9 +572,19 @@ static void fletcher4(uint64_t *state, const uint8_t *buf, uint64_t len, int big
  * over exactly).
  */
 
-/** Folds the native-order 32-bit words of buf[0..len) into state[4]; trailing bytes ignored. */
+static int page_sums_fold(zs_f4 *s, const uint8_t *buf, uint64_t len);
+
+/**
+ * Folds the native-order 32-bit words of buf[0..len) into state[4]; trailing bytes ignored.
+ * Inside a mapped window whose pages the prefetch thread has already summed, those pages are
+ * folded in from their sums (see page sums below): the same result, without reading them.
+ */
 ZS_EXPORT void zs_fletcher4_native(uint64_t *state, const uint8_t *buf, uint32_t len) {
-  fletcher4(state, buf, len, __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__);
+  zs_f4 s;
+  memcpy(&s, state, sizeof s);
+  if (!page_sums_fold(&s, buf, len))
+    fletcher4_f4(&s, buf, len, __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__);
+  memcpy(state, &s, sizeof s);
 }
 
 /** The same over byteswapped words (big-endian words on x86-64). */
@@ -882,8 +892,14 @@ static int32_t map_zeros(uint8_t *p, uint64_t len) {
  * call, so that a file that grows is followed and one that shrank is not mapped past its end.
  * fd -1 just maps zeros over the whole slot (to let go of the file's pages).
  */
+static void page_sums_forget(const uint8_t *from, uint64_t len);
+static void releases_settle(uint8_t *slot, uint64_t len);
+
 ZS_EXPORT int64_t zs_map_window(uint8_t *slot, uint64_t slot_len, int32_t fd, uint64_t off,
                                 uint32_t populate) {
+  /* Whatever was summed in the slot is of bytes about to be replaced. */
+  page_sums_forget(slot, slot_len);
+  releases_settle(slot, slot_len);
   uint64_t len = 0;
   if (fd >= 0) {
     struct stat st;
@@ -913,19 +929,219 @@ ZS_EXPORT int64_t zs_map_window(uint8_t *slot, uint64_t slot_len, int32_t fd, ui
  * reader checks the window before: the page-table work of mapping then overlaps the checksums
  * rather than adding to them. A newer request replaces one not started yet.
  */
+/*
+ * Page sums. Once the prefetch thread has read a window's pages in, it also takes the
+ * fletcher-4 of each whole 4 KiB page from zero, last page first, while the reader checks
+ * the window before. When the reader then folds a payload that lies in the window
+ * (zs_fletcher4_native), each page already summed is folded in from its sum (fletcher-4 is
+ * linear: fletcher4_append), and the pages not summed yet are read there as before; the two
+ * threads meet somewhere in the window and no page is read twice. The result is the same
+ * bit for bit whichever thread summed a page.
+ *
+ * Validity: every window has a generation, bumped when zs_prefetch registers it and when
+ * zs_map_window maps anything over it. A page's sum counts only when its stamp is the
+ * window's current generation; the stamp is stored (release) after the sum, and read
+ * (acquire) before it. The prefetch thread works on one request at a time, in order, and
+ * stops a window as soon as its generation moves on, so a stale sum never carries a current
+ * stamp. The windows are registered and looked up on the reader's thread only.
+ */
+#define SUM_PAGE 4096u
+#define SUM_WINDOWS 8
+#define SUM_MAX_PAGES 4096u /* windows up to 16 MiB; pages past that are read as before */
+
+typedef struct {
+  const uint8_t *base; /* page-aligned; NULL: free */
+  uint64_t pages;      /* whole pages registered (0: nothing to use) */
+  _Atomic uint64_t gen;
+  zs_f4 *sums;             /* SUM_MAX_PAGES, allocated on first use, never freed */
+  _Atomic uint64_t *stamp; /* the generation each sum was taken under */
+} sum_window;
+
+static sum_window sum_windows[SUM_WINDOWS];
+static unsigned sum_next_evict;
+static int page_sums_off = -1; /* ZSEND_NO_PAGE_SUMS=1 turns them off (to compare) */
+
+static void page_sums_forget(const uint8_t *from, uint64_t len) {
+  for (unsigned i = 0; i < SUM_WINDOWS; i++) {
+    sum_window *w = &sum_windows[i];
+    if (w->base == NULL || w->pages == 0) continue;
+    const uint8_t *end = w->base + w->pages * SUM_PAGE;
+    if (w->base < from + len && from < end) {
+      w->pages = 0;
+      atomic_fetch_add_explicit(&w->gen, 1, memory_order_release);
+    }
+  }
+}
+
+/* Registers [addr, addr + len) for summing; its window and the generation, or NULL. */
+static sum_window *page_sums_register(const uint8_t *addr, uint64_t len, uint64_t *gen) {
+  if (page_sums_off < 0) {
+    const char *e = getenv("ZSEND_NO_PAGE_SUMS");
+    page_sums_off = e != NULL && strcmp(e, "1") == 0;
+  }
+  if (page_sums_off || ((uintptr_t)addr & (SUM_PAGE - 1)) != 0 || len < SUM_PAGE) return NULL;
+  sum_window *w = NULL;
+  for (unsigned i = 0; i < SUM_WINDOWS && w == NULL; i++)
+    if (sum_windows[i].base == addr) w = &sum_windows[i];
+  for (unsigned i = 0; i < SUM_WINDOWS && w == NULL; i++)
+    if (sum_windows[i].base == NULL) w = &sum_windows[i];
+  if (w == NULL) w = &sum_windows[sum_next_evict++ % SUM_WINDOWS];
+  if (w->sums == NULL) {
+    w->sums = malloc(SUM_MAX_PAGES * sizeof *w->sums);
+    w->stamp = calloc(SUM_MAX_PAGES, sizeof *w->stamp);
+    if (w->sums == NULL || w->stamp == NULL) {
+      free(w->sums);
+      free((void *)w->stamp);
+      w->sums = NULL;
+      w->stamp = NULL;
+      return NULL;
+    }
+  }
+  uint64_t pages = len / SUM_PAGE;
+  if (pages > SUM_MAX_PAGES) pages = SUM_MAX_PAGES;
+  *gen = atomic_fetch_add_explicit(&w->gen, 1, memory_order_release) + 1;
+  w->base = addr;
+  w->pages = pages;
+  return w;
+}
+
+static void releases_run(void);
+
+/* Prefetch thread: the sums of w's pages, last first, while its generation is gen. */
+static void page_sums_take(sum_window *w, uint64_t gen, const uint8_t *base, uint64_t pages) {
+  for (uint64_t k = pages; k-- > 0;) {
+    if ((k & 31) == 0) releases_run();
+    if (atomic_load_explicit(&w->gen, memory_order_acquire) != gen) return;
+    /* The reader's fold reached this page first: the rest of the window is done. */
+    if (atomic_load_explicit(&w->stamp[k], memory_order_relaxed) == gen + (1ull << 63)) return;
+    zs_f4 s = {0, 0, 0, 0};
+    fletcher4_f4(&s, base + k * SUM_PAGE, SUM_PAGE, __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__);
+    w->sums[k] = s;
+    atomic_store_explicit(&w->stamp[k], gen, memory_order_release);
+  }
+}
+
+/*
+ * Folds buf[0..len) into s using the page sums of the window it lies in; 0 when it does not
+ * lie in one (the caller then reads it all). Pages not summed yet are read here, and marked
+ * so that the prefetch thread, coming from the window's end, stops where the reader began.
+ */
+static uint64_t page_sums_folded; /* pages folded from their sums (reader's thread only) */
+
+/** Pages folded in from the prefetch thread's sums since the process began (for tests). */
+ZS_EXPORT uint64_t zs_page_sums_used(void) { return page_sums_folded; }
+
+static int page_sums_fold(zs_f4 *s, const uint8_t *buf, uint64_t len) {
+  if (len < 2 * SUM_PAGE || ((uintptr_t)buf & 3) != 0) return 0;
+  sum_window *w = NULL;
+  for (unsigned i = 0; i < SUM_WINDOWS; i++) {
+    sum_window *c = &sum_windows[i];
+    if (c->pages != 0 && c->base <= buf && buf + len <= c->base + c->pages * SUM_PAGE) {
+      w = c;
+      break;
+    }
+  }
+  if (w == NULL) return 0;
+  const int be = __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__;
+  const uint64_t gen = atomic_load_explicit(&w->gen, memory_order_acquire);
+  const uint8_t *end = buf + (len & ~(uint64_t)3);
+  uint64_t k = (uint64_t)(buf - w->base + SUM_PAGE - 1) / SUM_PAGE; /* first whole page */
+  const uint8_t *p = w->base + k * SUM_PAGE;
+  if (p > end) p = end;
+  fletcher4_f4(s, buf, (uint64_t)(p - buf), be); /* up to the first page boundary */
+  const uint8_t *run = NULL; /* pages not summed yet, read together */
+  for (; p + SUM_PAGE <= end; p += SUM_PAGE, k++) {
+    if (atomic_load_explicit(&w->stamp[k], memory_order_acquire) == gen) {
+      if (run != NULL) fletcher4_f4(s, run, (uint64_t)(p - run), be);
+      run = NULL;
+      fletcher4_append(s, (const uint64_t *)&w->sums[k], SUM_PAGE);
+      page_sums_folded++;
+    } else {
+      if (run == NULL) run = p;
+      atomic_store_explicit(&w->stamp[k], gen + (1ull << 63), memory_order_relaxed);
+    }
+  }
+  if (run == NULL) run = p;
+  fletcher4_f4(s, run, (uint64_t)(end - run), be); /* the pages read here, and the tail */
+  return 1;
+}
+
 static pthread_mutex_t prefetch_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t prefetch_cv = PTHREAD_COND_INITIALIZER;
 static uint8_t *prefetch_addr;
 static uint64_t prefetch_len;
+static sum_window *prefetch_window;
+static uint64_t prefetch_gen;
 static int prefetch_started;
+
+/*
+ * Windows a reader is done with, to be let go of (zeros mapped over them) on the prefetch
+ * thread: dropping a window's page-table entries costs the thread that does it about a tenth
+ * of verify's time. A slot asked for again before its turn is let go of by zs_map_window
+ * itself; one being let go of is waited for.
+ */
+#define RELEASES 8
+static struct {
+  uint8_t *addr;
+  uint64_t len;
+} releases[RELEASES];
+static _Atomic unsigned release_count;
+static uint8_t *releasing_addr; /* the one in progress, or NULL */
+static uint64_t releasing_len;
+static pthread_cond_t released_cv = PTHREAD_COND_INITIALIZER;
+
+static int overlaps(const uint8_t *a, uint64_t alen, const uint8_t *b, uint64_t blen) {
+  return a < b + blen && b < a + alen;
+}
+
+/* Before anything is mapped over [slot, slot + len): no release of it is queued or running. */
+static void releases_settle(uint8_t *slot, uint64_t len) {
+  pthread_mutex_lock(&prefetch_mu);
+  for (unsigned i = 0; i < release_count;) {
+    if (overlaps(releases[i].addr, releases[i].len, slot, len))
+      releases[i] = releases[--release_count];
+    else
+      i++;
+  }
+  while (releasing_addr != NULL && overlaps(releasing_addr, releasing_len, slot, len))
+    pthread_cond_wait(&released_cv, &prefetch_mu);
+  pthread_mutex_unlock(&prefetch_mu);
+}
+
+/* Lets go of the windows asked for (prefetch_mu held; dropped while each is done). */
+static void releases_run_locked(void) {
+  while (release_count > 0) {
+    releasing_addr = releases[0].addr;
+    releasing_len = releases[0].len;
+    releases[0] = releases[--release_count];
+    pthread_mutex_unlock(&prefetch_mu);
+    map_zeros(releasing_addr, releasing_len);
+    pthread_mutex_lock(&prefetch_mu);
+    releasing_addr = NULL;
+    pthread_cond_broadcast(&released_cv);
+  }
+}
+
+/* Between pages: releases first, since the reader maps its next window over one of them. */
+static void releases_run(void) {
+  if (atomic_load_explicit(&release_count, memory_order_relaxed) == 0) return;
+  pthread_mutex_lock(&prefetch_mu);
+  releases_run_locked();
+  pthread_mutex_unlock(&prefetch_mu);
+}
 
 static void *prefetch_main(void *arg) {
   (void)arg;
   pthread_mutex_lock(&prefetch_mu);
   for (;;) {
-    while (prefetch_len == 0) pthread_cond_wait(&prefetch_cv, &prefetch_mu);
+    while (prefetch_len == 0 && release_count == 0)
+      pthread_cond_wait(&prefetch_cv, &prefetch_mu);
+    releases_run_locked();
+    if (prefetch_len == 0) continue;
     uint8_t *a = prefetch_addr;
     const uint64_t n = prefetch_len;
+    sum_window *w = prefetch_window;
+    const uint64_t gen = prefetch_gen;
     prefetch_len = 0;
     pthread_mutex_unlock(&prefetch_mu);
     /* The range is always mapped (a slot is the file's pages or zeros), so reading it is safe
@@ -938,36 +1154,68 @@ static void *prefetch_main(void *arg) {
       for (uint64_t i = 0; i < n; i += 4096) sink ^= a[i];
       (void)sink;
     }
+    if (w != NULL) page_sums_take(w, gen, a, n / SUM_PAGE < SUM_MAX_PAGES ? n / SUM_PAGE : SUM_MAX_PAGES);
     pthread_mutex_lock(&prefetch_mu);
   }
   return NULL;
 }
 
+static int32_t prefetch_start_locked(void);
+
+/**
+ * Lets go of a slot's window on the prefetch thread (zeros mapped over it, as zs_map_window
+ * with fd -1 does here), while the reader goes on; 0, or -errno when it was done here.
+ */
+ZS_EXPORT int32_t zs_map_release(uint8_t *slot, uint64_t len) {
+  page_sums_forget(slot, len);
+  pthread_mutex_lock(&prefetch_mu);
+  int32_t e = prefetch_start_locked();
+  if (e == 0 && release_count < RELEASES) {
+    releases[release_count].addr = slot;
+    releases[release_count].len = len;
+    release_count++;
+    pthread_cond_signal(&prefetch_cv);
+    pthread_mutex_unlock(&prefetch_mu);
+    return 0;
+  }
+  pthread_mutex_unlock(&prefetch_mu);
+  int32_t z = map_zeros(slot, len);
+  return z < 0 ? z : (e < 0 ? e : -EBUSY);
+}
+
 /** Asks the prefetch thread to read in the pages of [addr, addr + len); 0 or -errno. */
 ZS_EXPORT int32_t zs_prefetch(uint8_t *addr, uint64_t len) {
   pthread_mutex_lock(&prefetch_mu);
-  if (!prefetch_started) {
-    /* The thread runs this library's code until the process ends: the library must stay
-     * loaded even when the program lets go of it (Deno closes it as the process exits). */
-    Dl_info self;
-    if (dladdr((void *)zs_prefetch, &self) == 0 || self.dli_fname == NULL ||
-        dlopen(self.dli_fname, RTLD_NOW | RTLD_NODELETE) == NULL) {
-      pthread_mutex_unlock(&prefetch_mu);
-      return -ENOTSUP;
-    }
-    pthread_t t;
-    int e = pthread_create(&t, NULL, prefetch_main, NULL);
-    if (e != 0) {
-      pthread_mutex_unlock(&prefetch_mu);
-      return -e;
-    }
-    pthread_detach(t);
-    prefetch_started = 1;
+  int32_t e = prefetch_start_locked();
+  if (e < 0) {
+    pthread_mutex_unlock(&prefetch_mu);
+    return e;
   }
+  uint64_t gen = 0;
+  sum_window *w = page_sums_register(addr, len, &gen);
   prefetch_addr = addr;
   prefetch_len = len;
+  prefetch_window = w;
+  prefetch_gen = gen;
   pthread_cond_signal(&prefetch_cv);
   pthread_mutex_unlock(&prefetch_mu);
+  return 0;
+}
+
+/* Starts the prefetch thread once (prefetch_mu held); 0 or -errno. */
+static int32_t prefetch_start_locked(void) {
+  if (prefetch_started) return 0;
+  /* The thread runs this library's code until the process ends: the library must stay
+   * loaded even when the program lets go of it (Deno closes it as the process exits). */
+  Dl_info self;
+  if (dladdr((void *)zs_prefetch, &self) == 0 || self.dli_fname == NULL ||
+      dlopen(self.dli_fname, RTLD_NOW | RTLD_NODELETE) == NULL)
+    return -ENOTSUP;
+  pthread_t t;
+  int e = pthread_create(&t, NULL, prefetch_main, NULL);
+  if (e != 0) return -e;
+  pthread_detach(t);
+  prefetch_started = 1;
   return 0;
 }
 
