@@ -3,15 +3,14 @@
  * the reader checks the page cache's own pages instead of a copy of them. The kernel's copy
  * into a buffer costs about as much CPU as all the rest of `verify`; mapping costs a fraction.
  *
- * Slots of address space take turns, as the buffers of a read-ahead do. While the consumer
- * works on one window, the next is mapped into another slot, and a thread of the native
- * library's (`zs_prefetch`) reads its pages in and then takes the fletcher-4 of each page,
- * from the window's end; the consumer's native fletcher-4 of a payload in that window folds
- * those page sums in instead of reading the pages, and reads only the pages not summed yet
- * (see "Page sums" in zsend_native.c). The window before is let go of on that thread too
- * (`zs_map_release`). So the page-table work and most of the checksum run beside the
- * consumer's own work, on the second core. Mapping is a cheap call on this thread: a
- * `nonblocking` FFI call per window measured more CPU (a hand-off each).
+ * Slots of address space take turns, as the buffers of a read-ahead do. Without leases, a
+ * thread of the native library's maps each window ahead of the consumer (`zs_map_async`), into
+ * the slot the consumer was last done with, reads its pages in, and takes the fletcher-4 of
+ * each page from the window's end. The consumer's own native fletcher-4 of a payload in that
+ * window folds those page sums in instead of reading the pages, and reads only the pages not
+ * summed yet (see "Page sums" in zsend_native.c). So the page-table work (mapping and
+ * unmapping) and most of the checksum run beside the consumer's work, on the second core, and
+ * the consumer's thread never waits for the process's mmap lock.
  *
  * A chunk is valid until the next is asked for, as with refilled buffers. A receive, whose pack
  * writes hold payloads in the windows, has a ring of slots with leases (and lets go of a window
@@ -29,16 +28,15 @@ import { envVar, type NativeLib } from "./native/ffi.ts";
 const WINDOW_ALIGN = 1 << 16;
 
 /**
- * The largest window without leases. Up to three are resident at once (the one checked, the
- * one mapped ahead, the one being let go of): 6 MiB, as two of 3 MiB were, which keeps
- * `verify` under its 64 MiB goal (two of 4 MiB measured 64.3 MiB peak).
+ * The largest window without leases. Three are resident at once (the one checked and two mapped
+ * ahead): 6 MiB, as two of 3 MiB were, which keeps `verify` under its 64 MiB goal (two of 4 MiB
+ * measured 64.3 MiB peak).
  */
 const AHEAD_WINDOW = 2 << 20;
 
 /**
- * Slots of the ring without leases: the window checked, the one mapped ahead, and the one
- * before, which the native library's thread lets go of meanwhile (the page-table work of
- * unmapping then leaves the reader's thread too).
+ * Slots of the ring without leases: the window checked and two mapped ahead, so that the
+ * library's thread has work in hand when the consumer is quicker for a while.
  */
 const AHEAD_SLOTS = 3;
 
@@ -146,8 +144,6 @@ export async function* mappedChunks(
       );
     }
   };
-  /** The address of the slot a chunk lies in. */
-  const slotOf = (chunk: Uint8Array) => slots.find((s) => s.bytes.buffer === chunk.buffer)!.ptr;
   /** Maps the window from `offset` into the next slot: the chunk, or -errno. */
   const mapNext = async (populate: boolean): Promise<Uint8Array | number> => {
     const slot = slots[turn]!;
@@ -165,6 +161,38 @@ export async function* mappedChunks(
     return chunk;
   };
   try {
+    if (!leases) {
+      // Whole windows mapped ahead on the library's thread: window i (at i * slotLen) goes into
+      // slot i % count as soon as the reader is done with the window before it there. At the
+      // first window that is not whole (the end, or a file that grew or shrank meanwhile) the
+      // loop below takes over from its start, taking the size again.
+      const first = Number(lib.symbols.zs_map_window(slots[0]!.ptr, BigInt(slotLen), fd, 0n, 1));
+      if (first < 0) return false;
+      if (first === slotLen) {
+        const tickets: number[] = [];
+        const ask = (i: number) => {
+          const slot = slots[i % count]!;
+          tickets[i % count] = Number(
+            lib.symbols.zs_map_async(slot.ptr, BigInt(slotLen), fd, BigInt(i * slotLen)),
+          );
+        };
+        for (let i = 1; i < count; i++) ask(i);
+        let i = 0;
+        for (let n = first; n === slotLen;) {
+          offset = i * slotLen;
+          checkFaults();
+          yield slots[i % count]!.bytes;
+          checkFaults();
+          ask(i + count);
+          i++;
+          const t = tickets[i % count]!;
+          // A ticket that could not be had (t < 0) hands over to the loop below.
+          n = t > 0 ? Number(lib.symbols.zs_map_wait(t)) : t;
+        }
+        for (const t of tickets) if (t > 0) lib.symbols.zs_map_wait(t);
+        offset = i * slotLen;
+      }
+    }
     let chunk = await mapNext(true);
     if (typeof chunk === "number") return false;
     for (;;) {
@@ -174,9 +202,6 @@ export async function* mappedChunks(
       checkFaults();
       yield chunk;
       checkFaults();
-      // Done with that window: let go of it on the library's thread (not a leased one, which a
-      // write may still read).
-      if (!leases) lib.symbols.zs_map_release(slotOf(chunk), BigInt(slotLen));
       if (typeof next === "number") {
         throw new Deno.errors.BadResource(`reading ${path}: mapping it failed (errno ${-next})`);
       }

@@ -262,3 +262,29 @@ Deno.test("fletcher-4 inside mapped windows equals TypeScript's, from page sums 
     await Deno.remove(path);
   }
 });
+
+Deno.test("mappedChunks() left early with windows still being mapped ahead, then read again", async () => {
+  // Windows are mapped ahead on the library's thread; a consumer that stops early must leave
+  // nothing mapping into the slots that the next reader takes over.
+  const path = await Deno.makeTempFile({ prefix: "zsend-map-" });
+  try {
+    const data = new Uint8Array(10 * 65536 + 333).map((_, i) => (i * 131) >> 3);
+    await Deno.writeFile(path, data);
+    for (const stopAfter of [1, 2, 5]) {
+      const lib = native();
+      const fd = lib.symbols.zs_open(cString(path), 0, 0);
+      const seen: Uint8Array[] = [];
+      for await (const c of mappedChunks(lib, fd, path, { chunkSize: 65536 })) {
+        seen.push(c.slice());
+        if (seen.length === stopAfter) break;
+      }
+      lib.symbols.zs_close(fd);
+      assertEquals(concat(seen), data.subarray(0, stopAfter * 65536));
+      const { chunks, whole } = await mapped(path, 65536);
+      assert(whole);
+      assertEquals(concat(chunks), data);
+    }
+  } finally {
+    await Deno.remove(path);
+  }
+});

@@ -126,11 +126,17 @@ export const NATIVE_SYMBOLS = {
    */
   zs_prefetch: { parameters: ["pointer", "u64"], result: "i32" },
   /**
-   * `int32_t zs_map_release(uint8_t *slot, uint64_t len)`: zeros mapped over a slot the reader
-   * is done with, on that thread, while the reader goes on (`zs_map_window` of the slot waits
-   * for it); 0, or -errno when it was done at once instead
+   * `int64_t zs_map_async(uint8_t *slot, uint64_t slot_len, int32_t fd, uint64_t off)`: what
+   * `zs_map_window` does, on the library's thread, over a slot the reader is done with, then
+   * its pages read in and summed there; a ticket for `zs_map_wait` (> 0), or -errno when it
+   * cannot be asked (map it with `zs_map_window` then)
    */
-  zs_map_release: { parameters: ["pointer", "u64"], result: "i32" },
+  zs_map_async: { parameters: ["pointer", "u64", "i32", "u64"], result: "i64" },
+  /**
+   * `int64_t zs_map_wait(uint32_t ticket)`: waits until that window is mapped; the bytes
+   * mapped (as `zs_map_window` returns them), or -errno
+   */
+  zs_map_wait: { parameters: ["u32"], result: "i64" },
   /**
    * `uint64_t zs_page_sums_used(void)`: pages that `zs_fletcher4_native` folded in from the
    * sums the prefetch thread took, instead of reading them (for tests)
@@ -354,7 +360,8 @@ const FIRST_SYMBOLS = [
   "zs_map_reserve",
   "zs_map_window",
   "zs_prefetch",
-  "zs_map_release",
+  "zs_map_async",
+  "zs_map_wait",
   "zs_map_faults",
 ] as const satisfies readonly (keyof typeof NATIVE_SYMBOLS)[];
 

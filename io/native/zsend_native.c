@@ -893,13 +893,11 @@ static int32_t map_zeros(uint8_t *p, uint64_t len) {
  * fd -1 just maps zeros over the whole slot (to let go of the file's pages).
  */
 static void page_sums_forget(const uint8_t *from, uint64_t len);
-static void releases_settle(uint8_t *slot, uint64_t len);
+static void jobs_settle(const uint8_t *slot, uint64_t len);
 
-ZS_EXPORT int64_t zs_map_window(uint8_t *slot, uint64_t slot_len, int32_t fd, uint64_t off,
-                                uint32_t populate) {
-  /* Whatever was summed in the slot is of bytes about to be replaced. */
-  page_sums_forget(slot, slot_len);
-  releases_settle(slot, slot_len);
+/* The mapping itself (zs_map_window without the bookkeeping of sums and jobs). */
+static int64_t map_window_now(uint8_t *slot, uint64_t slot_len, int32_t fd, uint64_t off,
+                              uint32_t populate) {
   uint64_t len = 0;
   if (fd >= 0) {
     struct stat st;
@@ -924,11 +922,14 @@ ZS_EXPORT int64_t zs_map_window(uint8_t *slot, uint64_t slot_len, int32_t fd, ui
   return z < 0 ? z : (int64_t)len;
 }
 
-/*
- * One thread of the library's reads in the pages of the window a reader maps ahead, while the
- * reader checks the window before: the page-table work of mapping then overlaps the checksums
- * rather than adding to them. A newer request replaces one not started yet.
- */
+ZS_EXPORT int64_t zs_map_window(uint8_t *slot, uint64_t slot_len, int32_t fd, uint64_t off,
+                                uint32_t populate) {
+  /* Whatever was summed in the slot is of bytes about to be replaced. */
+  page_sums_forget(slot, slot_len);
+  jobs_settle(slot, slot_len);
+  return map_window_now(slot, slot_len, fd, off, populate);
+}
+
 /*
  * Page sums. Once the prefetch thread has read a window's pages in, it also takes the
  * fletcher-4 of each whole 4 KiB page from zero, last page first, while the reader checks
@@ -1005,12 +1006,12 @@ static sum_window *page_sums_register(const uint8_t *addr, uint64_t len, uint64_
   return w;
 }
 
-static void releases_run(void);
+static void maps_run(void);
 
 /* Prefetch thread: the sums of w's pages, last first, while its generation is gen. */
 static void page_sums_take(sum_window *w, uint64_t gen, const uint8_t *base, uint64_t pages) {
   for (uint64_t k = pages; k-- > 0;) {
-    if ((k & 31) == 0) releases_run();
+    if ((k & 31) == 0) maps_run();
     if (atomic_load_explicit(&w->gen, memory_order_acquire) != gen) return;
     /* The reader's fold reached this page first: the rest of the window is done. */
     if (atomic_load_explicit(&w->stamp[k], memory_order_relaxed) == gen + (1ull << 63)) return;
@@ -1066,140 +1067,118 @@ static int page_sums_fold(zs_f4 *s, const uint8_t *buf, uint64_t len) {
   return 1;
 }
 
+/*
+ * The reader's helper thread (the prefetch thread) takes jobs in order:
+ *  - maps: a window mapped into a slot the reader is done with (zs_map_async), over the window
+ *    that was there. The reader's thread then never takes the process's mmap lock for writing,
+ *    nor waits for it while this thread holds it (that cost verify's thread about 50 ms in
+ *    520 synchronous maps), and the unmapping of the old pages happens here too;
+ *  - reading in: a mapped window's pages populated, then summed (page sums above).
+ * Maps go first, as the reader may be waiting for one (zs_map_wait): reading in and summing
+ * stop between pieces to do them.
+ */
+#define JOBS 16
+#define RESULTS 64
+enum { JOB_QUEUED, JOB_MAPPING, JOB_MAPPED };
+
+typedef struct {
+  uint8_t *slot;
+  uint64_t len;
+  int32_t fd;
+  uint64_t off;
+  sum_window *w;
+  uint64_t gen;
+  uint32_t ticket; /* 0: reading in only (zs_prefetch) */
+  int state;
+  int64_t result; /* bytes mapped, or -errno */
+} map_job;
+
 static pthread_mutex_t prefetch_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t prefetch_cv = PTHREAD_COND_INITIALIZER;
-static uint8_t *prefetch_addr;
-static uint64_t prefetch_len;
-static sum_window *prefetch_window;
-static uint64_t prefetch_gen;
+static pthread_cond_t mapped_cv = PTHREAD_COND_INITIALIZER;
+static map_job jobs[JOBS]; /* a ring: jobs[job_head], ... (job_count of them) */
+static unsigned job_head, job_count;
+static _Atomic unsigned maps_queued;
+static uint32_t last_ticket;
+static struct {
+  uint32_t ticket;
+  int64_t result;
+} map_results[RESULTS];
 static int prefetch_started;
 
-/*
- * Windows a reader is done with, to be let go of (zeros mapped over them) on the prefetch
- * thread: dropping a window's page-table entries costs the thread that does it about a tenth
- * of verify's time. A slot asked for again before its turn is let go of by zs_map_window
- * itself; one being let go of is waited for.
- */
-#define RELEASES 8
-static struct {
-  uint8_t *addr;
-  uint64_t len;
-} releases[RELEASES];
-static _Atomic unsigned release_count;
-static uint8_t *releasing_addr; /* the one in progress, or NULL */
-static uint64_t releasing_len;
-static pthread_cond_t released_cv = PTHREAD_COND_INITIALIZER;
-
-static int overlaps(const uint8_t *a, uint64_t alen, const uint8_t *b, uint64_t blen) {
-  return a < b + blen && b < a + alen;
-}
-
-/* Before anything is mapped over [slot, slot + len): no release of it is queued or running. */
-static void releases_settle(uint8_t *slot, uint64_t len) {
-  pthread_mutex_lock(&prefetch_mu);
-  for (unsigned i = 0; i < release_count;) {
-    if (overlaps(releases[i].addr, releases[i].len, slot, len))
-      releases[i] = releases[--release_count];
-    else
-      i++;
-  }
-  while (releasing_addr != NULL && overlaps(releasing_addr, releasing_len, slot, len))
-    pthread_cond_wait(&released_cv, &prefetch_mu);
-  pthread_mutex_unlock(&prefetch_mu);
-}
-
-/* Lets go of the windows asked for (prefetch_mu held; dropped while each is done). */
-static void releases_run_locked(void) {
-  while (release_count > 0) {
-    releasing_addr = releases[0].addr;
-    releasing_len = releases[0].len;
-    releases[0] = releases[--release_count];
+/* Does the maps queued, in order (prefetch_mu held; dropped during each). */
+static void maps_run_locked(void) {
+  for (unsigned i = 0; i < job_count; i++) {
+    map_job *j = &jobs[(job_head + i) % JOBS];
+    if (j->ticket == 0 || j->state != JOB_QUEUED) continue;
+    j->state = JOB_MAPPING;
+    atomic_fetch_sub_explicit(&maps_queued, 1, memory_order_relaxed);
+    map_job copy = *j;
     pthread_mutex_unlock(&prefetch_mu);
-    map_zeros(releasing_addr, releasing_len);
+    const int64_t r = map_window_now(copy.slot, copy.len, copy.fd, copy.off, 0);
     pthread_mutex_lock(&prefetch_mu);
-    releasing_addr = NULL;
-    pthread_cond_broadcast(&released_cv);
+    /* Only this thread removes jobs, and new ones go at the end: j is still this job. */
+    j->result = r;
+    j->state = JOB_MAPPED;
+    map_results[copy.ticket % RESULTS].result = r;
+    map_results[copy.ticket % RESULTS].ticket = copy.ticket;
+    pthread_cond_broadcast(&mapped_cv);
   }
 }
 
-/* Between pages: releases first, since the reader maps its next window over one of them. */
-static void releases_run(void) {
-  if (atomic_load_explicit(&release_count, memory_order_relaxed) == 0) return;
+/* Between pieces of reading in and summing. */
+static void maps_run(void) {
+  if (atomic_load_explicit(&maps_queued, memory_order_relaxed) == 0) return;
   pthread_mutex_lock(&prefetch_mu);
-  releases_run_locked();
+  maps_run_locked();
   pthread_mutex_unlock(&prefetch_mu);
+}
+
+/*
+ * Reads in the pages of [a, a + n), in pieces: populating holds the mmap lock for reading,
+ * and a map waiting behind it waits for the whole piece.
+ */
+static void populate(uint8_t *a, uint64_t n) {
+  const uint64_t piece = 256 << 10;
+  for (uint64_t at = 0; at < n; at += piece) {
+    maps_run();
+    const uint64_t len = n - at < piece ? n - at : piece;
+#ifdef MADV_POPULATE_READ
+    if (madvise(a + at, len, MADV_POPULATE_READ) == 0) continue;
+#endif
+    volatile uint8_t sink = 0;
+    for (uint64_t i = 0; i < len; i += 4096) sink ^= a[at + i];
+    (void)sink;
+  }
+}
+
+static int window_current(const map_job *j) {
+  return j->w == NULL || atomic_load_explicit(&j->w->gen, memory_order_acquire) == j->gen;
 }
 
 static void *prefetch_main(void *arg) {
   (void)arg;
   pthread_mutex_lock(&prefetch_mu);
   for (;;) {
-    while (prefetch_len == 0 && release_count == 0)
-      pthread_cond_wait(&prefetch_cv, &prefetch_mu);
-    releases_run_locked();
-    if (prefetch_len == 0) continue;
-    uint8_t *a = prefetch_addr;
-    const uint64_t n = prefetch_len;
-    sum_window *w = prefetch_window;
-    const uint64_t gen = prefetch_gen;
-    prefetch_len = 0;
+    while (job_count == 0) pthread_cond_wait(&prefetch_cv, &prefetch_mu);
+    maps_run_locked();
+    map_job j = jobs[job_head]; /* mapped now, or reading in only */
     pthread_mutex_unlock(&prefetch_mu);
     /* The range is always mapped (a slot is the file's pages or zeros), so reading it is safe
-     * even when the reader has mapped something else there meanwhile. */
-#ifdef MADV_POPULATE_READ
-    if (madvise(a, n, MADV_POPULATE_READ) != 0)
-#endif
-    {
-      volatile uint8_t sink = 0;
-      for (uint64_t i = 0; i < n; i += 4096) sink ^= a[i];
-      (void)sink;
+     * even when the reader has mapped something else there meanwhile. A window mapped over
+     * since (its generation moved on) is not read in: it is no longer the reader's. */
+    if (j.result > 0 && window_current(&j)) {
+      populate(j.slot, (uint64_t)j.result);
+      if (j.w != NULL) {
+        const uint64_t pages = (uint64_t)j.result / SUM_PAGE;
+        page_sums_take(j.w, j.gen, j.slot, pages < SUM_MAX_PAGES ? pages : SUM_MAX_PAGES);
+      }
     }
-    if (w != NULL) page_sums_take(w, gen, a, n / SUM_PAGE < SUM_MAX_PAGES ? n / SUM_PAGE : SUM_MAX_PAGES);
     pthread_mutex_lock(&prefetch_mu);
+    job_head = (job_head + 1) % JOBS;
+    job_count--;
   }
   return NULL;
-}
-
-static int32_t prefetch_start_locked(void);
-
-/**
- * Lets go of a slot's window on the prefetch thread (zeros mapped over it, as zs_map_window
- * with fd -1 does here), while the reader goes on; 0, or -errno when it was done here.
- */
-ZS_EXPORT int32_t zs_map_release(uint8_t *slot, uint64_t len) {
-  page_sums_forget(slot, len);
-  pthread_mutex_lock(&prefetch_mu);
-  int32_t e = prefetch_start_locked();
-  if (e == 0 && release_count < RELEASES) {
-    releases[release_count].addr = slot;
-    releases[release_count].len = len;
-    release_count++;
-    pthread_cond_signal(&prefetch_cv);
-    pthread_mutex_unlock(&prefetch_mu);
-    return 0;
-  }
-  pthread_mutex_unlock(&prefetch_mu);
-  int32_t z = map_zeros(slot, len);
-  return z < 0 ? z : (e < 0 ? e : -EBUSY);
-}
-
-/** Asks the prefetch thread to read in the pages of [addr, addr + len); 0 or -errno. */
-ZS_EXPORT int32_t zs_prefetch(uint8_t *addr, uint64_t len) {
-  pthread_mutex_lock(&prefetch_mu);
-  int32_t e = prefetch_start_locked();
-  if (e < 0) {
-    pthread_mutex_unlock(&prefetch_mu);
-    return e;
-  }
-  uint64_t gen = 0;
-  sum_window *w = page_sums_register(addr, len, &gen);
-  prefetch_addr = addr;
-  prefetch_len = len;
-  prefetch_window = w;
-  prefetch_gen = gen;
-  pthread_cond_signal(&prefetch_cv);
-  pthread_mutex_unlock(&prefetch_mu);
-  return 0;
 }
 
 /* Starts the prefetch thread once (prefetch_mu held); 0 or -errno. */
@@ -1208,7 +1187,7 @@ static int32_t prefetch_start_locked(void) {
   /* The thread runs this library's code until the process ends: the library must stay
    * loaded even when the program lets go of it (Deno closes it as the process exits). */
   Dl_info self;
-  if (dladdr((void *)zs_prefetch, &self) == 0 || self.dli_fname == NULL ||
+  if (dladdr((void *)prefetch_main, &self) == 0 || self.dli_fname == NULL ||
       dlopen(self.dli_fname, RTLD_NOW | RTLD_NODELETE) == NULL)
     return -ENOTSUP;
   pthread_t t;
@@ -1217,6 +1196,79 @@ static int32_t prefetch_start_locked(void) {
   pthread_detach(t);
   prefetch_started = 1;
   return 0;
+}
+
+/* Queues a job (prefetch_mu held); its ticket (0 for reading in only), or -errno. */
+static int64_t job_push_locked(uint8_t *slot, uint64_t len, int32_t fd, uint64_t off, int map) {
+  int32_t e = prefetch_start_locked();
+  if (e < 0) return e;
+  if (job_count == JOBS) return -EBUSY;
+  map_job *j = &jobs[(job_head + job_count) % JOBS];
+  memset(j, 0, sizeof *j);
+  j->slot = slot;
+  j->len = len;
+  j->fd = fd;
+  j->off = off;
+  j->w = page_sums_register(slot, len, &j->gen);
+  if (map) {
+    j->ticket = ++last_ticket == 0 ? ++last_ticket : last_ticket;
+    j->state = JOB_QUEUED;
+    atomic_fetch_add_explicit(&maps_queued, 1, memory_order_relaxed);
+  } else {
+    j->state = JOB_MAPPED;
+    j->result = (int64_t)len;
+  }
+  job_count++;
+  pthread_cond_signal(&prefetch_cv);
+  return j->ticket;
+}
+
+/* Waits until no queued or running map job writes into [slot, slot + len). */
+static void jobs_settle(const uint8_t *slot, uint64_t len) {
+  pthread_mutex_lock(&prefetch_mu);
+  for (;;) {
+    int busy = 0;
+    for (unsigned i = 0; i < job_count && !busy; i++) {
+      const map_job *j = &jobs[(job_head + i) % JOBS];
+      busy = j->ticket != 0 && j->state != JOB_MAPPED && j->slot < slot + len &&
+             slot < j->slot + j->len;
+    }
+    if (!busy) break;
+    pthread_cond_wait(&mapped_cv, &prefetch_mu);
+  }
+  pthread_mutex_unlock(&prefetch_mu);
+}
+
+/**
+ * Asks the prefetch thread to map the bytes of fd from off into slot, as zs_map_window does
+ * (over whatever the slot held: the reader must be done with it), then read its pages in and
+ * sum them. Returns a ticket for zs_map_wait (> 0), or -errno when it cannot be asked (map it
+ * here instead).
+ */
+ZS_EXPORT int64_t zs_map_async(uint8_t *slot, uint64_t slot_len, int32_t fd, uint64_t off) {
+  page_sums_forget(slot, slot_len);
+  pthread_mutex_lock(&prefetch_mu);
+  const int64_t t = job_push_locked(slot, slot_len, fd, off, 1);
+  pthread_mutex_unlock(&prefetch_mu);
+  return t;
+}
+
+/** The result of a zs_map_async, once the window is mapped: the bytes mapped, or -errno. */
+ZS_EXPORT int64_t zs_map_wait(uint32_t ticket) {
+  pthread_mutex_lock(&prefetch_mu);
+  while (map_results[ticket % RESULTS].ticket != ticket)
+    pthread_cond_wait(&mapped_cv, &prefetch_mu);
+  const int64_t r = map_results[ticket % RESULTS].result;
+  pthread_mutex_unlock(&prefetch_mu);
+  return r;
+}
+
+/** Asks the prefetch thread to read in (and sum) the pages of [addr, addr + len); 0 or -errno. */
+ZS_EXPORT int32_t zs_prefetch(uint8_t *addr, uint64_t len) {
+  pthread_mutex_lock(&prefetch_mu);
+  const int64_t t = job_push_locked(addr, len, -1, 0, 0);
+  pthread_mutex_unlock(&prefetch_mu);
+  return t < 0 ? (int32_t)t : 0;
 }
 
 /** Writes len bytes at off, looping over short writes; bytes written (= len) or -errno. */
