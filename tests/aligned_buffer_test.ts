@@ -120,7 +120,7 @@ Deno.test("openStreamInput() and readerChunks() read into page-aligned buffers",
     // A file mapped by the native library (verify, dump), read by it (recv, and any file with
     // ZSEND_NO_MMAP=1), read through Deno (image).
     const cases = [
-      { options: { reuse: true }, noMmap: false, preads: 0, count: 4 }, // 3 MiB windows
+      { options: { reuse: true }, noMmap: false, preads: 0, count: 5 }, // 2 MiB windows
       { options: { reuse: true }, noMmap: true, preads: 4, count: 3 },
       { options: {}, noMmap: false, preads: 0, count: 3 },
     ];
