@@ -139,7 +139,9 @@ export { decompressRecords, dropRecords, type SurgeryOptions } from "./core/tran
 export { type RecompressOptions, recompressRecords } from "./core/transform/recompress.ts";
 export {
   type IndexedWrite,
+  type LocatedWrite,
   MemoryRedupIndex,
+  redupByReference,
   type RedupIndex,
   type RedupOptions,
   redupRecords,

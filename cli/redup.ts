@@ -7,10 +7,12 @@
 
 import { parseArgs } from "@std/cli";
 import { readRecords } from "../core/stream/reader.ts";
-import { redupRecords, type RedupStats } from "../core/transform/redup.ts";
+import { redupByReference, redupRecords, type RedupStats } from "../core/transform/redup.ts";
 import { DiskRedupIndex } from "../io/redup_index.ts";
 import { alignedBytes } from "../io/aligned_buffer.ts";
 import { type ByteWriter, writeAll } from "../io/output.ts";
+import { StreamOutput } from "../io/stream_output.ts";
+import type { PayloadRef } from "../core/stream/writer.ts";
 import { openStreamInput } from "../io/source.ts";
 import { trackedInput } from "../io/progress.ts";
 import { engine, oneInput, rejectUnknown, warn } from "./common.ts";
@@ -92,6 +94,27 @@ function isRegularFile(path: string | undefined): path is string {
   }
 }
 
+/**
+ * Writes a stream whose payloads are given by where they lie in the input file: those go from
+ * the file to the output in the kernel (their checksums came with them), never read by this
+ * process. Returns the bytes written.
+ */
+async function fromFile(
+  chunks: AsyncIterable<Uint8Array | PayloadRef<number>>,
+  path: string,
+): Promise<number> {
+  using out = new StreamOutput();
+  for await (const c of chunks) {
+    out.write(
+      c instanceof Uint8Array
+        ? c
+        : { length: c.length, fletcher4: c.fletcher4, place: { path, offset: c.place } },
+    );
+  }
+  out.flush();
+  return out.result.bytes;
+}
+
 /** Runs the verb; returns the exit status. */
 export async function main(args: string[]): Promise<number> {
   const flags = parseArgs(args, {
@@ -104,12 +127,10 @@ export async function main(args: string[]): Promise<number> {
   }
   const input = streamInputArg(oneInput(flags._, "redup"));
   refuseTerminalOutput();
+  const source = isRegularFile(input) ? input : null;
   // Each record goes out before the next is read: the input's and the index's buffers are
   // reused.
-  using index = DiskRedupIndex.create({
-    reuse: true,
-    ...(isRegularFile(input) ? { source: input } : {}),
-  });
+  using index = DiskRedupIndex.create({ reuse: true, ...(source ? { source } : {}) });
   const stats: RedupStats = { records: 0, byref: 0, writes: 0, begins: 0 };
   const fletcher4 = engine();
   const { chunks, progress } = trackedInput(openStreamInput(input, { reuse: true }), input, {
@@ -119,7 +140,9 @@ export async function main(args: string[]): Promise<number> {
   const records = readRecords(chunks, { fletcher4, payloadChecksums: true });
   let bytes: number;
   try {
-    bytes = await pipeChunks(redupRecords(records, index, { fletcher4, stats }), Deno.stdout);
+    bytes = source === null
+      ? await pipeChunks(redupRecords(records, index, { fletcher4, stats }), Deno.stdout)
+      : await fromFile(redupByReference(records, index, { fletcher4, stats }), source);
   } finally {
     progress?.done();
   }

@@ -59,39 +59,74 @@ export function writeStreamOutput(
   chunks: Iterable<StreamChunk>,
   options: { fd?: number; onProgress?: (bytes: number) => void } = {},
 ): StreamOutputResult {
-  // Synchronous writes: the kernel's copies interleave with them on the same descriptor, and
-  // an await per record header would cost a thread hand-off each.
-  const out = new SyncChunkOutput(Deno.stdout);
-  const copier = new KernelCopier(options.fd ?? 1);
-  const result: StreamOutputResult = { bytes: 0, kernelCopied: 0 };
+  using out = new StreamOutput(options.fd);
   const onProgress = options.onProgress;
   let n = 0;
-  try {
-    for (const c of chunks) {
-      result.bytes += c.length;
-      // Told every 256 chunks (records or runs of them): nothing per record in the loop.
-      if (onProgress !== undefined && (++n & 255) === 0) onProgress(result.bytes);
-      if (c instanceof Uint8Array) {
-        out.write(c);
-        continue;
-      }
-      out.flush();
-      if (isPayloadRun(c)) {
-        result.kernelCopied += copier.run(c as PayloadRun<FilePlace>, out);
-        continue;
-      }
-      const ref = c as PayloadRef<FilePlace>;
-      if (copier.copy(ref)) {
-        result.kernelCopied += ref.length;
-        continue;
-      }
-      out.write(copier.read(ref));
+  for (const c of chunks) {
+    out.write(c);
+    // Told every 256 chunks (records or runs of them): nothing per record in the loop.
+    if (onProgress !== undefined && (++n & 255) === 0) onProgress(out.result.bytes);
+  }
+  out.flush();
+  return out.result;
+}
+
+/**
+ * The writer of {@linkcode writeStreamOutput}, one chunk at a time, for a producer that is not
+ * an iterable (an async one): each chunk is done with when `write` returns (bytes are copied
+ * or written), so a chunk may be a view into a buffer that the producer refills next. `flush`
+ * at the end; `close` (or `using`) lets go of the files opened.
+ */
+export class StreamOutput implements Disposable {
+  /** What was written so far. */
+  readonly result: StreamOutputResult = { bytes: 0, kernelCopied: 0 };
+  // Synchronous writes: the kernel's copies interleave with them on the same descriptor, and
+  // an await per record header would cost a thread hand-off each.
+  #out = new SyncChunkOutput(Deno.stdout);
+  #copier: KernelCopier;
+
+  /** @param fd the descriptor that `Deno.stdout` writes to (1) */
+  constructor(fd = 1) {
+    this.#copier = new KernelCopier(fd);
+  }
+
+  /** Writes a chunk (bytes are buffered; a payload reference goes from its file). */
+  write(c: StreamChunk): void {
+    const out = this.#out;
+    const copier = this.#copier;
+    const result = this.result;
+    result.bytes += c.length;
+    if (c instanceof Uint8Array) {
+      out.write(c);
+      return;
     }
     out.flush();
-  } finally {
-    copier.close();
+    if (isPayloadRun(c)) {
+      result.kernelCopied += copier.run(c as PayloadRun<FilePlace>, out);
+      return;
+    }
+    const ref = c as PayloadRef<FilePlace>;
+    if (copier.copy(ref)) {
+      result.kernelCopied += ref.length;
+      return;
+    }
+    out.write(copier.read(ref));
   }
-  return result;
+
+  /** Writes the bytes buffered. */
+  flush(): void {
+    this.#out.flush();
+  }
+
+  /** Closes the files opened for payloads. */
+  close(): void {
+    this.#copier.close();
+  }
+
+  /** The same as {@linkcode StreamOutput.close}, for `using`. */
+  [Symbol.dispose](): void {
+    this.close();
+  }
 }
 
 /** Files opened natively, copied to the output with `sendfile` while it takes it. */

@@ -13,12 +13,25 @@
  * @module
  */
 
-import { DRR, FEATURE } from "../stream/constants.ts";
+import { DRR, FEATURE, RECORD_SIZE } from "../stream/constants.ts";
 import { StreamError } from "../stream/errors.ts";
 import type { Fletcher4Engine } from "../checksum/fletcher4.ts";
 import type { StreamRecord } from "../stream/reader.ts";
-import { type DrrBegin, type DrrWrite, featureFlags, type RecordInit } from "../stream/record.ts";
-import { hasRecordChecksum, StreamWriter, type WriteOptions } from "../stream/writer.ts";
+import {
+  type Checksum,
+  type DrrBegin,
+  type DrrRecord,
+  type DrrWrite,
+  featureFlags,
+  payloadSize,
+  type RecordInit,
+} from "../stream/record.ts";
+import {
+  hasRecordChecksum,
+  type PayloadRef,
+  StreamWriter,
+  type WriteOptions,
+} from "../stream/writer.ts";
 
 /** A WRITE record kept for later references: its decoded header and its payload. */
 export interface IndexedWrite {
@@ -26,6 +39,19 @@ export interface IndexedWrite {
   header: DrrWrite;
   /** Its payload (`compressed_size` bytes when compressed, else `logical_size`). */
   payload: Uint8Array;
+}
+
+/**
+ * A WRITE record kept for later references, without its payload: its decoded header and where
+ * its payload lies in the stream's own bytes, with the payload's fletcher-4.
+ */
+export interface LocatedWrite {
+  /** The WRITE as it was read. */
+  header: DrrWrite;
+  /** Byte offset of its payload in the stream. */
+  payloadOffset: number;
+  /** The payload's fletcher-4 (from zero, in the stream's byte order). */
+  payloadChecksum: Checksum;
 }
 
 /** Where redup keeps the blocks written so far. */
@@ -41,6 +67,16 @@ export interface RedupIndex {
     object: bigint,
     offset: bigint,
   ): IndexedWrite | undefined | Promise<IndexedWrite | undefined>;
+  /**
+   * The WRITE written with this toguid, object and offset, by where its payload lies in the
+   * stream, or `undefined` when the index cannot tell (then {@linkcode RedupIndex.find} is
+   * asked). Only for {@linkcode redupByReference}.
+   */
+  locate?(
+    guid: bigint,
+    object: bigint,
+    offset: bigint,
+  ): LocatedWrite | undefined | Promise<LocatedWrite | undefined>;
 }
 
 /**
@@ -137,11 +173,81 @@ const DEDUP_FLAGS = BigInt(FEATURE.DEDUP | FEATURE.DEDUPPROPS);
  * if (out[0]!.header.type !== 0 || out[0]!.header.versioninfo !== 1n) throw new Error();
  * ```
  */
-export async function* redupRecords(
+export function redupRecords(
   records: AsyncIterable<StreamRecord>,
   index: RedupIndex,
   options: RedupOptions = {},
 ): AsyncGenerator<Uint8Array> {
+  return redupChunks(records, index, options, false) as AsyncGenerator<Uint8Array>;
+}
+
+/**
+ * {@linkcode redupRecords} for a stream that lies in a file: a payload that goes out as it lies
+ * in the stream (a record's own, or the WRITE a WRITE_BYREF points at, by the index's
+ * {@linkcode RedupIndex.locate}) is given as a {@linkcode PayloadRef} whose place is its byte
+ * offset in the stream, with its checksum, for a writer that copies it from the file (without
+ * reading it through this process). The records must come with their payload checksums
+ * (`readRecords(..., { payloadChecksums: true })`); a payload without one, or one the index
+ * cannot locate, goes out as bytes, to be written before the next record is asked for.
+ *
+ * @param records the input, as {@linkcode readRecords} yields it, read from offset 0
+ * @param index where WRITE records are kept until a WRITE_BYREF needs one
+ * @param options checksum engine, counters
+ * @returns the new stream: record headers as bytes, payloads as references (or bytes)
+ * @example
+ * ```ts
+ * import { MemoryRedupIndex, readRecords, redupByReference, StreamWriter } from "jsr:@zsend/zsend";
+ * const w = new StreamWriter();
+ * const data = new Uint8Array(512).fill(7);
+ * const dedup = [
+ *   ...w.begin({ toname: "p/fs@s", toguid: 5n, objset_type: 2, versioninfo: 1n | (3n << 2n) }),
+ *   ...w.write({ type: 3, object: 8n, object_type: 19, offset: 0n, logical_size: 512n, toguid: 5n }, data),
+ *   ...w.end(),
+ * ];
+ * const records = readRecords(dedup, { payloadChecksums: true });
+ * const out = await Array.fromAsync(redupByReference(records, new MemoryRedupIndex()));
+ * const ref = out[2]!;
+ * if (ref instanceof Uint8Array || ref.place !== 2 * 312 || ref.length !== 512) throw new Error();
+ * ```
+ */
+export function redupByReference(
+  records: AsyncIterable<StreamRecord>,
+  index: RedupIndex,
+  options: RedupOptions = {},
+): AsyncGenerator<Uint8Array | PayloadRef<number>> {
+  return redupChunks(records, index, options, true);
+}
+
+/** The WRITE_BYREF's target, checked: the error when it points at nothing or differs in size. */
+function checkTarget(
+  r: StreamRecord,
+  h: DrrRecord & { type: typeof DRR.WRITE_BYREF },
+  found: DrrWrite | undefined,
+): DrrWrite {
+  const at = { index: r.index, type: h.type, offset: r.offset };
+  if (found === undefined) {
+    throw new StreamError(
+      at,
+      `WRITE_BYREF refers to object ${h.refobject} offset ${h.refoffset} of the snapshot ` +
+        `with guid ${h.refguid.toString(16)}, which no earlier WRITE of the stream wrote`,
+    );
+  }
+  if (found.logical_size !== h.length) {
+    throw new StreamError(
+      at,
+      `WRITE_BYREF length ${h.length} differs from the logical size ` +
+        `${found.logical_size} of the WRITE it refers to`,
+    );
+  }
+  return found;
+}
+
+async function* redupChunks(
+  records: AsyncIterable<StreamRecord>,
+  index: RedupIndex,
+  options: RedupOptions,
+  byReference: boolean,
+): AsyncGenerator<Uint8Array | PayloadRef<number>> {
   const stats = options.stats ?? { records: 0, byref: 0, writes: 0, begins: 0 };
   let writer: StreamWriter | null = null;
   for await (const r of records) {
@@ -152,52 +258,53 @@ export async function* redupRecords(
     });
     const h = r.header;
     const checksum: WriteOptions = { recordChecksum: hasRecordChecksum(h) };
-    // The payloads that go out as they came in: their checksum, when the reader gave it.
-    const same: WriteOptions = r.payloadChecksum === undefined
-      ? checksum
-      : { ...checksum, payloadChecksum: r.payloadChecksum };
+    // The payloads that go out as they came in: their checksum, when the reader gave it; by
+    // where they lie in the stream, when asked.
+    let payload: Uint8Array | PayloadRef<number> = r.payload;
+    let how: WriteOptions = checksum;
+    const own = r.payloadChecksum;
+    if (own !== undefined) {
+      if (byReference) {
+        payload = { length: r.payload.length, fletcher4: own, place: r.offset + RECORD_SIZE };
+      } else how = { ...checksum, payloadChecksum: own };
+    }
+    let rec: RecordInit | DrrRecord = h;
     switch (h.type) {
       case DRR.BEGIN: {
         const features = featureFlags(h.versioninfo);
         const begin: DrrBegin = { ...h, versioninfo: h.versioninfo & ~(DEDUP_FLAGS << 2n) };
         if ((features & DEDUP_FLAGS) !== 0n) stats.begins++;
-        yield* writer.write(begin, r.payload);
+        rec = begin;
         break;
       }
       case DRR.WRITE:
         await index.add(r);
         stats.writes++;
-        yield* writer.write(h, r.payload, same);
         break;
       case DRR.WRITE_BYREF: {
-        const found = await index.find(h.refguid, h.refobject, h.refoffset);
-        const at = { index: r.index, type: h.type, offset: r.offset };
-        if (found === undefined) {
-          throw new StreamError(
-            at,
-            `WRITE_BYREF refers to object ${h.refobject} offset ${h.refoffset} of the snapshot ` +
-              `with guid ${h.refguid.toString(16)}, which no earlier WRITE of the stream wrote`,
-          );
+        const located = byReference && index.locate
+          ? await index.locate(h.refguid, h.refobject, h.refoffset)
+          : undefined;
+        let target: DrrWrite;
+        if (located !== undefined) {
+          target = checkTarget(r, h, located.header);
+          payload = {
+            length: payloadSize(target),
+            fletcher4: located.payloadChecksum,
+            place: located.payloadOffset,
+          };
+        } else {
+          const found = await index.find(h.refguid, h.refobject, h.refoffset);
+          target = checkTarget(r, h, found?.header);
+          payload = found!.payload;
         }
-        if (found.header.logical_size !== h.length) {
-          throw new StreamError(
-            at,
-            `WRITE_BYREF length ${h.length} differs from the logical size ` +
-              `${found.header.logical_size} of the WRITE it refers to`,
-          );
-        }
-        const copy: RecordInit = {
-          ...found.header,
-          object: h.object,
-          offset: h.offset,
-          toguid: h.toguid,
-        };
+        how = checksum;
+        rec = { ...target, object: h.object, offset: h.offset, toguid: h.toguid };
         stats.byref++;
-        yield* writer.write(copy, found.payload, checksum);
         break;
       }
-      default:
-        yield* writer.write(h, r.payload, same);
     }
+    // The writer gives back the payload it was given.
+    yield* writer.write(rec, payload, how) as (Uint8Array | PayloadRef<number>)[];
   }
 }
