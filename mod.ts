@@ -76,6 +76,7 @@ export { StreamError, type StreamPosition } from "./core/stream/errors.ts";
 export type { ByteChunks } from "./core/stream/byte_source.ts";
 export {
   type ReadOptions,
+  readRecordBatches,
   readRecords,
   RecordDecoderStream,
   type StreamRecord,
@@ -145,6 +146,7 @@ export {
   type RedupIndex,
   type RedupOptions,
   redupRecords,
+  type RedupSink,
   type RedupStats,
 } from "./core/transform/redup.ts";
 export {

@@ -6,13 +6,12 @@
  */
 
 import { parseArgs } from "@std/cli";
-import { readRecords } from "../core/stream/reader.ts";
+import { readRecordBatches, readRecords } from "../core/stream/reader.ts";
 import { redupByReference, redupRecords, type RedupStats } from "../core/transform/redup.ts";
 import { DiskRedupIndex } from "../io/redup_index.ts";
 import { alignedBytes } from "../io/aligned_buffer.ts";
 import { type ByteWriter, writeAll } from "../io/output.ts";
-import { StreamOutput } from "../io/stream_output.ts";
-import type { PayloadRef } from "../core/stream/writer.ts";
+import { FilePieceOutput } from "../io/piece_output.ts";
 import { openStreamInput } from "../io/source.ts";
 import { trackedInput } from "../io/progress.ts";
 import { engine, oneInput, rejectUnknown, warn } from "./common.ts";
@@ -94,27 +93,6 @@ function isRegularFile(path: string | undefined): path is string {
   }
 }
 
-/**
- * Writes a stream whose payloads are given by where they lie in the input file: those go from
- * the file to the output in the kernel (their checksums came with them), never read by this
- * process. Returns the bytes written.
- */
-async function fromFile(
-  chunks: AsyncIterable<Uint8Array | PayloadRef<number>>,
-  path: string,
-): Promise<number> {
-  using out = new StreamOutput();
-  for await (const c of chunks) {
-    out.write(
-      c instanceof Uint8Array
-        ? c
-        : { length: c.length, fletcher4: c.fletcher4, place: { path, offset: c.place } },
-    );
-  }
-  out.flush();
-  return out.result.bytes;
-}
-
 /** Runs the verb; returns the exit status. */
 export async function main(args: string[]): Promise<number> {
   const flags = parseArgs(args, {
@@ -137,12 +115,22 @@ export async function main(args: string[]): Promise<number> {
     asked: flags.v || flags.progress,
     label: "zsend redup: ",
   });
-  const records = readRecords(chunks, { fletcher4, payloadChecksums: true });
+  const read = { fletcher4, payloadChecksums: true };
   let bytes: number;
   try {
-    bytes = source === null
-      ? await pipeChunks(redupRecords(records, index, { fletcher4, stats }), Deno.stdout)
-      : await fromFile(redupByReference(records, index, { fletcher4, stats }), source);
+    if (source === null) {
+      bytes = await pipeChunks(
+        redupRecords(readRecords(chunks, read), index, { fletcher4, stats }),
+        Deno.stdout,
+      );
+    } else {
+      // The payloads go from the input file to the output in the kernel, never read here
+      // (their checksums came with them).
+      using out = FilePieceOutput.open(source);
+      await redupByReference(readRecordBatches(chunks, read), index, out, { fletcher4, stats });
+      out.flush();
+      bytes = out.bytes;
+    }
   } finally {
     progress?.done();
   }

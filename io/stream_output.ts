@@ -59,74 +59,39 @@ export function writeStreamOutput(
   chunks: Iterable<StreamChunk>,
   options: { fd?: number; onProgress?: (bytes: number) => void } = {},
 ): StreamOutputResult {
-  using out = new StreamOutput(options.fd);
-  const onProgress = options.onProgress;
-  let n = 0;
-  for (const c of chunks) {
-    out.write(c);
-    // Told every 256 chunks (records or runs of them): nothing per record in the loop.
-    if (onProgress !== undefined && (++n & 255) === 0) onProgress(out.result.bytes);
-  }
-  out.flush();
-  return out.result;
-}
-
-/**
- * The writer of {@linkcode writeStreamOutput}, one chunk at a time, for a producer that is not
- * an iterable (an async one): each chunk is done with when `write` returns (bytes are copied
- * or written), so a chunk may be a view into a buffer that the producer refills next. `flush`
- * at the end; `close` (or `using`) lets go of the files opened.
- */
-export class StreamOutput implements Disposable {
-  /** What was written so far. */
-  readonly result: StreamOutputResult = { bytes: 0, kernelCopied: 0 };
   // Synchronous writes: the kernel's copies interleave with them on the same descriptor, and
   // an await per record header would cost a thread hand-off each.
-  #out = new SyncChunkOutput(Deno.stdout);
-  #copier: KernelCopier;
-
-  /** @param fd the descriptor that `Deno.stdout` writes to (1) */
-  constructor(fd = 1) {
-    this.#copier = new KernelCopier(fd);
-  }
-
-  /** Writes a chunk (bytes are buffered; a payload reference goes from its file). */
-  write(c: StreamChunk): void {
-    const out = this.#out;
-    const copier = this.#copier;
-    const result = this.result;
-    result.bytes += c.length;
-    if (c instanceof Uint8Array) {
-      out.write(c);
-      return;
+  const out = new SyncChunkOutput(Deno.stdout);
+  const copier = new KernelCopier(options.fd ?? 1);
+  const result: StreamOutputResult = { bytes: 0, kernelCopied: 0 };
+  const onProgress = options.onProgress;
+  let n = 0;
+  try {
+    for (const c of chunks) {
+      result.bytes += c.length;
+      // Told every 256 chunks (records or runs of them): nothing per record in the loop.
+      if (onProgress !== undefined && (++n & 255) === 0) onProgress(result.bytes);
+      if (c instanceof Uint8Array) {
+        out.write(c);
+        continue;
+      }
+      out.flush();
+      if (isPayloadRun(c)) {
+        result.kernelCopied += copier.run(c as PayloadRun<FilePlace>, out);
+        continue;
+      }
+      const ref = c as PayloadRef<FilePlace>;
+      if (copier.copy(ref)) {
+        result.kernelCopied += ref.length;
+        continue;
+      }
+      out.write(copier.read(ref));
     }
     out.flush();
-    if (isPayloadRun(c)) {
-      result.kernelCopied += copier.run(c as PayloadRun<FilePlace>, out);
-      return;
-    }
-    const ref = c as PayloadRef<FilePlace>;
-    if (copier.copy(ref)) {
-      result.kernelCopied += ref.length;
-      return;
-    }
-    out.write(copier.read(ref));
+  } finally {
+    copier.close();
   }
-
-  /** Writes the bytes buffered. */
-  flush(): void {
-    this.#out.flush();
-  }
-
-  /** Closes the files opened for payloads. */
-  close(): void {
-    this.#copier.close();
-  }
-
-  /** The same as {@linkcode StreamOutput.close}, for `using`. */
-  [Symbol.dispose](): void {
-    this.close();
-  }
+  return result;
 }
 
 /** Files opened natively, copied to the output with `sendfile` while it takes it. */
@@ -225,13 +190,7 @@ class KernelCopier {
 
   /** Throws for `-errno` from copying `length` bytes of `path` at `offset` to the output. */
   #fail(lib: NativeLib, r: number, path: string, offset: number, length: number): never {
-    if (r === -EPIPE) throw new Deno.errors.BrokenPipe("Broken pipe (os error 32)");
-    // zs_sendfile's -EIO: the file ended before the payload did (or could not be read);
-    // -EFAULT: a mapped window of it was cut while the kernel copied from it.
-    if ((r === -EIO || r === -EFAULT) && fileSize(path) < offset + length) {
-      throw new RangeError(`${path} ends before byte ${offset + length}: did it shrink?`);
-    }
-    throw new Error(`writing the stream: ${stringError(lib, -r)} (errno ${-r})`);
+    copyFailed(lib, r, path, offset + length);
   }
 
   /** The payload's bytes, read from its file. */
@@ -271,6 +230,20 @@ class KernelCopier {
   }
 }
 
+/**
+ * Throws for `-errno` from copying bytes of `path` (up to byte `end`) to the output: a closed
+ * pipe, a file that shrank, or the system's error.
+ */
+export function copyFailed(lib: NativeLib, r: number, path: string, end: number): never {
+  if (r === -EPIPE) throw new Deno.errors.BrokenPipe("Broken pipe (os error 32)");
+  // -EIO: the file ended before the payload did (or could not be read); -EFAULT: a mapped
+  // window of it was cut while the kernel copied from it.
+  if ((r === -EIO || r === -EFAULT) && fileSize(path) < end) {
+    throw new RangeError(`${path} ends before byte ${end}: did it shrink?`);
+  }
+  throw new Error(`writing the stream: ${stringError(lib, -r)} (errno ${-r})`);
+}
+
 /** A file's size, or Infinity when it cannot be told (a device, gone). */
 function fileSize(path: string): number {
   try {
@@ -281,7 +254,8 @@ function fileSize(path: string): number {
   }
 }
 
-function stringError(lib: NativeLib, errno: number): string {
+/** The system's text for an errno. */
+export function stringError(lib: NativeLib, errno: number): string {
   const p = lib.symbols.zs_strerror(errno);
   return p === null ? "error" : Deno.UnsafePointerView.getCString(p);
 }

@@ -7,7 +7,7 @@
 import { assert, assertEquals, assertMatch, assertRejects } from "@std/assert";
 import { DRR, FEATURE, HDRTYPE } from "../core/stream/constants.ts";
 import { StreamError } from "../core/stream/errors.ts";
-import { readRecords, type StreamRecord } from "../core/stream/reader.ts";
+import { readRecordBatches, readRecords, type StreamRecord } from "../core/stream/reader.ts";
 import { featureFlags, makeVersioninfo } from "../core/stream/record.ts";
 import { fletcher4 } from "../core/checksum/fletcher4.ts";
 import {
@@ -22,7 +22,7 @@ import { StreamWriter } from "../core/stream/writer.ts";
 import { DiskRedupIndex } from "../io/redup_index.ts";
 import { openzfsDir, skipNote, unpackBz2, ZFS_FUSE_DIR } from "./_fixtures.ts";
 import { freshStreams, freshUnavailable } from "./_fresh.ts";
-import { runZsend } from "./_run.ts";
+import { runZsend, zsendCommand } from "./_run.ts";
 import { manifestDiff, treeManifest } from "./helpers/tree_manifest.ts";
 import { TestPool } from "./helpers/zfs_pool.ts";
 import { concat } from "@std/bytes";
@@ -40,11 +40,12 @@ async function redupWith(bytes: Uint8Array, index: RedupIndex): Promise<Uint8Arr
 
 /** {@linkcode redupByReference}'s output with every payload reference read from `bytes`. */
 async function redupByReferenceWith(bytes: Uint8Array, index: RedupIndex): Promise<Uint8Array> {
-  const chunks = redupByReference(readRecords([bytes], { payloadChecksums: true }), index);
   const out: Uint8Array[] = [];
-  for await (const c of chunks) {
-    out.push(c instanceof Uint8Array ? c.slice() : bytes.slice(c.place, c.place + c.length));
-  }
+  const sink = {
+    write: (b: Uint8Array) => out.push(b.slice()),
+    writeRange: (at: number, n: number) => out.push(bytes.slice(at, at + n)),
+  };
+  await redupByReference(readRecordBatches([bytes], { payloadChecksums: true }), index, sink);
   return concat(out);
 }
 
@@ -120,6 +121,22 @@ Deno.test("zsend redup: zfs-fuse fs-s2.dedup becomes a plain stream that verifie
   assertEquals(piped.code, 0, piped.stderr);
   assertEquals(piped.stdoutBytes, output);
   assertMatch(piped.stderr, /2 WRITE_BYREF replaced.*bytes spooled/);
+  // Into a file (headers and payloads gathered by writev from the input mapped), without
+  // mappings (sendfile), and without the native library (payloads read), the same bytes.
+  const out = await Deno.makeTempFile();
+  try {
+    for (const env of [{}, { ZSEND_NO_MMAP: "1" }, { ZSEND_NO_NATIVE: "1" }]) {
+      const [exe, ...pre] = zsendCommand();
+      const sh = await new Deno.Command("sh", {
+        args: ["-c", 'exec "$@" > "$OUT"', "sh", exe!, ...pre, "redup", path],
+        env: { ...env, OUT: out },
+      }).output();
+      assertEquals(sh.code, 0, new TextDecoder().decode(sh.stderr));
+      assertEquals(await Deno.readFile(out), output, JSON.stringify(env));
+    }
+  } finally {
+    await Deno.remove(out);
+  }
   // A plain stream goes through unchanged.
   const plain = await Deno.readFile(`${ZFS_FUSE_DIR}/fs-s1.full.zstream`);
   assertEquals(await redupCli(`${ZFS_FUSE_DIR}/fs-s1.full.zstream`), plain);

@@ -9,6 +9,8 @@
  * object, offset) as `zstream redup` keys them, so that a reference resolves into this substream
  * or any earlier substream of a compound stream. {@linkcode MemoryRedupIndex} keeps them in
  * memory; `io/redup_index.ts` keeps them on disk for streams of any size.
+ * {@linkcode redupByReference} gives the payloads of a stream that lies in a file as ranges of
+ * it, for a writer that copies them without reading them.
  *
  * @module
  */
@@ -20,15 +22,18 @@ import type { StreamRecord } from "../stream/reader.ts";
 import {
   type Checksum,
   type DrrBegin,
-  type DrrRecord,
   type DrrWrite,
+  type DrrWriteByref,
   featureFlags,
+  LAYOUTS,
   payloadSize,
   type RecordInit,
+  viewOf,
 } from "../stream/record.ts";
 import {
   hasRecordChecksum,
   type PayloadRef,
+  type StreamChunk,
   StreamWriter,
   type WriteOptions,
 } from "../stream/writer.ts";
@@ -48,6 +53,8 @@ export interface IndexedWrite {
 export interface LocatedWrite {
   /** The WRITE as it was read. */
   header: DrrWrite;
+  /** Its 312 bytes as they lie in the stream (a copy: the caller may change it). */
+  raw: Uint8Array;
   /** Byte offset of its payload in the stream. */
   payloadOffset: number;
   /** The payload's fletcher-4 (from zero, in the stream's byte order). */
@@ -173,57 +180,61 @@ const DEDUP_FLAGS = BigInt(FEATURE.DEDUP | FEATURE.DEDUPPROPS);
  * if (out[0]!.header.type !== 0 || out[0]!.header.versioninfo !== 1n) throw new Error();
  * ```
  */
-export function redupRecords(
+export async function* redupRecords(
   records: AsyncIterable<StreamRecord>,
   index: RedupIndex,
   options: RedupOptions = {},
 ): AsyncGenerator<Uint8Array> {
-  return redupChunks(records, index, options, false) as AsyncGenerator<Uint8Array>;
+  const stats = options.stats ?? { records: 0, byref: 0, writes: 0, begins: 0 };
+  let writer: StreamWriter | null = null;
+  for await (const r of records) {
+    stats.records++;
+    writer ??= new StreamWriter({
+      littleEndian: r.littleEndian,
+      ...(options.fletcher4 ? { fletcher4: options.fletcher4 } : {}),
+    });
+    const h = r.header;
+    const checksum: WriteOptions = { recordChecksum: hasRecordChecksum(h) };
+    // The payloads that go out as they came in: their checksum, when the reader gave it.
+    const same: WriteOptions = r.payloadChecksum === undefined
+      ? checksum
+      : { ...checksum, payloadChecksum: r.payloadChecksum };
+    switch (h.type) {
+      case DRR.BEGIN:
+        yield* writer.write(plainBegin(h, stats), r.payload);
+        break;
+      case DRR.WRITE:
+        await index.add(r);
+        stats.writes++;
+        yield* writer.write(h, r.payload, same);
+        break;
+      case DRR.WRITE_BYREF: {
+        const found = await index.find(h.refguid, h.refobject, h.refoffset);
+        const target = checkTarget(r, h, found?.header);
+        const copy: RecordInit = {
+          ...target,
+          object: h.object,
+          offset: h.offset,
+          toguid: h.toguid,
+        };
+        stats.byref++;
+        yield* writer.write(copy, found!.payload, checksum);
+        break;
+      }
+      default:
+        yield* writer.write(h, r.payload, same);
+    }
+  }
 }
 
-/**
- * {@linkcode redupRecords} for a stream that lies in a file: a payload that goes out as it lies
- * in the stream (a record's own, or the WRITE a WRITE_BYREF points at, by the index's
- * {@linkcode RedupIndex.locate}) is given as a {@linkcode PayloadRef} whose place is its byte
- * offset in the stream, with its checksum, for a writer that copies it from the file (without
- * reading it through this process). The records must come with their payload checksums
- * (`readRecords(..., { payloadChecksums: true })`); a payload without one, or one the index
- * cannot locate, goes out as bytes, to be written before the next record is asked for.
- *
- * @param records the input, as {@linkcode readRecords} yields it, read from offset 0
- * @param index where WRITE records are kept until a WRITE_BYREF needs one
- * @param options checksum engine, counters
- * @returns the new stream: record headers as bytes, payloads as references (or bytes)
- * @example
- * ```ts
- * import { MemoryRedupIndex, readRecords, redupByReference, StreamWriter } from "jsr:@zsend/zsend";
- * const w = new StreamWriter();
- * const data = new Uint8Array(512).fill(7);
- * const dedup = [
- *   ...w.begin({ toname: "p/fs@s", toguid: 5n, objset_type: 2, versioninfo: 1n | (3n << 2n) }),
- *   ...w.write({ type: 3, object: 8n, object_type: 19, offset: 0n, logical_size: 512n, toguid: 5n }, data),
- *   ...w.end(),
- * ];
- * const records = readRecords(dedup, { payloadChecksums: true });
- * const out = await Array.fromAsync(redupByReference(records, new MemoryRedupIndex()));
- * const ref = out[2]!;
- * if (ref instanceof Uint8Array || ref.place !== 2 * 312 || ref.length !== 512) throw new Error();
- * ```
- */
-export function redupByReference(
-  records: AsyncIterable<StreamRecord>,
-  index: RedupIndex,
-  options: RedupOptions = {},
-): AsyncGenerator<Uint8Array | PayloadRef<number>> {
-  return redupChunks(records, index, options, true);
+/** A BEGIN without DEDUP and DEDUPPROPS, counted when it had them. */
+function plainBegin(h: DrrBegin, stats: RedupStats): DrrBegin {
+  if ((featureFlags(h.versioninfo) & DEDUP_FLAGS) !== 0n) stats.begins++;
+  return { ...h, versioninfo: h.versioninfo & ~(DEDUP_FLAGS << 2n) };
 }
 
 /** The WRITE_BYREF's target, checked: the error when it points at nothing or differs in size. */
-function checkTarget(
-  r: StreamRecord,
-  h: DrrRecord & { type: typeof DRR.WRITE_BYREF },
-  found: DrrWrite | undefined,
-): DrrWrite {
+function checkTarget(r: StreamRecord, h: DrrWriteByref, found: DrrWrite | undefined): DrrWrite {
   const at = { index: r.index, type: h.type, offset: r.offset };
   if (found === undefined) {
     throw new StreamError(
@@ -242,69 +253,119 @@ function checkTarget(
   return found;
 }
 
-async function* redupChunks(
-  records: AsyncIterable<StreamRecord>,
+/** Where {@linkcode redupByReference} writes the new stream. */
+export interface RedupSink {
+  /** Bytes of the new stream, valid only during the call (to be copied). */
+  write(bytes: Uint8Array): void;
+  /** `length` bytes of the input stream from byte `offset`, as they lie there. */
+  writeRange(offset: number, length: number): void;
+}
+
+/** Where the fields a WRITE_BYREF gives its copy lie in a WRITE record. */
+const [OBJECT_AT, OFFSET_AT, TOGUID_AT] = ["object", "offset", "toguid"].map((name) =>
+  LAYOUTS[DRR.WRITE]!.find((f) => f.name === name)!.offset
+);
+
+/**
+ * {@linkcode redupRecords} for a stream that lies in a file, into a {@linkcode RedupSink}: the
+ * new stream's record headers go as bytes, and every payload that goes out as it lies in the
+ * input (a record's own, or the WRITE's a WRITE_BYREF points at, by the index's
+ * {@linkcode RedupIndex.locate}) as a range of the input, so that a writer can copy it from the
+ * file without it passing through this process. A record is re-encoded only where it changes
+ * (BEGIN, END, a WRITE_BYREF's copy, whose other bytes are its WRITE's): the others keep their
+ * bytes, with a new trailing checksum. The same stream as {@linkcode redupRecords} makes.
+ *
+ * @param batches the input, as {@linkcode readRecordBatches} yields it (from the stream's first
+ * byte), with `payloadChecksums` (a payload without its checksum, or whose WRITE the index
+ * cannot locate, goes out as bytes)
+ * @param index where WRITE records are kept until a WRITE_BYREF needs one
+ * @param sink where the new stream goes
+ * @param options checksum engine, counters
+ * @returns when the input is done; throws {@linkcode StreamError} at a WRITE_BYREF that points
+ * at nothing written before it
+ * @example
+ * ```ts
+ * import { MemoryRedupIndex, readRecordBatches, redupByReference, StreamWriter } from "jsr:@zsend/zsend";
+ * const w = new StreamWriter();
+ * const data = new Uint8Array(512).fill(7);
+ * const dedup = [
+ *   ...w.begin({ toname: "p/fs@s", toguid: 5n, objset_type: 2, versioninfo: 1n | (3n << 2n) }),
+ *   ...w.write({ type: 3, object: 8n, object_type: 19, offset: 0n, logical_size: 512n, toguid: 5n }, data),
+ *   ...w.end(),
+ * ];
+ * const ranges: number[][] = [];
+ * const sink = { write: () => {}, writeRange: (at: number, n: number) => ranges.push([at, n]) };
+ * const batches = readRecordBatches(dedup, { payloadChecksums: true });
+ * await redupByReference(batches, new MemoryRedupIndex(), sink);
+ * if (ranges.join("/") !== "624,512") throw new Error(ranges.join("/"));
+ * ```
+ */
+export async function redupByReference(
+  batches: AsyncIterable<StreamRecord[]>,
   index: RedupIndex,
-  options: RedupOptions,
-  byReference: boolean,
-): AsyncGenerator<Uint8Array | PayloadRef<number>> {
+  sink: RedupSink,
+  options: RedupOptions = {},
+): Promise<void> {
   const stats = options.stats ?? { records: 0, byref: 0, writes: 0, begins: 0 };
   let writer: StreamWriter | null = null;
-  for await (const r of records) {
-    stats.records++;
-    writer ??= new StreamWriter({
-      littleEndian: r.littleEndian,
-      ...(options.fletcher4 ? { fletcher4: options.fletcher4 } : {}),
-    });
-    const h = r.header;
-    const checksum: WriteOptions = { recordChecksum: hasRecordChecksum(h) };
-    // The payloads that go out as they came in: their checksum, when the reader gave it; by
-    // where they lie in the stream, when asked.
-    let payload: Uint8Array | PayloadRef<number> = r.payload;
-    let how: WriteOptions = checksum;
-    const own = r.payloadChecksum;
-    if (own !== undefined) {
-      if (byReference) {
-        payload = { length: r.payload.length, fletcher4: own, place: r.offset + RECORD_SIZE };
-      } else how = { ...checksum, payloadChecksum: own };
-    }
-    let rec: RecordInit | DrrRecord = h;
-    switch (h.type) {
-      case DRR.BEGIN: {
-        const features = featureFlags(h.versioninfo);
-        const begin: DrrBegin = { ...h, versioninfo: h.versioninfo & ~(DEDUP_FLAGS << 2n) };
-        if ((features & DEDUP_FLAGS) !== 0n) stats.begins++;
-        rec = begin;
-        break;
-      }
-      case DRR.WRITE:
-        await index.add(r);
-        stats.writes++;
-        break;
-      case DRR.WRITE_BYREF: {
-        const located = byReference && index.locate
-          ? await index.locate(h.refguid, h.refobject, h.refoffset)
-          : undefined;
-        let target: DrrWrite;
+  /** Writes a record's chunks: its header, and its payload as bytes or as a range. */
+  const emit = (chunks: StreamChunk[]) => {
+    sink.write(chunks[0] as Uint8Array);
+    const p = chunks[1];
+    if (p === undefined) return;
+    if (p instanceof Uint8Array) sink.write(p);
+    else sink.writeRange((p as PayloadRef<number>).place, p.length);
+  };
+  for await (const batch of batches) {
+    for (const r of batch) {
+      stats.records++;
+      writer ??= new StreamWriter({
+        littleEndian: r.littleEndian,
+        ...(options.fletcher4 ? { fletcher4: options.fletcher4 } : {}),
+      });
+      const h = r.header;
+      const how: WriteOptions = { recordChecksum: hasRecordChecksum(h) };
+      const own = r.payloadChecksum;
+      const payload: Uint8Array | PayloadRef<number> = own === undefined
+        ? r.payload
+        : { length: r.payload.length, fletcher4: own, place: r.offset + RECORD_SIZE };
+      if (h.type === DRR.BEGIN) {
+        emit(writer.write(plainBegin(h, stats), payload, how));
+      } else if (h.type === DRR.END) {
+        emit(writer.write(h, payload, how));
+      } else if (h.type === DRR.WRITE_BYREF) {
+        stats.byref++;
+        const lookup = index.locate?.(h.refguid, h.refobject, h.refoffset);
+        const located = lookup instanceof Promise ? await lookup : lookup;
         if (located !== undefined) {
-          target = checkTarget(r, h, located.header);
-          payload = {
+          const target = checkTarget(r, h, located.header);
+          const header = located.raw;
+          const v = viewOf(header);
+          const le = r.littleEndian;
+          v.setBigUint64(OBJECT_AT!, h.object, le);
+          v.setBigUint64(OFFSET_AT!, h.offset, le);
+          v.setBigUint64(TOGUID_AT!, h.toguid, le);
+          const ref = {
             length: payloadSize(target),
             fletcher4: located.payloadChecksum,
             place: located.payloadOffset,
           };
+          emit(writer.writeEncoded(header, ref, how));
         } else {
           const found = await index.find(h.refguid, h.refobject, h.refoffset);
-          target = checkTarget(r, h, found?.header);
-          payload = found!.payload;
+          const target = checkTarget(r, h, found?.header);
+          const copy = { ...target, object: h.object, offset: h.offset, toguid: h.toguid };
+          emit(writer.write(copy, found!.payload, how));
         }
-        how = checksum;
-        rec = { ...target, object: h.object, offset: h.offset, toguid: h.toguid };
-        stats.byref++;
-        break;
+      } else {
+        if (h.type === DRR.WRITE) {
+          const added = index.add(r);
+          if (added instanceof Promise) await added;
+          stats.writes++;
+        }
+        // The record's own bytes (a copy: the new checksum goes into it).
+        emit(writer.writeEncoded(r.raw.slice(), payload, how));
       }
     }
-    // The writer gives back the payload it was given.
-    yield* writer.write(rec, payload, how) as (Uint8Array | PayloadRef<number>)[];
   }
 }

@@ -225,6 +225,17 @@ export const NATIVE_SYMBOLS = {
    * `size` bytes; its size or -errno (not a pipe, over the system's limit)
    */
   zs_pipe_grow: { parameters: ["i32", "i32"], result: "i32" },
+  /**
+   * `int32_t zs_write_pieces(int32_t out_fd, int32_t in_fd, const uint8_t *mem,
+   * uint64_t mem_len, const double *pieces, uint32_t count, uint64_t *done)`: `count` pieces,
+   * each (at, length): bytes of `in_fd` at `at` when it is 0 or more, else of `mem` at
+   * `-(at + 1)`, written to `out_fd` in order (writev from `in_fd` mapped, or sendfile); 0 or
+   * -errno (-EIO: `in_fd` ends before a piece does), `*done` the bytes written
+   */
+  zs_write_pieces: {
+    parameters: ["i32", "i32", "buffer", "u64", "buffer", "u32", "buffer"],
+    result: "i32",
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /**
