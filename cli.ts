@@ -15,7 +15,6 @@ import {
   wantsJson,
   warn,
 } from "./cli/common.ts";
-import { formatHelp, VERB_HELP } from "./cli/help.ts";
 import meta from "./deno.json" with { type: "json" };
 
 type Verb = { main(args: string[]): Promise<number> | number; USAGE: string };
@@ -97,6 +96,8 @@ function asksHelp(verb: string, args: string[]): boolean {
 
 async function verbHelp(verb: string, load: () => Promise<Verb>): Promise<string> {
   const { USAGE } = await load();
+  // Loaded only for help: its tables (list's properties) would slow every verb's start.
+  const { formatHelp, VERB_HELP } = await import("./cli/help.ts");
   const help = VERB_HELP[verb];
   return help === undefined ? `usage: ${USAGE}` : formatHelp(USAGE, help);
 }

@@ -15,7 +15,8 @@ import { openSnapshotView } from "../io/store/open_snapshot.ts";
 import { Store } from "../io/store/store.ts";
 import { ChunkOutput } from "../io/output.ts";
 import { nameArg, storeArg } from "./args.ts";
-import { KEY_FLAGS, KEY_USAGE, keyMaterial, promptKey } from "./keys.ts";
+import { KEY_FLAGS, KEY_USAGE, keyMaterial } from "./key_flags.ts";
+import { promptKey } from "./keys.ts";
 import { rejectUnknown, UsageError, warn } from "./common.ts";
 
 /** Usage of the verb. */

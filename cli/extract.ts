@@ -18,7 +18,8 @@ import { progressFor, trackedInput } from "../io/progress.ts";
 import { extractVolume } from "../io/volume_extract.ts";
 import { nameArg, notDirectoryArg, outputDirArg, storeArg, streamInputArg } from "./args.ts";
 import { engine, rejectUnknown, UsageError, warn } from "./common.ts";
-import { KEY_FLAGS, KEY_USAGE, keyMaterial, promptKey } from "./keys.ts";
+import { KEY_FLAGS, KEY_USAGE, keyMaterial } from "./key_flags.ts";
+import { promptKey } from "./keys.ts";
 
 /** Usage of the verb. */
 export const USAGE = `zsend extract [-q] [--progress] ${KEY_USAGE} STORE DATASET@SNAP DIR\n` +

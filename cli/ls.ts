@@ -7,7 +7,8 @@
 import { parseArgs } from "@std/cli";
 import { deviceNumbers, type Inode, ZplFilesystem } from "../core/zpl/fs.ts";
 import { resolvePath } from "../core/zpl/path.ts";
-import { KEY_FLAGS, KEY_USAGE, openSnapshotArgs } from "./keys.ts";
+import { KEY_FLAGS, KEY_USAGE } from "./key_flags.ts";
+import { openSnapshotArgs } from "./keys.ts";
 import { rejectUnknown, UsageError, warn } from "./common.ts";
 
 /** Usage of the verb. */

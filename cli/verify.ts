@@ -9,14 +9,11 @@
 import { parseArgs } from "@std/cli";
 import { StreamError } from "../core/stream/errors.ts";
 import { StreamVerifier, verifyStream } from "../core/stream/verify.ts";
-import { type MacReport, StreamMacChecker } from "../core/crypto/stream_macs.ts";
+import type { MacReport } from "../core/crypto/stream_macs.ts";
 import type { KeyMaterial } from "../core/crypto/keys.ts";
 import { readRecordBatches } from "../core/stream/reader.ts";
 import type { ByteChunks } from "../core/stream/byte_source.ts";
-import { KEY_FLAGS, KEY_USAGE, keyMaterial } from "./keys.ts";
-import { nativeAead } from "../io/native/aead_native.ts";
-import { findResumePoint } from "../core/resume/resume_point.ts";
-import { encodeResumeToken } from "../core/resume/resume_token.ts";
+import { KEY_FLAGS, KEY_USAGE, keyMaterial } from "./key_flags.ts";
 import { openStreamInput } from "../io/source.ts";
 import { trackedInput } from "../io/progress.ts";
 import { engine, errorJson, noteShrunkInput, oneInput, rejectUnknown } from "./common.ts";
@@ -112,6 +109,9 @@ async function verifyWithKey(
   source: ByteChunks,
   key: KeyMaterial,
 ): Promise<{ report: ReturnType<StreamVerifier["finish"]>; macs: MacReport }> {
+  // The crypto modules load only when a key is given: a plain verify starts faster and smaller.
+  const { StreamMacChecker } = await import("../core/crypto/stream_macs.ts");
+  const { nativeAead } = await import("../io/native/aead_native.ts");
   const v = new StreamVerifier();
   const macs = new StreamMacChecker(key, undefined, nativeAead());
   for await (const batch of readRecordBatches(source, { fletcher4: engine() })) {
@@ -129,6 +129,8 @@ async function resumeToken(
   json: boolean,
   quiet: boolean,
 ): Promise<number> {
+  const { findResumePoint } = await import("../core/resume/resume_point.ts");
+  const { encodeResumeToken } = await import("../core/resume/resume_token.ts");
   const v = new StreamVerifier();
   const scan = await findResumePoint(openStreamInput(input, { reuse: true }), {
     fletcher4: engine(),

@@ -3,16 +3,20 @@
  * the reader checks the page cache's own pages instead of a copy of them. The kernel's copy
  * into a buffer costs about as much CPU as all the rest of `verify`; mapping costs a fraction.
  *
- * Slots of address space take turns, as the buffers of a read-ahead do: while the consumer
- * works on one window, the next is mapped into another slot and its pages are read in on a
- * thread of the native library's (`zs_prefetch`), so that the page-table work overlaps the
- * checksums (verify's main thread: about 0.28 s of CPU instead of 0.31 s for 1.09 GB, at a few
- * hundredths more in all). Mapping is a cheap call on this thread: a `nonblocking` FFI call
- * per window measured more CPU (a hand-off each). A chunk is valid until the next is asked
- * for, as with refilled buffers. A receive, whose pack writes hold payloads in the windows,
- * has a ring of slots with leases. A slot is always mapped (the file's pages, or zeros once let
- * go of), so a view kept too long reads other bytes, never faults. A window's pages count in the resident set only while
- * it is mapped.
+ * Slots of address space take turns, as the buffers of a read-ahead do. Without leases, a
+ * thread of the native library's maps each window ahead of the consumer (`zs_map_async`), into
+ * the slot the consumer was last done with, reads its pages in, and takes the fletcher-4 of
+ * each page from the window's end. The consumer's own native fletcher-4 of a payload in that
+ * window folds those page sums in instead of reading the pages, and reads only the pages not
+ * summed yet (see "Page sums" in zsend_native.c). So the page-table work (mapping and
+ * unmapping) and most of the checksum run beside the consumer's work, on the second core, and
+ * the consumer's thread never waits for the process's mmap lock.
+ *
+ * A chunk is valid until the next is asked for, as with refilled buffers. A receive, whose pack
+ * writes hold payloads in the windows, has a ring of slots with leases (and lets go of a window
+ * only by mapping the next over it). A slot is always mapped (the file's pages, or zeros once
+ * let go of), so a view kept too long reads other bytes, never faults. A window's pages count
+ * in the resident set only while it is mapped.
  *
  * @module
  */
@@ -24,11 +28,17 @@ import { envVar, type NativeLib } from "./native/ffi.ts";
 const WINDOW_ALIGN = 1 << 16;
 
 /**
- * The largest window without leases: two are resident at once (the one checked and the one
- * mapped ahead), 6 MiB, which keeps `verify` under its 64 MiB goal (two of 4 MiB measured 64.3
- * MiB peak; 3 MiB ones, 61-62).
+ * The largest window without leases. Three are resident at once (the one checked and two mapped
+ * ahead): 6 MiB, as two of 3 MiB were, which keeps `verify` under its 64 MiB goal (two of 4 MiB
+ * measured 64.3 MiB peak).
  */
-const AHEAD_WINDOW = 3 << 20;
+const AHEAD_WINDOW = 2 << 20;
+
+/**
+ * Slots of the ring without leases: the window checked and two mapped ahead, so that the
+ * library's thread has work in hand when the consumer is quicker for a while.
+ */
+const AHEAD_SLOTS = 3;
 
 /**
  * The environment variable that, set to `1`, makes files be read instead of mapped (to compare
@@ -112,7 +122,7 @@ export async function* mappedChunks(
   const { leases } = options;
   const size = leases ? options.chunkSize : Math.min(options.chunkSize, AHEAD_WINDOW);
   const slotLen = Math.ceil(size / WINDOW_ALIGN) * WINDOW_ALIGN;
-  const count = Math.max(2, leases ? options.slots ?? 2 : 2);
+  const count = leases ? Math.max(2, options.slots ?? 2) : AHEAD_SLOTS;
   const reserved = count * slotLen;
   const base = spare(lib, reserved).pop() ?? lib.symbols.zs_map_reserve(BigInt(reserved));
   if (base === null) return false;
@@ -151,6 +161,38 @@ export async function* mappedChunks(
     return chunk;
   };
   try {
+    if (!leases) {
+      // Whole windows mapped ahead on the library's thread: window i (at i * slotLen) goes into
+      // slot i % count as soon as the reader is done with the window before it there. At the
+      // first window that is not whole (the end, or a file that grew or shrank meanwhile) the
+      // loop below takes over from its start, taking the size again.
+      const first = Number(lib.symbols.zs_map_window(slots[0]!.ptr, BigInt(slotLen), fd, 0n, 1));
+      if (first < 0) return false;
+      if (first === slotLen) {
+        const tickets: number[] = [];
+        const ask = (i: number) => {
+          const slot = slots[i % count]!;
+          tickets[i % count] = Number(
+            lib.symbols.zs_map_async(slot.ptr, BigInt(slotLen), fd, BigInt(i * slotLen)),
+          );
+        };
+        for (let i = 1; i < count; i++) ask(i);
+        let i = 0;
+        for (let n = first; n === slotLen;) {
+          offset = i * slotLen;
+          checkFaults();
+          yield slots[i % count]!.bytes;
+          checkFaults();
+          ask(i + count);
+          i++;
+          const t = tickets[i % count]!;
+          // A ticket that could not be had (t < 0) hands over to the loop below.
+          n = t > 0 ? Number(lib.symbols.zs_map_wait(t)) : t;
+        }
+        for (const t of tickets) if (t > 0) lib.symbols.zs_map_wait(t);
+        offset = i * slotLen;
+      }
+    }
     let chunk = await mapNext(true);
     if (typeof chunk === "number") return false;
     for (;;) {

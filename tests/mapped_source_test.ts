@@ -12,6 +12,8 @@ import { openStreamInput } from "../io/source.ts";
 import { readRecordBatches } from "../core/stream/reader.ts";
 import { verifyStream } from "../core/stream/verify.ts";
 import { ROOT } from "./_fixtures.ts";
+import { Fletcher4 } from "../core/checksum/fletcher4.ts";
+import { nativeFletcher4 } from "../io/native/fletcher4_native.ts";
 
 const EXAMPLE = `${ROOT}examples/fs-s1.full.zstream`;
 
@@ -212,5 +214,77 @@ Deno.test("a file that shrinks under its mapped windows is an error naming it, n
     assertEquals(seen, 1);
   } finally {
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("fletcher-4 inside mapped windows equals TypeScript's, from page sums or not", async () => {
+  // The prefetch thread sums the pages of each window mapped ahead; native fletcher-4 of a range
+  // in a window then folds those sums in. Ranges at every alignment, across page edges, with
+  // the sums all there (after a wait), partly there or not yet there, must give TypeScript's
+  // result; and the sums must really have been used.
+  const lib = native();
+  const engine = nativeFletcher4()!;
+  const path = await Deno.makeTempFile({ prefix: "zsend-pagesums-" });
+  let seed = 12345;
+  const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+  try {
+    const data = new Uint8Array(11 * 1024 * 1024 + 4100);
+    for (let i = 0; i < data.length; i++) data[i] = (rand() * 256) | 0;
+    await Deno.writeFile(path, data);
+    const fd = lib.symbols.zs_open(cString(path), 0, 0);
+    assert(fd >= 0);
+    const before = lib.symbols.zs_page_sums_used();
+    let ranges = 0;
+    try {
+      let window = 0;
+      for await (const chunk of mappedChunks(lib, fd, path, { chunkSize: 2 << 20 })) {
+        if (window++ % 3 !== 2) await new Promise((r) => setTimeout(r, 30));
+        for (let i = 0; i < 40; i++) {
+          const from = (rand() * chunk.length) | 0;
+          const len = Math.min(chunk.length - from, (rand() * 300_000) | 0) &
+            ~(i % 2 === 0 ? 3 : 0);
+          const piece = chunk.subarray(from, from + len);
+          const little = i % 5 !== 4;
+          const ts = new Fletcher4();
+          ts.update(piece, little);
+          const nat = new Fletcher4(engine);
+          nat.update(piece, little);
+          assertEquals(nat.value(), ts.value(), `window ${window} [${from}, +${len}) le=${little}`);
+          ranges++;
+        }
+      }
+    } finally {
+      lib.symbols.zs_close(fd);
+    }
+    assertEquals(ranges, 40 * 6);
+    assert(lib.symbols.zs_page_sums_used() > before, "no page sum was used");
+  } finally {
+    await Deno.remove(path);
+  }
+});
+
+Deno.test("mappedChunks() left early with windows still being mapped ahead, then read again", async () => {
+  // Windows are mapped ahead on the library's thread; a consumer that stops early must leave
+  // nothing mapping into the slots that the next reader takes over.
+  const path = await Deno.makeTempFile({ prefix: "zsend-map-" });
+  try {
+    const data = new Uint8Array(10 * 65536 + 333).map((_, i) => (i * 131) >> 3);
+    await Deno.writeFile(path, data);
+    for (const stopAfter of [1, 2, 5]) {
+      const lib = native();
+      const fd = lib.symbols.zs_open(cString(path), 0, 0);
+      const seen: Uint8Array[] = [];
+      for await (const c of mappedChunks(lib, fd, path, { chunkSize: 65536 })) {
+        seen.push(c.slice());
+        if (seen.length === stopAfter) break;
+      }
+      lib.symbols.zs_close(fd);
+      assertEquals(concat(seen), data.subarray(0, stopAfter * 65536));
+      const { chunks, whole } = await mapped(path, 65536);
+      assert(whole);
+      assertEquals(concat(chunks), data);
+    }
+  } finally {
+    await Deno.remove(path);
   }
 });

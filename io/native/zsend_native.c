@@ -572,9 +572,19 @@ static void fletcher4(uint64_t *state, const uint8_t *buf, uint64_t len, int big
  * over exactly).
  */
 
-/** Folds the native-order 32-bit words of buf[0..len) into state[4]; trailing bytes ignored. */
+static int page_sums_fold(zs_f4 *s, const uint8_t *buf, uint64_t len);
+
+/**
+ * Folds the native-order 32-bit words of buf[0..len) into state[4]; trailing bytes ignored.
+ * Inside a mapped window whose pages the prefetch thread has already summed, those pages are
+ * folded in from their sums (see page sums below): the same result, without reading them.
+ */
 ZS_EXPORT void zs_fletcher4_native(uint64_t *state, const uint8_t *buf, uint32_t len) {
-  fletcher4(state, buf, len, __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__);
+  zs_f4 s;
+  memcpy(&s, state, sizeof s);
+  if (!page_sums_fold(&s, buf, len))
+    fletcher4_f4(&s, buf, len, __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__);
+  memcpy(state, &s, sizeof s);
 }
 
 /** The same over byteswapped words (big-endian words on x86-64). */
@@ -882,8 +892,12 @@ static int32_t map_zeros(uint8_t *p, uint64_t len) {
  * call, so that a file that grows is followed and one that shrank is not mapped past its end.
  * fd -1 just maps zeros over the whole slot (to let go of the file's pages).
  */
-ZS_EXPORT int64_t zs_map_window(uint8_t *slot, uint64_t slot_len, int32_t fd, uint64_t off,
-                                uint32_t populate) {
+static void page_sums_forget(const uint8_t *from, uint64_t len);
+static void jobs_settle(const uint8_t *slot, uint64_t len);
+
+/* The mapping itself (zs_map_window without the bookkeeping of sums and jobs). */
+static int64_t map_window_now(uint8_t *slot, uint64_t slot_len, int32_t fd, uint64_t off,
+                              uint32_t populate) {
   uint64_t len = 0;
   if (fd >= 0) {
     struct stat st;
@@ -908,67 +922,353 @@ ZS_EXPORT int64_t zs_map_window(uint8_t *slot, uint64_t slot_len, int32_t fd, ui
   return z < 0 ? z : (int64_t)len;
 }
 
+ZS_EXPORT int64_t zs_map_window(uint8_t *slot, uint64_t slot_len, int32_t fd, uint64_t off,
+                                uint32_t populate) {
+  /* Whatever was summed in the slot is of bytes about to be replaced. */
+  page_sums_forget(slot, slot_len);
+  jobs_settle(slot, slot_len);
+  return map_window_now(slot, slot_len, fd, off, populate);
+}
+
 /*
- * One thread of the library's reads in the pages of the window a reader maps ahead, while the
- * reader checks the window before: the page-table work of mapping then overlaps the checksums
- * rather than adding to them. A newer request replaces one not started yet.
+ * Page sums. Once the prefetch thread has read a window's pages in, it also takes the
+ * fletcher-4 of each whole 4 KiB page from zero, last page first, while the reader checks
+ * the window before. When the reader then folds a payload that lies in the window
+ * (zs_fletcher4_native), each page already summed is folded in from its sum (fletcher-4 is
+ * linear: fletcher4_append), and the pages not summed yet are read there as before; the two
+ * threads meet somewhere in the window and no page is read twice. The result is the same
+ * bit for bit whichever thread summed a page.
+ *
+ * Validity: every window has a generation, bumped when zs_prefetch registers it and when
+ * zs_map_window maps anything over it. A page's sum counts only when its stamp is the
+ * window's current generation; the stamp is stored (release) after the sum, and read
+ * (acquire) before it. The prefetch thread works on one request at a time, in order, and
+ * stops a window as soon as its generation moves on, so a stale sum never carries a current
+ * stamp. The windows are registered and looked up on the reader's thread only.
  */
+#define SUM_PAGE 4096u
+#define SUM_WINDOWS 8
+#define SUM_MAX_PAGES 4096u /* windows up to 16 MiB; pages past that are read as before */
+
+typedef struct {
+  const uint8_t *base; /* page-aligned; NULL: free */
+  uint64_t pages;      /* whole pages registered (0: nothing to use) */
+  _Atomic uint64_t gen;
+  zs_f4 *sums;             /* SUM_MAX_PAGES, allocated on first use, never freed */
+  _Atomic uint64_t *stamp; /* the generation each sum was taken under */
+} sum_window;
+
+static sum_window sum_windows[SUM_WINDOWS];
+static unsigned sum_next_evict;
+static int page_sums_off = -1; /* ZSEND_NO_PAGE_SUMS=1 turns them off (to compare) */
+
+static void page_sums_forget(const uint8_t *from, uint64_t len) {
+  for (unsigned i = 0; i < SUM_WINDOWS; i++) {
+    sum_window *w = &sum_windows[i];
+    if (w->base == NULL || w->pages == 0) continue;
+    const uint8_t *end = w->base + w->pages * SUM_PAGE;
+    if (w->base < from + len && from < end) {
+      w->pages = 0;
+      atomic_fetch_add_explicit(&w->gen, 1, memory_order_release);
+    }
+  }
+}
+
+/* Registers [addr, addr + len) for summing; its window and the generation, or NULL. */
+static sum_window *page_sums_register(const uint8_t *addr, uint64_t len, uint64_t *gen) {
+  if (page_sums_off < 0) {
+    const char *e = getenv("ZSEND_NO_PAGE_SUMS");
+    page_sums_off = e != NULL && strcmp(e, "1") == 0;
+  }
+  if (page_sums_off || ((uintptr_t)addr & (SUM_PAGE - 1)) != 0 || len < SUM_PAGE) return NULL;
+  sum_window *w = NULL;
+  for (unsigned i = 0; i < SUM_WINDOWS && w == NULL; i++)
+    if (sum_windows[i].base == addr) w = &sum_windows[i];
+  for (unsigned i = 0; i < SUM_WINDOWS && w == NULL; i++)
+    if (sum_windows[i].base == NULL) w = &sum_windows[i];
+  if (w == NULL) w = &sum_windows[sum_next_evict++ % SUM_WINDOWS];
+  if (w->sums == NULL) {
+    w->sums = malloc(SUM_MAX_PAGES * sizeof *w->sums);
+    w->stamp = calloc(SUM_MAX_PAGES, sizeof *w->stamp);
+    if (w->sums == NULL || w->stamp == NULL) {
+      free(w->sums);
+      free((void *)w->stamp);
+      w->sums = NULL;
+      w->stamp = NULL;
+      return NULL;
+    }
+  }
+  uint64_t pages = len / SUM_PAGE;
+  if (pages > SUM_MAX_PAGES) pages = SUM_MAX_PAGES;
+  *gen = atomic_fetch_add_explicit(&w->gen, 1, memory_order_release) + 1;
+  w->base = addr;
+  w->pages = pages;
+  return w;
+}
+
+static void maps_run(void);
+
+/* Prefetch thread: the sums of w's pages, last first, while its generation is gen. */
+static void page_sums_take(sum_window *w, uint64_t gen, const uint8_t *base, uint64_t pages) {
+  for (uint64_t k = pages; k-- > 0;) {
+    if ((k & 31) == 0) maps_run();
+    if (atomic_load_explicit(&w->gen, memory_order_acquire) != gen) return;
+    /* The reader's fold reached this page first: the rest of the window is done. */
+    if (atomic_load_explicit(&w->stamp[k], memory_order_relaxed) == gen + (1ull << 63)) return;
+    zs_f4 s = {0, 0, 0, 0};
+    fletcher4_f4(&s, base + k * SUM_PAGE, SUM_PAGE, __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__);
+    w->sums[k] = s;
+    atomic_store_explicit(&w->stamp[k], gen, memory_order_release);
+  }
+}
+
+/*
+ * Folds buf[0..len) into s using the page sums of the window it lies in; 0 when it does not
+ * lie in one (the caller then reads it all). Pages not summed yet are read here, and marked
+ * so that the prefetch thread, coming from the window's end, stops where the reader began.
+ */
+static uint64_t page_sums_folded; /* pages folded from their sums (reader's thread only) */
+
+/** Pages folded in from the prefetch thread's sums since the process began (for tests). */
+ZS_EXPORT uint64_t zs_page_sums_used(void) { return page_sums_folded; }
+
+static int page_sums_fold(zs_f4 *s, const uint8_t *buf, uint64_t len) {
+  if (len < 2 * SUM_PAGE || ((uintptr_t)buf & 3) != 0) return 0;
+  sum_window *w = NULL;
+  for (unsigned i = 0; i < SUM_WINDOWS; i++) {
+    sum_window *c = &sum_windows[i];
+    if (c->pages != 0 && c->base <= buf && buf + len <= c->base + c->pages * SUM_PAGE) {
+      w = c;
+      break;
+    }
+  }
+  if (w == NULL) return 0;
+  const int be = __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__;
+  const uint64_t gen = atomic_load_explicit(&w->gen, memory_order_acquire);
+  const uint8_t *end = buf + (len & ~(uint64_t)3);
+  uint64_t k = (uint64_t)(buf - w->base + SUM_PAGE - 1) / SUM_PAGE; /* first whole page */
+  const uint8_t *p = w->base + k * SUM_PAGE;
+  if (p > end) p = end;
+  fletcher4_f4(s, buf, (uint64_t)(p - buf), be); /* up to the first page boundary */
+  const uint8_t *run = NULL; /* pages not summed yet, read together */
+  for (; p + SUM_PAGE <= end; p += SUM_PAGE, k++) {
+    if (atomic_load_explicit(&w->stamp[k], memory_order_acquire) == gen) {
+      if (run != NULL) fletcher4_f4(s, run, (uint64_t)(p - run), be);
+      run = NULL;
+      fletcher4_append(s, (const uint64_t *)&w->sums[k], SUM_PAGE);
+      page_sums_folded++;
+    } else {
+      if (run == NULL) run = p;
+      atomic_store_explicit(&w->stamp[k], gen + (1ull << 63), memory_order_relaxed);
+    }
+  }
+  if (run == NULL) run = p;
+  fletcher4_f4(s, run, (uint64_t)(end - run), be); /* the pages read here, and the tail */
+  return 1;
+}
+
+/*
+ * The reader's helper thread (the prefetch thread) takes jobs in order:
+ *  - maps: a window mapped into a slot the reader is done with (zs_map_async), over the window
+ *    that was there. The reader's thread then never takes the process's mmap lock for writing,
+ *    nor waits for it while this thread holds it (that cost verify's thread about 50 ms in
+ *    520 synchronous maps), and the unmapping of the old pages happens here too;
+ *  - reading in: a mapped window's pages populated, then summed (page sums above).
+ * Maps go first, as the reader may be waiting for one (zs_map_wait): reading in and summing
+ * stop between pieces to do them.
+ */
+#define JOBS 16
+#define RESULTS 64
+enum { JOB_QUEUED, JOB_MAPPING, JOB_MAPPED };
+
+typedef struct {
+  uint8_t *slot;
+  uint64_t len;
+  int32_t fd;
+  uint64_t off;
+  sum_window *w;
+  uint64_t gen;
+  uint32_t ticket; /* 0: reading in only (zs_prefetch) */
+  int state;
+  int64_t result; /* bytes mapped, or -errno */
+} map_job;
+
 static pthread_mutex_t prefetch_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t prefetch_cv = PTHREAD_COND_INITIALIZER;
-static uint8_t *prefetch_addr;
-static uint64_t prefetch_len;
+static pthread_cond_t mapped_cv = PTHREAD_COND_INITIALIZER;
+static map_job jobs[JOBS]; /* a ring: jobs[job_head], ... (job_count of them) */
+static unsigned job_head, job_count;
+static _Atomic unsigned maps_queued;
+static uint32_t last_ticket;
+static struct {
+  uint32_t ticket;
+  int64_t result;
+} map_results[RESULTS];
 static int prefetch_started;
+
+/* Does the maps queued, in order (prefetch_mu held; dropped during each). */
+static void maps_run_locked(void) {
+  for (unsigned i = 0; i < job_count; i++) {
+    map_job *j = &jobs[(job_head + i) % JOBS];
+    if (j->ticket == 0 || j->state != JOB_QUEUED) continue;
+    j->state = JOB_MAPPING;
+    atomic_fetch_sub_explicit(&maps_queued, 1, memory_order_relaxed);
+    map_job copy = *j;
+    pthread_mutex_unlock(&prefetch_mu);
+    const int64_t r = map_window_now(copy.slot, copy.len, copy.fd, copy.off, 0);
+    pthread_mutex_lock(&prefetch_mu);
+    /* Only this thread removes jobs, and new ones go at the end: j is still this job. */
+    j->result = r;
+    j->state = JOB_MAPPED;
+    map_results[copy.ticket % RESULTS].result = r;
+    map_results[copy.ticket % RESULTS].ticket = copy.ticket;
+    pthread_cond_broadcast(&mapped_cv);
+  }
+}
+
+/* Between pieces of reading in and summing. */
+static void maps_run(void) {
+  if (atomic_load_explicit(&maps_queued, memory_order_relaxed) == 0) return;
+  pthread_mutex_lock(&prefetch_mu);
+  maps_run_locked();
+  pthread_mutex_unlock(&prefetch_mu);
+}
+
+/*
+ * Reads in the pages of [a, a + n), in pieces: populating holds the mmap lock for reading,
+ * and a map waiting behind it waits for the whole piece.
+ */
+static void populate(uint8_t *a, uint64_t n) {
+  const uint64_t piece = 256 << 10;
+  for (uint64_t at = 0; at < n; at += piece) {
+    maps_run();
+    const uint64_t len = n - at < piece ? n - at : piece;
+#ifdef MADV_POPULATE_READ
+    if (madvise(a + at, len, MADV_POPULATE_READ) == 0) continue;
+#endif
+    volatile uint8_t sink = 0;
+    for (uint64_t i = 0; i < len; i += 4096) sink ^= a[at + i];
+    (void)sink;
+  }
+}
+
+static int window_current(const map_job *j) {
+  return j->w == NULL || atomic_load_explicit(&j->w->gen, memory_order_acquire) == j->gen;
+}
 
 static void *prefetch_main(void *arg) {
   (void)arg;
   pthread_mutex_lock(&prefetch_mu);
   for (;;) {
-    while (prefetch_len == 0) pthread_cond_wait(&prefetch_cv, &prefetch_mu);
-    uint8_t *a = prefetch_addr;
-    const uint64_t n = prefetch_len;
-    prefetch_len = 0;
+    while (job_count == 0) pthread_cond_wait(&prefetch_cv, &prefetch_mu);
+    maps_run_locked();
+    map_job j = jobs[job_head]; /* mapped now, or reading in only */
     pthread_mutex_unlock(&prefetch_mu);
     /* The range is always mapped (a slot is the file's pages or zeros), so reading it is safe
-     * even when the reader has mapped something else there meanwhile. */
-#ifdef MADV_POPULATE_READ
-    if (madvise(a, n, MADV_POPULATE_READ) != 0)
-#endif
-    {
-      volatile uint8_t sink = 0;
-      for (uint64_t i = 0; i < n; i += 4096) sink ^= a[i];
-      (void)sink;
+     * even when the reader has mapped something else there meanwhile. A window mapped over
+     * since (its generation moved on) is not read in: it is no longer the reader's. */
+    if (j.result > 0 && window_current(&j)) {
+      populate(j.slot, (uint64_t)j.result);
+      if (j.w != NULL) {
+        const uint64_t pages = (uint64_t)j.result / SUM_PAGE;
+        page_sums_take(j.w, j.gen, j.slot, pages < SUM_MAX_PAGES ? pages : SUM_MAX_PAGES);
+      }
     }
     pthread_mutex_lock(&prefetch_mu);
+    job_head = (job_head + 1) % JOBS;
+    job_count--;
   }
   return NULL;
 }
 
-/** Asks the prefetch thread to read in the pages of [addr, addr + len); 0 or -errno. */
+/* Starts the prefetch thread once (prefetch_mu held); 0 or -errno. */
+static int32_t prefetch_start_locked(void) {
+  if (prefetch_started) return 0;
+  /* The thread runs this library's code until the process ends: the library must stay
+   * loaded even when the program lets go of it (Deno closes it as the process exits). */
+  Dl_info self;
+  if (dladdr((void *)prefetch_main, &self) == 0 || self.dli_fname == NULL ||
+      dlopen(self.dli_fname, RTLD_NOW | RTLD_NODELETE) == NULL)
+    return -ENOTSUP;
+  pthread_t t;
+  int e = pthread_create(&t, NULL, prefetch_main, NULL);
+  if (e != 0) return -e;
+  pthread_detach(t);
+  prefetch_started = 1;
+  return 0;
+}
+
+/* Queues a job (prefetch_mu held); its ticket (0 for reading in only), or -errno. */
+static int64_t job_push_locked(uint8_t *slot, uint64_t len, int32_t fd, uint64_t off, int map) {
+  int32_t e = prefetch_start_locked();
+  if (e < 0) return e;
+  if (job_count == JOBS) return -EBUSY;
+  map_job *j = &jobs[(job_head + job_count) % JOBS];
+  memset(j, 0, sizeof *j);
+  j->slot = slot;
+  j->len = len;
+  j->fd = fd;
+  j->off = off;
+  j->w = page_sums_register(slot, len, &j->gen);
+  if (map) {
+    j->ticket = ++last_ticket == 0 ? ++last_ticket : last_ticket;
+    j->state = JOB_QUEUED;
+    atomic_fetch_add_explicit(&maps_queued, 1, memory_order_relaxed);
+  } else {
+    j->state = JOB_MAPPED;
+    j->result = (int64_t)len;
+  }
+  job_count++;
+  pthread_cond_signal(&prefetch_cv);
+  return j->ticket;
+}
+
+/* Waits until no queued or running map job writes into [slot, slot + len). */
+static void jobs_settle(const uint8_t *slot, uint64_t len) {
+  pthread_mutex_lock(&prefetch_mu);
+  for (;;) {
+    int busy = 0;
+    for (unsigned i = 0; i < job_count && !busy; i++) {
+      const map_job *j = &jobs[(job_head + i) % JOBS];
+      busy = j->ticket != 0 && j->state != JOB_MAPPED && j->slot < slot + len &&
+             slot < j->slot + j->len;
+    }
+    if (!busy) break;
+    pthread_cond_wait(&mapped_cv, &prefetch_mu);
+  }
+  pthread_mutex_unlock(&prefetch_mu);
+}
+
+/**
+ * Asks the prefetch thread to map the bytes of fd from off into slot, as zs_map_window does
+ * (over whatever the slot held: the reader must be done with it), then read its pages in and
+ * sum them. Returns a ticket for zs_map_wait (> 0), or -errno when it cannot be asked (map it
+ * here instead).
+ */
+ZS_EXPORT int64_t zs_map_async(uint8_t *slot, uint64_t slot_len, int32_t fd, uint64_t off) {
+  page_sums_forget(slot, slot_len);
+  pthread_mutex_lock(&prefetch_mu);
+  const int64_t t = job_push_locked(slot, slot_len, fd, off, 1);
+  pthread_mutex_unlock(&prefetch_mu);
+  return t;
+}
+
+/** The result of a zs_map_async, once the window is mapped: the bytes mapped, or -errno. */
+ZS_EXPORT int64_t zs_map_wait(uint32_t ticket) {
+  pthread_mutex_lock(&prefetch_mu);
+  while (map_results[ticket % RESULTS].ticket != ticket)
+    pthread_cond_wait(&mapped_cv, &prefetch_mu);
+  const int64_t r = map_results[ticket % RESULTS].result;
+  pthread_mutex_unlock(&prefetch_mu);
+  return r;
+}
+
+/** Asks the prefetch thread to read in (and sum) the pages of [addr, addr + len); 0 or -errno. */
 ZS_EXPORT int32_t zs_prefetch(uint8_t *addr, uint64_t len) {
   pthread_mutex_lock(&prefetch_mu);
-  if (!prefetch_started) {
-    /* The thread runs this library's code until the process ends: the library must stay
-     * loaded even when the program lets go of it (Deno closes it as the process exits). */
-    Dl_info self;
-    if (dladdr((void *)zs_prefetch, &self) == 0 || self.dli_fname == NULL ||
-        dlopen(self.dli_fname, RTLD_NOW | RTLD_NODELETE) == NULL) {
-      pthread_mutex_unlock(&prefetch_mu);
-      return -ENOTSUP;
-    }
-    pthread_t t;
-    int e = pthread_create(&t, NULL, prefetch_main, NULL);
-    if (e != 0) {
-      pthread_mutex_unlock(&prefetch_mu);
-      return -e;
-    }
-    pthread_detach(t);
-    prefetch_started = 1;
-  }
-  prefetch_addr = addr;
-  prefetch_len = len;
-  pthread_cond_signal(&prefetch_cv);
+  const int64_t t = job_push_locked(addr, len, -1, 0, 0);
   pthread_mutex_unlock(&prefetch_mu);
-  return 0;
+  return t < 0 ? (int32_t)t : 0;
 }
 
 /** Writes len bytes at off, looping over short writes; bytes written (= len) or -errno. */
