@@ -189,10 +189,7 @@ export async function* redupRecords(
   let writer: StreamWriter | null = null;
   for await (const r of records) {
     stats.records++;
-    writer ??= new StreamWriter({
-      littleEndian: r.littleEndian,
-      ...(options.fletcher4 ? { fletcher4: options.fletcher4 } : {}),
-    });
+    writer ??= writerFor(r, options);
     const h = r.header;
     const checksum: WriteOptions = { recordChecksum: hasRecordChecksum(h) };
     // The payloads that go out as they came in: their checksum, when the reader gave it.
@@ -225,6 +222,14 @@ export async function* redupRecords(
         yield* writer.write(h, r.payload, same);
     }
   }
+}
+
+/** The writer of the new stream: the input's byte order, the engine asked for. */
+function writerFor(first: StreamRecord, options: RedupOptions): StreamWriter {
+  return new StreamWriter({
+    littleEndian: first.littleEndian,
+    ...(options.fletcher4 ? { fletcher4: options.fletcher4 } : {}),
+  });
 }
 
 /** A BEGIN without DEDUP and DEDUPPROPS, counted when it had them. */
@@ -319,10 +324,7 @@ export async function redupByReference(
   for await (const batch of batches) {
     for (const r of batch) {
       stats.records++;
-      writer ??= new StreamWriter({
-        littleEndian: r.littleEndian,
-        ...(options.fletcher4 ? { fletcher4: options.fletcher4 } : {}),
-      });
+      writer ??= writerFor(r, options);
       const h = r.header;
       const how: WriteOptions = { recordChecksum: hasRecordChecksum(h) };
       const own = r.payloadChecksum;
