@@ -115,7 +115,8 @@ export async function main(args: string[]): Promise<number> {
     asked: flags.v || flags.progress,
     label: "zsend redup: ",
   });
-  const read = { fletcher4, payloadChecksums: true };
+  // A payload that spans two chunks is copied into one reused buffer, not a new one each.
+  const read = { fletcher4, payloadChecksums: true, reuseSpans: true };
   let bytes: number;
   try {
     if (source === null) {

@@ -266,6 +266,10 @@ export interface RedupSink {
   writeRange(offset: number, length: number): void;
 }
 
+/** Per-record options of the writer, made once. */
+const WITH_CHECKSUM: WriteOptions = { recordChecksum: true };
+const WITHOUT_CHECKSUM: WriteOptions = { recordChecksum: false };
+
 /** Where the fields a WRITE_BYREF gives its copy lie in a WRITE record. */
 const [OBJECT_AT, OFFSET_AT, TOGUID_AT] = ["object", "offset", "toguid"].map((name) =>
   LAYOUTS[DRR.WRITE]!.find((f) => f.name === name)!.offset
@@ -326,7 +330,7 @@ export async function redupByReference(
       stats.records++;
       writer ??= writerFor(r, options);
       const h = r.header;
-      const how: WriteOptions = { recordChecksum: hasRecordChecksum(h) };
+      const how = hasRecordChecksum(h) ? WITH_CHECKSUM : WITHOUT_CHECKSUM;
       const own = r.payloadChecksum;
       const payload: Uint8Array | PayloadRef<number> = own === undefined
         ? r.payload
