@@ -343,7 +343,7 @@ export class DiskRedupIndex implements RedupIndex, Disposable {
     this.#verifyHeader(header, entry.position, guid, object, offset);
     return {
       header: header as DrrWrite,
-      raw: buf.slice(),
+      raw: buf,
       payloadOffset: entry.position + RECORD_SIZE,
       payloadChecksum: entry.payloadChecksum,
     };

@@ -53,7 +53,10 @@ export interface IndexedWrite {
 export interface LocatedWrite {
   /** The WRITE as it was read. */
   header: DrrWrite;
-  /** Its 312 bytes as they lie in the stream (a copy: the caller may change it). */
+  /**
+   * Its 312 bytes as they lie in the stream, in a buffer the index may use again at its next
+   * lookup (the caller may change them).
+   */
   raw: Uint8Array;
   /** Byte offset of its payload in the stream. */
   payloadOffset: number;
@@ -317,6 +320,7 @@ export async function redupByReference(
 ): Promise<void> {
   const stats = options.stats ?? { records: 0, byref: 0, writes: 0, begins: 0 };
   let writer: StreamWriter | null = null;
+  const scratch = new Uint8Array(RECORD_SIZE);
   /** Writes a record's chunks: its header, and its payload as bytes or as a range. */
   const emit = (chunks: StreamChunk[]) => {
     sink.write(chunks[0] as Uint8Array);
@@ -369,8 +373,9 @@ export async function redupByReference(
           if (added instanceof Promise) await added;
           stats.writes++;
         }
-        // The record's own bytes (a copy: the new checksum goes into it).
-        emit(writer.writeEncoded(r.raw.slice(), payload, how));
+        // The record's own bytes, in a reused copy that the new checksum goes into.
+        scratch.set(r.raw);
+        emit(writer.writeEncoded(scratch, payload, how));
       }
     }
   }
