@@ -274,11 +274,15 @@ export class StreamWriter {
       throw new TypeError("StreamWriter.writeEncoded: not for BEGIN or END");
     }
     const ck = this.#checksum;
-    ck.update(header.subarray(0, CHECKSUM_OFFSET), le);
     if (options.recordChecksum ?? this.recordChecksums) {
+      ck.update(header.subarray(0, CHECKSUM_OFFSET), le);
       writeChecksum(viewOf(header), CHECKSUM_OFFSET, ck.value(), le);
-    } else header.fill(0, CHECKSUM_OFFSET);
-    ck.update(header.subarray(CHECKSUM_OFFSET), le);
+      ck.update(header.subarray(CHECKSUM_OFFSET), le);
+    } else {
+      // No checksum to put in between: the whole record in one go.
+      header.fill(0, CHECKSUM_OFFSET);
+      ck.update(header, le);
+    }
     if (payload === undefined || payload.length === 0) return [header];
     if (isPayloadRef(payload)) ck.append(payload.fletcher4, payload.length);
     else if (options.payloadChecksum !== undefined) {
