@@ -81,6 +81,12 @@ type Nesting = "start" | "substream" | "header" | "package" | "done";
 
 const EMPTY: Uint8Array = new Uint8Array(0);
 
+/**
+ * Bytes of the blocks that record headers are copied into (210 headers each). Each block is
+ * new, never reused: a record kept after its batch keeps its header, and its block with it.
+ */
+const HEADER_ARENA = 210 * RECORD_SIZE;
+
 function hex(ck: Checksum): string {
   return ck.map((w) => w.toString(16)).join("/");
 }
@@ -146,6 +152,8 @@ export async function* readRecordBatches(
   let substream = 0;
   let index = 0;
   let batch: StreamRecord[] = [];
+  let arena = new Uint8Array(0);
+  let arenaUsed = HEADER_ARENA;
 
   try {
     for (;;) {
@@ -158,9 +166,16 @@ export async function* readRecordBatches(
         batch = [];
         view = await src.take(RECORD_SIZE);
       }
-      // A copy: reading the payload may refill the buffer the header was read from.
-      const raw = view.slice();
-      if (raw.length === 0) break;
+      if (view.length === 0) break;
+      // A copy: reading the payload may refill the buffer the header was read from. Headers
+      // are copied into shared blocks, as an allocation per record cost more than the copy.
+      if (arenaUsed + view.length > HEADER_ARENA) {
+        arena = new Uint8Array(HEADER_ARENA);
+        arenaUsed = 0;
+      }
+      const raw = arena.subarray(arenaUsed, arenaUsed + view.length);
+      raw.set(view);
+      arenaUsed += view.length;
       let at: StreamPosition = { index, type: -1, offset };
       if (raw.length < RECORD_SIZE) {
         throw new StreamError(
@@ -178,7 +193,7 @@ export async function* readRecordBatches(
       const type = rawRecordType(raw, littleEndian);
       at = { index, type, offset };
       if (!isKnownType(type)) throw new StreamError(at, `unknown record type ${type}`);
-      const header = decodeRecord(raw, littleEndian);
+      const header = decodeRecord(raw, littleEndian, true);
 
       // Structure: BEGIN ... END, or a compound header BEGIN/END, substreams, and a final END.
       let recordSubstream = substream;

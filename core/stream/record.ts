@@ -471,6 +471,9 @@ export function rawRecordType(record: Uint8Array, littleEndian: boolean): number
  *
  * @param record exactly 312 bytes
  * @param littleEndian the stream's byte order
+ * @param shareBytes give byte fields (salt, iv, mac, ...) as views into `record` rather than
+ * copies: only for a record buffer that nothing writes afterwards (the reader's own copy of
+ * each header), as a copy costs an allocation each, three per WRITE record
  * @returns the decoded record; a type this implementation does not know throws `RangeError`
  * @example
  * ```ts
@@ -480,7 +483,11 @@ export function rawRecordType(record: Uint8Array, littleEndian: boolean): number
  * if (rec.type !== 4 || rec.object !== 7n) throw new Error("round trip failed");
  * ```
  */
-export function decodeRecord(record: Uint8Array, littleEndian: boolean): DrrRecord {
+export function decodeRecord(
+  record: Uint8Array,
+  littleEndian: boolean,
+  shareBytes = false,
+): DrrRecord {
   const v = viewOf(record);
   const type = v.getUint32(0, littleEndian);
   const fields = LAYOUTS[type];
@@ -504,7 +511,9 @@ export function decodeRecord(record: Uint8Array, littleEndian: boolean): DrrReco
         out[f.name] = readChecksum(v, f.offset, littleEndian);
         break;
       case "bytes":
-        out[f.name] = record.slice(f.offset, f.offset + f.size);
+        out[f.name] = shareBytes
+          ? record.subarray(f.offset, f.offset + f.size)
+          : record.slice(f.offset, f.offset + f.size);
         break;
       case "string": {
         const raw = record.subarray(f.offset, f.offset + f.size);

@@ -856,10 +856,20 @@ ZS_EXPORT uint64_t zs_map_faults(void) { return atomic_load(&map_faults); }
  * a mapped file that shrinks; NULL on error. It is never unmapped (a view kept too long must not
  * fault): a reader reuses it. */
 ZS_EXPORT uint8_t *zs_map_reserve(uint64_t len) {
-  void *p = mmap(NULL, len, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  /*
+   * At a 2 MiB boundary: a window mapped there from a 2 MiB file offset can take the page
+   * cache's 2 MiB folios with one page-table entry each, instead of 512 (the kernel maps a
+   * folio whole only where the address and the file offset agree modulo its size).
+   */
+  const uint64_t huge = 2u << 20;
+  uint8_t *p = mmap(NULL, len + huge, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+                    -1, 0);
   if (p == MAP_FAILED) return NULL;
-  guard_add(p, len);
-  return p;
+  uint8_t *a = (uint8_t *)(((uintptr_t)p + huge - 1) & ~(uintptr_t)(huge - 1));
+  if (a > p) munmap(p, (size_t)(a - p));
+  if (a + len < p + len + huge) munmap(a + len, (size_t)(p + len + huge - (a + len)));
+  guard_add(a, len);
+  return a;
 }
 
 /* A file range mapped read-only and guarded, for a reader in this library; MAP_FAILED on error.
@@ -1106,23 +1116,31 @@ static struct {
 } map_results[RESULTS];
 static int prefetch_started;
 
+/*
+ * Maps job j (queued; prefetch_mu held, dropped during the map). Either thread may: the
+ * reader does it itself rather than wait when this thread has not come to it (it may not be
+ * running at all on a busy machine). Only this thread removes jobs, and new ones go at the
+ * end, so j is still the same job afterwards.
+ */
+static void map_job_run_locked(map_job *j) {
+  j->state = JOB_MAPPING;
+  atomic_fetch_sub_explicit(&maps_queued, 1, memory_order_relaxed);
+  const map_job copy = *j;
+  pthread_mutex_unlock(&prefetch_mu);
+  const int64_t r = map_window_now(copy.slot, copy.len, copy.fd, copy.off, 0);
+  pthread_mutex_lock(&prefetch_mu);
+  j->result = r;
+  j->state = JOB_MAPPED;
+  map_results[copy.ticket % RESULTS].result = r;
+  map_results[copy.ticket % RESULTS].ticket = copy.ticket;
+  pthread_cond_broadcast(&mapped_cv);
+}
+
 /* Does the maps queued, in order (prefetch_mu held; dropped during each). */
 static void maps_run_locked(void) {
   for (unsigned i = 0; i < job_count; i++) {
     map_job *j = &jobs[(job_head + i) % JOBS];
-    if (j->ticket == 0 || j->state != JOB_QUEUED) continue;
-    j->state = JOB_MAPPING;
-    atomic_fetch_sub_explicit(&maps_queued, 1, memory_order_relaxed);
-    map_job copy = *j;
-    pthread_mutex_unlock(&prefetch_mu);
-    const int64_t r = map_window_now(copy.slot, copy.len, copy.fd, copy.off, 0);
-    pthread_mutex_lock(&prefetch_mu);
-    /* Only this thread removes jobs, and new ones go at the end: j is still this job. */
-    j->result = r;
-    j->state = JOB_MAPPED;
-    map_results[copy.ticket % RESULTS].result = r;
-    map_results[copy.ticket % RESULTS].ticket = copy.ticket;
-    pthread_cond_broadcast(&mapped_cv);
+    if (j->ticket != 0 && j->state == JOB_QUEUED) map_job_run_locked(j);
   }
 }
 
@@ -1256,6 +1274,15 @@ ZS_EXPORT int64_t zs_map_async(uint8_t *slot, uint64_t slot_len, int32_t fd, uin
 /** The result of a zs_map_async, once the window is mapped: the bytes mapped, or -errno. */
 ZS_EXPORT int64_t zs_map_wait(uint32_t ticket) {
   pthread_mutex_lock(&prefetch_mu);
+  if (map_results[ticket % RESULTS].ticket != ticket) {
+    for (unsigned i = 0; i < job_count; i++) {
+      map_job *j = &jobs[(job_head + i) % JOBS];
+      if (j->ticket == ticket && j->state == JOB_QUEUED) {
+        map_job_run_locked(j);
+        break;
+      }
+    }
+  }
   while (map_results[ticket % RESULTS].ticket != ticket)
     pthread_cond_wait(&mapped_cv, &prefetch_mu);
   const int64_t r = map_results[ticket % RESULTS].result;

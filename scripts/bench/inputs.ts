@@ -217,8 +217,21 @@ export async function randomFile(path: string, bytes: number): Promise<number> {
   return bytes;
 }
 
-/** Reads a file once to its end, so that the runs find it in the page cache. */
+/**
+ * Reads a file once to its end, so that the runs find it in the page cache, in the state that
+ * one sequential read leaves: it is dropped from the cache first (GNU dd's `iflag=nocache
+ * count=0`). How the cache holds a file depends on how it got there (pages written in small
+ * pieces stay 4 KiB folios; a sequential read on a recent kernel makes large ones, up to 2 MiB),
+ * and both mapping (zsend) and copying (`zstream`) cost less with large folios; dropping it
+ * first makes every run start from the same state, whatever made the file.
+ */
 export async function warm(path: string): Promise<void> {
+  await new Deno.Command("dd", {
+    args: [`if=${path}`, "iflag=nocache", "count=0", "status=none"],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).output().catch(() => {});
   using file = await Deno.open(path);
   const buf = alignedBytes(4 << 20);
   while ((await file.read(buf)) !== null) { /* reading is the point */ }

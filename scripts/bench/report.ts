@@ -227,7 +227,8 @@ export function toMarkdown(r: BenchReport): string {
   }
   L.push(
     `| method | best of ${r.runs} runs per row, the rows of a group interleaved, warm page ` +
-      `cache; wall time from spawn to exit, taken by the bench; peak RSS is the largest over ` +
+      `cache (each input dropped from the cache, then read once with one sequential read, so ` +
+      `that its cache is as that leaves it: large folios on a recent kernel); wall time from spawn to exit, taken by the bench; peak RSS is the largest over ` +
       `the runs, ${
         r.rssMethod === "gnu-time"
           ? "GNU time %M (ru_maxrss); CPU = %U + %S"
