@@ -24,7 +24,7 @@ const STDOUT = 1;
 const PIECES = 1024;
 
 /**
- * Writes bytes and ranges of a file, in order, to a descriptor (fd 1 by default). Bytes given
+ * Writes bytes and ranges of a file, in order, to standard output (or a writer). Bytes given
  * are copied: the caller may reuse them at once. Nothing is written until the buffer fills or
  * {@linkcode FilePieceOutput.flush}.
  *
