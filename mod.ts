@@ -76,6 +76,7 @@ export { StreamError, type StreamPosition } from "./core/stream/errors.ts";
 export type { ByteChunks } from "./core/stream/byte_source.ts";
 export {
   type ReadOptions,
+  readRecordBatches,
   readRecords,
   RecordDecoderStream,
   type StreamRecord,
@@ -139,10 +140,13 @@ export { decompressRecords, dropRecords, type SurgeryOptions } from "./core/tran
 export { type RecompressOptions, recompressRecords } from "./core/transform/recompress.ts";
 export {
   type IndexedWrite,
+  type LocatedWrite,
   MemoryRedupIndex,
+  redupByReference,
   type RedupIndex,
   type RedupOptions,
   redupRecords,
+  type RedupSink,
   type RedupStats,
 } from "./core/transform/redup.ts";
 export {

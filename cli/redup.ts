@@ -6,11 +6,12 @@
  */
 
 import { parseArgs } from "@std/cli";
-import { readRecords } from "../core/stream/reader.ts";
-import { redupRecords, type RedupStats } from "../core/transform/redup.ts";
+import { readRecordBatches, readRecords } from "../core/stream/reader.ts";
+import { redupByReference, redupRecords, type RedupStats } from "../core/transform/redup.ts";
 import { DiskRedupIndex } from "../io/redup_index.ts";
 import { alignedBytes } from "../io/aligned_buffer.ts";
 import { type ByteWriter, writeAll } from "../io/output.ts";
+import { FilePieceOutput } from "../io/piece_output.ts";
 import { openStreamInput } from "../io/source.ts";
 import { trackedInput } from "../io/progress.ts";
 import { engine, oneInput, rejectUnknown, warn } from "./common.ts";
@@ -104,22 +105,33 @@ export async function main(args: string[]): Promise<number> {
   }
   const input = streamInputArg(oneInput(flags._, "redup"));
   refuseTerminalOutput();
+  const source = isRegularFile(input) ? input : null;
   // Each record goes out before the next is read: the input's and the index's buffers are
   // reused.
-  using index = DiskRedupIndex.create({
-    reuse: true,
-    ...(isRegularFile(input) ? { source: input } : {}),
-  });
+  using index = DiskRedupIndex.create({ reuse: true, ...(source ? { source } : {}) });
   const stats: RedupStats = { records: 0, byref: 0, writes: 0, begins: 0 };
   const fletcher4 = engine();
   const { chunks, progress } = trackedInput(openStreamInput(input, { reuse: true }), input, {
     asked: flags.v || flags.progress,
     label: "zsend redup: ",
   });
-  const records = readRecords(chunks, { fletcher4, payloadChecksums: true });
+  // A payload that spans two chunks is copied into one reused buffer, not a new one each.
+  const read = { fletcher4, payloadChecksums: true, reuseSpans: true };
   let bytes: number;
   try {
-    bytes = await pipeChunks(redupRecords(records, index, { fletcher4, stats }), Deno.stdout);
+    if (source === null) {
+      bytes = await pipeChunks(
+        redupRecords(readRecords(chunks, read), index, { fletcher4, stats }),
+        Deno.stdout,
+      );
+    } else {
+      // The payloads go from the input file to the output in the kernel, never read here
+      // (their checksums came with them).
+      using out = FilePieceOutput.open(source);
+      await redupByReference(readRecordBatches(chunks, read), index, out, { fletcher4, stats });
+      out.flush();
+      bytes = out.bytes;
+    }
   } finally {
     progress?.done();
   }

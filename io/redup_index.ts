@@ -7,30 +7,39 @@
  * (a pipe) every WRITE record and its payload are appended to a spool file.
  *
  * How it is found: the sender writes the blocks of a substream in increasing (object, offset)
- * order, so the index is a file of 24-byte entries (object, offset, position) made of sorted
- * runs, one run per substream (a new run starts wherever the order breaks or the toguid
- * changes). The file is read in pages of 170 entries; memory holds a few numbers per run, the
- * first key of each page (16 bytes per 170 blocks: 1 MiB for 11 million blocks), a 64 KiB buffer
- * of entries not yet written and a 4 MiB cache of pages. A lookup is a binary search over the
- * first keys of the run's pages, then one page read (or a cache hit), then one read of the WRITE
- * record with its payload.
+ * order, so the index is a file of 64-byte entries (object, offset, position, and the payload's
+ * fletcher-4 when the reader gave it) made of sorted runs, one run per substream (a new run
+ * starts wherever the order breaks or the toguid changes). The file is read in pages of 64
+ * entries; memory holds a few numbers per run, the first key of each page (16 bytes per 64
+ * blocks: 2.6 MiB for 11 million blocks), a 64 KiB buffer of entries not yet written and a 4 MiB
+ * cache of pages. A lookup is a binary search over the first keys of the run's pages, then one
+ * page read (or a cache hit), then one read of the WRITE record with its payload
+ * ({@linkcode DiskRedupIndex.find}), or of the record alone when the payload's checksum is kept
+ * and the payload stays where it lies in the stream's file ({@linkcode DiskRedupIndex.locate}).
  *
  * @module
  */
 
 import { DRR, RECORD_SIZE } from "../core/stream/constants.ts";
-import { decodeRecord, type DrrWrite, payloadSize } from "../core/stream/record.ts";
+import {
+  type Checksum,
+  decodeRecord,
+  type DrrRecord,
+  type DrrWrite,
+  payloadSize,
+} from "../core/stream/record.ts";
 import type { StreamRecord } from "../core/stream/reader.ts";
-import type { IndexedWrite, RedupIndex } from "../core/transform/redup.ts";
+import type { IndexedWrite, LocatedWrite, RedupIndex } from "../core/transform/redup.ts";
 import { alignedBytes } from "./aligned_buffer.ts";
 import { Device } from "./native/device.ts";
 
-const ENTRY = 24;
-/** Entries per index page: 170 * 24 = 4080 bytes. */
-const PAGE_ENTRIES = 170;
+/** An entry: object, offset, position, 1 when a checksum follows, the payload's fletcher-4. */
+const ENTRY = 64;
+/** Entries per index page: 64 * 64 = 4096 bytes. */
+const PAGE_ENTRIES = 64;
 const PAGE_BYTES = PAGE_ENTRIES * ENTRY;
-/** Entries buffered before they are written to the index file. */
-const BUFFER_ENTRIES = 2730;
+/** Entries buffered before they are written to the index file (64 KiB). */
+const BUFFER_ENTRIES = 1024;
 /** Index pages kept in memory. */
 const CACHE_PAGES = 1024;
 
@@ -69,7 +78,7 @@ function compare(ao: bigint, aoff: bigint, bo: bigint, boff: bigint): number {
   return 0;
 }
 
-/** Binary search of entries `from..to` of a page for a key: the entry's position, or -1. */
+/** Binary search of entries `from..to` of a page for a key: the entry's byte offset, or -1. */
 function bisect(v: DataView, from: number, to: number, object: bigint, offset: bigint): number {
   let lo = from;
   let hi = to - 1;
@@ -77,7 +86,7 @@ function bisect(v: DataView, from: number, to: number, object: bigint, offset: b
     const mid = (lo + hi) >>> 1;
     const at = mid * ENTRY;
     const c = compare(v.getBigUint64(at, true), v.getBigUint64(at + 8, true), object, offset);
-    if (c === 0) return Number(v.getBigUint64(at + 16, true));
+    if (c === 0) return at;
     if (c < 0) lo = mid + 1;
     else hi = mid - 1;
   }
@@ -129,6 +138,8 @@ export class DiskRedupIndex implements RedupIndex, Disposable {
   /** Whether blocks read back share {@linkcode DiskRedupIndex.#readBuffer}. */
   #reuse: boolean;
   #readBuffer: Uint8Array = new Uint8Array(0);
+  /** Where {@linkcode DiskRedupIndex.locate} reads a record back. */
+  #headerBuffer = alignedBytes(RECORD_SIZE);
   #closed = false;
 
   private constructor(dir: string, source: Device | null, index: Device, reuse: boolean) {
@@ -265,6 +276,9 @@ export class DiskRedupIndex implements RedupIndex, Disposable {
     v.setBigUint64(at, h.object, true);
     v.setBigUint64(at + 8, h.offset, true);
     v.setBigUint64(at + 16, BigInt(position), true);
+    const ck = record.payloadChecksum;
+    v.setBigUint64(at + 24, ck === undefined ? 0n : 1n, true);
+    for (let i = 0; i < 4; i++) v.setBigUint64(at + 32 + 8 * i, ck?.[i] ?? 0n, true);
     if (++this.#buffered === BUFFER_ENTRIES) this.#flush();
   }
 
@@ -279,6 +293,68 @@ export class DiskRedupIndex implements RedupIndex, Disposable {
    * ```
    */
   find(guid: bigint, object: bigint, offset: bigint): IndexedWrite | undefined {
+    const entry = this.#lookup(guid, object, offset);
+    return entry === undefined ? undefined : this.#read(entry.position, guid, object, offset);
+  }
+
+  /**
+   * The WRITE written with this toguid, object and offset, without its payload: its header
+   * (read back) and where the payload lies in the stream's file, with the payload's fletcher-4
+   * as the reader gave it to {@linkcode DiskRedupIndex.add} (`payloadChecksums`); `undefined`
+   * when no such WRITE was added, or it was added without that checksum. Only for an index that
+   * reads blocks back from the stream's file (made with `source`).
+   *
+   * @example
+   * ```ts
+   * import { DiskRedupIndex } from "./redup_index.ts";
+   * import { readRecords } from "../core/stream/reader.ts";
+   * import { StreamWriter } from "../core/stream/writer.ts";
+   * const w = new StreamWriter();
+   * const parts = [
+   *   ...w.begin({ toname: "p/fs@s", toguid: 5n, objset_type: 2 }),
+   *   ...w.write({ type: 3, object: 8n, object_type: 19, offset: 0n, logical_size: 512n, toguid: 5n },
+   *     new Uint8Array(512).fill(9)),
+   *   ...w.end(),
+   * ];
+   * const bytes = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+   * parts.reduce((at, p) => (bytes.set(p, at), at + p.length), 0);
+   * const path = Deno.makeTempFileSync();
+   * Deno.writeFileSync(path, bytes);
+   * using index = DiskRedupIndex.create({ source: path });
+   * for await (const r of readRecords([bytes], { payloadChecksums: true })) {
+   *   if (r.header.type === 3) index.add(r);
+   * }
+   * const got = index.locate(5n, 8n, 0n);
+   * Deno.removeSync(path);
+   * if (got?.payloadOffset !== 2 * 312 || bytes[got.payloadOffset] !== 9) throw new Error();
+   * if (got.header.logical_size !== 512n || index.locate(5n, 8n, 512n) !== undefined) {
+   *   throw new Error();
+   * }
+   * ```
+   */
+  locate(guid: bigint, object: bigint, offset: bigint): LocatedWrite | undefined {
+    if (this.#source === null) {
+      throw new TypeError("DiskRedupIndex.locate: the index was made without the stream's file");
+    }
+    const entry = this.#lookup(guid, object, offset);
+    if (entry?.payloadChecksum === undefined) return undefined;
+    const buf = this.#headerBuffer;
+    const header = this.#header(buf, this.#source.pread(buf, entry.position), entry.position);
+    this.#verifyHeader(header, entry.position, guid, object, offset);
+    return {
+      header: header as DrrWrite,
+      raw: buf,
+      payloadOffset: entry.position + RECORD_SIZE,
+      payloadChecksum: entry.payloadChecksum,
+    };
+  }
+
+  /** The entry of a key: where its WRITE lies, and its payload's checksum when kept. */
+  #lookup(
+    guid: bigint,
+    object: bigint,
+    offset: bigint,
+  ): { position: number; payloadChecksum?: Checksum } | undefined {
     this.#check();
     const runs = this.#runsByGuid.get(guid);
     if (runs === undefined) return undefined;
@@ -309,7 +385,17 @@ export class DiskRedupIndex implements RedupIndex, Disposable {
         object,
         offset,
       );
-      if (found >= 0) return this.#read(found, guid, object, offset);
+      if (found === undefined) continue;
+      const { view: v, at } = found;
+      const position = Number(v.getBigUint64(at + 16, true));
+      if (v.getBigUint64(at + 24, true) === 0n) return { position };
+      const payloadChecksum: Checksum = [
+        v.getBigUint64(at + 32, true),
+        v.getBigUint64(at + 40, true),
+        v.getBigUint64(at + 48, true),
+        v.getBigUint64(at + 56, true),
+      ];
+      return { position, payloadChecksum };
     }
     return undefined;
   }
@@ -326,25 +412,29 @@ export class DiskRedupIndex implements RedupIndex, Disposable {
   }
 
   /**
-   * Binary search of entries `from..to` (within one page) for a key; returns the entry's
-   * position, or -1. The part of the page not written yet is in the buffer.
+   * Binary search of entries `from..to` (within one page) for a key; returns where the entry
+   * lies (the view is valid until the next search). The part of the page not written yet is in
+   * the buffer.
    */
-  #search(from: number, to: number, object: bigint, offset: bigint): number {
+  #search(
+    from: number,
+    to: number,
+    object: bigint,
+    offset: bigint,
+  ): { view: DataView; at: number } | undefined {
     const flushed = this.#indexEntries;
     if (from < flushed) {
       const page = Math.floor(from / PAGE_ENTRIES);
       const base = page * PAGE_ENTRIES;
-      const found = bisect(
-        this.#page(page),
-        from - base,
-        Math.min(to, flushed) - base,
-        object,
-        offset,
-      );
-      if (found >= 0 || to <= flushed) return found;
+      const view = this.#page(page);
+      const at = bisect(view, from - base, Math.min(to, flushed) - base, object, offset);
+      if (at >= 0) return { view, at };
+      if (to <= flushed) return undefined;
       from = flushed;
     }
-    return bisect(this.#bufferView, from - flushed, to - flushed, object, offset);
+    const view = this.#bufferView;
+    const at = bisect(view, from - flushed, to - flushed, object, offset);
+    return at >= 0 ? { view, at } : undefined;
   }
 
   #page(page: number): DataView {
@@ -373,21 +463,8 @@ export class DiskRedupIndex implements RedupIndex, Disposable {
     // One read for the record and (usually) its payload: at most the block's size.
     let buf = this.#blockBuffer(RECORD_SIZE + this.#lastPayload);
     let n = from.pread(buf, position);
-    if (n < RECORD_SIZE) {
-      throw new Error(
-        `redup index: cannot read back the WRITE at byte ${position} of ${from.path}`,
-      );
-    }
-    const header = decodeRecord(buf.subarray(0, RECORD_SIZE), this.#littleEndian);
-    if (
-      header.type !== DRR.WRITE || header.toguid !== guid || header.object !== object ||
-      header.offset !== offset
-    ) {
-      throw new Error(
-        `redup index: the record at byte ${position} of ${from.path} is not the WRITE indexed ` +
-          "there (did the file change while redup ran?)",
-      );
-    }
+    const header = this.#header(buf, n, position);
+    this.#verifyHeader(header, position, guid, object, offset);
     const size = payloadSize(header);
     this.#lastPayload = size;
     if (n < RECORD_SIZE + size) {
@@ -401,6 +478,37 @@ export class DiskRedupIndex implements RedupIndex, Disposable {
       }
     }
     return { header: header as DrrWrite, payload: buf.subarray(RECORD_SIZE, RECORD_SIZE + size) };
+  }
+
+  /** The record header read back into `buf` (`n` bytes read at `position`). */
+  #header(buf: Uint8Array, n: number, position: number): DrrRecord {
+    if (n < RECORD_SIZE) {
+      const from = this.#source ?? this.#spool!;
+      throw new Error(
+        `redup index: cannot read back the WRITE at byte ${position} of ${from.path}`,
+      );
+    }
+    return decodeRecord(buf.subarray(0, RECORD_SIZE), this.#littleEndian);
+  }
+
+  /** Throws unless the record read back is the WRITE indexed there. */
+  #verifyHeader(
+    header: DrrRecord,
+    position: number,
+    guid: bigint,
+    object: bigint,
+    offset: bigint,
+  ): void {
+    if (
+      header.type !== DRR.WRITE || header.toguid !== guid || header.object !== object ||
+      header.offset !== offset
+    ) {
+      const from = this.#source ?? this.#spool!;
+      throw new Error(
+        `redup index: the record at byte ${position} of ${from.path} is not the WRITE indexed ` +
+          "there (did the file change while redup ran?)",
+      );
+    }
   }
 
   /** A buffer of `size` bytes to read a block into: the reused one, or a new one. */

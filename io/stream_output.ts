@@ -190,13 +190,7 @@ class KernelCopier {
 
   /** Throws for `-errno` from copying `length` bytes of `path` at `offset` to the output. */
   #fail(lib: NativeLib, r: number, path: string, offset: number, length: number): never {
-    if (r === -EPIPE) throw new Deno.errors.BrokenPipe("Broken pipe (os error 32)");
-    // zs_sendfile's -EIO: the file ended before the payload did (or could not be read);
-    // -EFAULT: a mapped window of it was cut while the kernel copied from it.
-    if ((r === -EIO || r === -EFAULT) && fileSize(path) < offset + length) {
-      throw new RangeError(`${path} ends before byte ${offset + length}: did it shrink?`);
-    }
-    throw new Error(`writing the stream: ${stringError(lib, -r)} (errno ${-r})`);
+    copyFailed(lib, r, path, offset + length);
   }
 
   /** The payload's bytes, read from its file. */
@@ -236,6 +230,20 @@ class KernelCopier {
   }
 }
 
+/**
+ * Throws for `-errno` from copying bytes of `path` (up to byte `end`) to the output: a closed
+ * pipe, a file that shrank, or the system's error.
+ */
+export function copyFailed(lib: NativeLib, r: number, path: string, end: number): never {
+  if (r === -EPIPE) throw new Deno.errors.BrokenPipe("Broken pipe (os error 32)");
+  // -EIO: the file ended before the payload did (or could not be read); -EFAULT: a mapped
+  // window of it was cut while the kernel copied from it.
+  if ((r === -EIO || r === -EFAULT) && fileSize(path) < end) {
+    throw new RangeError(`${path} ends before byte ${end}: did it shrink?`);
+  }
+  throw new Error(`writing the stream: ${stringError(lib, -r)} (errno ${-r})`);
+}
+
 /** A file's size, or Infinity when it cannot be told (a device, gone). */
 function fileSize(path: string): number {
   try {
@@ -246,7 +254,8 @@ function fileSize(path: string): number {
   }
 }
 
-function stringError(lib: NativeLib, errno: number): string {
+/** The system's text for an errno. */
+export function stringError(lib: NativeLib, errno: number): string {
   const p = lib.symbols.zs_strerror(errno);
   return p === null ? "error" : Deno.UnsafePointerView.getCString(p);
 }

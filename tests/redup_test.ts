@@ -7,16 +7,22 @@
 import { assert, assertEquals, assertMatch, assertRejects } from "@std/assert";
 import { DRR, FEATURE, HDRTYPE } from "../core/stream/constants.ts";
 import { StreamError } from "../core/stream/errors.ts";
-import { readRecords, type StreamRecord } from "../core/stream/reader.ts";
+import { readRecordBatches, readRecords, type StreamRecord } from "../core/stream/reader.ts";
 import { featureFlags, makeVersioninfo } from "../core/stream/record.ts";
-import { MemoryRedupIndex, type RedupIndex, redupRecords } from "../core/transform/redup.ts";
+import { fletcher4 } from "../core/checksum/fletcher4.ts";
+import {
+  MemoryRedupIndex,
+  redupByReference,
+  type RedupIndex,
+  redupRecords,
+} from "../core/transform/redup.ts";
 import { transcodeRecords } from "../core/transform/transcode.ts";
 import { verifyStream } from "../core/stream/verify.ts";
 import { StreamWriter } from "../core/stream/writer.ts";
 import { DiskRedupIndex } from "../io/redup_index.ts";
 import { openzfsDir, skipNote, unpackBz2, ZFS_FUSE_DIR } from "./_fixtures.ts";
 import { freshStreams, freshUnavailable } from "./_fresh.ts";
-import { runZsend } from "./_run.ts";
+import { runZsend, zsendCommand } from "./_run.ts";
 import { manifestDiff, treeManifest } from "./helpers/tree_manifest.ts";
 import { TestPool } from "./helpers/zfs_pool.ts";
 import { concat } from "@std/bytes";
@@ -30,6 +36,17 @@ async function records(bytes: Uint8Array): Promise<StreamRecord[]> {
 
 async function redupWith(bytes: Uint8Array, index: RedupIndex): Promise<Uint8Array> {
   return concat(await Array.fromAsync(redupRecords(readRecords([bytes]), index)));
+}
+
+/** {@linkcode redupByReference}'s output with every payload reference read from `bytes`. */
+async function redupByReferenceWith(bytes: Uint8Array, index: RedupIndex): Promise<Uint8Array> {
+  const out: Uint8Array[] = [];
+  const sink = {
+    write: (b: Uint8Array) => out.push(b.slice()),
+    writeRange: (at: number, n: number) => out.push(bytes.slice(at, at + n)),
+  };
+  await redupByReference(readRecordBatches([bytes], { payloadChecksums: true }), index, sink);
+  return concat(out);
 }
 
 /** `zsend redup FILE`, checked to succeed; the output's bytes. */
@@ -104,6 +121,22 @@ Deno.test("zsend redup: zfs-fuse fs-s2.dedup becomes a plain stream that verifie
   assertEquals(piped.code, 0, piped.stderr);
   assertEquals(piped.stdoutBytes, output);
   assertMatch(piped.stderr, /2 WRITE_BYREF replaced.*bytes spooled/);
+  // Into a file (headers and payloads gathered by writev from the input mapped), without
+  // mappings (sendfile), and without the native library (payloads read), the same bytes.
+  const out = await Deno.makeTempFile();
+  try {
+    for (const env of [{}, { ZSEND_NO_MMAP: "1" }, { ZSEND_NO_NATIVE: "1" }]) {
+      const [exe, ...pre] = zsendCommand();
+      const sh = await new Deno.Command("sh", {
+        args: ["-c", 'exec "$@" > "$OUT"', "sh", exe!, ...pre, "redup", path],
+        env: { ...env, OUT: out },
+      }).output();
+      assertEquals(sh.code, 0, new TextDecoder().decode(sh.stderr));
+      assertEquals(await Deno.readFile(out), output, JSON.stringify(env));
+    }
+  } finally {
+    await Deno.remove(out);
+  }
   // A plain stream goes through unchanged.
   const plain = await Deno.readFile(`${ZFS_FUSE_DIR}/fs-s1.full.zstream`);
   assertEquals(await redupCli(`${ZFS_FUSE_DIR}/fs-s1.full.zstream`), plain);
@@ -144,6 +177,13 @@ Deno.test("redupRecords(): the disk index, from a file or spooled, and memory ag
       using fromFile = DiskRedupIndex.create({ source: path });
       assertEquals(await redupWith(input, fromFile), memory);
       assertEquals(fromFile.spooledBytes, 0);
+    }
+    {
+      // Payloads by where they lie in the file: located by the index, or (a memory index)
+      // given as bytes.
+      using located = DiskRedupIndex.create({ source: path });
+      assertEquals(await redupByReferenceWith(input, located), memory);
+      assertEquals(await redupByReferenceWith(input, new MemoryRedupIndex()), memory);
     }
     using spooled = DiskRedupIndex.create();
     assertEquals(await redupWith(input, spooled), memory);
@@ -272,6 +312,13 @@ Deno.test("redupRecords() refuses a reference to a block nobody wrote", async ()
   const d = await runZsend(["redup", "-"], { stdin: bad });
   assertEquals(d.code, 1);
   assertMatch(d.stderr, /checksum mismatch/);
+  const badPath = await Deno.makeTempFile({ suffix: ".zstream" });
+  await Deno.writeFile(badPath, bad);
+  const f = await runZsend(["redup", badPath]);
+  await Deno.remove(badPath);
+  assertEquals(f.code, 1);
+  assertMatch(f.stderr, /checksum mismatch/);
+  assert(!f.stderr.includes("    at "), f.stderr);
 });
 
 Deno.test("DiskRedupIndex finds every block among many, in order and out of order", async () => {
@@ -310,8 +357,12 @@ Deno.test("DiskRedupIndex finds every block among many, in order and out of orde
         assertEquals(got?.header, want.header);
         assertEquals(got?.payload, want.payload);
       }
+      const at = fromFile.locate(guid, object, offset)!;
+      assertEquals(at.header, want.header);
+      assertEquals(bytes.subarray(at.payloadOffset, at.payloadOffset + 512), want.payload);
+      assertEquals(at.payloadChecksum, fletcher4(want.payload, true));
     };
-    for await (const r of readRecords([bytes])) {
+    for await (const r of readRecords([bytes], { payloadChecksums: true })) {
       const h = r.header;
       if (h.type !== DRR.WRITE) continue;
       fromFile.add(r);
@@ -321,7 +372,7 @@ Deno.test("DiskRedupIndex finds every block among many, in order and out of orde
       // Lookups between adds: keys in the unwritten buffer, in a page half on disk and half
       // in the buffer, and on pages written long ago.
       if (added.length % 97 === 0) {
-        for (const back of [1, 2, 60, 171, 500, 2731, 5000]) {
+        for (const back of [1, 2, 60, 65, 171, 500, 1025, 2731, 5000]) {
           const k = added[added.length - back];
           if (k !== undefined) same(...k);
         }
@@ -330,17 +381,10 @@ Deno.test("DiskRedupIndex finds every block among many, in order and out of orde
     assertEquals(fromFile.entries, keys.length);
     assert(fromFile.runs >= 3 && fromFile.runs < 410, `${fromFile.runs} runs`);
     // Every key, in a scrambled order, and keys that are not there.
-    for (let i = 0; i < keys.length; i++) {
-      const [guid, object, offset] = keys[(i * 7919) % keys.length]!;
-      const want = memory.find(guid, object, offset)!;
-      for (const index of [fromFile, spooled]) {
-        const got = index.find(guid, object, offset);
-        assertEquals(got?.header, want.header);
-        assertEquals(got?.payload, want.payload);
-      }
-    }
+    for (let i = 0; i < keys.length; i++) same(...keys[(i * 7919) % keys.length]!);
     for (const [guid, object, offset] of [[1n, 10n, 100n], [2n, 401n, 0n], [3n, 10n, 0n]]) {
       assertEquals(fromFile.find(guid!, object!, offset!), undefined);
+      assertEquals(fromFile.locate(guid!, object!, offset!), undefined);
       assertEquals(spooled.find(guid!, object!, offset!), undefined);
     }
   } finally {

@@ -248,6 +248,7 @@ export class StreamWriter {
    * Writes a record encoded already (312 bytes in the writer's byte order, as
    * `encodeRecord` makes them; the trailing checksum is filled in here), for senders that
    * patch one template per record rather than encode each anew. Not for BEGIN or END.
+   * `options` as for {@linkcode StreamWriter.write}.
    *
    * @example
    * ```ts
@@ -259,7 +260,11 @@ export class StreamWriter {
    * if (x!.join() !== y!.join()) throw new Error();
    * ```
    */
-  writeEncoded(header: Uint8Array, payload?: Uint8Array | PayloadRef): StreamChunk[] {
+  writeEncoded(
+    header: Uint8Array,
+    payload?: Uint8Array | PayloadRef,
+    options: WriteOptions = {},
+  ): StreamChunk[] {
     const le = this.littleEndian;
     if (header.length !== RECORD_SIZE) {
       throw new RangeError(`an encoded record has ${RECORD_SIZE} bytes, not ${header.length}`);
@@ -269,13 +274,20 @@ export class StreamWriter {
       throw new TypeError("StreamWriter.writeEncoded: not for BEGIN or END");
     }
     const ck = this.#checksum;
-    ck.update(header.subarray(0, CHECKSUM_OFFSET), le);
-    if (this.recordChecksums) writeChecksum(viewOf(header), CHECKSUM_OFFSET, ck.value(), le);
-    else header.fill(0, CHECKSUM_OFFSET);
-    ck.update(header.subarray(CHECKSUM_OFFSET), le);
+    if (options.recordChecksum ?? this.recordChecksums) {
+      ck.update(header.subarray(0, CHECKSUM_OFFSET), le);
+      writeChecksum(viewOf(header), CHECKSUM_OFFSET, ck.value(), le);
+      ck.update(header.subarray(CHECKSUM_OFFSET), le);
+    } else {
+      // No checksum to put in between: the whole record in one go.
+      header.fill(0, CHECKSUM_OFFSET);
+      ck.update(header, le);
+    }
     if (payload === undefined || payload.length === 0) return [header];
     if (isPayloadRef(payload)) ck.append(payload.fletcher4, payload.length);
-    else ck.update(payload, le);
+    else if (options.payloadChecksum !== undefined) {
+      ck.append(options.payloadChecksum, payload.length);
+    } else ck.update(payload, le);
     return [header, payload];
   }
 

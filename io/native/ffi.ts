@@ -242,6 +242,17 @@ export const NATIVE_SYMBOLS = {
    * `size` bytes; its size or -errno (not a pipe, over the system's limit)
    */
   zs_pipe_grow: { parameters: ["i32", "i32"], result: "i32" },
+  /**
+   * `int32_t zs_write_pieces(int32_t out_fd, int32_t in_fd, const uint8_t *mem,
+   * uint64_t mem_len, const double *pieces, uint32_t count, uint64_t *done)`: `count` pieces,
+   * each (at, length): bytes of `in_fd` at `at` when it is 0 or more, else of `mem` at
+   * `-(at + 1)`, written to `out_fd` in order (writev from `in_fd` mapped, or sendfile); 0 or
+   * -errno (-EIO: `in_fd` ends before a piece does), `*done` the bytes written
+   */
+  zs_write_pieces: {
+    parameters: ["i32", "i32", "buffer", "u64", "buffer", "u32", "buffer"],
+    result: "i32",
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /**
@@ -365,7 +376,11 @@ const FIRST_SYMBOLS = [
   "zs_map_faults",
 ] as const satisfies readonly (keyof typeof NATIVE_SYMBOLS)[];
 
-/** The library at `path`, its {@linkcode FIRST_SYMBOLS} bound now and the rest on first use. */
+/**
+ * The library at `path`, its {@linkcode FIRST_SYMBOLS} bound now and each other symbol on its
+ * first use (a verb pays for the few it calls: `redup` binds 4 more in well under 1 ms, where
+ * binding all the others took 5 ms).
+ */
 function openLazily(path: string | URL): NativeLib {
   const first = Deno.dlopen(
     path,
@@ -374,20 +389,20 @@ function openLazily(path: string | URL): NativeLib {
       typeof FIRST_SYMBOLS[number]
     >,
   );
-  let all: NativeLib | null = null;
+  const more: { close(): void }[] = [];
   const symbols: Record<string, unknown> = { ...first.symbols };
-  for (const name of Object.keys(NATIVE_SYMBOLS)) {
+  for (const name of Object.keys(NATIVE_SYMBOLS) as (keyof typeof NATIVE_SYMBOLS)[]) {
     if (name in symbols) continue;
     Object.defineProperty(symbols, name, {
       configurable: true,
       enumerable: true,
       get() {
-        all ??= Deno.dlopen(path, NATIVE_SYMBOLS);
+        const one = Deno.dlopen(path, { [name]: NATIVE_SYMBOLS[name] });
+        more.push(one);
+        const f = (one.symbols as Record<string, unknown>)[name];
         // From now on a plain property: no getter on the call path.
-        for (const [n, f] of Object.entries(all.symbols)) {
-          if (!(n in first.symbols)) Object.defineProperty(symbols, n, { value: f });
-        }
-        return (all.symbols as Record<string, unknown>)[name];
+        Object.defineProperty(symbols, name, { value: f });
+        return f;
       },
     });
   }
@@ -395,7 +410,7 @@ function openLazily(path: string | URL): NativeLib {
     symbols,
     close() {
       first.close();
-      all?.close();
+      for (const one of more) one.close();
     },
   } as unknown as NativeLib;
 }

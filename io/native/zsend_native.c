@@ -2511,3 +2511,127 @@ ZS_EXPORT int32_t zs_pbkdf2_sha1(const uint8_t *pass, uint32_t pass_len, const u
   return -ENOSYS;
 #endif
 }
+
+/*
+ * ---------------------------------------------------------------------------------------------
+ * redup: a stream written from record headers in memory and payloads that lie in the input file
+ * ---------------------------------------------------------------------------------------------
+ */
+
+#ifdef __linux__
+/* Copies len bytes of in_fd at off to out_fd through memory (an output that takes no
+ * sendfile); 0, -EIO when in_fd ends first, or -errno. */
+static int copy_by_read(int32_t out_fd, int32_t in_fd, uint64_t off, uint64_t len,
+                        uint64_t *done) {
+  enum { BOUNCE = 1 << 20 };
+  uint8_t *buf = malloc(BOUNCE);
+  if (buf == NULL) return -ENOMEM;
+  int err = 0;
+  while (len > 0) {
+    const uint64_t want = len < BOUNCE ? len : BOUNCE;
+    const int64_t n = zs_pread(in_fd, buf, want, off);
+    if (n < 0 || (uint64_t)n < want) {
+      err = n < 0 ? (int)n : -EIO;
+      break;
+    }
+    if ((err = write_all(out_fd, buf, want)) < 0) break;
+    *done += want;
+    off += want;
+    len -= want;
+  }
+  free(buf);
+  return err;
+}
+#endif
+
+/*
+ * Writes count pieces to out_fd at its position, one after another: piece i is pieces[2i + 1]
+ * bytes from pieces[2i] (doubles: exact below 2^53, no BigInt per piece on the JavaScript
+ * side), a byte offset in in_fd when it is 0 or more, else bytes of mem from offset
+ * -(pieces[2i] + 1). Into a file or a device from a regular file (gather_by_mapping), the span
+ * of in_fd that the pieces cover is mapped once (not read in: the output's copy faults in what
+ * it reads, and /dev/null reads nothing) and everything goes by writev, up to 512 pieces a
+ * call; otherwise (a pipe or a socket: sendfile moves page references instead of copying, or
+ * ZSEND_NO_MMAP=1, or a span over 64 GiB) memory pieces go by writev and file pieces by
+ * sendfile, or through memory for an output that takes no sendfile. *done gets the bytes
+ * written. Returns 0, -EIO when in_fd ends before a piece does, -ERANGE for an offset or length
+ * that is not one, or -errno.
+ */
+ZS_EXPORT int32_t zs_write_pieces(int32_t out_fd, int32_t in_fd, const uint8_t *mem,
+                                  uint64_t mem_len, const double *pieces, uint32_t count,
+                                  uint64_t *done) {
+  *done = 0;
+#ifdef __linux__
+  enum { PIECES = 512 };
+  const double LIMIT = 9007199254740992.0;
+  uint64_t lo = UINT64_MAX, hi = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    const double at = pieces[2 * i], len = pieces[2 * i + 1];
+    if (!(len >= 0 && len < LIMIT && at > -LIMIT && at < LIMIT)) return -ERANGE;
+    if (at < 0) {
+      if ((uint64_t)(-at - 1) + (uint64_t)len > mem_len) return -ERANGE;
+    } else if (len > 0) {
+      if ((uint64_t)at < lo) lo = (uint64_t)at;
+      if ((uint64_t)at + (uint64_t)len > hi) hi = (uint64_t)at + (uint64_t)len;
+    }
+  }
+  uint8_t *map = NULL;
+  uint64_t map_at = 0, map_len = 0;
+  if (lo < hi) {
+    struct stat st;
+    if (fstat(in_fd, &st) < 0) return -errno;
+    if (S_ISREG(st.st_mode) && hi > (uint64_t)st.st_size) return -EIO; /* it shrank */
+    const uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+    if (hi - lo <= ((uint64_t)1 << 36) && gather_by_mapping(out_fd, in_fd)) {
+      map_at = lo & ~(page - 1);
+      map_len = hi - map_at;
+      void *m = mmap(NULL, map_len, PROT_READ, MAP_PRIVATE, in_fd, (off_t)map_at);
+      if (m != MAP_FAILED) map = m; /* else: by sendfile */
+    }
+  }
+  struct iovec v[PIECES];
+  int n = 0, err = 0;
+  int by_sendfile = 1; /* until the output refuses it */
+  for (uint32_t i = 0; i < count && err == 0; i++) {
+    const double at = pieces[2 * i];
+    const uint64_t len = (uint64_t)pieces[2 * i + 1];
+    if (len == 0) continue;
+    if (at < 0 || map != NULL) {
+      if (n == PIECES) {
+        if ((err = writev_all(out_fd, v, n, done)) < 0) break;
+        n = 0;
+      }
+      v[n++] = (struct iovec){
+          at < 0 ? (void *)(mem + (uint64_t)(-at - 1)) : (void *)(map + ((uint64_t)at - map_at)),
+          (size_t)len};
+      continue;
+    }
+    if ((err = writev_all(out_fd, v, n, done)) < 0) break;
+    n = 0;
+    if (by_sendfile) {
+      const int64_t r = zs_sendfile(out_fd, in_fd, (uint64_t)at, len);
+      if (r >= 0) {
+        *done += len;
+        continue;
+      }
+      if (r != -EINVAL && r != -ENOSYS) {
+        err = (int)r;
+        break;
+      }
+      by_sendfile = 0; /* nothing of this piece was written: through memory from now on */
+    }
+    err = copy_by_read(out_fd, in_fd, (uint64_t)at, len, done);
+  }
+  if (err == 0) err = writev_all(out_fd, v, n, done);
+  if (map != NULL) munmap(map, map_len);
+  return err;
+#else
+  (void)out_fd;
+  (void)in_fd;
+  (void)mem;
+  (void)mem_len;
+  (void)pieces;
+  (void)count;
+  return -ENOSYS;
+#endif
+}
