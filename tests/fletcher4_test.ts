@@ -15,6 +15,7 @@ import {
   type Fletcher4Engine,
   tsFletcher4,
 } from "../core/checksum/fletcher4.ts";
+import type { Checksum } from "../core/stream/record.ts";
 import { envVar, nativeLoadError } from "../io/native/ffi.ts";
 import {
   bestFletcher4,
@@ -261,6 +262,28 @@ Deno.test("Fletcher4.append() of a part's own checksum equals updating with its 
   ref.update(zeros, true);
   big.append([0n, 0n, 0n, 0n], zeros.length);
   assertEquals(big.value(), ref.value());
+});
+
+Deno.test("Fletcher4.append() with the native engine equals the BigInt arithmetic", () => {
+  const engine = nativeFletcher4();
+  if (engine === null) throw new Error("the native library is not built (deno task build-native)");
+  assert(engine.append !== undefined);
+  const next = rng(SEED ^ 12);
+  const lengths = [0, 3, 4, 312, 131072, 131075, (1 << 24) + 2, 0xfffffffc, 0xffffffff];
+  for (let trial = 0; trial < 400; trial++) {
+    const start = randomState(next);
+    const ck = randomState(next);
+    const sums = new BigUint64Array(ck.buffer.slice(0));
+    const part: Checksum = [sums[0]!, sums[1]!, sums[2]!, sums[3]!];
+    const length = trial < lengths.length ? lengths[trial]! : next() % (1 << 25);
+    const ts = new Fletcher4();
+    ts.halves.set(start);
+    ts.append(part, length);
+    const native = new Fletcher4(engine);
+    native.halves.set(start);
+    native.append(part, length);
+    assertEquals(native.value(), ts.value(), `seed ${SEED} length ${length}`);
+  }
 });
 
 nativeTest("fletcher-4: native updates split at random word boundaries equal one-shot", () => {

@@ -43,6 +43,11 @@ export const NATIVE_SYMBOLS = {
    * from its own fletcher-4 (`sums`, four u64 a record); flags: 1 byteswapped words, 2 zeros
    * for the record checksums
    */
+  /**
+   * `void zs_fletcher4_append(uint64_t *state, const uint64_t *ck, uint32_t len)`: `len` bytes
+   * folded in from their own fletcher-4 `ck` (as `Fletcher4.append`)
+   */
+  zs_fletcher4_append: { parameters: ["buffer", "buffer", "u32"], result: "void" },
   zs_fletcher4_records: {
     parameters: ["buffer", "buffer", "u32", "buffer", "u32", "u32"],
     result: "void",
@@ -364,6 +369,7 @@ const FIRST_SYMBOLS = [
   "zs_fletcher4_native",
   "zs_fletcher4_byteswap",
   "zs_fletcher4_records",
+  "zs_fletcher4_append",
   "zs_fletcher4_impl",
   "zs_fletcher4_select",
   "zs_open",

@@ -22,7 +22,12 @@ const RECORDS_SWAP = 1, RECORDS_NO_CHECKSUM = 2;
 const MAX_CALL = 0xfffffffc;
 
 function makeEngine(lib: NativeLib): Fletcher4Engine {
-  const { zs_fletcher4_native: le, zs_fletcher4_byteswap: be, zs_fletcher4_records } = lib.symbols;
+  const {
+    zs_fletcher4_native: le,
+    zs_fletcher4_byteswap: be,
+    zs_fletcher4_records,
+    zs_fletcher4_append,
+  } = lib.symbols;
   const hostLittle = new Uint8Array(new Uint16Array([1]).buffer)[0] === 1;
   const sameOrder = hostLittle ? le : be;
   const swapped = hostLittle ? be : le;
@@ -39,6 +44,10 @@ function makeEngine(lib: NativeLib): Fletcher4Engine {
       for (let off = 0; off < len; off += MAX_CALL) {
         fn(state, data.subarray(off, Math.min(len, off + MAX_CALL)), Math.min(MAX_CALL, len - off));
       }
+    },
+    append(state: Uint32Array, ck: BigUint64Array, length: number): void {
+      if (state.length < 8 || ck.length < 4) throw new RangeError("fletcher-4 needs 4 u64");
+      zs_fletcher4_append(state, ck, length);
     },
     updateRecords(state, headers, sums, payloadLength, littleEndian, recordChecksums): void {
       if (state.length < 8) throw new RangeError("fletcher-4 state needs 8 u32 halves");

@@ -620,6 +620,16 @@ static void fletcher4_append(zs_f4 *s, const uint64_t *ck, uint64_t len) {
   s->d = D + n * C + t2 * B + t3 * A + ck[3];
 }
 
+/** Fletcher4.append in one call: folds in len bytes from their own sums ck[4] (from zero). */
+ZS_EXPORT void zs_fletcher4_append(uint64_t *state, const uint64_t *ck, uint32_t len) {
+  zs_f4 s;
+  uint64_t c[4];
+  memcpy(&s, state, sizeof s); /* either may be only 4-byte aligned */
+  memcpy(c, ck, sizeof c);
+  fletcher4_append(&s, c, len);
+  memcpy(state, &s, sizeof s);
+}
+
 #define ZS_RECORD_SIZE 312
 #define ZS_RECORD_CHECKSUM_AT 280
 #define ZS_RECORDS_SWAP 1        /* words byteswapped (big-endian on x86-64), as _byteswap */
