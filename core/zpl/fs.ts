@@ -387,6 +387,25 @@ function hasBlockPlaces(view: SnapshotView): view is SnapshotView & BlockPlacer 
   return typeof (view as Partial<BlockPlacer>).blockPlace === "function";
 }
 
+/**
+ * A view that lists an object's blocks with their places, many per call (optional; else
+ * {@linkcode BlockLister.blockIds} then {@linkcode BlockPlacer.blockPlace} for each block).
+ */
+export interface BlockMapper {
+  /**
+   * The block ids from `from` on that hold data, in increasing order, each with its place as
+   * `blockPlace` gives it; none past the last. `next` is the block id to ask from next.
+   */
+  placedBlocks(
+    id: number,
+    from: number,
+  ): { blocks: { blkid: number; place: BlockPlace | null }[]; next: number };
+}
+
+function hasPlacedBlocks(view: SnapshotView): view is SnapshotView & BlockMapper {
+  return typeof (view as Partial<BlockMapper>).placedBlocks === "function";
+}
+
 /** A piece of a file's data that lies as it is in a file: `length` bytes at `place`. */
 export interface PlacedPiece {
   /** Byte offset in the file. */
@@ -735,17 +754,22 @@ export class ZplFilesystem {
    * {@linkcode readFile}, but a block that lies as it is in a file of the view's (see
    * {@linkcode BlockPlacer}) comes as its place instead of its bytes.
    *
+   * @param inode the object's {@linkcode stat}, when the caller has it (a walk's entry)
    * @throws as {@linkcode readFile}
    */
-  filePieces(object: number): AsyncGenerator<FilePiece | PlacedPiece | SealedPiece> {
-    return this.#pieces(object, true);
+  filePieces(
+    object: number,
+    inode?: Inode,
+  ): AsyncGenerator<FilePiece | PlacedPiece | SealedPiece> {
+    return this.#pieces(object, true, inode);
   }
 
   async *#pieces(
     object: number,
     places: boolean,
+    inode?: Inode,
   ): AsyncGenerator<FilePiece | PlacedPiece | SealedPiece> {
-    const st = await this.stat(object);
+    const st = inode !== undefined && inode.object === object ? inode : await this.stat(object);
     if (st.kind !== "file") throw new ZplError(object, `not a regular file but a ${st.kind}`);
     const info = (await this.view.object(object))!;
     const bs = info.blksz;
@@ -767,10 +791,11 @@ export class ZplFilesystem {
     const sealer = places && hasSealedPlaces(this.view) ? this.view : null;
     const piece = async (
       blkid: number,
+      known?: BlockPlace | null,
     ): Promise<FilePiece | PlacedPiece | SealedPiece | null> => {
       const offset = blkid * bs;
       const want = Math.min(bs, st.size - offset);
-      const at = placer?.blockPlace(object, blkid) ?? null;
+      const at = known !== undefined ? known : placer?.blockPlace(object, blkid) ?? null;
       if (at !== null && at.length >= want) {
         return { offset, place: { path: at.path, offset: at.offset, length: want } };
       }
@@ -785,6 +810,20 @@ export class ZplFilesystem {
       }
       return { offset, data: block.subarray(0, want) };
     };
+    if (placer !== null && hasPlacedBlocks(placer)) {
+      // The blocks and their places, many a call.
+      for (let from = 0; from < nblocks;) {
+        const { blocks, next } = placer.placedBlocks(object, from);
+        if (blocks.length === 0) return;
+        for (const b of blocks) {
+          if (b.blkid >= nblocks) return;
+          const p = await piece(b.blkid, b.place);
+          if (p !== null) yield p;
+        }
+        from = next;
+      }
+      return;
+    }
     if (hasBlockIds(this.view)) {
       for await (const blkid of this.view.blockIds(object)) {
         if (blkid >= nblocks) break;

@@ -40,14 +40,16 @@ const ERRNO_CLASS: Record<number, new (message: string) => Error> = {
   21: Deno.errors.IsADirectory, // EISDIR
 };
 
-function osError(lib: NativeLib, errno: number, what: string): Error {
+/** An errno as the error Deno would throw for it (`what` says what failed). */
+export function osError(lib: NativeLib, errno: number, what: string): Error {
   const p = lib.symbols.zs_strerror(errno);
   const text = p === null ? `errno ${errno}` : Deno.UnsafePointerView.getCString(p);
   const Class = ERRNO_CLASS[errno] ?? Error;
   return new Class(`${text} (os error ${errno}): ${what}`);
 }
 
-function granted(desc: Deno.PermissionDescriptor): boolean {
+/** Whether Deno's permission `desc` is granted (queried, never requested). */
+export function granted(desc: Deno.PermissionDescriptor): boolean {
   try {
     return Deno.permissions.querySync(desc).state === "granted";
   } catch {

@@ -225,6 +225,18 @@ export const NATIVE_SYMBOLS = {
    * `size` bytes; its size or -errno (not a pipe, over the system's limit)
    */
   zs_pipe_grow: { parameters: ["i32", "i32"], result: "i32" },
+  /**
+   * `int32_t zs_write_files(const double *desc, uint32_t count, const char *paths,
+   * const uint8_t *data, int32_t *out)`: small files each made new and whole (created, runs
+   * copied or written, length, owner, mode, times), three int32 a file into `out` (errno, the
+   * step, errno of removing it); the count that failed. On a thread of its own (a promise).
+   */
+  zs_write_files_async: {
+    name: "zs_write_files",
+    parameters: ["buffer", "u32", "buffer", "buffer", "buffer"],
+    result: "i32",
+    nonblocking: true,
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /**

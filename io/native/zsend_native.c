@@ -2184,3 +2184,73 @@ ZS_EXPORT int32_t zs_pbkdf2_sha1(const uint8_t *pass, uint32_t pass_len, const u
   return -ENOSYS;
 #endif
 }
+
+/* ---- Small files written whole, a batch per call (extract) ---------------------------------- */
+
+/*
+ * Writes `count` files described by `desc` (doubles, as JavaScript holds its numbers), each
+ * made new and complete: created (O_EXCL, never through an existing name, mode 0600), its runs
+ * written, its length set, then its owner, mode and times, and closed. A file's record:
+ * path offset in `paths` (NUL-terminated), length, perm, uid, gid, flags (1 chown, 2 set the
+ * length), atime s, ns, mtime s, ns, run count; then four doubles a run: source fd (-1: the run
+ * is `data` from the source offset), source offset, length, offset in the file.
+ * `out` takes three int32 a file: 0 or errno, the step that failed (ZS_WF_*), and the errno of
+ * removing a file that failed once made (0 when removed). A failed file is removed: none is
+ * left short. Returns the count of files that failed. On a thread of its own (a promise): the
+ * caller goes on walking the tree while the kernel makes the files.
+ */
+enum { ZS_WF_OPEN = 1, ZS_WF_COPY, ZS_WF_WRITE, ZS_WF_TRUNCATE, ZS_WF_CHOWN, ZS_WF_CHMOD,
+       ZS_WF_UTIMES, ZS_WF_CLOSE };
+
+ZS_EXPORT int32_t zs_write_files(const double *desc, uint32_t count, const char *paths,
+                                 const uint8_t *data, int32_t *out) {
+  int32_t failed = 0;
+  size_t at = 0;
+  for (uint32_t i = 0; i < count; i++) {
+    const double *f = desc + at;
+    const char *path = paths + (size_t)f[0];
+    uint32_t flags = (uint32_t)f[5], runs = (uint32_t)f[10];
+    const double *run = f + 11;
+    at += 11 + 4 * (size_t)runs;
+    int32_t *o = out + 3 * (size_t)i;
+    o[0] = o[1] = o[2] = 0;
+    int fd;
+    do fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    while (fd < 0 && errno == EINTR);
+    if (fd < 0) {
+      o[0] = errno;
+      o[1] = ZS_WF_OPEN;
+      failed++;
+      continue;
+    }
+    int err = 0, step = 0;
+    for (uint32_t r = 0; r < runs && err == 0; r++, run += 4) {
+      int32_t src = (int32_t)run[0];
+      uint64_t from = (uint64_t)run[1], len = (uint64_t)run[2], to = (uint64_t)run[3];
+      int64_t n = src < 0 ? zs_pwrite(fd, data + from, len, to)
+                          : zs_copy_range(src, from, fd, to, len);
+      if (n < 0) err = (int)-n, step = src < 0 ? ZS_WF_WRITE : ZS_WF_COPY;
+    }
+    if (err == 0 && (flags & 2)) {
+      int32_t r = zs_ftruncate(fd, (uint64_t)f[1]);
+      if (r < 0) err = -r, step = ZS_WF_TRUNCATE;
+    }
+    /* The owner before the mode: a chown clears the set-id bits. */
+    if (err == 0 && (flags & 1) && fchown(fd, (uid_t)f[3], (gid_t)f[4]) != 0) {
+      err = errno, step = ZS_WF_CHOWN;
+    }
+    if (err == 0 && fchmod(fd, (mode_t)f[2]) != 0) err = errno, step = ZS_WF_CHMOD;
+    if (err == 0) {
+      struct timespec t[2] = {{(time_t)f[6], (long)f[7]}, {(time_t)f[8], (long)f[9]}};
+      if (futimens(fd, t) != 0) err = errno, step = ZS_WF_UTIMES;
+    }
+    if (close(fd) != 0 && err == 0 && errno != EINTR) err = errno, step = ZS_WF_CLOSE;
+    if (err != 0) {
+      o[0] = err;
+      o[1] = step;
+      if (unlink(path) != 0 && errno != ENOENT) o[2] = errno;
+      failed++;
+    }
+  }
+  return failed;
+}
