@@ -436,7 +436,9 @@ export class Device {
 
   /**
    * Copies `length` bytes of `src` from `srcOffset` to this device at `offset`: in the kernel
-   * with the native backend on both (`copy_file_range`, as `cp` copies), else through memory.
+   * with the native backend on both (`copy_file_range`, as `cp` copies, or where the two offsets
+   * lie differently within a page, writes from `src` mapped a window at a time), else through
+   * memory.
    *
    * @example
    * ```ts
@@ -460,7 +462,7 @@ export class Device {
     if (length === 0) return;
     if (this.#lib !== null && src.#lib !== null) {
       const r = Number(
-        this.#lib.symbols.zs_copy_range(
+        this.#lib.symbols.zs_copy_data(
           src.#fd,
           BigInt(srcOffset),
           this.#fd,
@@ -505,7 +507,7 @@ export class Device {
     if (length === 0) return;
     if (this.#lib !== null && src.#lib !== null) {
       const r = Number(
-        await this.#lib.symbols.zs_copy_range_async(
+        await this.#lib.symbols.zs_copy_data_async(
           src.#fd,
           BigInt(srcOffset),
           this.#fd,
