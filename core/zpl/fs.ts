@@ -406,7 +406,10 @@ function hasPlacedBlocks(view: SnapshotView): view is SnapshotView & BlockMapper
   return typeof (view as Partial<BlockMapper>).placedBlocks === "function";
 }
 
-/** A piece of a file's data that lies as it is in a file: `length` bytes at `place`. */
+/**
+ * A piece of a file's data that lies as it is in a file: `length` bytes at `place` (a block,
+ * or blocks that follow one another both in the file and where they lie).
+ */
 export interface PlacedPiece {
   /** Byte offset in the file. */
   offset: number;
@@ -811,17 +814,36 @@ export class ZplFilesystem {
       return { offset, data: block.subarray(0, want) };
     };
     if (placer !== null && hasPlacedBlocks(placer)) {
-      // The blocks and their places, many a call.
+      // The blocks and their places, many a call; placed blocks that follow one another in
+      // the file and where they lie come as one piece (a run copied at once).
+      let run: PlacedPiece | null = null;
       for (let from = 0; from < nblocks;) {
         const { blocks, next } = placer.placedBlocks(object, from);
-        if (blocks.length === 0) return;
+        if (blocks.length === 0) break;
         for (const b of blocks) {
-          if (b.blkid >= nblocks) return;
+          if (b.blkid >= nblocks) break;
           const p = await piece(b.blkid, b.place);
-          if (p !== null) yield p;
+          if (p === null) continue;
+          if ("place" in p) {
+            const r: PlacedPiece | null = run;
+            if (
+              r !== null && r.offset + r.place.length === p.offset &&
+              r.place.path === p.place.path && r.place.offset + r.place.length === p.place.offset
+            ) {
+              r.place.length += p.place.length;
+              continue;
+            }
+            if (r !== null) yield r;
+            run = { offset: p.offset, place: { ...p.place } };
+            continue;
+          }
+          if (run !== null) yield run;
+          run = null;
+          yield p;
         }
         from = next;
       }
+      if (run !== null) yield run;
       return;
     }
     if (hasBlockIds(this.view)) {

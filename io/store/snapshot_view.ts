@@ -12,6 +12,7 @@ import type { ObjectInfo, SnapshotView } from "../../core/receive/snapshot_view.
 import type { BlockPlace } from "../../core/zpl/fs.ts";
 import { KIND } from "./snapshot_builder.ts";
 import type { SnapshotRow, Store } from "./store.ts";
+import type { StatementSync } from "node:sqlite";
 import { alignedBytes } from "../aligned_buffer.ts";
 
 /** A block map row. */
@@ -278,17 +279,26 @@ export class StoreSnapshotView implements SnapshotView {
     const o = this.objectSync(id);
     if (o === null || o.blksz <= 0) return { blocks, next: from };
     const bs = o.blksz;
-    const rows = this.#store.stmt(
-      `SELECT m.offset, m.lsize, m.kind, m.meta, b.pack, b.offset AS at, b.length, b.f4
+    // blockPlace's test of a row, in the query: a row as an array, no blobs brought out.
+    const stmt = this.#store.stmt(
+      `SELECT m.offset, b.pack, b.offset,
+         m.lsize = ? AND m.kind = ? AND substr(m.meta, 51, 1) = x'00' AND b.length = m.lsize
+           AND length(b.f4) = 32 AND substr(b.f4, 1, 8) != zeroblob(8)
        FROM block_map m LEFT JOIN blocks b ON b.id = m.block
        WHERE m.snapshot = ? AND m.object = ? AND m.offset >= ? ORDER BY m.offset LIMIT ?`,
-    ).all(this.snapshot.id, id, from * bs, limit) as unknown as PlaceRow[];
+    ) as StatementSync & { setReturnArrays?: (on: boolean) => void };
+    if (typeof stmt.setReturnArrays === "function") stmt.setReturnArrays(true);
+    const got = stmt.all(bs, KIND.WRITE, this.snapshot.id, id, from * bs, limit) as unknown[];
+    const rows =
+      (got.length > 0 && !Array.isArray(got[0])
+        ? got.map((r) => Object.values(r as object))
+        : got) as [number, number | null, number | null, number | null][];
     const full = rows.length === limit;
     let at = 0;
     while (at < rows.length) {
-      const blkid = Math.floor(rows[at]!.offset / bs);
+      const blkid = Math.floor(rows[at]![0] / bs);
       let end = at + 1;
-      while (end < rows.length && Math.floor(rows[end]!.offset / bs) === blkid) end++;
+      while (end < rows.length && Math.floor(rows[end]![0] / bs) === blkid) end++;
       if (full && end === rows.length) {
         // The last block's rows may go on past the limit: asked for again from it, or, when
         // it is the only one, placed by its own query.
@@ -297,9 +307,17 @@ export class StoreSnapshotView implements SnapshotView {
         blocks.push({ blkid, place });
         return { blocks, next: blkid + 1 };
       }
-      // Rows without a block count for the block's id, not for its place (as blockPlace's).
-      const placed = rows.slice(at, end).filter((r) => r.pack !== null);
-      const place = this.#raw ? null : this.#placeOf(placed, blkid * bs, bs);
+      // Placed when the block's range holds one row with a block (rows without one count for
+      // the block's id, not for its place, as in blockPlace), at its start, that passes.
+      let placed = null;
+      let withBlock = 0;
+      for (let i = at; i < end; i++) {
+        if (rows[i]![1] !== null && withBlock++ === 0) placed = rows[i]!;
+      }
+      let place: BlockPlace | null = null;
+      if (!this.#raw && withBlock === 1 && placed![0] === blkid * bs && placed![3] === 1) {
+        place = { path: this.#store.packs.path(placed![1]!), offset: placed![2]!, length: bs };
+      }
       blocks.push({ blkid, place });
       at = end;
     }
