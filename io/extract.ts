@@ -6,7 +6,6 @@
  * @module
  */
 
-import { lchownSync, lutimesSync } from "node:fs";
 import type { Inode, WalkEntry, ZplFilesystem } from "../core/zpl/fs.ts";
 import type { Timespec } from "../core/zpl/znode.ts";
 import { deviceNumbers } from "../core/zpl/fs.ts";
@@ -61,6 +60,13 @@ const isRoot = (() => {
     return false;
   }
 })();
+
+/**
+ * node:fs, for a symlink's own owner and times (Deno has neither lchown nor lutimes): loaded
+ * when the first symlink is met, as loading it costs about 20 ms of start-up.
+ */
+let nodeFs: Promise<typeof import("node:fs")> | null = null;
+const linkCalls = () => nodeFs ??= import("node:fs");
 
 function seconds(t: Timespec): number {
   return t.sec + t.nsec / 1e9;
@@ -318,6 +324,7 @@ async function writeEntry(x: Extraction, entry: WalkEntry, target: string): Prom
     case "symlink": {
       Deno.symlinkSync(await fs.readlink(inode.object), target);
       made();
+      const { lchownSync, lutimesSync } = await linkCalls();
       if (owners) lchownSync(target, inode.uid, inode.gid);
       lutimesSync(target, seconds(inode.atime), seconds(inode.mtime));
       report.symlinks++;

@@ -279,16 +279,19 @@ export class StoreSnapshotView implements SnapshotView {
     const o = this.objectSync(id);
     if (o === null || o.blksz <= 0) return { blocks, next: from };
     const bs = o.blksz;
-    // blockPlace's test of a row, in the query: a row as an array, no blobs brought out.
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`limit ${limit}`);
+    // blockPlace's test of a row, in the query: a row as an array, no blobs brought out. The
+    // limit is in the text: bound as a parameter, it made each query cost about 17 us of CPU
+    // rather than 2.5 (a small file's one query).
     const stmt = this.#store.stmt(
       `SELECT m.offset, b.pack, b.offset,
          m.lsize = ? AND m.kind = ? AND substr(m.meta, 51, 1) = x'00' AND b.length = m.lsize
            AND length(b.f4) = 32 AND substr(b.f4, 1, 8) != zeroblob(8)
        FROM block_map m LEFT JOIN blocks b ON b.id = m.block
-       WHERE m.snapshot = ? AND m.object = ? AND m.offset >= ? ORDER BY m.offset LIMIT ?`,
+       WHERE m.snapshot = ? AND m.object = ? AND m.offset >= ? ORDER BY m.offset LIMIT ${limit}`,
     ) as StatementSync & { setReturnArrays?: (on: boolean) => void };
     if (typeof stmt.setReturnArrays === "function") stmt.setReturnArrays(true);
-    const got = stmt.all(bs, KIND.WRITE, this.snapshot.id, id, from * bs, limit) as unknown[];
+    const got = stmt.all(bs, KIND.WRITE, this.snapshot.id, id, from * bs) as unknown[];
     const rows =
       (got.length > 0 && !Array.isArray(got[0])
         ? got.map((r) => Object.values(r as object))
