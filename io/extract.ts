@@ -159,8 +159,8 @@ interface Extraction {
   copySlot: <T>(task: () => Promise<T>) => Promise<T>;
   /** Small files made in batches, when the native library is there. */
   batches: FileBatches | null;
-  /** The batch being made: each file's entry, path and the bytes it counts. */
-  batch: { entry: WalkEntry; target: string; bytes: number }[];
+  /** The batch being made: each file's entry, path, the bytes it counts and its index. */
+  batch: { entry: WalkEntry; target: string; bytes: number; seq: number }[];
   batchBytes: number;
   /** Batches sent, until written (each settles once its failures are reported). */
   batchRuns: Promise<void>[];
@@ -168,6 +168,13 @@ interface Extraction {
   pending: Set<string>;
   /** A fault that stops the extraction (met in a batch; thrown by the walk). */
   fatal: Error | null;
+  /** The walk's index of the entry being written. */
+  seq: number;
+  /**
+   * Faults met, with the index of the entry they are about: put in the report in the walk's
+   * order at the end, as work on other threads ends in no set order.
+   */
+  faults: { seq: number; text: string }[];
   /**
    * Where the native calls opening sealed blocks queue, for all files: a file's batches are
    * queued at once and the walk goes on (small files, directories) while they are opened on
@@ -216,6 +223,8 @@ export async function extractTree(
     batchRuns: [],
     pending: new Set(),
     fatal: null,
+    seq: 0,
+    faults: [],
     sealedSlot: slots(SEALED_IN_FLIGHT),
   };
   if (!x.owners) x.note("owners and groups not applied (not running as root)");
@@ -228,6 +237,7 @@ export async function extractTree(
     await x.batches?.close();
   }
   if (x.fatal !== null) throw x.fatal;
+  for (const f of x.faults.sort((a, b) => a.seq - b.seq)) report.errors.push(f.text);
   // Directories last, deepest first: their times and modes after their contents are in.
   for (let i = x.dirs.length - 1; i >= 0; i--) {
     const { path, inode } = x.dirs[i]!;
@@ -244,15 +254,18 @@ export async function extractTree(
 
 /** Writes every entry of the walk (directories' own times and modes come after). */
 async function writeTree(x: Extraction, dir: string, options: ExtractOptions): Promise<void> {
+  // A fault of the walk's is met on the way to the next entry: after this one's own.
   const walk = x.fs.walk({
-    onError: (e, path) => x.report.errors.push(`${path}: ${e.message}`),
+    onError: (e, path) => fault(x, `${path}: ${e.message}`, x.seq + 0.5),
   });
   // The walk yields a directory's contents right after it. When a directory could not be made
   // (its path already taken: names that are not UTF-8 all decode to U+FFFD, so a symlink can
   // hold the path of a directory of another name), nothing below it is written: it would go
   // through whatever holds that path, possibly a symlink out of DIR.
   let skipDeeperThan = Infinity;
+  let seq = 0;
   for await (const entry of walk) {
+    x.seq = seq++;
     if (x.fatal !== null) throw x.fatal;
     if (entry.depth > skipDeeperThan) continue;
     skipDeeperThan = Infinity;
@@ -267,16 +280,23 @@ async function writeTree(x: Extraction, dir: string, options: ExtractOptions): P
       const notMade = entry.inode.kind === "dir" && x.dirs.length === made;
       if (notMade) skipDeeperThan = entry.depth;
       x.report.failed++;
-      x.report.errors.push(
+      fault(
+        x,
         `${entry.path}: ${(e as Error).message}` + (notMade ? " (its contents left out)" : ""),
       );
     }
   }
 }
 
+/** Records a fault about the entry `seq` of the walk (by default the one being written). */
+function fault(x: Extraction, text: string, seq = x.seq): void {
+  x.faults.push({ seq, text });
+}
+
 async function writeEntry(x: Extraction, entry: WalkEntry, target: string): Promise<void> {
   const { fs, report, note, owners } = x;
   const inode = entry.inode;
+  const seq = x.seq;
   // A path a batch has yet to make (names that are not UTF-8 can decode alike): the batch
   // first, so that the first entry in the walk's order holds it, as when nothing is batched.
   if (x.pending.has(target)) await drain(x);
@@ -311,7 +331,7 @@ async function writeEntry(x: Extraction, entry: WalkEntry, target: string): Prom
         // Its attributes once its data is in (a write after utime would change mtime).
         const done = copying.done.then(() => finishEntry(x, entry, target)).catch((e) => {
           report.failed++;
-          report.errors.push(`${entry.path}: ${(e as Error).message}`);
+          fault(x, `${entry.path}: ${(e as Error).message}`, seq);
         });
         x.inFlight.push(done);
         done.finally(() => x.inFlight.splice(x.inFlight.indexOf(done), 1));
@@ -378,6 +398,7 @@ async function writeFile(
   target: string,
 ): Promise<{ done: Promise<void> } | "batched" | null> {
   const inode = entry.inode;
+  const seq = x.seq;
   const pieces = x.fs.filePieces(inode.object, inode);
   // A small file's pieces are gathered first: then it goes to a batch whole.
   const head: Piece[] = [];
@@ -417,7 +438,7 @@ async function writeFile(
         Deno.removeSync(target);
       } catch (e) {
         if (!(e instanceof Deno.errors.NotFound)) {
-          x.report.errors.push(`${target}: not removed after its data failed: ${e}`);
+          fault(x, `${target}: not removed after its data failed: ${e}`, seq);
         }
       }
     }
@@ -675,7 +696,7 @@ async function queueFile(
     runs,
   };
   x.batches!.add(file);
-  x.batch.push({ entry, target, bytes });
+  x.batch.push({ entry, target, bytes, seq: x.seq });
   x.batchBytes += data;
   x.pending.add(target);
   x.report.bytes += bytes;
@@ -704,13 +725,13 @@ async function sendBatch(x: Extraction): Promise<void> {
   const done: Promise<void> = run.then((failures) => {
     const { report } = x;
     for (const f of failures) {
-      const { entry, target, bytes } = entries[f.index]!;
+      const { entry, target, bytes, seq } = entries[f.index]!;
       report.files--;
       report.bytes -= bytes;
       report.failed++;
-      report.errors.push(`${entry.path}: ${f.error.message}`);
+      fault(x, `${entry.path}: ${f.error.message}`, seq);
       if (f.notRemoved !== null) {
-        report.errors.push(`${target}: not removed after its data failed: ${f.notRemoved}`);
+        fault(x, `${target}: not removed after its data failed: ${f.notRemoved}`, seq);
       }
       // As when a file is made here: not being allowed to write stops the extraction.
       if (f.error instanceof Deno.errors.PermissionDenied && !isRoot) x.fatal ??= f.error;
