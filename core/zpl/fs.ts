@@ -822,7 +822,11 @@ export class ZplFilesystem {
         if (blocks.length === 0) break;
         for (const b of blocks) {
           if (b.blkid >= nblocks) break;
-          const p = await piece(b.blkid, b.place);
+          // A placed block's piece is made here: no promise a block.
+          const offset = b.blkid * bs, want = Math.min(bs, st.size - offset);
+          const p = b.place !== null && b.place.length >= want
+            ? { offset, place: { path: b.place.path, offset: b.place.offset, length: want } }
+            : await piece(b.blkid, b.place);
           if (p === null) continue;
           if ("place" in p) {
             const r: PlacedPiece | null = run;
