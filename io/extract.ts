@@ -111,6 +111,8 @@ const FILES_IN_FLIGHT = 2;
  * directory's lock in the kernel, not on this thread.
  */
 const BATCH_FILES = 128;
+/** The first batch's files: small, so that the kernel starts making files early. */
+const FIRST_BATCH_FILES = 16;
 /** Bytes of small files' data in memory (decompressed blocks) a batch holds, at most. */
 const BATCH_DATA = 8 << 20;
 /** Batches sent and not yet written, at most. */
@@ -162,6 +164,8 @@ interface Extraction {
   /** The batch being made: each file's entry, path, the bytes it counts and its index. */
   batch: { entry: WalkEntry; target: string; bytes: number; seq: number }[];
   batchBytes: number;
+  /** Files the batch being made is sent at (growing to {@linkcode BATCH_FILES}). */
+  batchFiles: number;
   /** Batches sent, until written (each settles once its failures are reported). */
   batchRuns: Promise<void>[];
   /** Paths of files in batches not yet written: a later entry at the same path waits. */
@@ -220,6 +224,7 @@ export async function extractTree(
     batches: FileBatches.open(dir),
     batch: [],
     batchBytes: 0,
+    batchFiles: FIRST_BATCH_FILES,
     batchRuns: [],
     pending: new Set(),
     fatal: null,
@@ -700,7 +705,7 @@ async function queueFile(
   x.batchBytes += data;
   x.pending.add(target);
   x.report.bytes += bytes;
-  if (x.batch.length >= BATCH_FILES || x.batchBytes >= BATCH_DATA) await sendBatch(x);
+  if (x.batch.length >= x.batchFiles || x.batchBytes >= BATCH_DATA) await sendBatch(x);
   return true;
 }
 
@@ -712,6 +717,7 @@ async function sendBatch(x: Extraction): Promise<void> {
   const entries = x.batch;
   x.batch = [];
   x.batchBytes = 0;
+  x.batchFiles = Math.min(BATCH_FILES, 2 * x.batchFiles);
   if (entries.length === 0) return;
   let run: Promise<BatchFailure[]>;
   try {
