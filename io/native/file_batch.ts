@@ -85,6 +85,8 @@ export class FileBatches {
   #files: BatchFile[] = [];
   /** The last batch sent: the next runs after it. */
   #tail: Promise<unknown> = Promise.resolve();
+  /** The buffers of batches sent and not yet written. */
+  #held = new Set<object>();
 
   private constructor(lib: NativeLib) {
     this.#lib = lib;
@@ -129,9 +131,13 @@ export class FileBatches {
     if (files.length === 0) return Promise.resolve([]);
     const { desc, paths, data } = this.#encode(files);
     const out = new Int32Array(3 * files.length);
+    // The native call reads and writes these on another thread: they are held here until it
+    // returns (Deno itself keeps them alive only since denoland/deno#32775, early 2026).
+    const held = { desc, paths, data, out };
+    this.#held.add(held);
     const run = this.#tail.then(() =>
-      this.#lib.symbols.zs_write_files_async(desc, files.length, paths, data, out)
-    );
+      this.#lib.symbols.zs_write_files_async(held.desc, files.length, held.paths, held.data, out)
+    ).finally(() => this.#held.delete(held));
     this.#tail = run.catch(() => {});
     return run.then((n) => {
       const failed: BatchFailure[] = [];
