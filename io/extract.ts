@@ -6,13 +6,18 @@
  * @module
  */
 
-import { lchownSync, lutimesSync } from "node:fs";
 import type { Inode, WalkEntry, ZplFilesystem } from "../core/zpl/fs.ts";
 import type { Timespec } from "../core/zpl/znode.ts";
 import { deviceNumbers } from "../core/zpl/fs.ts";
 import { Device, SEALED_DESC_BYTES, sealedDescriptor } from "./native/device.ts";
-import type { SealedPiece } from "../core/zpl/fs.ts";
+import type { FilePiece, PlacedPiece, SealedPiece } from "../core/zpl/fs.ts";
 import { setXattr } from "./xattr.ts";
+import {
+  type BatchFailure,
+  type BatchFile,
+  type BatchRun,
+  FileBatches,
+} from "./native/file_batch.ts";
 
 /** What an extraction did and could not do. */
 export interface ExtractReport {
@@ -56,6 +61,13 @@ const isRoot = (() => {
   }
 })();
 
+/**
+ * node:fs, for a symlink's own owner and times (Deno has neither lchown nor lutimes): loaded
+ * when the first symlink is met, as loading it costs about 20 ms of start-up.
+ */
+let nodeFs: Promise<typeof import("node:fs")> | null = null;
+const linkCalls = () => nodeFs ??= import("node:fs");
+
 function seconds(t: Timespec): number {
   return t.sec + t.nsec / 1e9;
 }
@@ -90,8 +102,21 @@ const SEALED_BATCH = 2048;
  * to four): each holds a thread and a window of a pack mapped, whatever the count of files.
  */
 const SEALED_IN_FLIGHT = Math.min(4, Math.max(2, navigator.hardwareConcurrency));
-/** Files whose data is still being copied (each copy on a thread of its own), at most. */
+/** Runs of file data being copied at once (each copy on a thread of its own), at most. */
 const FILES_IN_FLIGHT = 2;
+/**
+ * Small files (data under {@linkcode BACKGROUND_COPY}, no extended attributes, one name) go to
+ * the native library this many at a time, made whole on a thread of the runtime's while the
+ * walk goes on: creating a file is most of what a small file costs, and it waits on the
+ * directory's lock in the kernel, not on this thread.
+ */
+const BATCH_FILES = 128;
+/** The first batch's files: small, so that the kernel starts making files early. */
+const FIRST_BATCH_FILES = 16;
+/** Bytes of small files' data in memory (decompressed blocks) a batch holds, at most. */
+const BATCH_DATA = 8 << 20;
+/** Batches sent and not yet written, at most. */
+const BATCHES_IN_FLIGHT = 4;
 /**
  * Files whose sealed blocks are still queued or being opened, at most: each holds its open file
  * and its blocks' descriptors (96 bytes a block) while the walk goes on.
@@ -132,8 +157,28 @@ interface Extraction {
   sources: Map<string, Device>;
   /** Files whose data is being copied or opened; each ends its file when done. */
   inFlight: Promise<void>[];
-  /** Those of them with runs being copied (by copy_file_range, on threads of their own). */
-  copying: Promise<void>[];
+  /** Where copies of large runs queue (by copy_file_range, on threads of their own). */
+  copySlot: <T>(task: () => Promise<T>) => Promise<T>;
+  /** Small files made in batches, when the native library is there. */
+  batches: FileBatches | null;
+  /** The batch being made: each file's entry, path, the bytes it counts and its index. */
+  batch: { entry: WalkEntry; target: string; bytes: number; seq: number }[];
+  batchBytes: number;
+  /** Files the batch being made is sent at (growing to {@linkcode BATCH_FILES}). */
+  batchFiles: number;
+  /** Batches sent, until written (each settles once its failures are reported). */
+  batchRuns: Promise<void>[];
+  /** Paths of files in batches not yet written: a later entry at the same path waits. */
+  pending: Set<string>;
+  /** A fault that stops the extraction (met in a batch; thrown by the walk). */
+  fatal: Error | null;
+  /** The walk's index of the entry being written. */
+  seq: number;
+  /**
+   * Faults met, with the index of the entry they are about: put in the report in the walk's
+   * order at the end, as work on other threads ends in no set order.
+   */
+  faults: { seq: number; text: string }[];
   /**
    * Where the native calls opening sealed blocks queue, for all files: a file's batches are
    * queued at once and the walk goes on (small files, directories) while they are opened on
@@ -175,16 +220,29 @@ export async function extractTree(
     dirs: [],
     sources: new Map(),
     inFlight: [],
-    copying: [],
+    copySlot: slots(FILES_IN_FLIGHT),
+    batches: FileBatches.open(dir),
+    batch: [],
+    batchBytes: 0,
+    batchFiles: FIRST_BATCH_FILES,
+    batchRuns: [],
+    pending: new Set(),
+    fatal: null,
+    seq: 0,
+    faults: [],
     sealedSlot: slots(SEALED_IN_FLIGHT),
   };
   if (!x.owners) x.note("owners and groups not applied (not running as root)");
   try {
     await writeTree(x, dir, options);
   } finally {
+    await drain(x);
     await Promise.all(x.inFlight);
     for (const d of x.sources.values()) d.close();
+    await x.batches?.close();
   }
+  if (x.fatal !== null) throw x.fatal;
+  for (const f of x.faults.sort((a, b) => a.seq - b.seq)) report.errors.push(f.text);
   // Directories last, deepest first: their times and modes after their contents are in.
   for (let i = x.dirs.length - 1; i >= 0; i--) {
     const { path, inode } = x.dirs[i]!;
@@ -201,15 +259,19 @@ export async function extractTree(
 
 /** Writes every entry of the walk (directories' own times and modes come after). */
 async function writeTree(x: Extraction, dir: string, options: ExtractOptions): Promise<void> {
+  // A fault of the walk's is met on the way to the next entry: after this one's own.
   const walk = x.fs.walk({
-    onError: (e, path) => x.report.errors.push(`${path}: ${e.message}`),
+    onError: (e, path) => fault(x, `${path}: ${e.message}`, x.seq + 0.5),
   });
   // The walk yields a directory's contents right after it. When a directory could not be made
   // (its path already taken: names that are not UTF-8 all decode to U+FFFD, so a symlink can
   // hold the path of a directory of another name), nothing below it is written: it would go
   // through whatever holds that path, possibly a symlink out of DIR.
   let skipDeeperThan = Infinity;
+  let seq = 0;
   for await (const entry of walk) {
+    x.seq = seq++;
+    if (x.fatal !== null) throw x.fatal;
     if (entry.depth > skipDeeperThan) continue;
     skipDeeperThan = Infinity;
     const target = entry.path === "." ? dir : `${dir}/${entry.path.slice(2)}`;
@@ -223,16 +285,26 @@ async function writeTree(x: Extraction, dir: string, options: ExtractOptions): P
       const notMade = entry.inode.kind === "dir" && x.dirs.length === made;
       if (notMade) skipDeeperThan = entry.depth;
       x.report.failed++;
-      x.report.errors.push(
+      fault(
+        x,
         `${entry.path}: ${(e as Error).message}` + (notMade ? " (its contents left out)" : ""),
       );
     }
   }
 }
 
+/** Records a fault about the entry `seq` of the walk (by default the one being written). */
+function fault(x: Extraction, text: string, seq = x.seq): void {
+  x.faults.push({ seq, text });
+}
+
 async function writeEntry(x: Extraction, entry: WalkEntry, target: string): Promise<void> {
   const { fs, report, note, owners } = x;
   const inode = entry.inode;
+  const seq = x.seq;
+  // A path a batch has yet to make (names that are not UTF-8 can decode alike): the batch
+  // first, so that the first entry in the walk's order holds it, as when nothing is batched.
+  if (x.pending.has(target)) await drain(x);
   if (inode.kind === "dir") {
     if (entry.path !== ".") Deno.mkdirSync(target);
     x.dirs.push({ path: target, inode });
@@ -256,26 +328,20 @@ async function writeEntry(x: Extraction, entry: WalkEntry, target: string): Prom
   };
   switch (inode.kind) {
     case "file": {
-      const copying = await writeFile(x, inode, target);
+      const copying = await writeFile(x, entry, target);
       made();
       report.files++;
+      if (copying === "batched") return;
       if (copying !== null) {
         // Its attributes once its data is in (a write after utime would change mtime).
         const done = copying.done.then(() => finishEntry(x, entry, target)).catch((e) => {
           report.failed++;
-          report.errors.push(`${entry.path}: ${(e as Error).message}`);
+          fault(x, `${entry.path}: ${(e as Error).message}`, seq);
         });
-        const lists = copying.copies ? [x.inFlight, x.copying] : [x.inFlight];
-        for (const list of lists) list.push(done);
-        done.finally(() => {
-          for (const list of lists) {
-            const at = list.indexOf(done);
-            if (at >= 0) list.splice(at, 1);
-          }
-        });
-        while (x.copying.length > FILES_IN_FLIGHT || x.inFlight.length > QUEUED_IN_FLIGHT) {
-          await Promise.race(x.inFlight);
-        }
+        x.inFlight.push(done);
+        done.finally(() => x.inFlight.splice(x.inFlight.indexOf(done), 1));
+        // The walk goes on while the copies queue; each queued file holds its file open.
+        while (x.inFlight.length > QUEUED_IN_FLIGHT) await Promise.race(x.inFlight);
         return;
       }
       break;
@@ -283,6 +349,7 @@ async function writeEntry(x: Extraction, entry: WalkEntry, target: string): Prom
     case "symlink": {
       Deno.symlinkSync(await fs.readlink(inode.object), target);
       made();
+      const { lchownSync, lutimesSync } = await linkCalls();
       if (owners) lchownSync(target, inode.uid, inode.gid);
       lutimesSync(target, seconds(inode.atime), seconds(inode.mtime));
       report.symlinks++;
@@ -326,19 +393,28 @@ async function finishEntry(x: Extraction, entry: WalkEntry, target: string): Pro
  * Writes a regular file's data. Large runs of blocks stored as they are go on threads of
  * their own: the promise returned then settles when the file is complete (and closed).
  *
- * @returns null when the file is complete, else its background work (in an object: an async
- * function would wait for a promise it returns) and whether it copies runs (else it only opens
- * sealed blocks, queued)
+ * @returns null when the file is complete, "batched" when it went to a batch (made whole
+ * there, its attributes too), else its background work (in an object: an async function would
+ * wait for a promise it returns)
  */
 async function writeFile(
   x: Extraction,
-  inode: Inode,
+  entry: WalkEntry,
   target: string,
-): Promise<{ done: Promise<void>; copies: boolean } | null> {
+): Promise<{ done: Promise<void> } | "batched" | null> {
+  const inode = entry.inode;
+  const seq = x.seq;
+  const pieces = x.fs.filePieces(inode.object, inode);
+  // A small file's pieces are gathered first: then it goes to a batch whole.
+  const head: Piece[] = [];
+  if (
+    batchable(x, inode) && await gather(pieces, head) && await queueFile(x, entry, target, head)
+  ) {
+    return "batched";
+  }
   // createNew: an existing name (a link planted there) is an error, never followed.
   const file = Device.open(target, { write: true, createNew: true, mode: 0o600 });
   const copies: Promise<void>[] = [];
-  let copied = false; // whether a run goes by copy_file_range on a thread of its own
   // Once a copy fails or the file's data cannot be had, the file is removed: its batches still
   // queued are not opened.
   let failed = false;
@@ -367,7 +443,7 @@ async function writeFile(
         Deno.removeSync(target);
       } catch (e) {
         if (!(e instanceof Deno.errors.NotFound)) {
-          x.report.errors.push(`${target}: not removed after its data failed: ${e}`);
+          fault(x, `${target}: not removed after its data failed: ${e}`, seq);
         }
       }
     }
@@ -380,8 +456,8 @@ async function writeFile(
     let src = x.sources.get(run.path);
     if (src === undefined) x.sources.set(run.path, src = Device.open(run.path));
     if (run.length >= BACKGROUND_COPY) {
-      track(file.copyRangeAsync(src, run.from, run.length, run.to));
-      copied = true;
+      const { from, length, to } = run;
+      track(x.copySlot(() => file.copyRangeAsync(src, from, length, to)));
     } else file.copyRange(src, run.from, run.length, run.to);
     x.report.bytes += run.length;
     written += run.length;
@@ -483,11 +559,11 @@ async function writeFile(
   };
   try {
     // Synchronous writes: nothing else runs meanwhile, and each async call costs a round trip.
-    for await (const piece of x.fs.filePieces(inode.object)) {
+    const take = (piece: Piece) => {
       if ("sealed" in piece) {
         copyRun();
         addSealed(piece);
-        continue;
+        return;
       }
       openBatch();
       if ("place" in piece) {
@@ -497,19 +573,21 @@ async function writeFile(
           run.to + run.length === piece.offset
         ) {
           run.length += length;
-          continue;
+          return;
         }
         copyRun();
         run = { path, from: offset, length, to: piece.offset };
-        continue;
+        return;
       }
       copyRun();
-      if (isZero(piece.data)) continue; // holes stay holes
+      if (isZero(piece.data)) return; // holes stay holes
       file.pwrite(piece.data, piece.offset);
       x.report.bytes += piece.data.length;
       written += piece.data.length;
       end = piece.offset + piece.data.length;
-    }
+    };
+    for (const piece of head) take(piece);
+    for await (const piece of pieces) take(piece);
     copyRun();
     openBatch();
   } catch (e) {
@@ -535,7 +613,150 @@ async function writeFile(
     await discard();
     throw e;
   });
-  return { done, copies: copied };
+  return { done };
+}
+
+type Piece = FilePiece | PlacedPiece | SealedPiece;
+
+/** Whether a file may go to a batch: the native library is there, one name, no xattrs. */
+function batchable(x: Extraction, inode: Inode): boolean {
+  return x.batches !== null && inode.links <= 1 && inode.xattrDir === 0 &&
+    inode.saXattrs.size === 0;
+}
+
+/**
+ * Takes pieces into `head` while the file is small and plain.
+ *
+ * @returns whether `head` holds the whole file (else the rest is still in `pieces`)
+ */
+async function gather(pieces: AsyncGenerator<Piece>, head: Piece[]): Promise<boolean> {
+  let bytes = 0;
+  for (;;) {
+    // next(), not for-await: leaving that loop would end the generator.
+    const r = await pieces.next();
+    if (r.done) return true;
+    const piece = r.value;
+    head.push(piece);
+    if ("sealed" in piece) return false;
+    bytes += "place" in piece ? piece.place.length : piece.data.length;
+    if (bytes >= BACKGROUND_COPY) return false;
+  }
+}
+
+/** Deno's own rounding of a time in seconds (milliseconds, truncated), as `utime` sets it. */
+function denoTime(t: Timespec): [number, number] {
+  const s = seconds(t);
+  const sec = Math.trunc(s);
+  return [sec, Math.trunc(s * 1e3 - sec * 1e3) * 1e6];
+}
+
+/**
+ * Puts a small file, whole in `pieces`, in the batch being made (sent once full).
+ *
+ * @returns false when it cannot go (a pack Deno's permissions do not cover)
+ */
+async function queueFile(
+  x: Extraction,
+  entry: WalkEntry,
+  target: string,
+  pieces: Piece[],
+): Promise<boolean> {
+  const inode = entry.inode;
+  const runs: BatchRun[] = [];
+  let end = 0, bytes = 0, data = 0;
+  let last: { source: string; from: number; length: number; to: number } | null = null;
+  for (const piece of pieces) {
+    if ("sealed" in piece) return false;
+    if ("place" in piece) {
+      const { path, offset, length } = piece.place;
+      if (!x.batches!.canRead(path)) return false;
+      // Blocks one after another in a pack go in one copy.
+      if (
+        last !== null && last.source === path && last.from + last.length === offset &&
+        last.to + last.length === piece.offset
+      ) {
+        last.length += length;
+      } else runs.push(last = { source: path, from: offset, length, to: piece.offset });
+      bytes += length;
+      end = piece.offset + length;
+      continue;
+    }
+    if (isZero(piece.data)) continue; // holes stay holes
+    runs.push({ data: piece.data, to: piece.offset });
+    last = null;
+    bytes += piece.data.length;
+    data += piece.data.length;
+    end = piece.offset + piece.data.length;
+  }
+  const file: BatchFile = {
+    path: target,
+    size: inode.size,
+    truncate: end !== inode.size,
+    perm: inode.perm,
+    uid: inode.uid,
+    gid: inode.gid,
+    chown: x.owners,
+    atime: denoTime(inode.atime),
+    mtime: denoTime(inode.mtime),
+    runs,
+  };
+  x.batches!.add(file);
+  x.batch.push({ entry, target, bytes, seq: x.seq });
+  x.batchBytes += data;
+  x.pending.add(target);
+  x.report.bytes += bytes;
+  if (x.batch.length >= x.batchFiles || x.batchBytes >= BATCH_DATA) await sendBatch(x);
+  return true;
+}
+
+/**
+ * Sends the batch being made; its failures go in the report once it is written. Waits while
+ * too many batches are out.
+ */
+async function sendBatch(x: Extraction): Promise<void> {
+  const entries = x.batch;
+  x.batch = [];
+  x.batchBytes = 0;
+  x.batchFiles = Math.min(BATCH_FILES, 2 * x.batchFiles);
+  if (entries.length === 0) return;
+  let run: Promise<BatchFailure[]>;
+  try {
+    run = x.batches!.flush();
+  } catch (e) {
+    // A pack that does not open: no file of the batch was made.
+    run = Promise.resolve(
+      entries.map((_, index) => ({ index, error: e as Error, notRemoved: null })),
+    );
+  }
+  const done: Promise<void> = run.then((failures) => {
+    const { report } = x;
+    for (const f of failures) {
+      const { entry, target, bytes, seq } = entries[f.index]!;
+      report.files--;
+      report.bytes -= bytes;
+      report.failed++;
+      fault(x, `${entry.path}: ${f.error.message}`, seq);
+      if (f.notRemoved !== null) {
+        fault(x, `${target}: not removed after its data failed: ${f.notRemoved}`, seq);
+      }
+      // As when a file is made here: not being allowed to write stops the extraction.
+      if (f.error instanceof Deno.errors.PermissionDenied && !isRoot) x.fatal ??= f.error;
+    }
+  }, (e) => {
+    x.fatal ??= e as Error; // the native call itself failed: which files are whole is unknown
+  }).finally(() => {
+    for (const { target } of entries) x.pending.delete(target);
+    x.batchRuns.splice(x.batchRuns.indexOf(done), 1);
+  });
+  x.batchRuns.push(done);
+  while (x.batchRuns.length > BATCHES_IN_FLIGHT) await x.batchRuns[0];
+}
+
+/** Sends the batch being made and waits for every batch sent. */
+async function drain(x: Extraction): Promise<void> {
+  if (x.batches === null) return;
+  await sendBatch(x);
+  await Promise.all([...x.batchRuns]);
 }
 
 function isZero(b: Uint8Array): boolean {

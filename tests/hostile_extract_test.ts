@@ -439,6 +439,51 @@ Deno.test("symlinks: names that decode alike cannot write through a symlink (U+F
   });
 });
 
+// Small files are made in batches on another thread while the walk goes on: a later entry at
+// the same decoded path must still find the first one there, whole, as when each file was made
+// in turn, and the rest of the batch must be whole too (mode, set-id bits, times, holes).
+Deno.test("files: names that decode alike: the first small file holds the path, whole", async () => {
+  await hostile(() => {
+    const b = new ZplStreamBuilder();
+    b.file(4, enc.encode("first\n"), { mode: S_IFMT.REG | 0o4751, mtime: 1_600_000_000 });
+    b.file(5, enc.encode("second\n"));
+    b.dir(6, 3);
+    b.file(7, enc.encode("inside\n"));
+    b.entry(6, "x", 7);
+    b.symlink(8, "..");
+    const holes = new Uint8Array(4096);
+    holes.set(enc.encode("head"), 0);
+    b.file(9, holes, { mtime: 1_500_000_000 });
+    b.file(10, new Uint8Array(1024), { mode: S_IFMT.REG | 0o600 });
+    b.entry(3, new Uint8Array([0xF0]), 4).entry(3, new Uint8Array([0xF1]), 5);
+    b.entry(3, new Uint8Array([0xF2]), 6).entry(3, new Uint8Array([0xF3]), 8);
+    b.entry(3, "holes", 9).entry(3, "zeros", 10);
+    return b;
+  }, async (o) => {
+    extracted(o, 1);
+    // One line each for the second file, the directory and the symlink, in the walk's order.
+    const about = o.stderr.split("\n").filter((l) => l.startsWith("zsend extract: ./\uFFFD: "));
+    assertEquals(about.length, 3, o.stderr);
+    assertStringIncludes(about[0]!, "open");
+    assertStringIncludes(about[1]!, "its contents left out");
+    assertStringIncludes(about[2]!, "symlink");
+    const d = o.env.dir;
+    assertEquals(
+      await listing(d),
+      [
+        "holes f 100644 4096 1500000000000",
+        `zeros f 100600 1024 ${DEFAULT_TIME * 1000}`,
+        "\uFFFD f 104751 6 1600000000000",
+      ].sort(),
+    );
+    assertEquals(await Deno.readTextFile(`${d}/\uFFFD`), "first\n");
+    const got = await Deno.readFile(`${d}/holes`);
+    assertEquals(new TextDecoder().decode(got.subarray(0, 4)), "head");
+    assert(got.subarray(4).every((x) => x === 0));
+    assert(o.extract!.stdout.includes("3 files"), o.extract!.stdout);
+  });
+});
+
 // ------------------------------------------------------------------------------------------
 // Cycles
 // ------------------------------------------------------------------------------------------

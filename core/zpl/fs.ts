@@ -387,7 +387,29 @@ function hasBlockPlaces(view: SnapshotView): view is SnapshotView & BlockPlacer 
   return typeof (view as Partial<BlockPlacer>).blockPlace === "function";
 }
 
-/** A piece of a file's data that lies as it is in a file: `length` bytes at `place`. */
+/**
+ * A view that lists an object's blocks with their places, many per call (optional; else
+ * {@linkcode BlockLister.blockIds} then {@linkcode BlockPlacer.blockPlace} for each block).
+ */
+export interface BlockMapper {
+  /**
+   * The block ids from `from` on that hold data, in increasing order, each with its place as
+   * `blockPlace` gives it; none past the last. `next` is the block id to ask from next.
+   */
+  placedBlocks(
+    id: number,
+    from: number,
+  ): { blocks: { blkid: number; place: BlockPlace | null }[]; next: number };
+}
+
+function hasPlacedBlocks(view: SnapshotView): view is SnapshotView & BlockMapper {
+  return typeof (view as Partial<BlockMapper>).placedBlocks === "function";
+}
+
+/**
+ * A piece of a file's data that lies as it is in a file: `length` bytes at `place` (a block,
+ * or blocks that follow one another both in the file and where they lie).
+ */
 export interface PlacedPiece {
   /** Byte offset in the file. */
   offset: number;
@@ -735,17 +757,22 @@ export class ZplFilesystem {
    * {@linkcode readFile}, but a block that lies as it is in a file of the view's (see
    * {@linkcode BlockPlacer}) comes as its place instead of its bytes.
    *
+   * @param inode the object's {@linkcode stat}, when the caller has it (a walk's entry)
    * @throws as {@linkcode readFile}
    */
-  filePieces(object: number): AsyncGenerator<FilePiece | PlacedPiece | SealedPiece> {
-    return this.#pieces(object, true);
+  filePieces(
+    object: number,
+    inode?: Inode,
+  ): AsyncGenerator<FilePiece | PlacedPiece | SealedPiece> {
+    return this.#pieces(object, true, inode);
   }
 
   async *#pieces(
     object: number,
     places: boolean,
+    inode?: Inode,
   ): AsyncGenerator<FilePiece | PlacedPiece | SealedPiece> {
-    const st = await this.stat(object);
+    const st = inode !== undefined && inode.object === object ? inode : await this.stat(object);
     if (st.kind !== "file") throw new ZplError(object, `not a regular file but a ${st.kind}`);
     const info = (await this.view.object(object))!;
     const bs = info.blksz;
@@ -767,10 +794,11 @@ export class ZplFilesystem {
     const sealer = places && hasSealedPlaces(this.view) ? this.view : null;
     const piece = async (
       blkid: number,
+      known?: BlockPlace | null,
     ): Promise<FilePiece | PlacedPiece | SealedPiece | null> => {
       const offset = blkid * bs;
       const want = Math.min(bs, st.size - offset);
-      const at = placer?.blockPlace(object, blkid) ?? null;
+      const at = known !== undefined ? known : placer?.blockPlace(object, blkid) ?? null;
       if (at !== null && at.length >= want) {
         return { offset, place: { path: at.path, offset: at.offset, length: want } };
       }
@@ -785,6 +813,43 @@ export class ZplFilesystem {
       }
       return { offset, data: block.subarray(0, want) };
     };
+    if (placer !== null && hasPlacedBlocks(placer)) {
+      // The blocks and their places, many a call; placed blocks that follow one another in
+      // the file and where they lie come as one piece (a run copied at once).
+      let run: PlacedPiece | null = null;
+      for (let from = 0; from < nblocks;) {
+        const { blocks, next } = placer.placedBlocks(object, from);
+        if (blocks.length === 0) break;
+        for (const b of blocks) {
+          if (b.blkid >= nblocks) break;
+          // A placed block's piece is made here: no promise a block.
+          const offset = b.blkid * bs, want = Math.min(bs, st.size - offset);
+          const p = b.place !== null && b.place.length >= want
+            ? { offset, place: { path: b.place.path, offset: b.place.offset, length: want } }
+            : await piece(b.blkid, b.place);
+          if (p === null) continue;
+          if ("place" in p) {
+            const r: PlacedPiece | null = run;
+            if (
+              r !== null && r.offset + r.place.length === p.offset &&
+              r.place.path === p.place.path && r.place.offset + r.place.length === p.place.offset
+            ) {
+              r.place.length += p.place.length;
+              continue;
+            }
+            if (r !== null) yield r;
+            run = { offset: p.offset, place: { ...p.place } };
+            continue;
+          }
+          if (run !== null) yield run;
+          run = null;
+          yield p;
+        }
+        from = next;
+      }
+      if (run !== null) yield run;
+      return;
+    }
     if (hasBlockIds(this.view)) {
       for await (const blkid of this.view.blockIds(object)) {
         if (blkid >= nblocks) break;

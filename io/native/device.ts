@@ -40,14 +40,16 @@ const ERRNO_CLASS: Record<number, new (message: string) => Error> = {
   21: Deno.errors.IsADirectory, // EISDIR
 };
 
-function osError(lib: NativeLib, errno: number, what: string): Error {
+/** An errno as the error Deno would throw for it (`what` says what failed). */
+export function osError(lib: NativeLib, errno: number, what: string): Error {
   const p = lib.symbols.zs_strerror(errno);
   const text = p === null ? `errno ${errno}` : Deno.UnsafePointerView.getCString(p);
   const Class = ERRNO_CLASS[errno] ?? Error;
   return new Class(`${text} (os error ${errno}): ${what}`);
 }
 
-function granted(desc: Deno.PermissionDescriptor): boolean {
+/** Whether Deno's permission `desc` is granted (queried, never requested). */
+export function granted(desc: Deno.PermissionDescriptor): boolean {
   try {
     return Deno.permissions.querySync(desc).state === "granted";
   } catch {
@@ -434,7 +436,9 @@ export class Device {
 
   /**
    * Copies `length` bytes of `src` from `srcOffset` to this device at `offset`: in the kernel
-   * with the native backend on both (`copy_file_range`, as `cp` copies), else through memory.
+   * with the native backend on both (`copy_file_range`, as `cp` copies, or where the two offsets
+   * lie differently within a page, writes from `src` mapped a window at a time), else through
+   * memory.
    *
    * @example
    * ```ts
@@ -458,7 +462,7 @@ export class Device {
     if (length === 0) return;
     if (this.#lib !== null && src.#lib !== null) {
       const r = Number(
-        this.#lib.symbols.zs_copy_range(
+        this.#lib.symbols.zs_copy_data(
           src.#fd,
           BigInt(srcOffset),
           this.#fd,
@@ -503,7 +507,7 @@ export class Device {
     if (length === 0) return;
     if (this.#lib !== null && src.#lib !== null) {
       const r = Number(
-        await this.#lib.symbols.zs_copy_range_async(
+        await this.#lib.symbols.zs_copy_data_async(
           src.#fd,
           BigInt(srcOffset),
           this.#fd,

@@ -258,6 +258,32 @@ export const NATIVE_SYMBOLS = {
     parameters: ["i32", "i32", "buffer", "u64", "buffer", "u32", "buffer"],
     result: "i32",
   },
+  /**
+   * `int64_t zs_copy_data(int32_t in_fd, uint64_t in_off, int32_t out_fd, uint64_t out_off,
+   * uint64_t len)`: `zs_copy_range`, but a range whose offsets lie differently within a page
+   * goes by writes from the source mapped a window at a time (cheaper than copy_file_range's
+   * pipe there); `len` or -errno (-EIO when `in_fd` ends first)
+   */
+  zs_copy_data: { parameters: ["i32", "u64", "i32", "u64", "u64"], result: "i64" },
+  /** `zs_copy_data` on a thread of its own (a promise) */
+  zs_copy_data_async: {
+    name: "zs_copy_data",
+    parameters: ["i32", "u64", "i32", "u64", "u64"],
+    result: "i64",
+    nonblocking: true,
+  },
+  /**
+   * `int32_t zs_write_files(const double *desc, uint32_t count, const char *paths,
+   * const uint8_t *data, int32_t *out)`: small files each made new and whole (created, runs
+   * copied or written, length, owner, mode, times), three int32 a file into `out` (errno, the
+   * step, errno of removing it); the count that failed. On a thread of its own (a promise).
+   */
+  zs_write_files_async: {
+    name: "zs_write_files",
+    parameters: ["buffer", "u32", "buffer", "buffer", "buffer"],
+    result: "i32",
+    nonblocking: true,
+  },
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /**

@@ -12,6 +12,7 @@ import type { ObjectInfo, SnapshotView } from "../../core/receive/snapshot_view.
 import type { BlockPlace } from "../../core/zpl/fs.ts";
 import { KIND } from "./snapshot_builder.ts";
 import type { SnapshotRow, Store } from "./store.ts";
+import type { StatementSync } from "node:sqlite";
 import { alignedBytes } from "../aligned_buffer.ts";
 
 /** A block map row. */
@@ -22,6 +23,14 @@ export interface MapRow {
   block: number | null;
   meta: Uint8Array;
 }
+
+/** A map row with where its block lies (none for a row without a block). */
+type PlaceRow = Omit<MapRow, "block"> & {
+  pack: number | null;
+  at: number | null;
+  length: number | null;
+  f4: Uint8Array | null;
+};
 
 /** An objects row of a raw snapshot, as received. */
 export interface RawObjectRow {
@@ -236,21 +245,86 @@ export class StoreSnapshotView implements SnapshotView {
       `SELECT m.offset, m.lsize, m.kind, m.meta, b.pack, b.offset AS at, b.length, b.f4
        FROM block_map m JOIN blocks b ON b.id = m.block
        WHERE m.snapshot = ? AND m.object = ? AND m.offset >= ? AND m.offset < ?`,
-    ).all(this.snapshot.id, id, start, start + o.blksz) as unknown as (MapRow & {
-      pack: number;
-      at: number;
-      length: number;
-      f4: Uint8Array | null;
-    })[];
+    ).all(this.snapshot.id, id, start, start + o.blksz) as unknown as PlaceRow[];
+    return this.#placeOf(rows, start, o.blksz);
+  }
+
+  /** A block's place from its map rows (those in its range), as {@linkcode blockPlace} says. */
+  #placeOf(rows: PlaceRow[], start: number, blksz: number): BlockPlace | null {
     const r = rows[0];
     if (
-      rows.length !== 1 || r === undefined || r.offset !== start || r.lsize !== o.blksz ||
-      r.kind !== KIND.WRITE || r.meta[50] !== 0 || r.length !== r.lsize || r.f4 === null ||
-      r.f4.length !== 32 || r.f4.subarray(0, 8).every((b) => b === 0)
+      rows.length !== 1 || r === undefined || r.offset !== start || r.lsize !== blksz ||
+      r.kind !== KIND.WRITE || r.meta[50] !== 0 || r.pack === null || r.at === null ||
+      r.length !== r.lsize || r.f4 === null || r.f4.length !== 32 ||
+      r.f4.subarray(0, 8).every((b) => b === 0)
     ) {
       return null;
     }
     return { path: this.#store.packs.path(r.pack), offset: r.at, length: r.length };
+  }
+
+  /**
+   * {@linkcode blockIds} with each block's {@linkcode blockPlace}, from block `from` on, a
+   * query for many blocks (at most `limit` map rows) rather than one a block.
+   *
+   * @returns the blocks found, in increasing order (empty past the last), and the block id to
+   * ask from next
+   */
+  placedBlocks(
+    id: number,
+    from: number,
+    limit = 4096,
+  ): { blocks: { blkid: number; place: BlockPlace | null }[]; next: number } {
+    const blocks: { blkid: number; place: BlockPlace | null }[] = [];
+    const o = this.objectSync(id);
+    if (o === null || o.blksz <= 0) return { blocks, next: from };
+    const bs = o.blksz;
+    if (!Number.isSafeInteger(limit) || limit < 1) throw new RangeError(`limit ${limit}`);
+    // blockPlace's test of a row, in the query: a row as an array, no blobs brought out. The
+    // limit is in the text: bound as a parameter, it made each query cost about 17 us of CPU
+    // rather than 2.5 (a small file's one query).
+    const stmt = this.#store.stmt(
+      `SELECT m.offset, b.pack, b.offset,
+         m.lsize = ? AND m.kind = ? AND substr(m.meta, 51, 1) = x'00' AND b.length = m.lsize
+           AND length(b.f4) = 32 AND substr(b.f4, 1, 8) != zeroblob(8)
+       FROM block_map m LEFT JOIN blocks b ON b.id = m.block
+       WHERE m.snapshot = ? AND m.object = ? AND m.offset >= ? ORDER BY m.offset LIMIT ${limit}`,
+    ) as StatementSync & { setReturnArrays?: (on: boolean) => void };
+    if (typeof stmt.setReturnArrays === "function") stmt.setReturnArrays(true);
+    const got = stmt.all(bs, KIND.WRITE, this.snapshot.id, id, from * bs) as unknown[];
+    const rows =
+      (got.length > 0 && !Array.isArray(got[0])
+        ? got.map((r) => Object.values(r as object))
+        : got) as [number, number | null, number | null, number | null][];
+    const full = rows.length === limit;
+    let at = 0;
+    while (at < rows.length) {
+      const blkid = Math.floor(rows[at]![0] / bs);
+      let end = at + 1;
+      while (end < rows.length && Math.floor(rows[end]![0] / bs) === blkid) end++;
+      if (full && end === rows.length) {
+        // The last block's rows may go on past the limit: asked for again from it, or, when
+        // it is the only one, placed by its own query.
+        if (at > 0) return { blocks, next: blkid };
+        const place = this.#raw ? null : this.blockPlace(id, blkid);
+        blocks.push({ blkid, place });
+        return { blocks, next: blkid + 1 };
+      }
+      // Placed when the block's range holds one row with a block (rows without one count for
+      // the block's id, not for its place, as in blockPlace), at its start, that passes.
+      let placed = null;
+      let withBlock = 0;
+      for (let i = at; i < end; i++) {
+        if (rows[i]![1] !== null && withBlock++ === 0) placed = rows[i]!;
+      }
+      let place: BlockPlace | null = null;
+      if (!this.#raw && withBlock === 1 && placed![0] === blkid * bs && placed![3] === 1) {
+        place = { path: this.#store.packs.path(placed![1]!), offset: placed![2]!, length: bs };
+      }
+      blocks.push({ blkid, place });
+      at = end;
+    }
+    return { blocks, next: blocks.length === 0 ? from : blocks.at(-1)!.blkid + 1 };
   }
 
   /**
