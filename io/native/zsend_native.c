@@ -952,8 +952,8 @@ ZS_EXPORT int64_t zs_map_window(uint8_t *slot, uint64_t slot_len, int32_t fd, ui
 
 /*
  * Page sums. Once the prefetch thread has read a window's pages in, it also takes the
- * fletcher-4 of each whole 4 KiB page from zero, last page first, while the reader checks
- * the window before. When the reader then folds a payload that lies in the window
+ * fletcher-4 of each whole 4 KiB page from zero, runs of pages from the window's end back,
+ * while the reader checks the window before. When the reader then folds a payload in the window
  * (zs_fletcher4_native), each page already summed is folded in from its sum (fletcher-4 is
  * linear: fletcher4_append), and the pages not summed yet are read there as before; the two
  * threads meet somewhere in the window and no page is read twice. The result is the same
@@ -1028,17 +1028,34 @@ static sum_window *page_sums_register(const uint8_t *addr, uint64_t len, uint64_
 
 static void maps_run(void);
 
-/* Prefetch thread: the sums of w's pages, last first, while its generation is gen. */
+/* Pages the prefetch thread sums in one run, first to last (runs go from the window's end). */
+#define SUM_RUN 16
+
+/*
+ * Prefetch thread: the sums of w's pages while its generation is gen. Runs of SUM_RUN pages go
+ * from the window's end towards the reader, each run in address order (read backwards page by
+ * page, the memory ran about a sixth slower); a run that meets the reader's pages is the last.
+ */
 static void page_sums_take(sum_window *w, uint64_t gen, const uint8_t *base, uint64_t pages) {
-  for (uint64_t k = pages; k-- > 0;) {
-    if ((k & 31) == 0) maps_run();
-    if (atomic_load_explicit(&w->gen, memory_order_acquire) != gen) return;
-    /* The reader's fold reached this page first: the rest of the window is done. */
-    if (atomic_load_explicit(&w->stamp[k], memory_order_relaxed) == gen + (1ull << 63)) return;
-    zs_f4 s = {0, 0, 0, 0};
-    fletcher4_f4(&s, base + k * SUM_PAGE, SUM_PAGE, __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__);
-    w->sums[k] = s;
-    atomic_store_explicit(&w->stamp[k], gen, memory_order_release);
+  const uint64_t mine = gen + (1ull << 63);
+  for (uint64_t end = pages; end > 0;) {
+    const uint64_t start = end > SUM_RUN ? end - SUM_RUN : 0;
+    maps_run();
+    int met = 0;
+    for (uint64_t k = start; k < end; k++) {
+      if (atomic_load_explicit(&w->gen, memory_order_acquire) != gen) return;
+      /* The reader's fold reached this page first. */
+      if (atomic_load_explicit(&w->stamp[k], memory_order_relaxed) == mine) {
+        met = 1;
+        continue;
+      }
+      zs_f4 s = {0, 0, 0, 0};
+      fletcher4_f4(&s, base + k * SUM_PAGE, SUM_PAGE, __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__);
+      w->sums[k] = s;
+      atomic_store_explicit(&w->stamp[k], gen, memory_order_release);
+    }
+    if (met) return;
+    end = start;
   }
 }
 
