@@ -9,13 +9,12 @@
 import { parseArgs } from "@std/cli";
 import { ZplFilesystem } from "../core/zpl/fs.ts";
 import { extractTree } from "../io/extract.ts";
-import { type ReceivedSnapshot, receiveStream } from "../io/receive.ts";
+import type { ReceivedSnapshot } from "../io/receive.ts";
 import type { KeyMaterial } from "../core/crypto/keys.ts";
 import { openSnapshotView } from "../io/store/open_snapshot.ts";
 import { Store } from "../io/store/store.ts";
 import { openStreamInput } from "../io/source.ts";
 import { progressFor, trackedInput } from "../io/progress.ts";
-import { extractVolume } from "../io/volume_extract.ts";
 import { nameArg, notDirectoryArg, outputDirArg, storeArg, streamInputArg } from "./args.ts";
 import { engine, rejectUnknown, UsageError, warn } from "./common.ts";
 import { KEY_FLAGS, KEY_USAGE, keyMaterial } from "./key_flags.ts";
@@ -100,6 +99,8 @@ async function extractStreams(
   shown: Shown,
   key: KeyMaterial | null,
 ): Promise<number> {
+  // The receive side loads only for --stream: every module costs each start.
+  const { receiveStream } = await import("../io/receive.ts");
   const tmp = await Deno.makeTempDir({ prefix: "zsend-extract-" });
   try {
     const store = Store.open(`${tmp}/store`, { create: true });
@@ -169,6 +170,8 @@ async function extractOne(
     if (image !== undefined || view.objsetType === 3) {
       if (image === undefined) throw new UsageError(`${name} is a volume: use --image PATH|DEVICE`);
       // A raw volume's blocks come through its keys (the store keeps them sealed).
+      // Loaded here: volumes are the rarer case, and every module costs each start.
+      const { extractVolume } = await import("../io/volume_extract.ts");
       const r = await extractVolume(store, sealed, image, view);
       if (!shown.quiet) {
         console.log(

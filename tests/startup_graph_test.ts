@@ -49,6 +49,18 @@ for (const verb of ["verify", "dump"]) {
   });
 }
 
+Deno.test("no verb loads Node's crypto or fs at start (20 ms and 8-11 MiB each)", async () => {
+  const verbs = [...Deno.readDirSync(`${ROOT}cli`)]
+    .filter((e) => e.isFile && e.name.endsWith(".ts"))
+    .map((e) => `cli/${e.name}`);
+  assert(verbs.includes("cli/extract.ts") && verbs.includes("cli/recv.ts"), verbs.join());
+  for (const verb of verbs) {
+    const graph = await staticGraph(["cli.ts", verb]);
+    const node = [...graph].filter((m) => /^node:(crypto|fs)$/.test(m));
+    assertEquals(node, [], `static imports of cli.ts + ${verb}`);
+  }
+});
+
 Deno.test("the dispatcher alone loads no verb and no help table", async () => {
   const graph = await staticGraph(["cli.ts"]);
   const verbs = [...graph].filter((m) => m.startsWith("cli/") && m !== "cli/common.ts");

@@ -8,7 +8,7 @@
  * @module
  */
 
-import { createDecipheriv, createHash, createHmac } from "node:crypto";
+import { nodeCrypto } from "../node_crypto.ts";
 import type { AeadEngine } from "../../core/crypto/aead.ts";
 import { isEncryptedType } from "../../core/crypto/block.ts";
 import { FEATURE } from "../../core/stream/constants.ts";
@@ -31,7 +31,7 @@ const nodeGcm: AeadEngine = {
   name: "node:crypto",
   open(mode, key, iv, cipher, mac, aad) {
     if (mode !== "gcm") throw new TypeError("AES-CCM needs OpenSSL's libcrypto here");
-    const d = createDecipheriv(
+    const d = nodeCrypto().createDecipheriv(
       `aes-${key.length * 8}-gcm` as "aes-256-gcm",
       key,
       iv,
@@ -127,7 +127,7 @@ export async function decryptedSendSource(
   ): Uint8Array => {
     const mac = m.subarray(at.mac, at.mac + 16);
     if (!isEncryptedType(type)) {
-      const h = createHmac("sha512", hmacKey).update(data).digest();
+      const h = nodeCrypto().createHmac("sha512", hmacKey).update(data).digest();
       for (let i = 0; i < 16; i++) {
         if (h[i] !== mac[i]) throw new TypeError(`${where} fails its MAC (HMAC-SHA512 mismatch)`);
       }
@@ -183,7 +183,7 @@ export async function decryptedSendSource(
       return open(type, m, { salt: 104, iv: 112, mac: 124 }, stored, `block ${block}`);
     },
     blockHash(block: number): Uint8Array {
-      return createHash("sha256").update(source.blockData(block)).digest();
+      return nodeCrypto().createHash("sha256").update(source.blockData(block)).digest();
     },
   };
   return source;

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { nodeCrypto } from "../node_crypto.ts";
 import type { SQLInputValue, StatementSync } from "node:sqlite";
 import type { BlockPiece, SendBlock, SendObject, SendSource } from "../../core/send/send.ts";
 import type { PayloadRef } from "../../core/stream/writer.ts";
@@ -227,7 +227,7 @@ export class StoreSendSource implements SendSource {
   /** The block's SHA-256: from the index when the store keys by it, else of its bytes. */
   blockHash(block: number): Uint8Array {
     if (this.#store.blockHash !== "sha256") {
-      return createHash("sha256").update(this.#store.blockBytes(block)).digest();
+      return nodeCrypto().createHash("sha256").update(this.#store.blockBytes(block)).digest();
     }
     const r = this.#store.stmt("SELECT hash FROM blocks WHERE id = ?").get(block) as {
       hash: Uint8Array;

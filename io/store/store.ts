@@ -7,7 +7,7 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
+import { nodeCrypto } from "../node_crypto.ts";
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import type { KnownSnapshot, TargetState } from "../../core/receive/begin_plan.ts";
 import { bestBlake3 } from "../native/blake3_native.ts";
@@ -86,7 +86,7 @@ export type BlockHash = "blake3" | "sha256";
 const NEW_STORE_HASH: BlockHash = "blake3";
 
 function sha256(data: Uint8Array): Uint8Array {
-  return createHash("sha256").update(data).digest();
+  return nodeCrypto().createHash("sha256").update(data).digest();
 }
 
 /** A store directory, opened. */
