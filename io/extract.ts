@@ -14,6 +14,7 @@ import type { FilePiece, PlacedPiece, SealedPiece } from "../core/zpl/fs.ts";
 import { setXattr } from "./xattr.ts";
 import type { AeadEngine } from "../core/crypto/aead.ts";
 import { nativeAead } from "./native/aead_native.ts";
+import { setTimes } from "./native/file_times.ts";
 import {
   type BatchFailure,
   type BatchFile,
@@ -254,7 +255,7 @@ export async function extractTree(
     try {
       if (x.owners) Deno.chownSync(path, inode.uid, inode.gid);
       Deno.chmodSync(path, inode.perm);
-      Deno.utimeSync(path, seconds(inode.atime), seconds(inode.mtime));
+      setTimesOf(path, inode);
     } catch (e) {
       report.errors.push(`${path}: ${(e as Error).message}`);
     }
@@ -356,7 +357,9 @@ async function writeEntry(x: Extraction, entry: WalkEntry, target: string): Prom
       made();
       const { lchownSync, lutimesSync } = await linkCalls();
       if (owners) lchownSync(target, inode.uid, inode.gid);
-      lutimesSync(target, seconds(inode.atime), seconds(inode.mtime));
+      if (!setTimes(target, inode.atime, inode.mtime, true)) {
+        lutimesSync(target, seconds(inode.atime), seconds(inode.mtime));
+      }
       report.symlinks++;
       return;
     }
@@ -391,7 +394,14 @@ async function finishEntry(x: Extraction, entry: WalkEntry, target: string): Pro
   await applyXattrs(x.fs, inode, target, entry.path, x.note);
   if (x.owners) Deno.chownSync(target, inode.uid, inode.gid);
   Deno.chmodSync(target, inode.perm);
-  Deno.utimeSync(target, seconds(inode.atime), seconds(inode.mtime));
+  setTimesOf(target, inode);
+}
+
+/** An entry's times, to the nanosecond where the native library is there. */
+function setTimesOf(path: string, inode: Inode): void {
+  if (!setTimes(path, inode.atime, inode.mtime, false)) {
+    Deno.utimeSync(path, seconds(inode.atime), seconds(inode.mtime)); // milliseconds only
+  }
 }
 
 /**
@@ -683,11 +693,10 @@ function openSealed(x: Extraction, aead: AeadEngine, s: SealedPiece["sealed"]): 
 
 const NO_AAD = new Uint8Array(0);
 
-/** Deno's own rounding of a time in seconds (milliseconds, truncated), as `utime` sets it. */
-function denoTime(t: Timespec): [number, number] {
-  const s = seconds(t);
-  const sec = Math.trunc(s);
-  return [sec, Math.trunc(s * 1e3 - sec * 1e3) * 1e6];
+/** A time for a batch: seconds and nanoseconds in 0..999999999, as `utimensat` takes it. */
+function batchTime(t: Timespec): [number, number] {
+  const carry = Math.floor(t.nsec / 1e9);
+  return [t.sec + carry, t.nsec - carry * 1e9];
 }
 
 /**
@@ -736,8 +745,8 @@ async function queueFile(
     uid: inode.uid,
     gid: inode.gid,
     chown: x.owners,
-    atime: denoTime(inode.atime),
-    mtime: denoTime(inode.mtime),
+    atime: batchTime(inode.atime),
+    mtime: batchTime(inode.mtime),
     runs,
   };
   x.batches!.add(file);

@@ -243,6 +243,12 @@ export const NATIVE_SYMBOLS = {
     result: "i32",
   },
   /**
+   * `int32_t zs_utimens(const char *path, int64_t asec, uint32_t ansec, int64_t msec,
+   * uint32_t mnsec, uint32_t nofollow)`: a path's times to the nanosecond (a symlink's own with
+   * `nofollow`); 0 or -errno
+   */
+  zs_utimens: { parameters: ["buffer", "i64", "u32", "i64", "u32", "u32"], result: "i32" },
+  /**
    * `int32_t zs_pipe_grow(int32_t fd, int32_t size)`: a pipe's buffer grown to at least
    * `size` bytes; its size or -errno (not a pipe, over the system's limit)
    */

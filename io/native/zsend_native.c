@@ -1325,6 +1325,16 @@ ZS_EXPORT int32_t zs_prefetch(uint8_t *addr, uint64_t len) {
   return t < 0 ? (int32_t)t : 0;
 }
 
+/**
+ * Sets a path's access and modification times to the nanosecond (utimensat; with nofollow, a
+ * symlink's own); 0 or -errno.
+ */
+ZS_EXPORT int32_t zs_utimens(const char *path, int64_t asec, uint32_t ansec, int64_t msec,
+                             uint32_t mnsec, uint32_t nofollow) {
+  const struct timespec ts[2] = {{(time_t)asec, (long)ansec}, {(time_t)msec, (long)mnsec}};
+  return utimensat(AT_FDCWD, path, ts, nofollow ? AT_SYMLINK_NOFOLLOW : 0) < 0 ? -errno : 0;
+}
+
 /** Writes len bytes at off, looping over short writes; bytes written (= len) or -errno. */
 ZS_EXPORT int64_t zs_pwrite(int32_t fd, const uint8_t *buf, uint64_t len, uint64_t off) {
   uint64_t done = 0;
