@@ -161,13 +161,17 @@ export async function* mappedChunks(
     return chunk;
   };
   try {
+    // A window already mapped, that the loop below starts from (else it maps one itself).
+    let mapped: Uint8Array | null = null;
     if (!leases) {
       // Whole windows mapped ahead on the library's thread: window i (at i * slotLen) goes into
       // slot i % count as soon as the reader is done with the window before it there. At the
       // first window that is not whole (the end, or a file that grew or shrank meanwhile) the
-      // loop below takes over from its start, taking the size again.
+      // loop below takes over, from that window as it was mapped when it holds bytes (the
+      // windows after it take the size again), else from its start.
       const first = Number(lib.symbols.zs_map_window(slots[0]!.ptr, BigInt(slotLen), fd, 0n, 1));
       if (first < 0) return false;
+      let i = 0, n = first;
       if (first === slotLen) {
         const tickets: number[] = [];
         const ask = (i: number) => {
@@ -177,8 +181,7 @@ export async function* mappedChunks(
           );
         };
         for (let i = 1; i < count; i++) ask(i);
-        let i = 0;
-        for (let n = first; n === slotLen;) {
+        while (n === slotLen) {
           offset = i * slotLen;
           checkFaults();
           yield slots[i % count]!.bytes;
@@ -190,11 +193,20 @@ export async function* mappedChunks(
           n = t > 0 ? Number(lib.symbols.zs_map_wait(t)) : t;
         }
         for (const t of tickets) if (t > 0) lib.symbols.zs_map_wait(t);
-        offset = i * slotLen;
+      }
+      offset = i * slotLen;
+      if (n > 0) {
+        mapped = slots[i % count]!.bytes.subarray(0, n);
+        offset += n;
+        turn = (i + 1) % count;
       }
     }
-    let chunk = await mapNext(true);
-    if (typeof chunk === "number") return false;
+    let chunk = mapped ?? await mapNext(true);
+    if (typeof chunk === "number") {
+      // Bytes handed out already cannot be read again from the start.
+      if (offset === 0) return false;
+      throw new Deno.errors.BadResource(`reading ${path}: mapping it failed (errno ${-chunk})`);
+    }
     for (;;) {
       if (chunk.length === 0) return true;
       // The next window is mapped before this one is handed out, as a read-ahead reads.
