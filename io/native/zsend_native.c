@@ -959,8 +959,8 @@ ZS_EXPORT int64_t zs_map_window(uint8_t *slot, uint64_t slot_len, int32_t fd, ui
  * threads meet somewhere in the window and no page is read twice. The result is the same
  * bit for bit whichever thread summed a page.
  *
- * Validity: every window has a generation, bumped when zs_prefetch registers it and when
- * zs_map_window maps anything over it. A page's sum counts only when its stamp is the
+ * Validity: every window has a generation, bumped when zs_map_async or zs_prefetch registers
+ * it and when anything is mapped over it. A page's sum counts only when its stamp is the
  * window's current generation; the stamp is stored (release) after the sum, and read
  * (acquire) before it. The prefetch thread works on one request at a time, in order, and
  * stops a window as soon as its generation moves on, so a stale sum never carries a current
@@ -1059,16 +1059,16 @@ static void page_sums_take(sum_window *w, uint64_t gen, const uint8_t *base, uin
   }
 }
 
-/*
- * Folds buf[0..len) into s using the page sums of the window it lies in; 0 when it does not
- * lie in one (the caller then reads it all). Pages not summed yet are read here, and marked
- * so that the prefetch thread, coming from the window's end, stops where the reader began.
- */
 static uint64_t page_sums_folded; /* pages folded from their sums (reader's thread only) */
 
 /** Pages folded in from the prefetch thread's sums since the process began (for tests). */
 ZS_EXPORT uint64_t zs_page_sums_used(void) { return page_sums_folded; }
 
+/*
+ * Folds buf[0..len) into s using the page sums of the window it lies in; 0 when it does not
+ * lie in one (the caller then reads it all). Pages not summed yet are read here, and marked
+ * so that the prefetch thread, coming from the window's end, stops where the reader began.
+ */
 static int page_sums_fold(zs_f4 *s, const uint8_t *buf, uint64_t len) {
   if (len < 2 * SUM_PAGE || ((uintptr_t)buf & 3) != 0) return 0;
   sum_window *w = NULL;
